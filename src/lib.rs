@@ -1,0 +1,15 @@
+//! agentbench: a benchmark harness for LLM agent workflows served by Ollama.
+//!
+//! Data flows one way: raw records ([`record`], [`client::CallRecord`]) → derived
+//! metrics ([`metrics`]) → exports. Nothing derived is stored as primary data.
+
+pub mod agent;
+pub mod cli;
+pub mod client;
+pub mod corpus;
+pub mod ingest;
+pub mod metrics;
+pub mod prompt;
+pub mod provenance;
+pub mod record;
+pub mod stub;
