@@ -1,1 +1,126 @@
-//! placeholder
+//! The Ollama client: streams a call and records raw observations.
+//!
+//! [`OllamaClient::call`] never returns an error: a failed call is a
+//! [`CallRecord`] with [`CallRecord::error`] set and whatever was received before
+//! the failure kept. Derived numbers live in [`crate::metrics`].
+
+pub mod endpoint;
+pub mod ndjson;
+pub mod options;
+pub mod record;
+mod server_info;
+mod stream;
+
+pub use endpoint::{resolve_base_url, BadBaseUrl, DEFAULT_OLLAMA_URL};
+pub use options::{GenOptions, OptionError, RequestSettings, OPTION_KEYS};
+pub use record::{CallError, CallRecord, Endpoint, ErrorKind, ServerFields};
+pub use server_info::{ServerInfo, ServerProbeError};
+
+use std::time::Duration;
+
+/// Time limits for one call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    /// TCP connect limit.
+    pub connect: Duration,
+    /// Longest wait for the headers or for the next read of the body.
+    pub idle: Duration,
+    /// Overall limit for the whole call, from t0.
+    pub total: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            idle: Duration::from_secs(300),
+            total: None,
+        }
+    }
+}
+
+/// What to send in one call.
+#[derive(Debug, Clone)]
+pub struct CallRequest<'a> {
+    /// generate or chat.
+    pub endpoint: Endpoint,
+    /// Model name as the server knows it.
+    pub model: &'a str,
+    /// The prompt (generate) or the user message (chat).
+    pub prompt: &'a str,
+    /// Options and keep_alive; only the ones set are sent.
+    pub settings: &'a RequestSettings,
+}
+
+/// A reusable streaming client for one server.
+///
+/// Holds one connection pool; calls made through the same client reuse
+/// connections, as a competent agent would.
+#[derive(Debug, Clone)]
+pub struct OllamaClient {
+    http: reqwest::Client,
+    base_url: String,
+    timeouts: Timeouts,
+    max_line: usize,
+}
+
+/// The HTTP client could not be built (e.g. an https URL without the `tls` feature).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client for {url}: {source}")]
+pub struct ClientBuildError {
+    /// The base URL.
+    pub url: String,
+    /// The underlying error.
+    #[source]
+    pub source: reqwest::Error,
+}
+
+impl OllamaClient {
+    /// A client for `base_url` (as returned by [`resolve_base_url`]). Proxies from
+    /// the environment are bypassed for loopback hosts, so a local benchmark never
+    /// detours through a proxy.
+    pub fn new(base_url: &str, timeouts: Timeouts) -> Result<Self, ClientBuildError> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90));
+        if is_loopback_url(base_url) {
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().map_err(|source| ClientBuildError {
+            url: base_url.to_string(),
+            source,
+        })?;
+        Ok(Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            timeouts,
+            max_line: ndjson::DEFAULT_MAX_LINE_BYTES,
+        })
+    }
+
+    /// Sets the bound on one NDJSON line (default 16 MiB).
+    pub fn with_max_line_bytes(mut self, max_line: usize) -> Self {
+        self.max_line = max_line;
+        self
+    }
+
+    /// The server's base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The timeouts in force.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.starts_with("127.") || rest.starts_with("localhost") || rest.starts_with("[::1]")
+}

@@ -1,0 +1,313 @@
+//! NDJSON framing and Ollama chunk decoding.
+//!
+//! [`LineSplitter`] turns arbitrary network reads into complete lines: a line (and so
+//! a UTF-8 character) split across reads is reassembled before it is decoded, and a
+//! line longer than the bound is an error instead of unbounded memory.
+//! [`decode_chunk`] decodes one line into a borrowed [`WireChunk`].
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use super::record::ServerFields;
+
+/// Default bound on one NDJSON line (16 MiB): far above any real chunk, far below
+/// what would exhaust memory.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A line grew past the configured bound without a newline.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("an NDJSON line exceeded {max} bytes without a newline")]
+pub struct LineTooLong {
+    /// The bound that was exceeded.
+    pub max: usize,
+}
+
+/// Splits a byte stream into newline-terminated lines.
+///
+/// Guarantees: lines are yielded in order, without the trailing `\n` (and `\r`);
+/// empty lines are skipped; bytes are never reinterpreted, so a multi-byte
+/// character split across reads arrives whole; memory held is bounded by
+/// `max_line` plus one read.
+#[derive(Debug)]
+pub struct LineSplitter {
+    pending: Vec<u8>,
+    max_line: usize,
+}
+
+impl Default for LineSplitter {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_LINE_BYTES)
+    }
+}
+
+impl LineSplitter {
+    /// A splitter that rejects lines longer than `max_line` bytes.
+    pub fn new(max_line: usize) -> Self {
+        Self {
+            pending: Vec::new(),
+            max_line,
+        }
+    }
+
+    /// Feeds one read. Calls `on_line` for every line completed by it; stops at the
+    /// first `Err` from `on_line` and returns it (wrapped in `Ok(Err)`), so callers
+    /// can end a stream early. `Err(LineTooLong)` when a line passes the bound.
+    pub fn push<E>(
+        &mut self,
+        mut data: &[u8],
+        mut on_line: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<Result<(), E>, LineTooLong> {
+        while let Some(pos) = memchr_newline(data) {
+            let (head, rest) = (&data[..pos], &data[pos + 1..]);
+            data = rest;
+            let outcome = if self.pending.is_empty() {
+                self.check_len(head.len())?;
+                emit(head, &mut on_line)
+            } else {
+                self.check_len(self.pending.len() + head.len())?;
+                self.pending.extend_from_slice(head);
+                let line = std::mem::take(&mut self.pending);
+                let outcome = emit(&line, &mut on_line);
+                self.pending = line;
+                self.pending.clear();
+                outcome
+            };
+            if outcome.is_err() {
+                return Ok(outcome);
+            }
+        }
+        self.check_len(self.pending.len() + data.len())?;
+        self.pending.extend_from_slice(data);
+        Ok(Ok(()))
+    }
+
+    /// Bytes received after the last newline (a final line without terminator, or a
+    /// torn line when the stream was cut). Empties the buffer.
+    pub fn take_remainder(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.pending)
+    }
+
+    fn check_len(&self, len: usize) -> Result<(), LineTooLong> {
+        if len > self.max_line {
+            Err(LineTooLong { max: self.max_line })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn emit<E>(line: &[u8], on_line: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    on_line(line)
+}
+
+fn memchr_newline(data: &[u8]) -> Option<usize> {
+    data.iter().position(|&b| b == b'\n')
+}
+
+/// One decoded Ollama stream object (generate or chat), borrowing from the line.
+///
+/// Every metric field is optional: Ollama omits zero values (`omitempty`), and
+/// absent stays absent here.
+#[derive(Debug, Default, Deserialize)]
+pub struct WireChunk<'a> {
+    /// `/api/generate` text piece.
+    #[serde(borrow, default)]
+    pub response: Option<Cow<'a, str>>,
+    /// `/api/chat` message.
+    #[serde(borrow, default)]
+    pub message: Option<WireMessage<'a>>,
+    /// `true` on the final object.
+    #[serde(default)]
+    pub done: bool,
+    /// Why generation stopped (stop | length | load | unload).
+    #[serde(borrow, default)]
+    pub done_reason: Option<Cow<'a, str>>,
+    /// Server-side error, possibly sent mid-stream with HTTP 200.
+    #[serde(borrow, default)]
+    pub error: Option<Cow<'a, str>>,
+    /// Nanoseconds from request receipt to response end.
+    #[serde(default)]
+    pub total_duration: Option<u64>,
+    /// Nanoseconds spent loading the model.
+    #[serde(default)]
+    pub load_duration: Option<u64>,
+    /// Prompt tokens evaluated (absent when the prompt was cached).
+    #[serde(default)]
+    pub prompt_eval_count: Option<u64>,
+    /// Nanoseconds spent evaluating the prompt.
+    #[serde(default)]
+    pub prompt_eval_duration: Option<u64>,
+    /// Tokens generated.
+    #[serde(default)]
+    pub eval_count: Option<u64>,
+    /// Nanoseconds spent generating.
+    #[serde(default)]
+    pub eval_duration: Option<u64>,
+}
+
+/// The `message` object of a chat chunk.
+#[derive(Debug, Default, Deserialize)]
+pub struct WireMessage<'a> {
+    /// Text piece.
+    #[serde(borrow, default)]
+    pub content: Option<Cow<'a, str>>,
+    /// Reasoning text of thinking models; recorded apart from the content.
+    #[serde(borrow, default)]
+    pub thinking: Option<Cow<'a, str>>,
+}
+
+impl<'a> WireChunk<'a> {
+    /// The content text this chunk carries (generate `response` or chat
+    /// `message.content`), or `""`.
+    pub fn content(&self) -> &str {
+        if let Some(text) = &self.response {
+            return text;
+        }
+        self.message
+            .as_ref()
+            .and_then(|m| m.content.as_deref())
+            .unwrap_or("")
+    }
+
+    /// The server's final fields, exactly as present on the wire.
+    pub fn server_fields(&self) -> ServerFields {
+        ServerFields {
+            total_duration: self.total_duration,
+            load_duration: self.load_duration,
+            prompt_eval_count: self.prompt_eval_count,
+            prompt_eval_duration: self.prompt_eval_duration,
+            eval_count: self.eval_count,
+            eval_duration: self.eval_duration,
+            done_reason: self.done_reason.as_deref().map(str::to_string),
+        }
+    }
+}
+
+/// Why a line could not be decoded.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The line is not UTF-8.
+    #[error("line is not valid UTF-8 (at byte {valid_up_to})")]
+    InvalidUtf8 {
+        /// Length of the valid prefix.
+        valid_up_to: usize,
+    },
+    /// The line is not a JSON object of the expected shape.
+    #[error("malformed JSON line: {0}")]
+    Malformed(String),
+}
+
+/// Decodes one NDJSON line. Never panics on any input.
+pub fn decode_chunk(line: &[u8]) -> Result<WireChunk<'_>, DecodeError> {
+    serde_json::from_slice(line).map_err(|e| match std::str::from_utf8(line) {
+        Err(u) => DecodeError::InvalidUtf8 {
+            valid_up_to: u.valid_up_to(),
+        },
+        Ok(_) => DecodeError::Malformed(e.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split_all(reads: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut s = LineSplitter::default();
+        let mut out = Vec::new();
+        for r in reads {
+            s.push::<()>(r, |l| {
+                out.push(l.to_vec());
+                Ok(())
+            })
+            .unwrap()
+            .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn lines_survive_every_split_point() {
+        let stream =
+            "{\"response\":\"h\u{e9}\"}\n\r\n{\"response\":\"\u{1F600}\"}\r\n{\"done\":true}\n";
+        let bytes = stream.as_bytes();
+        let whole = split_all(&[bytes]);
+        assert_eq!(whole.len(), 3);
+        for i in 0..=bytes.len() {
+            for j in i..=bytes.len() {
+                let parts = split_all(&[&bytes[..i], &bytes[i..j], &bytes[j..]]);
+                assert_eq!(parts, whole, "split at {i},{j}");
+            }
+        }
+    }
+
+    #[test]
+    fn overlong_line_is_an_error_not_growth() {
+        let mut s = LineSplitter::new(8);
+        assert!(s.push::<()>(b"12345", |_| Ok(())).unwrap().is_ok());
+        assert_eq!(
+            s.push::<()>(b"6789", |_| Ok(())).unwrap_err(),
+            LineTooLong { max: 8 }
+        );
+        let mut s = LineSplitter::new(8);
+        assert!(s.push::<()>(b"123456789\n", |_| Ok(())).is_err());
+    }
+
+    #[test]
+    fn callback_error_stops_the_stream() {
+        let mut s = LineSplitter::default();
+        let mut seen = 0;
+        let r = s.push(b"a\nb\nc\n", |_| {
+            seen += 1;
+            if seen == 2 {
+                Err("stop")
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(r, Ok(Err("stop")));
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn decodes_generate_chat_final_and_error_lines() {
+        let c = decode_chunk(br#"{"model":"m","created_at":"x","response":"hi","done":false}"#)
+            .unwrap();
+        assert_eq!(c.content(), "hi");
+        assert!(!c.done);
+        let c = decode_chunk(br#"{"message":{"role":"assistant","content":"yo"},"done":false}"#)
+            .unwrap();
+        assert_eq!(c.content(), "yo");
+        let c = decode_chunk(
+            br#"{"response":"","done":true,"done_reason":"stop","eval_count":3,"eval_duration":100}"#,
+        )
+        .unwrap();
+        let f = c.server_fields();
+        assert_eq!(f.eval_count, Some(3));
+        assert_eq!(f.total_duration, None, "absent stays absent");
+        assert_eq!(f.done_reason.as_deref(), Some("stop"));
+        let c = decode_chunk(br#"{"error":"model ran out of memory"}"#).unwrap();
+        assert_eq!(c.error.as_deref(), Some("model ran out of memory"));
+    }
+
+    #[test]
+    fn bad_lines_are_classified() {
+        assert!(matches!(
+            decode_chunk(b"{\"response\":\"\xff\"}"),
+            Err(DecodeError::InvalidUtf8 { valid_up_to: 13 })
+        ));
+        assert!(matches!(
+            decode_chunk(b"{\"response\":"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode_chunk(b"[1,2]"),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+}

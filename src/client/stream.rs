@@ -1,0 +1,377 @@
+//! One streamed call: send, read the NDJSON body, record raw observations.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::ndjson::{decode_chunk, DecodeError, LineSplitter};
+use super::record::{CallError, CallRecord, Endpoint, ErrorKind, ServerFields};
+use super::{CallRequest, OllamaClient};
+use crate::client::options::GenOptions;
+
+#[derive(Serialize)]
+struct GenerateBody<'a> {
+    model: &'a str,
+    prompt: &'a str,
+    stream: bool,
+    #[serde(skip_serializing_if = "is_empty_options")]
+    options: &'a GenOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_alive: Option<&'a serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct ChatMessage<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct ChatBody<'a> {
+    model: &'a str,
+    messages: [ChatMessage<'a>; 1],
+    stream: bool,
+    #[serde(skip_serializing_if = "is_empty_options")]
+    options: &'a GenOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_alive: Option<&'a serde_json::Value>,
+}
+
+fn is_empty_options(o: &&GenOptions) -> bool {
+    **o == GenOptions::default()
+}
+
+/// Serializes the request body (before t0: building the body is not part of the
+/// measured call).
+pub(crate) fn request_body(req: &CallRequest<'_>) -> Vec<u8> {
+    let options = &req.settings.options;
+    let keep_alive = req.settings.keep_alive.as_ref();
+    let result = match req.endpoint {
+        Endpoint::Generate => serde_json::to_vec(&GenerateBody {
+            model: req.model,
+            prompt: req.prompt,
+            stream: true,
+            options,
+            keep_alive,
+        }),
+        Endpoint::Chat => serde_json::to_vec(&ChatBody {
+            model: req.model,
+            messages: [ChatMessage {
+                role: "user",
+                content: req.prompt,
+            }],
+            stream: true,
+            options,
+            keep_alive,
+        }),
+    };
+    result.expect("request bodies hold only strings, numbers and JSON values")
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn unix_ns(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, ns)
+}
+
+/// How reading a body ended.
+enum Stop {
+    /// Final object seen.
+    Done,
+    /// A failure; the message is complete.
+    Failed(CallError),
+}
+
+impl OllamaClient {
+    /// Streams one call and returns its record. Never fails: errors are recorded
+    /// in the record, classified, with what was received before them kept.
+    pub async fn call(&self, req: &CallRequest<'_>) -> CallRecord {
+        let body = request_body(req);
+        let url = format!("{}{}", self.base_url(), req.endpoint.path());
+        let mut rec = CallRecord {
+            endpoint: req.endpoint,
+            model: req.model.to_string(),
+            settings: req.settings.clone(),
+            prompt_sha256: sha256_hex(req.prompt.as_bytes()),
+            prompt_bytes: req.prompt.len() as u64,
+            started_unix_ns: 0,
+            http_status: None,
+            headers_ns: None,
+            chunk_ns: Vec::with_capacity(256),
+            end_ns: None,
+            bytes: 0,
+            lines: 0,
+            response: String::new(),
+            thinking: String::new(),
+            server: ServerFields::default(),
+            error: None,
+        };
+        let timeouts = self.timeouts();
+        rec.started_unix_ns = unix_ns(SystemTime::now());
+        let t0 = Instant::now();
+        let deadline = timeouts.total.map(|d| t0 + d);
+        let wait_limit = |now: Instant| match deadline {
+            Some(d) => timeouts.idle.min(d.saturating_duration_since(now)),
+            None => timeouts.idle,
+        };
+
+        let send = self
+            .http()
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send();
+        let response = match tokio::time::timeout(wait_limit(t0), send).await {
+            Err(_) => {
+                rec.error = Some(timeout_error(&url, "response headers", wait_limit(t0)));
+                return rec;
+            }
+            Ok(Err(e)) => {
+                rec.error = Some(send_error(&url, &e));
+                return rec;
+            }
+            Ok(Ok(r)) => r,
+        };
+        rec.headers_ns = Some(ns(t0.elapsed()));
+        let status = response.status();
+        rec.http_status = Some(status.as_u16());
+        if !status.is_success() {
+            rec.error = Some(status_error(&url, req.model, response).await);
+            return rec;
+        }
+
+        let mut splitter = LineSplitter::new(self.max_line_bytes());
+        let mut stream = response.bytes_stream();
+        let stop = loop {
+            let limit = wait_limit(Instant::now());
+            let next = match tokio::time::timeout(limit, stream.next()).await {
+                Err(_) => break Stop::Failed(timeout_error(&url, "the next chunk", limit)),
+                Ok(None) => break end_of_stream(&url, &mut splitter, &mut rec, t0),
+                Ok(Some(Err(e))) => {
+                    break Stop::Failed(CallError {
+                        kind: ErrorKind::Body,
+                        message: format!("reading the response body from {url} failed: {e}"),
+                    })
+                }
+                Ok(Some(Ok(bytes))) => bytes,
+            };
+            let at = ns(t0.elapsed());
+            rec.bytes += next.len() as u64;
+            match splitter.push(&next, |line| on_line(line, at, &mut rec)) {
+                Err(too_long) => {
+                    break Stop::Failed(CallError {
+                        kind: ErrorKind::LineTooLong,
+                        message: format!("{too_long} from {url}"),
+                    })
+                }
+                Ok(Err(stop)) => break stop,
+                Ok(Ok(())) => {}
+            }
+        };
+        if let Stop::Failed(error) = stop {
+            rec.error = Some(error);
+        }
+        rec
+    }
+
+    fn max_line_bytes(&self) -> usize {
+        self.max_line
+    }
+}
+
+/// Handles one complete line received at offset `at`. `Err` ends the stream.
+fn on_line(line: &[u8], at: u64, rec: &mut CallRecord) -> Result<(), Stop> {
+    rec.lines += 1;
+    let chunk = decode_chunk(line).map_err(|e| {
+        let kind = match e {
+            DecodeError::InvalidUtf8 { .. } => ErrorKind::InvalidUtf8,
+            DecodeError::Malformed(_) => ErrorKind::MalformedLine,
+        };
+        Stop::Failed(CallError {
+            kind,
+            message: format!("line {}: {e}; starts with {}", rec.lines, snippet(line)),
+        })
+    })?;
+    if let Some(message) = &chunk.error {
+        return Err(Stop::Failed(CallError {
+            kind: ErrorKind::ServerError,
+            message: format!("server error in stream: {message}"),
+        }));
+    }
+    let content = chunk.content();
+    if !content.is_empty() {
+        rec.chunk_ns.push(at);
+        rec.response.push_str(content);
+    }
+    if let Some(thinking) = chunk.message.as_ref().and_then(|m| m.thinking.as_deref()) {
+        rec.thinking.push_str(thinking);
+    }
+    if chunk.done {
+        rec.end_ns = Some(at);
+        rec.server = chunk.server_fields();
+        return Err(Stop::Done);
+    }
+    Ok(())
+}
+
+/// The body ended: a final unterminated line is decoded; without a `done` object
+/// the call is truncated.
+fn end_of_stream(
+    url: &str,
+    splitter: &mut LineSplitter,
+    rec: &mut CallRecord,
+    t0: Instant,
+) -> Stop {
+    let rest = splitter.take_remainder();
+    if !rest.iter().all(u8::is_ascii_whitespace) {
+        let at = ns(t0.elapsed());
+        if let Err(stop) = on_line(&rest, at, rec) {
+            return stop;
+        }
+    }
+    Stop::Failed(CallError {
+        kind: ErrorKind::Truncated,
+        message: format!(
+            "the stream from {url} ended after {} objects without the final \"done\" object",
+            rec.lines
+        ),
+    })
+}
+
+fn snippet(line: &[u8]) -> String {
+    let cut = &line[..line.len().min(80)];
+    format!("{:?}", String::from_utf8_lossy(cut))
+}
+
+fn timeout_error(url: &str, what: &str, limit: Duration) -> CallError {
+    CallError {
+        kind: ErrorKind::Timeout,
+        message: format!(
+            "no {what} from {url} within {:.1} s (raise --timeout / --idle-timeout if the model is slow to load)",
+            limit.as_secs_f64()
+        ),
+    }
+}
+
+fn send_error(url: &str, e: &reqwest::Error) -> CallError {
+    if e.is_connect() {
+        CallError {
+            kind: ErrorKind::Connect,
+            message: format!(
+                "cannot connect to {url}: {}; is Ollama running? (set OLLAMA_HOST or --base-url)",
+                root_cause(e)
+            ),
+        }
+    } else if e.is_timeout() {
+        CallError {
+            kind: ErrorKind::Timeout,
+            message: format!("request to {url} timed out: {}", root_cause(e)),
+        }
+    } else {
+        CallError {
+            kind: ErrorKind::Request,
+            message: format!("request to {url} failed: {}", root_cause(e)),
+        }
+    }
+}
+
+/// The innermost error message (reqwest wraps hyper wraps io).
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+async fn status_error(url: &str, model: &str, response: reqwest::Response) -> CallError {
+    let status = response.status();
+    let body = read_bounded(response, 64 * 1024).await;
+    let server_message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
+    if status == reqwest::StatusCode::NOT_FOUND {
+        CallError {
+            kind: ErrorKind::ModelNotFound,
+            message: format!(
+                "model {model} not found at {url} (try `ollama pull {model}`); server said: {server_message}"
+            ),
+        }
+    } else {
+        CallError {
+            kind: ErrorKind::HttpStatus,
+            message: format!("{url} answered HTTP {status}: {server_message}"),
+        }
+    }
+}
+
+async fn read_bounded(response: reqwest::Response, max: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Ok(Some(Ok(bytes))) =
+        tokio::time::timeout(Duration::from_secs(5), stream.next()).await
+    {
+        let room = max.saturating_sub(out.len());
+        out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        if out.len() >= max {
+            break;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::options::RequestSettings;
+
+    #[test]
+    fn body_is_byte_stable_and_omits_unset_fields() {
+        let settings = RequestSettings::from_pairs(&["num_predict=64", "keep_alive=0"]).unwrap();
+        let req = CallRequest {
+            endpoint: Endpoint::Generate,
+            model: "m",
+            prompt: "p\"q",
+            settings: &settings,
+        };
+        assert_eq!(
+            String::from_utf8(request_body(&req)).unwrap(),
+            r#"{"model":"m","prompt":"p\"q","stream":true,"options":{"num_predict":64},"keep_alive":0}"#
+        );
+        let plain = RequestSettings::default();
+        let chat = CallRequest {
+            endpoint: Endpoint::Chat,
+            model: "m",
+            prompt: "hi",
+            settings: &plain,
+        };
+        assert_eq!(
+            String::from_utf8(request_body(&chat)).unwrap(),
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#
+        );
+    }
+
+    #[test]
+    fn sha256_matches_a_published_vector() {
+        // FIPS 180-2 example: SHA-256("abc").
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
