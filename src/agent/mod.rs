@@ -1,1 +1,198 @@
-//! placeholder
+//! The agent workflow: ingest → analysis call → parse → report call.
+//!
+//! [`Agent::run_once`] performs one run and returns its [`WorkflowRecord`]; it never
+//! fails. A failed call is recorded with its error class and ends the run (the
+//! report needs the analysis); it is never turned into a zero sample.
+
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
+
+use crate::client::{CallRecord, CallRequest, Endpoint, OllamaClient, RequestSettings};
+use crate::ingest::{ingest, summarize, IngestError, IngestOptions};
+use crate::prompt::{analysis_prompt, parse_analysis, report_prompt};
+use crate::record::{Phase, PhaseSpan, RunFailure, Stage, StageCall, StartState, WorkflowRecord};
+
+/// What one run does.
+#[derive(Debug, Clone)]
+pub struct WorkflowConfig {
+    /// Corpus root to ingest.
+    pub corpus_root: PathBuf,
+    /// Ingest limits.
+    pub ingest: IngestOptions,
+    /// Model name.
+    pub model: String,
+    /// Options and keep_alive for both calls.
+    pub settings: RequestSettings,
+    /// generate or chat.
+    pub endpoint: Endpoint,
+}
+
+/// The corpus root could not be ingested at all.
+#[derive(Debug, Error)]
+#[error(transparent)]
+pub struct AgentError(#[from] pub IngestError);
+
+/// Runs the workflow against one server.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    client: OllamaClient,
+    config: WorkflowConfig,
+}
+
+/// Records phase spans relative to a run's start.
+struct PhaseClock {
+    start: Instant,
+    spans: Vec<PhaseSpan>,
+}
+
+impl PhaseClock {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            spans: Vec::with_capacity(6),
+        }
+    }
+
+    fn offset(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Runs `f` as `phase` and records its span.
+    fn time<T>(&mut self, phase: Phase, f: impl FnOnce() -> T) -> T {
+        let start_ns = self.offset();
+        let out = f();
+        let end_ns = self.offset();
+        self.spans.push(PhaseSpan {
+            phase,
+            start_ns,
+            end_ns,
+        });
+        out
+    }
+
+    async fn time_call<F: std::future::Future<Output = CallRecord>>(
+        &mut self,
+        phase: Phase,
+        f: F,
+    ) -> CallRecord {
+        let start_ns = self.offset();
+        let out = f.await;
+        let end_ns = self.offset();
+        self.spans.push(PhaseSpan {
+            phase,
+            start_ns,
+            end_ns,
+        });
+        out
+    }
+}
+
+impl Agent {
+    /// An agent using `client` for both calls. Checks that the corpus root can be
+    /// ingested, so a bad root fails before any call.
+    pub fn new(client: OllamaClient, config: WorkflowConfig) -> Result<Self, AgentError> {
+        ingest(&config.corpus_root, &config.ingest)?;
+        Ok(Self { client, config })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &WorkflowConfig {
+        &self.config
+    }
+
+    /// The client.
+    pub fn client(&self) -> &OllamaClient {
+        &self.client
+    }
+
+    fn request<'a>(&'a self, prompt: &'a str) -> CallRequest<'a> {
+        CallRequest {
+            endpoint: self.config.endpoint,
+            model: &self.config.model,
+            prompt,
+            settings: &self.config.settings,
+        }
+    }
+
+    /// Performs one run. Never fails: a corpus that vanished or a failed call is
+    /// recorded in [`WorkflowRecord::failure`] / the call's error.
+    pub async fn run_once(&self, run_index: u32) -> WorkflowRecord {
+        let started_unix_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let mut clock = PhaseClock::new();
+        let mut record = WorkflowRecord {
+            run_index,
+            started_unix_ns,
+            start_state: StartState::AsIs,
+            corpus_files: 0,
+            phases: Vec::new(),
+            calls: Vec::with_capacity(2),
+            analysis: None,
+            failure: None,
+        };
+        let ingested = clock.time(Phase::Ingest, || {
+            ingest(&self.config.corpus_root, &self.config.ingest)
+                .map(|corpus| (corpus.stats(), summarize(&corpus)))
+        });
+        let summary = match ingested {
+            Ok((stats, summary)) => {
+                record.corpus_files = stats.files;
+                summary
+            }
+            Err(e) => {
+                record.failure = Some(RunFailure {
+                    stage: Stage::Analysis,
+                    message: format!("ingest failed: {e}"),
+                });
+                record.phases = clock.spans;
+                return record;
+            }
+        };
+
+        let prompt = clock.time(Phase::AnalysisPrompt, || analysis_prompt(&summary));
+        let call = clock
+            .time_call(
+                Phase::AnalysisCall,
+                self.client.call(&self.request(&prompt)),
+            )
+            .await;
+        let failed = call.error.as_ref().map(|e| e.message.clone());
+        let response = call.response.clone();
+        record.calls.push(StageCall {
+            stage: Stage::Analysis,
+            prompt,
+            call,
+        });
+        if let Some(message) = failed {
+            record.failure = Some(RunFailure {
+                stage: Stage::Analysis,
+                message,
+            });
+            record.phases = clock.spans;
+            return record;
+        }
+
+        let analysis = clock.time(Phase::Parse, || parse_analysis(&response));
+        let prompt = clock.time(Phase::ReportPrompt, || report_prompt(&analysis, &summary));
+        let call = clock
+            .time_call(Phase::ReportCall, self.client.call(&self.request(&prompt)))
+            .await;
+        if let Some(e) = &call.error {
+            record.failure = Some(RunFailure {
+                stage: Stage::Report,
+                message: e.message.clone(),
+            });
+        }
+        record.calls.push(StageCall {
+            stage: Stage::Report,
+            prompt,
+            call,
+        });
+        record.analysis = Some(analysis);
+        record.phases = clock.spans;
+        record
+    }
+}

@@ -1,1 +1,9 @@
-//! placeholder
+//! Derived figures: pure functions of raw records, with exactly the definitions of
+//! REFERENCE.md §4 (vLLM / AIPerf conventions). Nothing here is stored as truth.
+
+pub mod call;
+pub mod stats;
+pub mod summary;
+
+pub use call::CallMetrics;
+pub use summary::{Quantiles, RunSummary, StageSummary};

@@ -1,1 +1,100 @@
-//! placeholder
+//! Provenance: which harness build measured, on which machine.
+
+use serde::{Deserialize, Serialize};
+
+/// The harness build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Harness {
+    /// Crate name.
+    pub name: String,
+    /// Crate version.
+    pub version: String,
+    /// Git commit at build time (`-dirty` when the tree had changes), when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub git_commit: Option<String>,
+    /// `debug` or `release`: debug builds measure a slower client.
+    pub profile: String,
+}
+
+impl Harness {
+    /// This build.
+    pub fn current() -> Self {
+        Self {
+            name: env!("CARGO_PKG_NAME").to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: option_env!("AGENTBENCH_GIT_COMMIT").map(str::to_string),
+            profile: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
+            .to_string(),
+        }
+    }
+}
+
+/// The measuring machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Host {
+    /// Operating system (`linux`, `macos`, ...).
+    pub os: String,
+    /// CPU architecture.
+    pub arch: String,
+    /// Kernel release, when readable.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kernel: Option<String>,
+    /// CPU model name, when readable.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cpu_model: Option<String>,
+    /// Logical CPUs available to this process.
+    pub cores: usize,
+    /// Host name, when readable.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub hostname: Option<String>,
+}
+
+impl Host {
+    /// Reads this machine's facts; unreadable ones are `None`, never an error.
+    pub fn current() -> Self {
+        let read = |p: &str| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        Self {
+            os: std::env::consts::OS.to_string(),
+            arch: std::env::consts::ARCH.to_string(),
+            kernel: read("/proc/sys/kernel/osrelease"),
+            cpu_model: read("/proc/cpuinfo").and_then(|s| cpu_model(&s)),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            hostname: read("/proc/sys/kernel/hostname"),
+        }
+    }
+}
+
+fn cpu_model(cpuinfo: &str) -> Option<String> {
+    cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_cpu_model_line() {
+        let text = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t: x\n";
+        assert_eq!(cpu_model(text).as_deref(), Some("AMD EPYC 7B13"));
+        assert_eq!(cpu_model("nothing"), None);
+    }
+
+    #[test]
+    fn current_host_has_cores() {
+        assert!(Host::current().cores >= 1);
+        assert_eq!(Harness::current().name, "agentbench");
+    }
+}

@@ -1,1 +1,198 @@
-//! placeholder
+//! The record file: one JSONL file per invocation. Line 1 is a [`Header`]
+//! (provenance); each further line is a [`WorkflowRecord`]. Lines carry a `kind`
+//! tag. Records hold raw observations only; derived figures are computed on read.
+
+mod io;
+
+pub use io::{read_records, RecordFile, RecordReadError, RecordWriteError, RecordWriter};
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::{CallRecord, RequestSettings, ServerInfo};
+use crate::ingest::CorpusStats;
+use crate::prompt::Analysis;
+use crate::provenance::{Harness, Host};
+
+/// Version of the record format; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One line of a record file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Line {
+    /// First line: provenance.
+    Header(Box<Header>),
+    /// One workflow run.
+    Workflow(Box<WorkflowRecord>),
+}
+
+/// Provenance of every record in the file: who measured what, where, against what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// [`SCHEMA_VERSION`] of the writer.
+    pub schema_version: u32,
+    /// The harness build.
+    pub harness: Harness,
+    /// When the file was started, ns since the Unix epoch.
+    pub created_unix_ns: u64,
+    /// The measuring machine.
+    pub host: Host,
+    /// The server measured.
+    pub backend: Backend,
+    /// What the server said about itself and the model.
+    pub server: ServerInfo,
+    /// Model name as requested.
+    pub model: String,
+    /// Options and keep_alive sent with every call.
+    pub settings: RequestSettings,
+    /// The corpus ingested, as seen when the file was started.
+    pub corpus: CorpusInfo,
+    /// SHA-256 of each prompt template's static text.
+    pub prompt_templates: BTreeMap<String, String>,
+}
+
+/// The server measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Backend {
+    /// Base URL.
+    pub url: String,
+    /// Wire protocol: `ollama`.
+    pub protocol: String,
+    /// Endpoint used for the calls.
+    pub endpoint: crate::client::Endpoint,
+    /// The embedded stub's profile when the server is agentbench's own stub.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stub: Option<String>,
+}
+
+/// The corpus root and what ingest found there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorpusInfo {
+    /// Root as given.
+    pub root: String,
+    /// Counts, bytes and skipped files with reasons.
+    pub stats: CorpusStats,
+}
+
+/// The workflow's stages that call the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// First call: analyse the data summary.
+    Analysis,
+    /// Second call: write the report from the parsed analysis.
+    Report,
+}
+
+impl Stage {
+    /// Both stages in workflow order.
+    pub const ALL: [Stage; 2] = [Stage::Analysis, Stage::Report];
+
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Analysis => "analysis",
+            Stage::Report => "report",
+        }
+    }
+}
+
+/// The phases of one workflow run, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Walk and parse the corpus, build the data summary.
+    Ingest,
+    /// Build the analysis prompt.
+    AnalysisPrompt,
+    /// The analysis call.
+    AnalysisCall,
+    /// Parse the analysis response.
+    Parse,
+    /// Build the report prompt.
+    ReportPrompt,
+    /// The report call.
+    ReportCall,
+}
+
+/// A phase's span, offsets in ns from the run's start instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseSpan {
+    /// Which phase.
+    pub phase: Phase,
+    /// Start offset.
+    pub start_ns: u64,
+    /// End offset (≥ start).
+    pub end_ns: u64,
+}
+
+/// How the model's state was set before a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartState {
+    /// Nothing done before the run: the model is as it comes.
+    #[default]
+    AsIs,
+}
+
+/// One call of the workflow: its stage, the exact prompt, and the raw record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageCall {
+    /// Which stage made the call.
+    pub stage: Stage,
+    /// The prompt sent, byte for byte.
+    pub prompt: String,
+    /// Raw observations.
+    pub call: CallRecord,
+}
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunFailure {
+    /// The stage that failed.
+    pub stage: Stage,
+    /// The call's error message (its kind is in the call record).
+    pub message: String,
+}
+
+/// One run of the workflow: ingest → analysis call → parse → report call.
+///
+/// Invariants: `phases` are in workflow order and do not overlap; `calls` holds
+/// one entry per call made (the report call is not made when the analysis failed,
+/// and `failure` says so).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowRecord {
+    /// 0-based index within the invocation.
+    pub run_index: u32,
+    /// Wall-clock start, ns since the Unix epoch.
+    pub started_unix_ns: u64,
+    /// Model state before the run.
+    pub start_state: StartState,
+    /// Files ingested in this run (it may differ from the header if the corpus
+    /// changed mid-invocation).
+    pub corpus_files: u64,
+    /// Phase spans.
+    pub phases: Vec<PhaseSpan>,
+    /// The calls made.
+    pub calls: Vec<StageCall>,
+    /// The parsed analysis, when the analysis call succeeded.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub analysis: Option<Analysis>,
+    /// Set when a call failed and the run stopped.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub failure: Option<RunFailure>,
+}
+
+impl WorkflowRecord {
+    /// The call made by `stage`, if any.
+    pub fn call(&self, stage: Stage) -> Option<&StageCall> {
+        self.calls.iter().find(|c| c.stage == stage)
+    }
+
+    /// The span of `phase`, if the run reached it.
+    pub fn phase(&self, phase: Phase) -> Option<&PhaseSpan> {
+        self.phases.iter().find(|p| p.phase == phase)
+    }
+}

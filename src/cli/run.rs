@@ -1,0 +1,300 @@
+//! `agentbench run`: the main job.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::embedded::EmbeddedStub;
+use super::table::stage_table;
+use super::{RunArgs, StubChoice};
+use crate::agent::{Agent, WorkflowConfig};
+use crate::client::{
+    resolve_base_url, Endpoint, OllamaClient, RequestSettings, ServerInfo, ServerProbeError,
+    Timeouts,
+};
+use crate::ingest::{ingest, IngestOptions};
+use crate::metrics::RunSummary;
+use crate::prompt::template_hashes;
+use crate::provenance::{Harness, Host};
+use crate::record::{
+    Backend, CorpusInfo, Header, RecordWriter, Stage, WorkflowRecord, SCHEMA_VERSION,
+};
+
+/// Where a run's outputs went.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The output folder.
+    pub out_dir: PathBuf,
+    /// The JSONL record file.
+    pub records: PathBuf,
+    /// The summary JSON.
+    pub summary: PathBuf,
+    /// The LLM's last report, when a report call succeeded.
+    pub llm_report: Option<PathBuf>,
+    /// The summary of all runs.
+    pub run_summary: RunSummary,
+}
+
+/// The profile used when no server is reachable and no backend was named.
+pub const FALLBACK_STUB_PROFILE: &str = "realistic";
+
+/// The server a run measures, and the stub that serves it when embedded.
+struct Target {
+    url: String,
+    stub: Option<EmbeddedStub>,
+}
+
+fn seconds(flag: &str, v: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("{flag} must be a positive number of seconds, got {v}"))
+}
+
+/// Runs the workflow `args.runs` times, appending each run to the record file as it
+/// completes (flushed and fsynced), and rewriting the summary after each run, so an
+/// interruption loses at most the run in flight.
+pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
+    let settings = RequestSettings::from_pairs(&args.options).context("bad --option")?;
+    let timeouts = Timeouts {
+        idle: seconds("--idle-timeout", args.idle_timeout)?,
+        total: args.timeout.map(|t| seconds("--timeout", t)).transpose()?,
+        ..Timeouts::default()
+    };
+    let ingest_options = IngestOptions::default();
+    let corpus = ingest(&args.corpus, &ingest_options)
+        .with_context(|| format!("cannot ingest the corpus at {}", args.corpus.display()))?;
+
+    let target = choose_target(args, timeouts).await?;
+    let client = OllamaClient::new(&target.url, timeouts)?;
+    let server = match client.server_info(&args.model).await {
+        Ok(info) => info,
+        Err(e @ ServerProbeError::ModelNotFound { .. }) => return Err(e.into()),
+        Err(e) => ServerInfo {
+            notes: vec![e.to_string()],
+            ..ServerInfo::default()
+        },
+    };
+    let endpoint = if args.chat {
+        Endpoint::Chat
+    } else {
+        Endpoint::Generate
+    };
+    let header = Header {
+        schema_version: SCHEMA_VERSION,
+        harness: Harness::current(),
+        created_unix_ns: unix_ns(SystemTime::now()),
+        host: Host::current(),
+        backend: Backend {
+            url: target.url.clone(),
+            protocol: "ollama".into(),
+            endpoint,
+            stub: target.stub.as_ref().map(|s| s.profile_name().to_string()),
+        },
+        server,
+        model: args.model.clone(),
+        settings: settings.clone(),
+        corpus: CorpusInfo {
+            root: args.corpus.display().to_string(),
+            stats: corpus.stats(),
+        },
+        prompt_templates: template_hashes()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    };
+    let agent = Agent::new(
+        client,
+        WorkflowConfig {
+            corpus_root: args.corpus.clone(),
+            ingest: ingest_options,
+            model: args.model.clone(),
+            settings,
+            endpoint,
+        },
+    )?;
+
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&args.model));
+    let records_path = out_dir.join("records.jsonl");
+    if records_path.exists() {
+        bail!(
+            "{} already exists; choose another --out so that earlier records are kept",
+            records_path.display()
+        );
+    }
+    let mut writer = RecordWriter::create(&records_path, &header)?;
+    let summary_path = out_dir.join("summary.json");
+    let report_path = out_dir.join("llm_report.md");
+    let mut llm_report = None;
+    let mut runs: Vec<WorkflowRecord> = Vec::with_capacity(args.runs as usize);
+    let progress = progress_bar(args.runs);
+    for i in 0..args.runs {
+        let run = agent.run_once(i).await;
+        writer.append(&run)?;
+        if let Some(text) = successful_report(&run) {
+            write_file(&report_path, text)?;
+            llm_report = Some(report_path.clone());
+        }
+        if let Some(failure) = &run.failure {
+            progress.suspend(|| {
+                eprintln!(
+                    "run {i}: {} call failed: {}",
+                    failure.stage.name(),
+                    failure.message
+                )
+            });
+        }
+        runs.push(run);
+        let summary = RunSummary::of(&runs);
+        write_file(&summary_path, &serde_json::to_string_pretty(&summary)?)?;
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    drop(target);
+    let run_summary = RunSummary::of(&runs);
+    if !args.quiet {
+        print!("{}", stage_table(&run_summary));
+    }
+    Ok(RunOutcome {
+        out_dir,
+        records: records_path,
+        summary: summary_path,
+        llm_report,
+        run_summary,
+    })
+}
+
+/// Picks the server: a named stub, an explicit URL (must answer), or OLLAMA_HOST /
+/// the default when it answers, else the embedded stub (said in one line).
+async fn choose_target(args: &RunArgs, timeouts: Timeouts) -> Result<Target> {
+    if let Some(choice) = args.stub {
+        let name = match choice {
+            StubChoice::Instant => "instant",
+            StubChoice::Paced => FALLBACK_STUB_PROFILE,
+        };
+        let stub = EmbeddedStub::start(name, &args.model)?;
+        return Ok(Target {
+            url: stub.url().to_string(),
+            stub: Some(stub),
+        });
+    }
+    let ollama_host = std::env::var("OLLAMA_HOST").ok();
+    let url = resolve_base_url(args.base_url.as_deref(), ollama_host.as_deref())?;
+    let probe_client = OllamaClient::new(&url, timeouts)?;
+    match probe_client.probe(Duration::from_secs(2)).await {
+        Ok(_) => Ok(Target { url, stub: None }),
+        Err(e) if args.base_url.is_some() || ollama_host.is_some() => {
+            let from = if args.base_url.is_some() {
+                "--base-url"
+            } else {
+                "OLLAMA_HOST"
+            };
+            Err(anyhow::Error::new(e).context(format!(
+                "the server named by {from} does not answer (or use --stub instant|paced)"
+            )))
+        }
+        Err(e) => {
+            let stub = EmbeddedStub::start(FALLBACK_STUB_PROFILE, &args.model)?;
+            eprintln!(
+                "agentbench: {e}; running on the embedded stub (profile {FALLBACK_STUB_PROFILE}) at {}: the numbers describe the harness, not a model",
+                stub.url()
+            );
+            Ok(Target {
+                url: stub.url().to_string(),
+                stub: Some(stub),
+            })
+        }
+    }
+}
+
+fn successful_report(run: &WorkflowRecord) -> Option<&str> {
+    run.call(Stage::Report)
+        .filter(|c| c.call.is_ok())
+        .map(|c| c.call.response.as_str())
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn progress_bar(runs: u32) -> ProgressBar {
+    if runs < 2 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(u64::from(runs));
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:30} {pos}/{len} runs, {elapsed} elapsed, ETA {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn unix_ns(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn default_out_dir(model: &str) -> PathBuf {
+    let safe: String = model
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    PathBuf::from("reports/runs").join(format!("{}-{safe}", utc_stamp(SystemTime::now())))
+}
+
+/// `YYYYmmddTHHMMSSZ` in UTC.
+fn utc_stamp(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian, UTC).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_stamp_matches_known_dates() {
+        assert_eq!(utc_stamp(UNIX_EPOCH), "19700101T000000Z");
+        // 2026-11-27T23:34:59Z = 1795822499 s (date -u -d @1795822499).
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_822_499);
+        assert_eq!(utc_stamp(t), "20261127T233459Z");
+        // Leap day 2024-02-29T12:00:00Z = 1709208000.
+        let t = UNIX_EPOCH + Duration::from_secs(1_709_208_000);
+        assert_eq!(utc_stamp(t), "20240229T120000Z");
+    }
+}

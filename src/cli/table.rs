@@ -1,0 +1,87 @@
+//! Console tables.
+
+use std::fmt::Write as _;
+
+use crate::metrics::{Quantiles, RunSummary};
+
+fn cell(q: &Option<Quantiles>, decimals: usize) -> String {
+    match q {
+        Some(q) => format!("{:.*} / {:.*}", decimals, q.median, decimals, q.p95),
+        None => "–".to_string(),
+    }
+}
+
+/// One row per stage: calls, errors, TTFT, E2E, decode tok/s, client overhead
+/// (median / p95 of completed calls).
+pub fn stage_table(summary: &RunSummary) -> String {
+    let header = [
+        "stage",
+        "ok/calls",
+        "errors",
+        "TTFT ms (p50/p95)",
+        "E2E ms (p50/p95)",
+        "decode tok/s (p50/p95)",
+        "client overhead ms (p50/p95)",
+    ];
+    let mut rows = vec![header.map(str::to_string).to_vec()];
+    for s in &summary.stages {
+        let errors = if s.errors.is_empty() {
+            "0".to_string()
+        } else {
+            s.errors
+                .iter()
+                .map(|(k, n)| {
+                    format!(
+                        "{}×{n}",
+                        serde_json::to_value(k)
+                            .unwrap_or_default()
+                            .as_str()
+                            .unwrap_or("?")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        rows.push(vec![
+            s.stage.name().to_string(),
+            format!("{}/{}", s.ok, s.calls),
+            errors,
+            cell(&s.ttft_ms, 1),
+            cell(&s.e2e_ms, 1),
+            cell(&s.decode_tps, 1),
+            cell(&s.client_overhead_ms, 3),
+        ]);
+    }
+    let mut out = render(&rows);
+    let phases: Vec<String> = summary
+        .phases_ms
+        .iter()
+        .map(|(p, q)| {
+            let name = serde_json::to_value(p).unwrap_or_default();
+            format!("{} {:.3}", name.as_str().unwrap_or("?"), q.median)
+        })
+        .collect();
+    let _ = writeln!(out, "phase medians (ms): {}", phases.join(", "));
+    out
+}
+
+fn render(rows: &[Vec<String>]) -> String {
+    let cols = rows[0].len();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        if i == 0 {
+            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            let _ = writeln!(out, "{}", rule.join("  "));
+        }
+    }
+    out
+}

@@ -1,0 +1,213 @@
+//! Per-call metrics derived from a [`CallRecord`].
+
+use std::time::Duration;
+
+use crate::client::CallRecord;
+
+/// Read-only view of one call's derived metrics. Each accessor documents its
+/// definition; `None` means undefined for this call (failed, too few tokens, a
+/// server field absent), never zero.
+#[derive(Debug, Clone, Copy)]
+pub struct CallMetrics<'a> {
+    rec: &'a CallRecord,
+}
+
+fn d(ns: u64) -> Duration {
+    Duration::from_nanos(ns)
+}
+
+fn ratio(count: Option<u64>, ns: Option<u64>) -> Option<f64> {
+    match (count, ns) {
+        (Some(c), Some(n)) if n > 0 => Some(c as f64 / (n as f64 / 1e9)),
+        _ => None,
+    }
+}
+
+impl<'a> CallMetrics<'a> {
+    /// Wraps a record.
+    pub fn new(rec: &'a CallRecord) -> Self {
+        Self { rec }
+    }
+
+    /// The record viewed.
+    pub fn record(&self) -> &'a CallRecord {
+        self.rec
+    }
+
+    /// TTFT = first non-empty content chunk received − t0 (includes queueing, load,
+    /// prefill and network). Defined for completed calls with at least one chunk.
+    pub fn ttft(&self) -> Option<Duration> {
+        if !self.rec.is_ok() {
+            return None;
+        }
+        self.rec.chunk_ns.first().copied().map(d)
+    }
+
+    /// E2E = final chunk received − t0. Completed calls only.
+    pub fn e2e(&self) -> Option<Duration> {
+        if !self.rec.is_ok() {
+            return None;
+        }
+        self.rec.end_ns.map(d)
+    }
+
+    /// ITL = gaps between consecutive content chunks (chunk level: a chunk may hold
+    /// several tokens). Empty for failed calls and calls with < 2 chunks.
+    pub fn itl(&self) -> impl Iterator<Item = Duration> + 'a {
+        let ok = self.rec.is_ok();
+        self.rec
+            .chunk_ns
+            .windows(2)
+            .filter(move |_| ok)
+            .map(|w| d(w[1].saturating_sub(w[0])))
+    }
+
+    /// Output tokens: the server's `eval_count` when present, else the number of
+    /// content chunks (one token per chunk, as Ollama streams).
+    pub fn output_tokens(&self) -> Option<u64> {
+        if !self.rec.is_ok() {
+            return None;
+        }
+        Some(
+            self.rec
+                .server
+                .eval_count
+                .unwrap_or(self.rec.chunk_ns.len() as u64),
+        )
+    }
+
+    /// TPOT = (E2E − TTFT) / (output_tokens − 1); undefined for ≤ 1 token.
+    pub fn tpot(&self) -> Option<Duration> {
+        let (e2e, ttft, n) = (self.e2e()?, self.ttft()?, self.output_tokens()?);
+        if n <= 1 {
+            return None;
+        }
+        Some(e2e.saturating_sub(ttft) / u32::try_from(n - 1).ok()?)
+    }
+
+    /// Decode tok/s (server) = eval_count / eval_duration.
+    pub fn decode_tps(&self) -> Option<f64> {
+        if !self.rec.is_ok() {
+            return None;
+        }
+        ratio(self.rec.server.eval_count, self.rec.server.eval_duration)
+    }
+
+    /// Prefill tok/s (server) = prompt_eval_count / prompt_eval_duration.
+    pub fn prefill_tps(&self) -> Option<f64> {
+        if !self.rec.is_ok() {
+            return None;
+        }
+        ratio(
+            self.rec.server.prompt_eval_count,
+            self.rec.server.prompt_eval_duration,
+        )
+    }
+
+    /// Output tok/s (client) = output_tokens / E2E.
+    pub fn output_tps(&self) -> Option<f64> {
+        let e2e = self.e2e()?;
+        ratio(self.output_tokens(), Some(e2e.as_nanos() as u64))
+    }
+
+    /// Client overhead = E2E (client) − total_duration (server), in signed
+    /// nanoseconds (negative when the clocks disagree; kept, not clamped).
+    pub fn client_overhead_ns(&self) -> Option<i64> {
+        let e2e = i64::try_from(self.e2e()?.as_nanos()).ok()?;
+        let total = i64::try_from(self.rec.server.total_duration?).ok()?;
+        Some(e2e - total)
+    }
+
+    /// Unaccounted server time = total_duration − (load + prompt_eval + eval), in
+    /// signed nanoseconds; absent parts count as 0 (Ollama omits zeros).
+    pub fn unaccounted_server_ns(&self) -> Option<i64> {
+        let s = &self.rec.server;
+        let total = i64::try_from(s.total_duration?).ok()?;
+        let parts = [s.load_duration, s.prompt_eval_duration, s.eval_duration]
+            .iter()
+            .map(|p| p.unwrap_or(0) as i64)
+            .sum::<i64>();
+        Some(total - parts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{CallError, Endpoint, ErrorKind, RequestSettings, ServerFields};
+
+    pub(crate) fn record(chunks: &[u64], end: u64, server: ServerFields) -> CallRecord {
+        CallRecord {
+            endpoint: Endpoint::Generate,
+            model: "m".into(),
+            settings: RequestSettings::default(),
+            prompt_sha256: String::new(),
+            prompt_bytes: 0,
+            started_unix_ns: 0,
+            http_status: Some(200),
+            headers_ns: Some(1),
+            chunk_ns: chunks.to_vec(),
+            end_ns: Some(end),
+            bytes: 0,
+            lines: chunks.len() as u64 + 1,
+            response: String::new(),
+            thinking: String::new(),
+            server,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn definitions_follow_the_reference() {
+        let server = ServerFields {
+            total_duration: Some(900_000_000),
+            load_duration: Some(100_000_000),
+            prompt_eval_count: Some(50),
+            prompt_eval_duration: Some(200_000_000),
+            eval_count: Some(4),
+            eval_duration: Some(500_000_000),
+            done_reason: Some("stop".into()),
+        };
+        let r = record(
+            &[300_000_000, 400_000_000, 600_000_000, 900_000_000],
+            1_000_000_000,
+            server,
+        );
+        let m = CallMetrics::new(&r);
+        assert_eq!(m.ttft(), Some(Duration::from_millis(300)));
+        assert_eq!(m.e2e(), Some(Duration::from_millis(1000)));
+        let itl: Vec<_> = m.itl().map(|d| d.as_millis()).collect();
+        assert_eq!(itl, vec![100, 200, 300]);
+        assert_eq!(m.tpot(), Some(Duration::from_nanos(700_000_000 / 3)));
+        assert_eq!(m.decode_tps(), Some(8.0));
+        assert_eq!(m.prefill_tps(), Some(250.0));
+        assert_eq!(m.output_tps(), Some(4.0));
+        assert_eq!(m.client_overhead_ns(), Some(100_000_000));
+        assert_eq!(m.unaccounted_server_ns(), Some(100_000_000));
+    }
+
+    #[test]
+    fn a_failed_call_yields_no_samples() {
+        let mut r = record(&[10, 20], 30, ServerFields::default());
+        r.error = Some(CallError {
+            kind: ErrorKind::Truncated,
+            message: String::new(),
+        });
+        let m = CallMetrics::new(&r);
+        assert_eq!(m.ttft(), None);
+        assert_eq!(m.e2e(), None);
+        assert_eq!(m.itl().count(), 0);
+        assert_eq!(m.decode_tps(), None);
+        assert_eq!(m.output_tokens(), None);
+    }
+
+    #[test]
+    fn absent_server_fields_make_figures_undefined_not_zero() {
+        let r = record(&[10], 20, ServerFields::default());
+        let m = CallMetrics::new(&r);
+        assert_eq!(m.decode_tps(), None);
+        assert_eq!(m.client_overhead_ns(), None);
+        assert_eq!(m.tpot(), None, "one token: TPOT undefined");
+        assert_eq!(m.output_tokens(), Some(1));
+    }
+}

@@ -1,0 +1,140 @@
+//! Writing and reading record files. Each line is flushed and fsynced as soon as
+//! it is written, so a crash loses at most the run in flight.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use super::{Header, Line, WorkflowRecord};
+
+/// A record file could not be written.
+#[derive(Debug, Error)]
+#[error("cannot write records to {path}: {source}")]
+pub struct RecordWriteError {
+    /// The file.
+    pub path: PathBuf,
+    /// The cause.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// A record file could not be read.
+#[derive(Debug, Error)]
+pub enum RecordReadError {
+    /// The file could not be opened or read.
+    #[error("cannot read records from {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The first line is not a header.
+    #[error("{path} does not start with an agentbench header line (is it a record file?)")]
+    NoHeader {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// Appends lines to a record file, durably.
+#[derive(Debug)]
+pub struct RecordWriter {
+    file: File,
+    path: PathBuf,
+}
+
+impl RecordWriter {
+    /// Creates `path` (and its parent folders) and writes the header line.
+    /// Fails if the file already exists, so that no earlier records are clobbered.
+    pub fn create(path: &Path, header: &Header) -> Result<Self, RecordWriteError> {
+        let err = |source| RecordWriteError {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(err)?;
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(err)?;
+        let mut writer = Self {
+            file,
+            path: path.to_path_buf(),
+        };
+        writer.write_line(&Line::Header(Box::new(header.clone())))?;
+        Ok(writer)
+    }
+
+    /// Appends one run and makes it durable (write, flush, fsync) before returning.
+    pub fn append(&mut self, run: &WorkflowRecord) -> Result<(), RecordWriteError> {
+        self.write_line(&Line::Workflow(Box::new(run.clone())))
+    }
+
+    /// The file written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write_line(&mut self, line: &Line) -> Result<(), RecordWriteError> {
+        let mut bytes = serde_json::to_vec(line).expect("records serialize to JSON");
+        bytes.push(b'\n');
+        let err = |source| RecordWriteError {
+            path: self.path.clone(),
+            source,
+        };
+        self.file.write_all(&bytes).map_err(err)?;
+        self.file.flush().map_err(err)?;
+        self.file.sync_data().map_err(err)
+    }
+}
+
+/// A record file as read back.
+#[derive(Debug, Clone)]
+pub struct RecordFile {
+    /// The file's header.
+    pub header: Header,
+    /// Its runs, in file order.
+    pub runs: Vec<WorkflowRecord>,
+    /// Lines that could not be decoded (e.g. a torn last line after a crash), with
+    /// their 1-based line number and the reason. They are skipped, not fatal.
+    pub skipped: Vec<(usize, String)>,
+}
+
+/// Reads a record file. Undecodable lines are reported in
+/// [`RecordFile::skipped`]; only an unreadable file or a missing header is an error.
+pub fn read_records(path: &Path) -> Result<RecordFile, RecordReadError> {
+    let io = |source| RecordReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = BufReader::new(File::open(path).map_err(io)?);
+    let mut header = None;
+    let mut runs = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, line) in reader.split(b'\n').enumerate() {
+        let line = line.map_err(io)?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Line>(&line) {
+            Ok(Line::Header(h)) if header.is_none() => header = Some(*h),
+            Ok(Line::Header(_)) => skipped.push((i + 1, "a second header line".to_string())),
+            Ok(Line::Workflow(w)) => runs.push(*w),
+            Err(e) => skipped.push((i + 1, e.to_string())),
+        }
+    }
+    let header = header.ok_or_else(|| RecordReadError::NoHeader {
+        path: path.to_path_buf(),
+    })?;
+    Ok(RecordFile {
+        header,
+        runs,
+        skipped,
+    })
+}
