@@ -1,0 +1,188 @@
+//! The binary as a user runs it: real processes, real files, loopback only.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn agentbench() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentbench"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("OLLAMA_HOST")
+        .env_remove("AGENTBENCH_MODEL");
+    cmd
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn run_on_the_instant_stub_writes_records_summary_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let out = agentbench()
+        .args(["run", "--stub", "instant", "--runs", "2", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let records = std::fs::read_to_string(out_dir.join("records.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = records
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "header + 2 runs");
+    assert_eq!(lines[0]["kind"], "header");
+    assert_eq!(lines[0]["backend"]["stub"], "instant");
+    assert!(lines[0]["server"]["version"].as_str().is_some());
+    assert_eq!(lines[1]["kind"], "workflow");
+    assert_eq!(lines[2]["run_index"], 1);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["runs_ok"], 2);
+    let report = std::fs::read_to_string(out_dir.join("llm_report.md")).unwrap();
+    assert_eq!(report, lines[2]["calls"][1]["call"]["response"].as_str().unwrap());
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("analysis") && stdout.contains("client overhead"), "{stdout}");
+
+    // Running again into the same folder refuses instead of clobbering.
+    let again = agentbench()
+        .args(["run", "--stub", "instant", "--runs", "1", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_exit(&again, 2);
+    assert!(text(&again.stderr).contains("already exists"));
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("records.jsonl")).unwrap(),
+        records,
+        "earlier records are kept"
+    );
+}
+
+#[test]
+fn an_unreachable_server_is_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let out = agentbench()
+        .args(["run", "--runs", "1", "--base-url", &url, "--out"])
+        .arg(dir.path().join("x"))
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    let err = text(&out.stderr);
+    assert!(err.contains(&url) && err.contains("OLLAMA_HOST"), "{err}");
+    assert!(!dir.path().join("x").exists(), "nothing written for a failed start");
+
+    let out = agentbench()
+        .args(["run", "--runs", "1", "--out"])
+        .arg(dir.path().join("y"))
+        .env("OLLAMA_HOST", format!("127.0.0.1:{}", closed_port()))
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    assert!(text(&out.stderr).contains("OLLAMA_HOST"));
+}
+
+#[test]
+fn a_missing_corpus_and_a_bad_option_are_named() {
+    let out = agentbench()
+        .args(["run", "--stub", "instant", "--corpus", "/no/such/corpus"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    assert!(text(&out.stderr).contains("/no/such/corpus"), "{}", text(&out.stderr));
+
+    let out = agentbench()
+        .args(["run", "--stub", "instant", "--option", "num_cxt=2"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    let err = text(&out.stderr);
+    assert!(err.contains("num_cxt") && err.contains("num_ctx"), "{err}");
+}
+
+/// A standalone stub process serving another model.
+struct StubProcess(std::process::Child, String);
+
+impl StubProcess {
+    fn start(profile: &str, model: &str) -> Self {
+        let mut child = agentbench()
+            .args(["stub", "--port", "0", "--profile", profile, "--model", model])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line.trim().to_string();
+        assert!(addr.starts_with("127.0.0.1:"), "first line is the address: {line:?}");
+        Self(child, addr)
+    }
+}
+
+impl Drop for StubProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn an_unknown_model_says_how_to_pull_it() {
+    let stub = StubProcess::start("instant", "other:1b");
+    let dir = tempfile::tempdir().unwrap();
+    let out = agentbench()
+        .args(["run", "--runs", "1", "--model", "gemma3:latest", "--base-url"])
+        .arg(format!("http://{}", stub.1))
+        .arg("--out")
+        .arg(dir.path().join("r"))
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("model gemma3:latest not found at") && err.contains("ollama pull gemma3:latest"),
+        "{err}"
+    );
+}
+
+#[test]
+fn without_a_backend_flag_it_falls_back_to_the_embedded_stub_and_says_so() {
+    if TcpStream::connect_timeout(&"127.0.0.1:11434".parse().unwrap(), Duration::from_millis(300))
+        .is_ok()
+    {
+        eprintln!("skipped: something listens on 127.0.0.1:11434, so no fallback happens");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = agentbench()
+        .args(["run", "--runs", "1", "--out"])
+        .arg(dir.path().join("f"))
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let err = text(&out.stderr);
+    assert!(err.contains("running on the embedded stub"), "{err}");
+    assert_eq!(err.matches("embedded stub").count(), 1, "one line: {err}");
+    assert!(Path::new(&dir.path().join("f/records.jsonl")).exists());
+}
