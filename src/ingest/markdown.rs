@@ -138,7 +138,7 @@ mod tests {
         let d = parse(
             "# Title\n\n## Results\n\n| Metric | Value |\n|---|---|\n| Mean | 9.5 `tok/s` |\n\n## Key Findings\n\n- one\n  more\n- two\n  1. nested\n",
         );
-        assert_eq!(d.headings.len(), 2);
+        assert_eq!(d.headings.len(), 3);
         assert_eq!(
             d.headings[1],
             Heading {
