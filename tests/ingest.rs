@@ -250,7 +250,34 @@ fn ingest_is_deterministic() {
     let a = ingest(&mock_data(), &IngestOptions::default()).unwrap();
     let b = ingest(&mock_data(), &IngestOptions::default()).unwrap();
     assert_eq!(a, b);
+    let ca = serde_json::to_string(&a).unwrap();
+    assert_eq!(ca, serde_json::to_string(&b).unwrap());
+    assert!(ca.contains(r#""status":"csv""#) && ca.contains(r#""kind":"markdown""#));
     let ja = serde_json::to_string(&summarize(&a)).unwrap();
     let jb = serde_json::to_string(&summarize(&b)).unwrap();
     assert_eq!(ja, jb);
+}
+
+/// Rough timing (run with `--release -- --ignored --nocapture`); criterion benches come later.
+#[test]
+#[ignore]
+fn time_ingest_mock_data() {
+    let root = mock_data();
+    let opts = IngestOptions::default();
+    let _ = ingest(&root, &opts).unwrap();
+    let n = 50;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(ingest(&root, &opts).unwrap());
+    }
+    let per = t.elapsed() / n;
+    let c = ingest(&root, &opts).unwrap();
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(summarize(&c));
+    }
+    println!(
+        "ingest {per:?} per run, summarize {:?} per run",
+        t.elapsed() / n
+    );
 }
