@@ -1,43 +1,366 @@
-//! TEMPORARY placeholder with the agreed API; replaced by the content branch.
-use serde::Serialize;
+//! Ingest: walk a corpus folder, parse CSV / JSON / Markdown benchmark files, and
+//! summarize what they contain for the LLM prompts.
+//!
+//! Guarantees: deterministic order (walk sorted by file name, `/`-separated relative
+//! paths, no hash-map iteration reaches any output); one bad file never aborts the walk
+//! (it is recorded with a reason); symlinks are never followed.
+
+mod csv_file;
+mod json_file;
+mod markdown;
+mod summary;
+
+pub use csv_file::{CsvData, LabelColumn, NumericColumn};
+pub use json_file::{JsonData, MetricRecord};
+pub use markdown::{Heading, MarkdownData, MdBullet, MdTable};
+pub use summary::{
+    summarize, ConfigAggregate, DataSummary, DirSummary, Dist, ErrorCount, ErrorSummary,
+    FileSummary, KeyMetric, ModelAggregate, SourcedText,
+};
+
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone)]
+/// Knobs for [`ingest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IngestOptions {
+    /// Files larger than this many bytes are skipped (recorded with a reason), never read.
     pub max_file_bytes: u64,
 }
+
 impl Default for IngestOptions {
+    /// A 16 MiB cap per file.
     fn default() -> Self {
         Self {
-            max_file_bytes: 16 << 20,
+            max_file_bytes: 16 * 1024 * 1024,
         }
     }
 }
+
+/// Why a corpus could not be ingested at all (per-file problems are never errors).
 #[derive(Debug, thiserror::Error)]
-#[error("corpus root {0} missing")]
-pub struct IngestError(pub PathBuf);
-#[derive(Debug, Clone, Serialize)]
+pub enum IngestError {
+    /// The root does not exist.
+    #[error("corpus root {path} does not exist: pass an existing folder of CSV/JSON/Markdown files (e.g. mock-data/, or create one with `agentbench corpus --out DIR`)")]
+    Missing {
+        /// The root as given.
+        path: PathBuf,
+    },
+    /// The root exists but is not a directory.
+    #[error(
+        "corpus root {path} is not a directory: pass the folder that contains the benchmark files"
+    )]
+    NotADirectory {
+        /// The root as given.
+        path: PathBuf,
+    },
+    /// The root could not be inspected (permissions, I/O).
+    #[error("cannot read corpus root {path}: {source} (check permissions)")]
+    Unreadable {
+        /// The root as given.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Kind of a considered file, decided by its extension (case-insensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    /// `.csv`
+    Csv,
+    /// `.json`
+    Json,
+    /// `.md`
+    Markdown,
+}
+
+impl FileKind {
+    /// The kind for a file name, or `None` for extensions that are not considered.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let ext = name.rsplit_once('.')?.1;
+        if ext.eq_ignore_ascii_case("csv") {
+            Some(Self::Csv)
+        } else if ext.eq_ignore_ascii_case("json") {
+            Some(Self::Json)
+        } else if ext.eq_ignore_ascii_case("md") {
+            Some(Self::Markdown)
+        } else {
+            None
+        }
+    }
+
+    /// Short lowercase name: `csv`, `json` or `md`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Json => "json",
+            Self::Markdown => "md",
+        }
+    }
+}
+
+/// What parsing one file produced; `Skipped` carries the reason it was not parsed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ParseOutcome {
+    /// A parsed CSV file.
+    Csv(CsvData),
+    /// A parsed JSON file.
+    Json(JsonData),
+    /// A parsed Markdown file.
+    Markdown(MarkdownData),
+    /// Not parsed (unreadable, too large, empty, invalid UTF-8 / JSON, symlink...).
+    Skipped {
+        /// Human-readable reason.
+        reason: String,
+    },
+}
+
+impl ParseOutcome {
+    /// `true` unless the file was skipped.
+    pub fn is_ok(&self) -> bool {
+        !matches!(self, Self::Skipped { .. })
+    }
+}
+
+/// One considered file (known extension), parsed or skipped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileEntry {
+    /// Path relative to the corpus root, `/`-separated.
+    pub path: String,
+    /// Kind from the extension.
+    pub kind: FileKind,
+    /// Size on disk (0 for symlinks and unreadable entries).
+    pub bytes: u64,
+    /// Parse result.
+    pub outcome: ParseOutcome,
+}
+
+/// A file or walk entry that was not parsed, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Skipped {
+    /// Path relative to the corpus root, `/`-separated.
+    pub path: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// The ingested corpus: every considered file in walk order (sorted by file name).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Corpus {
+    /// The root as given to [`ingest`].
     pub root: PathBuf,
+    /// Considered files (`.csv`, `.json`, `.md`), deterministic order.
+    pub files: Vec<FileEntry>,
+    /// Number of regular files with other extensions (and symlinks without a considered
+    /// extension), not parsed.
+    pub ignored: u64,
+    /// Entries the walk itself could not read (e.g. permission denied on a folder).
+    pub walk_errors: Vec<Skipped>,
 }
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Default)]
+
+/// Counts describing a corpus, for run records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CorpusStats {
+    /// Considered files (known extension), parsed or not.
     pub files: u64,
+    /// Considered `.csv` files.
+    pub csv: u64,
+    /// Considered `.json` files.
+    pub json: u64,
+    /// Considered `.md` files.
+    pub markdown: u64,
+    /// Total size of the considered files.
+    pub bytes: u64,
+    /// Files parsed successfully.
+    pub parsed_ok: u64,
+    /// Files (and unreadable walk entries) not parsed, with reasons, in walk order.
+    pub skipped: Vec<Skipped>,
+    /// Files ignored because of their extension.
+    pub ignored: u64,
 }
-#[derive(Debug, Clone, Serialize)]
-pub struct DataSummary {}
+
 impl Corpus {
+    /// Counts per kind, bytes, parsed and skipped files (deterministic).
     pub fn stats(&self) -> CorpusStats {
-        CorpusStats { files: 0 }
+        let mut s = CorpusStats {
+            files: self.files.len() as u64,
+            csv: 0,
+            json: 0,
+            markdown: 0,
+            bytes: 0,
+            parsed_ok: 0,
+            skipped: Vec::new(),
+            ignored: self.ignored,
+        };
+        for f in &self.files {
+            match f.kind {
+                FileKind::Csv => s.csv += 1,
+                FileKind::Json => s.json += 1,
+                FileKind::Markdown => s.markdown += 1,
+            }
+            s.bytes += f.bytes;
+            match &f.outcome {
+                ParseOutcome::Skipped { reason } => s.skipped.push(Skipped {
+                    path: f.path.clone(),
+                    reason: reason.clone(),
+                }),
+                _ => s.parsed_ok += 1,
+            }
+        }
+        s.skipped.extend(self.walk_errors.iter().cloned());
+        s
     }
 }
-pub fn ingest(root: &Path, _o: &IngestOptions) -> Result<Corpus, IngestError> {
-    if root.is_dir() {
-        Ok(Corpus { root: root.into() })
-    } else {
-        Err(IngestError(root.into()))
+
+fn rel_path(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let mut out = String::new();
+    for (i, c) in rel.components().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(&c.as_os_str().to_string_lossy());
     }
+    out
 }
-pub fn summarize(_c: &Corpus) -> DataSummary {
-    DataSummary {}
+
+/// Walks `root` (symlinks not followed, sorted by file name) and parses every `.csv`,
+/// `.json` and `.md` file (extension case-insensitive).
+///
+/// Returns `Err` only when `root` is missing, not a directory or cannot be inspected;
+/// every per-file problem is recorded in the returned [`Corpus`] instead.
+pub fn ingest(root: &Path, opts: &IngestOptions) -> Result<Corpus, IngestError> {
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(IngestError::NotADirectory {
+                path: root.to_path_buf(),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(IngestError::Missing {
+                path: root.to_path_buf(),
+            })
+        }
+        Err(source) => {
+            return Err(IngestError::Unreadable {
+                path: root.to_path_buf(),
+                source,
+            })
+        }
+    }
+    let mut corpus = Corpus {
+        root: root.to_path_buf(),
+        files: Vec::new(),
+        ignored: 0,
+        walk_errors: Vec::new(),
+    };
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name();
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(err) => {
+                let path = err.path().map(|p| rel_path(root, p)).unwrap_or_default();
+                corpus.walk_errors.push(Skipped {
+                    path,
+                    reason: format!("cannot read directory entry: {err}"),
+                });
+                continue;
+            }
+        };
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy();
+        let Some(kind) = FileKind::from_name(&name) else {
+            corpus.ignored += 1;
+            continue;
+        };
+        let path = rel_path(root, entry.path());
+        if ft.is_symlink() {
+            corpus.files.push(FileEntry {
+                path,
+                kind,
+                bytes: 0,
+                outcome: ParseOutcome::Skipped {
+                    reason: "symbolic link: not followed".into(),
+                },
+            });
+            continue;
+        }
+        if !ft.is_file() {
+            corpus.files.push(FileEntry {
+                path,
+                kind,
+                bytes: 0,
+                outcome: ParseOutcome::Skipped {
+                    reason: "not a regular file".into(),
+                },
+            });
+            continue;
+        }
+        let (bytes, outcome) = load(entry.path(), kind, opts);
+        corpus.files.push(FileEntry {
+            path,
+            kind,
+            bytes,
+            outcome,
+        });
+    }
+    Ok(corpus)
+}
+
+fn skipped(reason: String) -> ParseOutcome {
+    ParseOutcome::Skipped { reason }
+}
+
+/// Reads one file once and parses it; never fails, returns (size, outcome).
+fn load(path: &Path, kind: FileKind, opts: &IngestOptions) -> (u64, ParseOutcome) {
+    let size = match std::fs::metadata(path) {
+        Ok(m) => m.len(),
+        Err(e) => return (0, skipped(format!("cannot stat file: {e}"))),
+    };
+    if size > opts.max_file_bytes {
+        return (
+            size,
+            skipped(format!(
+                "file is {size} bytes, over the max_file_bytes cap of {}",
+                opts.max_file_bytes
+            )),
+        );
+    }
+    let data = match std::fs::read(path) {
+        Ok(d) => d,
+        Err(e) => return (size, skipped(format!("cannot read file: {e}"))),
+    };
+    let size = data.len() as u64;
+    if data.is_empty() {
+        return (0, skipped("empty file (0 bytes)".into()));
+    }
+    let text = match std::str::from_utf8(&data) {
+        Ok(t) => t,
+        Err(e) => {
+            return (
+                size,
+                skipped(format!(
+                    "not UTF-8 text (invalid byte at offset {})",
+                    e.valid_up_to()
+                )),
+            )
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let outcome = match kind {
+        FileKind::Csv => csv_file::parse(text).map(ParseOutcome::Csv),
+        FileKind::Json => json_file::parse(text).map(ParseOutcome::Json),
+        FileKind::Markdown => Ok(ParseOutcome::Markdown(markdown::parse(text))),
+    };
+    (size, outcome.unwrap_or_else(skipped))
 }

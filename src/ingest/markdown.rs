@@ -1,0 +1,160 @@
+//! Markdown parsing with pulldown-cmark: headings, tables, list items.
+
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+use serde::Serialize;
+
+/// A heading and its level (1–6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Heading {
+    /// 1 for `#`, 2 for `##`...
+    pub level: u8,
+    /// Plain text of the heading.
+    pub text: String,
+}
+
+/// A table (GFM syntax) and the heading it sits under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MdTable {
+    /// Text of the closest preceding heading, if any.
+    pub section: Option<String>,
+    /// Header cells.
+    pub header: Vec<String>,
+    /// Body rows (cells as plain text).
+    pub rows: Vec<Vec<String>>,
+}
+
+impl MdTable {
+    /// `true` for two-or-more-column tables whose header starts `Metric | Value`
+    /// (case-insensitive): each row is then a metric/value pair.
+    pub fn is_metric_value(&self) -> bool {
+        self.header.len() >= 2
+            && self.header[0].trim().eq_ignore_ascii_case("metric")
+            && self.header[1].trim().eq_ignore_ascii_case("value")
+    }
+}
+
+/// A list item and the heading it sits under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MdBullet {
+    /// Text of the closest preceding heading, if any.
+    pub section: Option<String>,
+    /// Plain text of the item (nested items are separate bullets).
+    pub text: String,
+}
+
+/// What a parsed Markdown file holds, in document order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MarkdownData {
+    /// All headings.
+    pub headings: Vec<Heading>,
+    /// All tables.
+    pub tables: Vec<MdTable>,
+    /// All list items (bulleted or numbered).
+    pub bullets: Vec<MdBullet>,
+}
+
+pub(super) fn parse(text: &str) -> MarkdownData {
+    let mut data = MarkdownData {
+        headings: Vec::new(),
+        tables: Vec::new(),
+        bullets: Vec::new(),
+    };
+    let mut heading: Option<(u8, String)> = None;
+    let mut section: Option<String> = None;
+    let mut table: Option<MdTable> = None;
+    let mut row: Vec<String> = Vec::new();
+    let mut cell: Option<String> = None;
+    let mut items: Vec<String> = Vec::new();
+    for ev in Parser::new_ext(text, Options::ENABLE_TABLES) {
+        match ev {
+            Event::Start(Tag::Heading { level, .. }) => {
+                heading = Some((level as u8, String::new()))
+            }
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some((level, t)) = heading.take() {
+                    let t = t.trim().to_string();
+                    section = Some(t.clone());
+                    data.headings.push(Heading { level, text: t });
+                }
+            }
+            Event::Start(Tag::Table(_)) => {
+                table = Some(MdTable {
+                    section: section.clone(),
+                    header: Vec::new(),
+                    rows: Vec::new(),
+                })
+            }
+            Event::End(TagEnd::Table) => data.tables.extend(table.take()),
+            Event::Start(Tag::TableCell) => cell = Some(String::new()),
+            Event::End(TagEnd::TableCell) => row.extend(cell.take().map(|c| c.trim().to_string())),
+            Event::End(TagEnd::TableHead) => {
+                if let Some(t) = table.as_mut() {
+                    t.header = std::mem::take(&mut row);
+                }
+            }
+            Event::End(TagEnd::TableRow) => {
+                if let Some(t) = table.as_mut() {
+                    t.rows.push(std::mem::take(&mut row));
+                }
+            }
+            Event::Start(Tag::Item) => items.push(String::new()),
+            Event::End(TagEnd::Item) => {
+                if let Some(t) = items.pop() {
+                    let t = t.trim();
+                    if !t.is_empty() {
+                        data.bullets.push(MdBullet {
+                            section: section.clone(),
+                            text: t.to_string(),
+                        });
+                    }
+                }
+            }
+            Event::Text(t) | Event::Code(t) => {
+                if let Some(c) = cell.as_mut() {
+                    c.push_str(&t);
+                } else if let Some((_, h)) = heading.as_mut() {
+                    h.push_str(&t);
+                } else if let Some(i) = items.last_mut() {
+                    i.push_str(&t);
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                if let Some(i) = items.last_mut() {
+                    i.push(' ');
+                }
+            }
+            _ => {}
+        }
+    }
+    data
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headings_tables_and_items() {
+        let d = parse(
+            "# Title\n\n## Results\n\n| Metric | Value |\n|---|---|\n| Mean | 9.5 `tok/s` |\n\n## Key Findings\n\n- one\n  more\n- two\n  1. nested\n",
+        );
+        assert_eq!(d.headings.len(), 3);
+        assert_eq!(
+            d.headings[1],
+            Heading {
+                level: 2,
+                text: "Results".into()
+            }
+        );
+        assert_eq!(d.tables.len(), 1);
+        assert!(d.tables[0].is_metric_value());
+        assert_eq!(
+            d.tables[0].rows,
+            vec![vec!["Mean".to_string(), "9.5 tok/s".to_string()]]
+        );
+        assert_eq!(d.tables[0].section.as_deref(), Some("Results"));
+        let texts: Vec<_> = d.bullets.iter().map(|b| b.text.as_str()).collect();
+        assert_eq!(texts, ["one more", "nested", "two"]);
+        assert_eq!(d.bullets[0].section.as_deref(), Some("Key Findings"));
+    }
+}
