@@ -257,27 +257,3 @@ fn ingest_is_deterministic() {
     let jb = serde_json::to_string(&summarize(&b)).unwrap();
     assert_eq!(ja, jb);
 }
-
-/// Rough timing (run with `--release -- --ignored --nocapture`); criterion benches come later.
-#[test]
-#[ignore]
-fn time_ingest_mock_data() {
-    let root = mock_data();
-    let opts = IngestOptions::default();
-    let _ = ingest(&root, &opts).unwrap();
-    let n = 50;
-    let t = std::time::Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(ingest(&root, &opts).unwrap());
-    }
-    let per = t.elapsed() / n;
-    let c = ingest(&root, &opts).unwrap();
-    let t = std::time::Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(summarize(&c));
-    }
-    println!(
-        "ingest {per:?} per run, summarize {:?} per run",
-        t.elapsed() / n
-    );
-}
