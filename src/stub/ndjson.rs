@@ -211,6 +211,7 @@ impl Compiled {
     /// [`Compiled::content`]) puts that text in it (a non-streamed reply, no trailing
     /// newline); `None` leaves the content empty and ends the line with `\n` (the last line
     /// of a stream).
+    #[allow(clippy::too_many_arguments)] // flat on purpose: a hot path with plain inputs
     pub fn push_final(
         &self,
         buf: &mut Vec<u8>,
