@@ -572,3 +572,35 @@ async fn paced_serves_concurrent_streams() {
     assert!(wall < Duration::from_millis(1000), "{wall:?}");
     assert_eq!(stub.requests().len(), 8);
 }
+
+#[tokio::test]
+async fn serve_reports_bind_errors_and_real_port() {
+    let stub = serve(default_addr(0), StubProfile::default(), StubKind::Paced)
+        .await
+        .unwrap();
+    assert_ne!(stub.addr().port(), 0);
+    assert_eq!(
+        stub.url(),
+        format!("http://127.0.0.1:{}", stub.addr().port())
+    );
+    for kind in [StubKind::Instant, StubKind::Paced] {
+        let err = serve(stub.addr(), StubProfile::default(), kind)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, agentbench::stub::StubError::Bind(_)), "{err}");
+    }
+    let err = serve(
+        default_addr(0),
+        StubProfile::default().with_chunks(0),
+        StubKind::Instant,
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("chunk"), "{err}");
+    assert!(StubProfile::named("fast")
+        .unwrap_err()
+        .to_string()
+        .contains("instant, paced, realistic"));
+}
