@@ -25,7 +25,8 @@ pub struct ServerTimings {
     pub total_duration: u64,
     /// Simulated (paced) or real request-parsing (instant) load time.
     pub load_duration: u64,
-    /// Prompt size in pseudo-tokens (prompt bytes / 4, at least 1).
+    /// Prompt size in pseudo-tokens: (prompt + system bytes) / 4 for generate, (message
+    /// contents + 8 bytes per message) / 4 for chat; rounded up, at least 1.
     pub prompt_eval_count: u64,
     /// Prompt evaluation time.
     pub prompt_eval_duration: u64,
@@ -97,7 +98,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// `t` formatted as RFC 3339 in UTC with nanoseconds (see [`Stamp`]).
+/// `t` formatted as RFC 3339 in UTC with nanoseconds, e.g. `2026-11-27T23:34:59.123456789Z`
+/// (always 30 bytes; times before 1970 are clamped to the epoch).
 pub fn rfc3339_nanos(t: SystemTime) -> String {
     Stamp::new(t).as_str().to_owned()
 }
