@@ -59,9 +59,15 @@ fn run_on_the_instant_stub_writes_records_summary_and_report() {
             .unwrap();
     assert_eq!(summary["runs_ok"], 2);
     let report = std::fs::read_to_string(out_dir.join("llm_report.md")).unwrap();
-    assert_eq!(report, lines[2]["calls"][1]["call"]["response"].as_str().unwrap());
+    assert_eq!(
+        report,
+        lines[2]["calls"][1]["call"]["response"].as_str().unwrap()
+    );
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("analysis") && stdout.contains("client overhead"), "{stdout}");
+    assert!(
+        stdout.contains("analysis") && stdout.contains("client overhead"),
+        "{stdout}"
+    );
 
     // Running again into the same folder refuses instead of clobbering.
     let again = agentbench()
@@ -90,7 +96,10 @@ fn an_unreachable_server_is_named_with_the_fix() {
     assert_exit(&out, 2);
     let err = text(&out.stderr);
     assert!(err.contains(&url) && err.contains("OLLAMA_HOST"), "{err}");
-    assert!(!dir.path().join("x").exists(), "nothing written for a failed start");
+    assert!(
+        !dir.path().join("x").exists(),
+        "nothing written for a failed start"
+    );
 
     let out = agentbench()
         .args(["run", "--runs", "1", "--out"])
@@ -109,7 +118,11 @@ fn a_missing_corpus_and_a_bad_option_are_named() {
         .output()
         .unwrap();
     assert_exit(&out, 2);
-    assert!(text(&out.stderr).contains("/no/such/corpus"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("/no/such/corpus"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = agentbench()
         .args(["run", "--stub", "instant", "--option", "num_cxt=2"])
@@ -126,7 +139,15 @@ struct StubProcess(std::process::Child, String);
 impl StubProcess {
     fn start(profile: &str, model: &str) -> Self {
         let mut child = agentbench()
-            .args(["stub", "--port", "0", "--profile", profile, "--model", model])
+            .args([
+                "stub",
+                "--port",
+                "0",
+                "--profile",
+                profile,
+                "--model",
+                model,
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -135,7 +156,10 @@ impl StubProcess {
             .read_line(&mut line)
             .unwrap();
         let addr = line.trim().to_string();
-        assert!(addr.starts_with("127.0.0.1:"), "first line is the address: {line:?}");
+        assert!(
+            addr.starts_with("127.0.0.1:"),
+            "first line is the address: {line:?}"
+        );
         Self(child, addr)
     }
 }
@@ -152,7 +176,14 @@ fn an_unknown_model_says_how_to_pull_it() {
     let stub = StubProcess::start("instant", "other:1b");
     let dir = tempfile::tempdir().unwrap();
     let out = agentbench()
-        .args(["run", "--runs", "1", "--model", "gemma3:latest", "--base-url"])
+        .args([
+            "run",
+            "--runs",
+            "1",
+            "--model",
+            "gemma3:latest",
+            "--base-url",
+        ])
         .arg(format!("http://{}", stub.1))
         .arg("--out")
         .arg(dir.path().join("r"))
@@ -161,15 +192,19 @@ fn an_unknown_model_says_how_to_pull_it() {
     assert_exit(&out, 2);
     let err = text(&out.stderr);
     assert!(
-        err.contains("model gemma3:latest not found at") && err.contains("ollama pull gemma3:latest"),
+        err.contains("model gemma3:latest not found at")
+            && err.contains("ollama pull gemma3:latest"),
         "{err}"
     );
 }
 
 #[test]
 fn without_a_backend_flag_it_falls_back_to_the_embedded_stub_and_says_so() {
-    if TcpStream::connect_timeout(&"127.0.0.1:11434".parse().unwrap(), Duration::from_millis(300))
-        .is_ok()
+    if TcpStream::connect_timeout(
+        &"127.0.0.1:11434".parse().unwrap(),
+        Duration::from_millis(300),
+    )
+    .is_ok()
     {
         eprintln!("skipped: something listens on 127.0.0.1:11434, so no fallback happens");
         return;

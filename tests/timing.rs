@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use agentbench::client::{CallRequest, Endpoint, OllamaClient, RequestSettings, Timeouts};
-use agentbench::metrics::CallMetrics;
 use agentbench::metrics::stats::{percentile_sorted, sorted};
+use agentbench::metrics::CallMetrics;
 use agentbench::stub::{PacedStub, StubProfile};
 
 #[tokio::test(flavor = "current_thread")]
@@ -22,26 +22,49 @@ async fn ttft_and_gaps_match_the_paced_truth() {
     };
     // A warm-up call opens the connection, as the workflow's second call finds it.
     let _ = client.call(&request).await;
-    let rec = client.call(&request).await;
-    assert!(rec.is_ok(), "{:?}", rec.error);
-    let m = CallMetrics::new(&rec);
+    // Three measured calls; the median resists one descheduled call on a busy machine.
+    let mut records = Vec::new();
+    for _ in 0..3 {
+        let rec = client.call(&request).await;
+        assert!(rec.is_ok(), "{:?}", rec.error);
+        records.push(rec);
+    }
+    let calls: Vec<CallMetrics<'_>> = records.iter().map(CallMetrics::new).collect();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
 
-    let ttft = m.ttft().unwrap();
-    let truth = Duration::from_millis(200);
-    let err_ms = (ttft.as_secs_f64() - truth.as_secs_f64()).abs() * 1e3;
-    assert!(err_ms <= 5.0, "TTFT {ttft:?} vs truth {truth:?}");
+    let ttfts = sorted(calls.iter().map(|m| ms(m.ttft().unwrap())));
+    let ttft = percentile_sorted(&ttfts, 50.0).unwrap();
+    assert!(
+        (ttft - 200.0).abs() <= 5.0,
+        "median TTFT {ttft} ms vs truth 200 ms ({ttfts:?})"
+    );
 
-    let gaps_ms = sorted(m.itl().map(|d| d.as_secs_f64() * 1e3));
-    assert_eq!(gaps_ms.len(), 50, "50 gaps between 51 chunks");
-    let median = percentile_sorted(&gaps_ms, 50.0).unwrap();
-    assert!((median - 20.0).abs() <= 3.0, "median gap {median} ms");
+    for m in &calls {
+        assert_eq!(m.itl().count(), 50, "50 gaps between 51 chunks");
+    }
+    let gaps = sorted(calls.iter().flat_map(|m| m.itl()).map(ms));
+    let median = percentile_sorted(&gaps, 50.0).unwrap();
+    assert!(
+        (median - 20.0).abs() <= 3.0,
+        "median gap {median} ms vs truth 20 ms"
+    );
 
     // The stub's clock and ours agree: the harness adds little on top.
-    let overhead_ms = m.client_overhead_ns().unwrap() as f64 / 1e6;
-    assert!(
-        (-1.0..=10.0).contains(&overhead_ms),
-        "client overhead {overhead_ms} ms"
+    let overheads = sorted(
+        calls
+            .iter()
+            .map(|m| m.client_overhead_ns().unwrap() as f64 / 1e6),
     );
-    let e2e = m.e2e().unwrap();
-    assert!(e2e >= Duration::from_millis(200 + 50 * 20 - 10), "E2E {e2e:?}");
+    let overhead = percentile_sorted(&overheads, 50.0).unwrap();
+    assert!(
+        (-1.0..=10.0).contains(&overhead),
+        "client overhead {overhead} ms"
+    );
+    for m in &calls {
+        let e2e = m.e2e().unwrap();
+        assert!(
+            e2e >= Duration::from_millis(200 + 50 * 20 - 10),
+            "E2E {e2e:?}"
+        );
+    }
 }

@@ -77,8 +77,14 @@ async fn the_workflow_runs_end_to_end_on_generate_and_chat() {
         let b = agent.run_once(1).await;
         assert_complete_run(&a, &profile);
         assert_complete_run(&b, &profile);
-        assert_eq!(a.calls[0].prompt, b.calls[0].prompt, "analysis prompt is byte-stable");
-        assert_eq!(a.calls[1].prompt, b.calls[1].prompt, "report prompt is byte-stable");
+        assert_eq!(
+            a.calls[0].prompt, b.calls[0].prompt,
+            "analysis prompt is byte-stable"
+        );
+        assert_eq!(
+            a.calls[1].prompt, b.calls[1].prompt,
+            "report prompt is byte-stable"
+        );
         assert_eq!(b.calls[0].call.endpoint, endpoint);
         let report_prompt = &a.calls[1].prompt;
         let finding = &a.analysis.as_ref().unwrap().findings[0];
@@ -103,7 +109,11 @@ async fn a_missing_model_is_a_recorded_error_not_a_sample() {
     assert_eq!(run.calls.len(), 1, "no report call without an analysis");
     let failure = run.failure.as_ref().unwrap();
     assert_eq!(failure.stage, Stage::Analysis);
-    assert!(failure.message.contains("ollama pull gemma3:latest"), "{}", failure.message);
+    assert!(
+        failure.message.contains("ollama pull gemma3:latest"),
+        "{}",
+        failure.message
+    );
     let summary = RunSummary::of(std::slice::from_ref(&run));
     assert_eq!(summary.runs_ok, 0);
     assert_eq!(summary.stages[0].decode_tps, None);

@@ -1,7 +1,6 @@
 //! The command line: clap options → library calls. `main.rs` only parses, runs and
 //! maps errors to exit codes.
 
-mod embedded;
 mod run;
 mod table;
 
@@ -130,7 +129,58 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
             Ok(std::process::ExitCode::SUCCESS)
         }
-        Command::Stub(_args) => anyhow::bail!("stub: not wired yet"),
-        Command::Corpus(_args) => anyhow::bail!("corpus: not wired yet"),
+        Command::Stub(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(serve_stub(&args))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Corpus(args) => {
+            let made = crate::corpus::generate(&args.out, args.seed)?;
+            println!(
+                "wrote {} files ({} CSV, {} JSON, {} Markdown, {} bytes) to {} with seed {}",
+                made.files,
+                made.csv,
+                made.json,
+                made.markdown,
+                made.bytes,
+                args.out.display(),
+                args.seed
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Serves a stub until ctrl-c. The first line on stdout is the bound address
+/// (`127.0.0.1:PORT`), so another program can read where to connect.
+async fn serve_stub(args: &StubArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let kind = stub_kind(&args.profile);
+    let profile =
+        crate::stub::StubProfile::named(&args.profile)?.with_models([args.model.as_str()]);
+    let addr = std::net::SocketAddr::new(args.bind, args.port);
+    let stub = crate::stub::serve(addr, profile, kind).await?;
+    println!("{}", stub.addr());
+    std::io::stdout().flush()?;
+    eprintln!(
+        "agentbench stub: profile {} ({}) serving {} at {}; ctrl-c stops it",
+        args.profile,
+        kind,
+        args.model,
+        stub.url()
+    );
+    stub.run_until_ctrl_c().await?;
+    Ok(())
+}
+
+/// The server that serves a named profile: wiremock for the zero-latency `instant`
+/// profile, the paced streaming server for every paced one.
+fn stub_kind(profile: &str) -> crate::stub::StubKind {
+    if profile == "instant" {
+        crate::stub::StubKind::Instant
+    } else {
+        crate::stub::StubKind::Paced
     }
 }

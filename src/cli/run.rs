@@ -6,7 +6,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::embedded::EmbeddedStub;
 use super::table::stage_table;
 use super::{RunArgs, StubChoice};
 use crate::agent::{Agent, WorkflowConfig};
@@ -21,6 +20,7 @@ use crate::provenance::{Harness, Host};
 use crate::record::{
     Backend, CorpusInfo, Header, RecordWriter, Stage, WorkflowRecord, SCHEMA_VERSION,
 };
+use crate::stub::{default_addr, serve, RunningStub, StubProfile};
 
 /// Where a run's outputs went.
 #[derive(Debug, Clone)]
@@ -43,7 +43,22 @@ pub const FALLBACK_STUB_PROFILE: &str = "realistic";
 /// The server a run measures, and the stub that serves it when embedded.
 struct Target {
     url: String,
-    stub: Option<EmbeddedStub>,
+    stub: Option<RunningStub>,
+}
+
+/// Starts the embedded stub `profile` serving `model` on 127.0.0.1 (port 0): the
+/// zero-latency wiremock stub for `instant`, the paced server otherwise. Both run on
+/// their own thread, so the stub never shares a thread with the measured client.
+async fn start_stub(profile: &str, model: &str) -> Result<Target> {
+    let kind = super::stub_kind(profile);
+    let profile = StubProfile::named(profile)?.with_models([model]);
+    let stub = serve(default_addr(0), profile, kind)
+        .await
+        .context("cannot start the embedded stub")?;
+    Ok(Target {
+        url: stub.url().to_string(),
+        stub: Some(stub),
+    })
 }
 
 fn seconds(flag: &str, v: f64) -> Result<Duration> {
@@ -91,7 +106,7 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
             url: target.url.clone(),
             protocol: "ollama".into(),
             endpoint,
-            stub: target.stub.as_ref().map(|s| s.profile_name().to_string()),
+            stub: target.stub.as_ref().map(|s| s.profile().name.clone()),
         },
         server,
         model: args.model.clone(),
@@ -155,7 +170,9 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
         progress.inc(1);
     }
     progress.finish_and_clear();
-    drop(target);
+    if let Some(stub) = target.stub {
+        stub.shutdown().await;
+    }
     let run_summary = RunSummary::of(&runs);
     if !args.quiet {
         print!("{}", stage_table(&run_summary));
@@ -177,11 +194,7 @@ async fn choose_target(args: &RunArgs, timeouts: Timeouts) -> Result<Target> {
             StubChoice::Instant => "instant",
             StubChoice::Paced => FALLBACK_STUB_PROFILE,
         };
-        let stub = EmbeddedStub::start(name, &args.model)?;
-        return Ok(Target {
-            url: stub.url().to_string(),
-            stub: Some(stub),
-        });
+        return start_stub(name, &args.model).await;
     }
     let ollama_host = std::env::var("OLLAMA_HOST").ok();
     let url = resolve_base_url(args.base_url.as_deref(), ollama_host.as_deref())?;
@@ -199,15 +212,12 @@ async fn choose_target(args: &RunArgs, timeouts: Timeouts) -> Result<Target> {
             )))
         }
         Err(e) => {
-            let stub = EmbeddedStub::start(FALLBACK_STUB_PROFILE, &args.model)?;
+            let target = start_stub(FALLBACK_STUB_PROFILE, &args.model).await?;
             eprintln!(
                 "agentbench: {e}; running on the embedded stub (profile {FALLBACK_STUB_PROFILE}) at {}: the numbers describe the harness, not a model",
-                stub.url()
+                target.url
             );
-            Ok(Target {
-                url: stub.url().to_string(),
-                stub: Some(stub),
-            })
+            Ok(target)
         }
     }
 }

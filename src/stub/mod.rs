@@ -1,29 +1,190 @@
-//! TEMPORARY placeholder with the agreed API; replaced by the stub branch.
-#![allow(missing_docs)]
-pub struct StubProfile;
-impl StubProfile {
-    pub fn named(_n: &str) -> Result<Self, String> {
-        Ok(Self)
-    }
-    pub fn with_models<I: IntoIterator<Item = String>>(self, _m: I) -> Self {
-        self
+//! Ollama stubs that speak the protocol faithfully, for benchmarking the harness itself.
+//!
+//! Two servers share one set of JSON builders, so their replies have identical shapes:
+//!
+//! - [`InstantStub`] (wiremock 0.6): answers every request at once. Its server timings are
+//!   the real time its responder spent, so client overhead (E2E − `total_duration`) shows
+//!   the harness's own cost.
+//! - [`PacedStub`] (hyper 1): streams each NDJSON line as its own HTTP chunk following a
+//!   [`Pacing`] schedule and reports the timings it actually produced. It records request
+//!   arrivals ([`PacedStub::requests`]).
+//!
+//! Routes: `POST /api/generate`, `POST /api/chat`, `GET /api/tags`, `POST /api/show`,
+//! `GET /api/ps`, `GET /api/version`, `GET|HEAD /`. Unknown model → 404 with Ollama's
+//! wording; malformed JSON → 400; any error body is `{"error": "..."}`.
+//!
+//! [`serve`] is the entry point for a standalone stub (`agentbench stub`).
+
+mod instant;
+mod ndjson;
+mod paced;
+mod profile;
+mod routes;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+
+pub use instant::{InstantStub, OllamaResponder};
+pub use ndjson::{rfc3339_nanos, ServerTimings};
+pub use paced::PacedStub;
+pub use profile::{
+    split_text, stub_digest, ModelSpec, Pacing, SplitMix64, StubProfile, UnknownProfile,
+    DEFAULT_MODEL, DEFAULT_TEXT, PROFILE_NAMES,
+};
+pub use routes::{RequestRecord, StubResponse, MAX_REQUEST_RECORDS, STUB_VERSION};
+
+/// Errors at the stub module's boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StubError {
+    /// The address could not be bound (in use, not permitted, ...).
+    #[error("cannot bind the stub's address: {0}")]
+    Bind(#[source] std::io::Error),
+    /// The stub's thread or runtime could not be started.
+    #[error("cannot start the stub's runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The profile cannot be served (no model, no chunk, empty text).
+    #[error("invalid stub profile: {0}")]
+    InvalidProfile(String),
+    /// A profile name that does not exist.
+    #[error(transparent)]
+    UnknownProfile(#[from] UnknownProfile),
+    /// Waiting for ctrl-c failed.
+    #[error("cannot listen for ctrl-c: {0}")]
+    Signal(#[source] std::io::Error),
+}
+
+/// Which stub to run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum StubKind {
+    /// [`InstantStub`]: zero latency, pacing ignored.
+    Instant,
+    /// [`PacedStub`]: streams on the profile's schedule.
+    #[default]
+    Paced,
+}
+
+impl StubKind {
+    /// `"instant"` or `"paced"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StubKind::Instant => "instant",
+            StubKind::Paced => "paced",
+        }
     }
 }
-pub struct InstantStub;
-impl InstantStub {
-    pub async fn start(_p: StubProfile) -> Result<Self, String> {
-        Err("todo".into())
-    }
-    pub fn url(&self) -> &str {
-        ""
+
+impl fmt::Display for StubKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
-pub struct PacedStub;
-impl PacedStub {
-    pub async fn start(_p: StubProfile) -> Result<Self, String> {
-        Err("todo".into())
+
+impl FromStr for StubKind {
+    type Err = String;
+
+    /// Parses `instant` or `paced`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "instant" => Ok(StubKind::Instant),
+            "paced" => Ok(StubKind::Paced),
+            other => Err(format!(
+                "unknown stub kind {other:?}; valid: instant, paced"
+            )),
+        }
     }
+}
+
+/// `127.0.0.1:port`: stubs bind loopback by default.
+pub fn default_addr(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+}
+
+/// A stub started by [`serve`]. Stops when dropped.
+pub enum RunningStub {
+    /// An instant stub.
+    Instant(InstantStub),
+    /// A paced stub.
+    Paced(PacedStub),
+}
+
+impl RunningStub {
+    /// Base URL, `http://HOST:PORT`.
     pub fn url(&self) -> &str {
-        ""
+        match self {
+            RunningStub::Instant(s) => s.url(),
+            RunningStub::Paced(s) => s.url(),
+        }
     }
+
+    /// The bound address (the real port even when port 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            RunningStub::Instant(s) => s.addr(),
+            RunningStub::Paced(s) => s.addr(),
+        }
+    }
+
+    /// Which kind of stub this is.
+    pub fn kind(&self) -> StubKind {
+        match self {
+            RunningStub::Instant(_) => StubKind::Instant,
+            RunningStub::Paced(_) => StubKind::Paced,
+        }
+    }
+
+    /// The profile being served.
+    pub fn profile(&self) -> &StubProfile {
+        match self {
+            RunningStub::Instant(s) => s.profile(),
+            RunningStub::Paced(s) => s.profile(),
+        }
+    }
+
+    /// Requests seen so far (at most the last [`MAX_REQUEST_RECORDS`]), oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        match self {
+            RunningStub::Instant(s) => s.requests(),
+            RunningStub::Paced(s) => s.requests(),
+        }
+    }
+
+    /// Stops the stub; for a paced stub, waits for in-flight responses.
+    pub async fn shutdown(self) {
+        match self {
+            RunningStub::Instant(s) => drop(s),
+            RunningStub::Paced(s) => s.shutdown().await,
+        }
+    }
+
+    /// Serves until ctrl-c, then shuts down.
+    pub async fn run_until_ctrl_c(self) -> Result<(), StubError> {
+        let r = tokio::signal::ctrl_c().await.map_err(StubError::Signal);
+        self.shutdown().await;
+        r
+    }
+}
+
+/// Binds `addr` (use [`default_addr`] for loopback) and starts a stub of `kind` serving
+/// `profile`. Returns once the socket is bound and accepting; the stub runs until the
+/// returned value is dropped or shut down (see [`RunningStub::run_until_ctrl_c`]).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), agentbench::stub::StubError> {
+/// use agentbench::stub::{default_addr, serve, StubKind, StubProfile};
+/// let stub = serve(default_addr(0), StubProfile::named("realistic")?, StubKind::Paced).await?;
+/// println!("{}", stub.addr());
+/// stub.run_until_ctrl_c().await
+/// # }
+/// ```
+pub async fn serve(
+    addr: SocketAddr,
+    profile: StubProfile,
+    kind: StubKind,
+) -> Result<RunningStub, StubError> {
+    let listener = std::net::TcpListener::bind(addr).map_err(StubError::Bind)?;
+    Ok(match kind {
+        StubKind::Instant => RunningStub::Instant(InstantStub::start_on(listener, profile).await?),
+        StubKind::Paced => RunningStub::Paced(PacedStub::start_on(listener, profile).await?),
+    })
 }

@@ -1,0 +1,167 @@
+//! The instant stub: a wiremock 0.6 server whose responder builds each reply at once.
+//!
+//! Correct for a zero-latency server (wiremock sends a whole body in one go). Its server
+//! timings are the responder's real work, so `E2E (client) − total_duration (server)` is
+//! the client's own cost plus wiremock's transport.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use super::ndjson::{nanos, ServerTimings, Stamp};
+use super::routes::{Action, Core, GenWhat, RequestRecord, StubResponse};
+use super::{StubError, StubProfile};
+
+/// A [`wiremock::Respond`] that answers like Ollama, building every body per request.
+///
+/// Server timings in final lines are real measurements of this responder:
+/// `total_duration` = start of [`OllamaResponder::handle`] to the moment the final line is
+/// rendered; `load_duration` = parsing the request and resolving the model;
+/// `prompt_eval_duration` = taking the `created_at` timestamp; `eval_duration` = rendering
+/// the content (all lines when streaming, the whole text otherwise). The three parts are consecutive and disjoint, so their sum
+/// never exceeds `total_duration`. `eval_count` = content chunks; `prompt_eval_count` =
+/// prompt bytes / 4 (rounded up, at least 1).
+#[derive(Clone)]
+pub struct OllamaResponder {
+    core: Arc<Core>,
+}
+
+impl OllamaResponder {
+    /// A responder serving `profile` (compiled once here). Fails if the profile is invalid.
+    pub fn new(profile: StubProfile) -> Result<Self, StubError> {
+        let core = Core::new(profile).map_err(StubError::InvalidProfile)?;
+        Ok(OllamaResponder {
+            core: Arc::new(core),
+        })
+    }
+
+    /// Answers one request (`path` without the query string). Never panics on client input:
+    /// a bad request gets a 4xx reply with an `{"error": ...}` body. The arrival is recorded.
+    pub fn handle(&self, method: &str, path: &str, body: &[u8]) -> StubResponse {
+        let t0 = Instant::now();
+        self.core.record(method, path, SystemTime::now(), t0);
+        let plan = match self.core.route(method, path, body) {
+            Action::Reply(r) => return r,
+            Action::Generate(p) => p,
+        };
+        let c = &self.core.c;
+        let t1 = Instant::now();
+        let ts = Stamp::now();
+        let (n, done_reason) = match plan.what {
+            GenWhat::Load => {
+                return StubResponse::json(200, c.load_reply(plan.ep, plan.model, &ts, "load"))
+            }
+            GenWhat::Unload => {
+                return StubResponse::json(200, c.load_reply(plan.ep, plan.model, &ts, "unload"))
+            }
+            GenWhat::Text { n, done_reason } => (n, done_reason),
+        };
+        let mut buf = Vec::new();
+        let t2 = Instant::now();
+        let content = if plan.stream {
+            c.push_chunks(&mut buf, plan.ep, plan.model, &ts, n);
+            None
+        } else {
+            Some(c.content(n))
+        };
+        let t3 = Instant::now();
+        let timings = ServerTimings {
+            total_duration: nanos(t3 - t0),
+            load_duration: nanos(t1 - t0),
+            prompt_eval_count: plan.prompt_eval_count,
+            prompt_eval_duration: nanos(t2 - t1),
+            eval_count: n as u64,
+            eval_duration: nanos(t3 - t2),
+        };
+        c.push_final(
+            &mut buf,
+            plan.ep,
+            plan.model,
+            &ts,
+            done_reason,
+            &timings,
+            content.as_deref(),
+        );
+        if plan.stream {
+            StubResponse {
+                status: 200,
+                content_type: "application/x-ndjson",
+                body: buf,
+            }
+        } else {
+            StubResponse::json(200, buf)
+        }
+    }
+
+    /// Requests seen so far (at most the last 10 000). The instant stub records a request
+    /// when its body has been read, just before answering.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.core.requests()
+    }
+}
+
+impl Respond for OllamaResponder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let r = self.handle(request.method.as_str(), request.url.path(), &request.body);
+        ResponseTemplate::new(r.status).set_body_raw(r.body, r.content_type)
+    }
+}
+
+/// A running instant stub (wiremock on its own thread). Stops when dropped.
+pub struct InstantStub {
+    server: MockServer,
+    responder: OllamaResponder,
+    url: String,
+}
+
+impl InstantStub {
+    /// Starts on `127.0.0.1:0` (a free port).
+    pub async fn start(profile: StubProfile) -> Result<Self, StubError> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(StubError::Bind)?;
+        Self::start_on(listener, profile).await
+    }
+
+    /// Starts on an already bound listener. Request recording in wiremock is disabled (the
+    /// stub keeps its own bounded log, see [`InstantStub::requests`]).
+    pub async fn start_on(listener: TcpListener, profile: StubProfile) -> Result<Self, StubError> {
+        let responder = OllamaResponder::new(profile)?;
+        let server = MockServer::builder()
+            .listener(listener)
+            .disable_request_recording()
+            .start()
+            .await;
+        Mock::given(any())
+            .respond_with(responder.clone())
+            .mount(&server)
+            .await;
+        let url = format!("http://{}", server.address());
+        Ok(InstantStub {
+            server,
+            responder,
+            url,
+        })
+    }
+
+    /// Base URL, `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        *self.server.address()
+    }
+
+    /// Requests seen so far (at most the last 10 000), oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.responder.requests()
+    }
+
+    /// The profile being served.
+    pub fn profile(&self) -> &StubProfile {
+        &self.responder.core.c.profile
+    }
+}

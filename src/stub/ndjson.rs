@@ -1,0 +1,342 @@
+//! Body building shared by both stubs: Ollama's JSON lines, pre-rendered once per stub.
+//!
+//! A [`Compiled`] profile holds every constant part of every line, so rendering a response
+//! only copies bytes and splices in the model name, the `created_at` timestamp and the
+//! final metrics.
+
+use std::io::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::profile::StubProfile;
+
+/// Which endpoint a generation answers: the pieces differ only in how content is wrapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /api/generate`: content in `"response"`, final line has `"context"`.
+    Generate,
+    /// `POST /api/chat`: content in `"message":{"role":"assistant","content":...}`.
+    Chat,
+}
+
+/// Server-side numbers of one generation, as reported in the final line (durations in ns).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerTimings {
+    /// Request arrival to final line.
+    pub total_duration: u64,
+    /// Simulated (paced) or real request-parsing (instant) load time.
+    pub load_duration: u64,
+    /// Prompt size in pseudo-tokens: (prompt + system bytes) / 4 for generate, (message
+    /// contents + 8 bytes per message) / 4 for chat; rounded up, at least 1.
+    pub prompt_eval_count: u64,
+    /// Prompt evaluation time.
+    pub prompt_eval_duration: u64,
+    /// Content chunks sent.
+    pub eval_count: u64,
+    /// First to last content chunk (paced) or body rendering time (instant).
+    pub eval_duration: u64,
+}
+
+/// Nanoseconds in `d`, saturating at `u64::MAX`.
+pub fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A `created_at` timestamp: RFC 3339, UTC, nanoseconds, e.g.
+/// `2026-11-27T23:34:59.123456789Z` (always 30 bytes).
+#[derive(Clone, Copy)]
+pub struct Stamp([u8; 30]);
+
+impl Stamp {
+    /// The timestamp of `t` (times before 1970 are clamped to the epoch; years past 9999
+    /// are not supported).
+    pub fn new(t: SystemTime) -> Self {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        let secs = d.as_secs();
+        let (y, mo, da) = civil_from_days((secs / 86_400) as i64);
+        let sod = secs % 86_400;
+        let mut b = *b"0000-00-00T00:00:00.000000000Z";
+        put(&mut b[0..4], y.clamp(0, 9999) as u64);
+        put(&mut b[5..7], mo as u64);
+        put(&mut b[8..10], da as u64);
+        put(&mut b[11..13], sod / 3600);
+        put(&mut b[14..16], sod / 60 % 60);
+        put(&mut b[17..19], sod % 60);
+        put(&mut b[20..29], d.subsec_nanos() as u64);
+        Stamp(b)
+    }
+
+    /// The current time.
+    pub fn now() -> Self {
+        Stamp::new(SystemTime::now())
+    }
+
+    /// The timestamp as text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and separators are ever written.
+        std::str::from_utf8(&self.0).unwrap_or("1970-01-01T00:00:00.000000000Z")
+    }
+}
+
+fn put(dst: &mut [u8], mut v: u64) {
+    for slot in dst.iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// `t` formatted as RFC 3339 in UTC with nanoseconds, e.g. `2026-11-27T23:34:59.123456789Z`
+/// (always 30 bytes; times before 1970 are clamped to the epoch).
+pub fn rfc3339_nanos(t: SystemTime) -> String {
+    Stamp::new(t).as_str().to_owned()
+}
+
+/// `s` as the inside of a JSON string literal (no surrounding quotes).
+pub fn json_escape(s: &str) -> String {
+    let q = serde_json::to_string(s).unwrap_or_default();
+    q.get(1..q.len().saturating_sub(1)).unwrap_or("").to_owned()
+}
+
+/// A profile compiled for serving: pieces escaped, lines pre-rendered, schedule computed.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The profile this was compiled from.
+    pub profile: StubProfile,
+    /// Per model: `{"model":"<name>","created_at":"`.
+    heads: Vec<String>,
+    /// Per chunk, generate: `","response":"<piece>","done":false}\n`.
+    gen_tails: Vec<String>,
+    /// Per chunk, chat: `","message":{"role":"assistant","content":"<piece>"},"done":false}\n`.
+    chat_tails: Vec<String>,
+    /// Per chunk: the piece, escaped.
+    escaped: Vec<String>,
+    /// Offsets from arrival of each content chunk.
+    pub schedule: Vec<Duration>,
+    /// Simulated load (clamped to the TTFT).
+    pub load: Duration,
+}
+
+const CONTEXT: &str = "[2,105,2364,107,3048,563,506,1962]";
+
+impl Compiled {
+    /// Compiles `profile`; fails with a message if it is not servable.
+    pub fn new(profile: StubProfile) -> Result<Self, String> {
+        profile.validate()?;
+        let pieces = profile.pieces();
+        let escaped: Vec<String> = pieces.iter().map(|p| json_escape(p)).collect();
+        let heads = profile
+            .models
+            .iter()
+            .map(|m| format!("{{\"model\":\"{}\",\"created_at\":\"", json_escape(&m.name)))
+            .collect();
+        let gen_tails = escaped
+            .iter()
+            .map(|e| format!("\",\"response\":\"{e}\",\"done\":false}}\n"))
+            .collect();
+        let chat_tails = escaped
+            .iter()
+            .map(|e| {
+                format!(
+                    "\",\"message\":{{\"role\":\"assistant\",\"content\":\"{e}\"}},\"done\":false}}\n"
+                )
+            })
+            .collect();
+        let schedule = profile.pacing.schedule(pieces.len());
+        let load = profile.effective_load();
+        Ok(Compiled {
+            heads,
+            gen_tails,
+            chat_tails,
+            escaped,
+            schedule,
+            load,
+            profile,
+        })
+    }
+
+    /// Number of content chunks a full response has.
+    pub fn chunks(&self) -> usize {
+        self.escaped.len()
+    }
+
+    fn tails(&self, ep: Endpoint) -> &[String] {
+        match ep {
+            Endpoint::Generate => &self.gen_tails,
+            Endpoint::Chat => &self.chat_tails,
+        }
+    }
+
+    /// Appends content line `i` (0-based) for `model` to `buf`.
+    pub fn push_chunk(&self, buf: &mut Vec<u8>, ep: Endpoint, model: usize, ts: &Stamp, i: usize) {
+        buf.extend_from_slice(self.heads[model].as_bytes());
+        buf.extend_from_slice(&ts.0);
+        buf.extend_from_slice(self.tails(ep)[i].as_bytes());
+    }
+
+    /// Appends content lines `0..n` for `model`, all with timestamp `ts`, reserving room for
+    /// the final line too.
+    pub fn push_chunks(&self, buf: &mut Vec<u8>, ep: Endpoint, model: usize, ts: &Stamp, n: usize) {
+        let head = self.heads[model].as_bytes();
+        let tails = &self.tails(ep)[..n];
+        let len: usize = tails.iter().map(|t| t.len()).sum::<usize>() + n * (head.len() + 30);
+        buf.reserve(len + 400);
+        for t in tails {
+            buf.extend_from_slice(head);
+            buf.extend_from_slice(&ts.0);
+            buf.extend_from_slice(t.as_bytes());
+        }
+    }
+
+    /// The first `n` pieces, escaped and concatenated (the content of a non-streamed reply).
+    pub fn content(&self, n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.escaped[..n].iter().map(|e| e.len()).sum());
+        for e in &self.escaped[..n] {
+            out.extend_from_slice(e.as_bytes());
+        }
+        out
+    }
+
+    /// Appends the final `done:true` object. `content` = `Some(escaped)` (from
+    /// [`Compiled::content`]) puts that text in it (a non-streamed reply, no trailing
+    /// newline); `None` leaves the content empty and ends the line with `\n` (the last line
+    /// of a stream).
+    #[allow(clippy::too_many_arguments)] // flat on purpose: a hot path with plain inputs
+    pub fn push_final(
+        &self,
+        buf: &mut Vec<u8>,
+        ep: Endpoint,
+        model: usize,
+        ts: &Stamp,
+        done_reason: &str,
+        t: &ServerTimings,
+        content: Option<&[u8]>,
+    ) {
+        buf.extend_from_slice(self.heads[model].as_bytes());
+        buf.extend_from_slice(&ts.0);
+        match ep {
+            Endpoint::Generate => buf.extend_from_slice(b"\",\"response\":\""),
+            Endpoint::Chat => {
+                buf.extend_from_slice(b"\",\"message\":{\"role\":\"assistant\",\"content\":\"")
+            }
+        }
+        if let Some(text) = content {
+            buf.extend_from_slice(text);
+        }
+        if ep == Endpoint::Chat {
+            buf.push(b'"');
+            buf.push(b'}');
+        } else {
+            buf.push(b'"');
+        }
+        let _ = write!(buf, ",\"done\":true,\"done_reason\":\"{done_reason}\"");
+        if ep == Endpoint::Generate {
+            let _ = write!(buf, ",\"context\":{CONTEXT}");
+        }
+        let _ = write!(
+            buf,
+            ",\"total_duration\":{},\"load_duration\":{},\"prompt_eval_count\":{},\
+             \"prompt_eval_duration\":{},\"eval_count\":{},\"eval_duration\":{}}}",
+            t.total_duration,
+            t.load_duration,
+            t.prompt_eval_count,
+            t.prompt_eval_duration,
+            t.eval_count,
+            t.eval_duration
+        );
+        if content.is_none() {
+            buf.push(b'\n');
+        }
+    }
+
+    /// The reply to an empty prompt (or empty `messages`): `done:true` with `done_reason`
+    /// `load` or `unload`, no text and no metrics, as Ollama sends it.
+    pub fn load_reply(&self, ep: Endpoint, model: usize, ts: &Stamp, reason: &str) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(160);
+        buf.extend_from_slice(self.heads[model].as_bytes());
+        buf.extend_from_slice(&ts.0);
+        match ep {
+            Endpoint::Generate => buf.extend_from_slice(b"\",\"response\":\""),
+            Endpoint::Chat => {
+                buf.extend_from_slice(b"\",\"message\":{\"role\":\"assistant\",\"content\":\"\"}")
+            }
+        }
+        if ep == Endpoint::Generate {
+            buf.push(b'"');
+        }
+        let _ = write!(buf, ",\"done\":true,\"done_reason\":\"{reason}\"}}");
+        buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps() {
+        let t = UNIX_EPOCH + Duration::new(1_795_822_499, 123_456_789);
+        assert_eq!(rfc3339_nanos(t), "2026-11-27T23:34:59.123456789Z");
+        assert_eq!(rfc3339_nanos(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+        // 2000-02-29 (leap day) and 2024-12-31.
+        assert_eq!(
+            rfc3339_nanos(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00.000000000Z"
+        );
+        assert_eq!(
+            rfc3339_nanos(UNIX_EPOCH + Duration::from_secs(1_735_689_599)),
+            "2024-12-31T23:59:59.000000000Z"
+        );
+    }
+
+    #[test]
+    fn lines_parse() {
+        let c = Compiled::new(StubProfile::default().with_text("a \"quoted\"\n line é")).unwrap();
+        let ts = Stamp::now();
+        for ep in [Endpoint::Generate, Endpoint::Chat] {
+            let mut buf = Vec::new();
+            c.push_chunks(&mut buf, ep, 0, &ts, c.chunks());
+            let t = ServerTimings::default();
+            c.push_final(&mut buf, ep, 0, &ts, "stop", &t, None);
+            let mut text = String::new();
+            for line in std::str::from_utf8(&buf).unwrap().lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let piece = match ep {
+                    Endpoint::Generate => v["response"].as_str().unwrap(),
+                    Endpoint::Chat => v["message"]["content"].as_str().unwrap(),
+                };
+                text.push_str(piece);
+            }
+            assert_eq!(text, "a \"quoted\"\n line é");
+            let mut one = Vec::new();
+            c.push_final(
+                &mut one,
+                ep,
+                0,
+                &ts,
+                "stop",
+                &t,
+                Some(&c.content(c.chunks())),
+            );
+            let v: serde_json::Value = serde_json::from_slice(&one).unwrap();
+            assert_eq!(v["done"], true);
+            for r in ["load", "unload"] {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&c.load_reply(ep, 0, &ts, r)).unwrap();
+                assert_eq!(v["done_reason"], r);
+            }
+        }
+    }
+}
