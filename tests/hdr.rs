@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use agentbench::client::{CallError, CallRecord, Endpoint, ErrorKind, RequestSettings, ServerFields};
+use agentbench::client::{
+    CallError, CallRecord, Endpoint, ErrorKind, RequestSettings, ServerFields,
+};
 use agentbench::metrics::hdr::{
     merge_hdr_files, new_histogram, percentile_distribution, read_hdr_file, write_hdr_file,
     HdrError, LatencyHistograms, LatencyMetric, HGRM_SCALE,
@@ -70,7 +72,11 @@ fn parse_hgrm(text: &str) -> (Vec<Row>, u64, f64) {
             total: cols[2].parse().unwrap(),
         });
     }
-    (rows, total_count.expect("#[Max line"), max.expect("#[Max line"))
+    (
+        rows,
+        total_count.expect("#[Max line"),
+        max.expect("#[Max line"),
+    )
 }
 
 #[test]
@@ -118,7 +124,11 @@ fn merging_equals_recording_both_sample_sets() {
     assert_eq!(merged.len(), 8_000);
     for i in 0..=1000 {
         let q = i as f64 / 1000.0;
-        assert_eq!(merged.value_at_quantile(q), direct.value_at_quantile(q), "q={q}");
+        assert_eq!(
+            merged.value_at_quantile(q),
+            direct.value_at_quantile(q),
+            "q={q}"
+        );
     }
     assert_eq!(merged, direct);
 }
@@ -142,7 +152,10 @@ fn v2_files_round_trip_and_merge_into_hdr_and_hgrm() {
     assert_eq!(merged.histogram.len(), 3_000);
     assert_eq!(read_hdr_file(&out).unwrap().len(), 3_000);
     for q in [0.0, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0] {
-        assert_eq!(merged.histogram.value_at_quantile(q), want.value_at_quantile(q));
+        assert_eq!(
+            merged.histogram.value_at_quantile(q),
+            want.value_at_quantile(q)
+        );
     }
     assert_eq!(merged.hgrm, dir.path().join("merged-ttft.ms.hgrm"));
     let text = std::fs::read_to_string(&merged.hgrm).unwrap();
@@ -154,8 +167,12 @@ fn v2_files_round_trip_and_merge_into_hdr_and_hgrm() {
     let err = merge_hdr_files(&[pa, pc], &dir.path().join("bad.hdr")).unwrap_err();
     assert!(matches!(err, HdrError::MixedMetrics { .. }), "{err}");
     let missing = PathBuf::from("/nonexistent/zz-itl.us.hdr");
-    let err = merge_hdr_files(std::slice::from_ref(&missing), &dir.path().join("m.hdr")).unwrap_err();
-    assert!(err.to_string().contains("/nonexistent/zz-itl.us.hdr"), "{err}");
+    let err =
+        merge_hdr_files(std::slice::from_ref(&missing), &dir.path().join("m.hdr")).unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/zz-itl.us.hdr"),
+        "{err}"
+    );
 }
 
 fn call(chunks_ms: &[u64], end_ms: u64, total_ms: Option<u64>) -> CallRecord {
@@ -200,7 +217,9 @@ fn record_call_follows_call_metrics_and_counts_clamps_and_failures() {
     assert!(ttft.equivalent(ttft.min(), 100_000));
     assert!(ttft.equivalent(ttft.max(), 200_000));
     assert_eq!(h.get(LatencyMetric::Itl).len(), 3);
-    assert!(h.get(LatencyMetric::Itl).equivalent(h.get(LatencyMetric::Itl).min(), 1_000));
+    assert!(h
+        .get(LatencyMetric::Itl)
+        .equivalent(h.get(LatencyMetric::Itl).min(), 1_000));
     assert_eq!(h.get(LatencyMetric::E2e).len(), 2);
     let over = h.get(LatencyMetric::ClientOverhead);
     assert_eq!(over.len(), 2);
@@ -215,7 +234,10 @@ fn record_call_follows_call_metrics_and_counts_clamps_and_failures() {
     // Merging sets adds counts and counters.
     let mut twice = h.clone();
     twice.merge(&h).unwrap();
-    assert_eq!(twice.get(LatencyMetric::Ttft).len(), 2 * h.get(LatencyMetric::Ttft).len());
+    assert_eq!(
+        twice.get(LatencyMetric::Ttft).len(),
+        2 * h.get(LatencyMetric::Ttft).len()
+    );
     assert_eq!(twice.calls_failed, 2);
     assert_eq!(twice.negative_overhead, 2);
 }

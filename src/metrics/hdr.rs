@@ -212,7 +212,9 @@ pub enum HdrError {
         reason: String,
     },
     /// The inputs name different metrics in their file names.
-    #[error("refusing to merge different metrics: {first} is {first_metric}, {other} is {other_metric}")]
+    #[error(
+        "refusing to merge different metrics: {first} is {first_metric}, {other} is {other_metric}"
+    )]
     MixedMetrics {
         /// The first input with a recognised metric.
         first: PathBuf,
@@ -463,7 +465,11 @@ impl HistogramSet {
 /// a header, one row per percentile tick with `%12.3f %2.12f %10d %14.2f`, the last
 /// row without the 1/(1-p) column, then the `#[Mean`, `#[Max` and `#[Buckets`
 /// footer). Values are divided by `scale` (use [`HGRM_SCALE`] for µs → ms).
-pub fn percentile_distribution(h: &Histogram<u64>, ticks_per_half_distance: u32, scale: f64) -> String {
+pub fn percentile_distribution(
+    h: &Histogram<u64>,
+    ticks_per_half_distance: u32,
+    scale: f64,
+) -> String {
     let prec = usize::from(h.sigfig());
     let mut s = String::new();
     let _ = write!(
@@ -493,8 +499,15 @@ pub fn percentile_distribution(h: &Histogram<u64>, ticks_per_half_distance: u32,
     } else {
         (h.mean() / scale, h.stdev() / scale, h.max() as f64 / scale)
     };
-    let _ = writeln!(s, "#[Mean    = {mean:12.prec$}, StdDeviation   = {stdev:12.prec$}]");
-    let _ = writeln!(s, "#[Max     = {max:12.prec$}, Total count    = {:12}]", h.len());
+    let _ = writeln!(
+        s,
+        "#[Mean    = {mean:12.prec$}, StdDeviation   = {stdev:12.prec$}]"
+    );
+    let _ = writeln!(
+        s,
+        "#[Max     = {max:12.prec$}, Total count    = {:12}]",
+        h.len()
+    );
     let _ = writeln!(
         s,
         "#[Buckets = {:12}, SubBuckets     = {:12}]",

@@ -238,8 +238,7 @@ fn stage_breakdown(stage: Stage, runs: &[WorkflowRecord]) -> Option<StageBreakdo
 }
 
 fn workflow_parts(run: &WorkflowRecord) -> Option<WorkflowBreakdown> {
-    if run.failure.is_some() || run.calls.is_empty() || !run.calls.iter().all(|c| c.call.is_ok())
-    {
+    if run.failure.is_some() || run.calls.is_empty() || !run.calls.iter().all(|c| c.call.is_ok()) {
         return None;
     }
     let mut e2e = 0.0;

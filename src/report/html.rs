@@ -66,7 +66,13 @@ fn json(v: &impl serde::Serialize) -> String {
 fn provenance_rows(h: &Header) -> Vec<(&'static str, String)> {
     let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "–".into());
     vec![
-        ("harness", format!("{} {} ({})", h.harness.name, h.harness.version, h.harness.profile)),
+        (
+            "harness",
+            format!(
+                "{} {} ({})",
+                h.harness.name, h.harness.version, h.harness.profile
+            ),
+        ),
         ("git commit", opt(&h.harness.git_commit)),
         ("schema version", h.schema_version.to_string()),
         ("created (unix ns)", h.created_unix_ns.to_string()),
@@ -83,14 +89,20 @@ fn provenance_rows(h: &Header) -> Vec<(&'static str, String)> {
             ),
         ),
         ("backend URL", h.backend.url.clone()),
-        ("protocol · endpoint", format!("{} · {}", h.backend.protocol, h.backend.endpoint.path())),
+        (
+            "protocol · endpoint",
+            format!("{} · {}", h.backend.protocol, h.backend.endpoint.path()),
+        ),
         ("stub profile", opt(&h.backend.stub)),
         ("server version", opt(&h.server.version)),
         ("model", h.model.clone()),
         ("model digest", opt(&h.server.model_digest)),
         (
             "model details",
-            h.server.model_details.as_ref().map_or_else(|| "–".into(), json),
+            h.server
+                .model_details
+                .as_ref()
+                .map_or_else(|| "–".into(), json),
         ),
         ("server notes", h.server.notes.join("; ")),
         ("options", json(&h.settings)),
@@ -350,7 +362,11 @@ impl Exporter for HtmlExporter {
             if !f.skipped.is_empty() {
                 s.push_str("<table><thead><tr><th class=\"num\">line</th><th>why it was skipped</th></tr></thead><tbody>\n");
                 for (line, why) in &f.skipped {
-                    let _ = writeln!(s, "<tr><td class=\"num\">{line}</td><td>{}</td></tr>", e(why));
+                    let _ = writeln!(
+                        s,
+                        "<tr><td class=\"num\">{line}</td><td>{}</td></tr>",
+                        e(why)
+                    );
                 }
                 s.push_str("</tbody></table>\n");
             }

@@ -13,7 +13,9 @@ use crate::metrics::Quantiles;
 pub struct MarkdownExporter;
 
 fn md(s: &str) -> String {
-    escape_html(s).replace('|', "\\|").replace(['\n', '\r'], " ")
+    escape_html(s)
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
 }
 
 fn pair(q: &Option<Quantiles>) -> String {
@@ -31,7 +33,9 @@ impl Exporter for MarkdownExporter {
 
     fn render(&self, data: &ReportData<'_>, _out: &Path) -> Result<Vec<u8>, ReportError> {
         let mut s = String::from("# agentbench summary\n\n");
-        s.push_str("| group | backend | configuration | runs | runs ok |\n|---|---|---|---:|---:|\n");
+        s.push_str(
+            "| group | backend | configuration | runs | runs ok |\n|---|---|---|---:|---:|\n",
+        );
         for g in &data.groups {
             let _ = writeln!(
                 s,
@@ -56,7 +60,11 @@ impl Exporter for MarkdownExporter {
                 r.stage.name(),
                 r.ok,
                 r.calls,
-                if r.errors.is_empty() { "–".into() } else { md(&r.errors) },
+                if r.errors.is_empty() {
+                    "–".into()
+                } else {
+                    md(&r.errors)
+                },
                 pair(&r.ttft_ms),
                 pair(&r.e2e_ms),
                 pair(&r.itl_ms),

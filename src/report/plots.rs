@@ -56,7 +56,11 @@ impl Ranged for Keyed {
 
     fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
         let span = self.range.end - self.range.start;
-        let frac = if span == 0.0 { 0.0 } else { (v - self.range.start) / span };
+        let frac = if span == 0.0 {
+            0.0
+        } else {
+            (v - self.range.start) / span
+        };
         limit.0 + ((limit.1 - limit.0) as f64 * frac + 1e-3).floor() as i32
     }
 
@@ -69,6 +73,14 @@ impl Ranged for Keyed {
     }
 }
 
+/// About ten integer ticks from 0 to `max`.
+fn int_keys(max: f64) -> Vec<f64> {
+    let step = (max / 10.0).ceil().max(1.0);
+    (0..=(max / step) as usize)
+        .map(|i| i as f64 * step)
+        .collect()
+}
+
 fn pe<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
@@ -77,7 +89,11 @@ fn pe<E: std::fmt::Display>(e: E) -> String {
 fn legend(g: &GroupData) -> String {
     let label = g.key.label();
     let short: String = label.chars().take(60).collect();
-    let ell = if label.chars().count() > 60 { "…" } else { "" };
+    let ell = if label.chars().count() > 60 {
+        "…"
+    } else {
+        ""
+    };
     format!("{}: {short}{ell}", g.short)
 }
 
@@ -95,7 +111,9 @@ pub fn nines_label(x: f64) -> String {
 }
 
 fn fmt_ms(v: f64) -> String {
-    if v >= 100.0 {
+    if v == 0.0 {
+        "0".to_string()
+    } else if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 1.0 {
         format!("{v:.1}")
@@ -103,6 +121,15 @@ fn fmt_ms(v: f64) -> String {
         format!("{v:.3}")
     } else {
         format!("{v:.0e}")
+    }
+}
+
+fn short_name(m: LatencyMetric) -> &'static str {
+    match m {
+        LatencyMetric::Ttft => "TTFT",
+        LatencyMetric::Itl => "ITL",
+        LatencyMetric::E2e => "E2E",
+        LatencyMetric::ClientOverhead => "client overhead",
     }
 }
 
@@ -119,7 +146,12 @@ pub fn percentile_plot(metric: LatencyMetric, groups: &[GroupData]) -> PlotResul
             }
             let pts: Vec<(f64, f64)> = h
                 .iter_quantiles(5)
-                .map(|v| (v.quantile_iterated_to(), v.value_iterated_to() as f64 / HGRM_SCALE))
+                .map(|v| {
+                    (
+                        v.quantile_iterated_to(),
+                        v.value_iterated_to() as f64 / HGRM_SCALE,
+                    )
+                })
                 .filter(|(q, _)| *q < 1.0)
                 .map(|(q, v)| (nines(q), v))
                 .collect();
@@ -153,15 +185,12 @@ pub fn percentile_plot(metric: LatencyMetric, groups: &[GroupData]) -> PlotResul
             .margin(12)
             .x_label_area_size(42)
             .y_label_area_size(64)
-            .build_cartesian_2d(
-                keyed(0f64..max_x, keys),
-                (floor..top).log_scale(),
-            )
+            .build_cartesian_2d(keyed(0f64..max_x, keys), (floor..top).log_scale())
             .map_err(pe)?;
         chart
             .configure_mesh()
             .x_desc("percentile (log scale of 1/(1−p))")
-            .y_desc(format!("{} (ms, log)", metric.slug()))
+            .y_desc(format!("{} (ms, log scale)", short_name(metric)))
             .x_label_formatter(&|x| nines_label(*x))
             .y_label_formatter(&|y| fmt_ms(*y))
             .light_line_style(WHITE.mix(0.0))
@@ -183,7 +212,9 @@ pub fn percentile_plot(metric: LatencyMetric, groups: &[GroupData]) -> PlotResul
                 .draw_series(LineSeries::new(pts, c.stroke_width(2)))
                 .map_err(pe)?
                 .label(legend(&groups[i]))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -345,11 +376,14 @@ pub fn itl_position_plot(groups: &[GroupData]) -> PlotResult {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, 360)).into_drawing_area();
         root.fill(&WHITE).map_err(pe)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("Inter-chunk latency by chunk position (median across calls)", (FONT, 18))
+            .caption(
+                "Inter-chunk latency by chunk position (median across calls)",
+                (FONT, 18),
+            )
             .margin(12)
             .x_label_area_size(42)
             .y_label_area_size(64)
-            .build_cartesian_2d(0f64..max_x, 0f64..max_y * 1.25)
+            .build_cartesian_2d(keyed(0f64..max_x, int_keys(max_x)), 0f64..max_y * 1.25)
             .map_err(pe)?;
         chart
             .configure_mesh()
@@ -374,7 +408,9 @@ pub fn itl_position_plot(groups: &[GroupData]) -> PlotResult {
                 .draw_series(LineSeries::new(pts, c.stroke_width(2)))
                 .map_err(pe)?
                 .label(legend(g))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -399,7 +435,9 @@ pub fn config_plot(groups: &[GroupData]) -> PlotResult {
         let (left, right) = root.split_horizontally(WIDTH / 2);
         type Pick = fn(&super::data::ConfigStage) -> Option<Interval>;
         let panels: [(_, &str, &str, Pick); 2] = [
-            (left, "Decode throughput (server)", "tokens/s", |c| c.decode_tps),
+            (left, "Decode throughput (server)", "tokens/s", |c| {
+                c.decode_tps
+            }),
             (right, "TTFT", "ms", |c| c.ttft_ms),
         ];
         for (area, title, unit, pick) in panels {
