@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-pub use self::csv::CsvExporter;
+pub use self::csv::{CsvExporter, CSV_HEADER};
 pub use data::{
     ConfigStage, GroupData, Interval, IntervalMethod, ReportData, ReportInput, StageBreakdown,
     WorkflowBreakdown, BOOTSTRAP_MIN_N,
