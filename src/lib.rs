@@ -12,4 +12,5 @@ pub mod metrics;
 pub mod prompt;
 pub mod provenance;
 pub mod record;
+pub mod report;
 pub mod stub;

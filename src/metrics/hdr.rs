@@ -1,0 +1,667 @@
+//! HDR latency histograms: TTFT, ITL, E2E and client overhead per group
+//! (backend + configuration), fed only from [`CallMetrics`] so that every sample
+//! follows the definitions of REFERENCE.md §4.
+//!
+//! # Units, range and clamping
+//!
+//! Values are recorded in **microseconds** (nanoseconds rounded to the nearest µs)
+//! with 3 significant digits over the fixed range 0 µs ..= 1 hour ([`HIGHEST_US`];
+//! auto-resize is off). A value above one hour is recorded as one hour and counted
+//! in [`LatencyHistograms::clamped_high`]. Client overhead is signed (E2E − server
+//! `total_duration`, two different clocks): a negative overhead is recorded as 0
+//! and counted in [`LatencyHistograms::negative_overhead`].
+//!
+//! # Files
+//!
+//! * `*.us.hdr`: the HdrHistogram V2 binary encoding (values in µs), readable by
+//!   every HdrHistogram implementation; [`read_hdr_file`] / [`write_hdr_file`].
+//! * `*.ms.hgrm`: the percentile-distribution text that HdrHistogram's
+//!   `outputPercentileDistribution` prints (5 ticks per half distance), with values
+//!   scaled to **milliseconds** (÷ 1000); the online HdrHistogram plotter reads it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::CallMetrics;
+use crate::client::CallRecord;
+use crate::record::{Header, RecordFile, WorkflowRecord};
+
+/// Highest trackable value: one hour, in microseconds.
+pub const HIGHEST_US: u64 = 3_600_000_000;
+/// Significant decimal digits kept by every histogram.
+pub const SIGFIG: u8 = 3;
+/// Percentile ticks per half distance in `.hgrm` output (HdrHistogram's default).
+pub const TICKS_PER_HALF_DISTANCE: u32 = 5;
+/// Divisor from recorded µs to the `.hgrm` file's milliseconds.
+pub const HGRM_SCALE: f64 = 1000.0;
+
+/// The latency metrics kept as histograms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyMetric {
+    /// Time to first content chunk.
+    Ttft,
+    /// Gaps between consecutive content chunks, pooled across calls.
+    Itl,
+    /// Final chunk received − t0.
+    E2e,
+    /// E2E (client) − total_duration (server), clamped at 0.
+    ClientOverhead,
+}
+
+impl LatencyMetric {
+    /// All four, in display order.
+    pub const ALL: [LatencyMetric; 4] = [
+        LatencyMetric::Ttft,
+        LatencyMetric::Itl,
+        LatencyMetric::E2e,
+        LatencyMetric::ClientOverhead,
+    ];
+
+    /// Stable lowercase slug used in file names and HTML ids (`ttft`, `itl`, `e2e`,
+    /// `client-overhead`).
+    pub fn slug(self) -> &'static str {
+        match self {
+            LatencyMetric::Ttft => "ttft",
+            LatencyMetric::Itl => "itl",
+            LatencyMetric::E2e => "e2e",
+            LatencyMetric::ClientOverhead => "client-overhead",
+        }
+    }
+
+    /// Human title.
+    pub fn title(self) -> &'static str {
+        match self {
+            LatencyMetric::Ttft => "Time to first token (TTFT)",
+            LatencyMetric::Itl => "Inter-chunk latency (ITL)",
+            LatencyMetric::E2e => "End-to-end latency (E2E)",
+            LatencyMetric::ClientOverhead => "Client overhead",
+        }
+    }
+
+    /// The definition of REFERENCE.md §4, one sentence.
+    pub fn definition(self) -> &'static str {
+        match self {
+            LatencyMetric::Ttft => {
+                "TTFT = first non-empty content chunk received − t0 (t0 = just before send; \
+                 includes queueing, model load, prefill and network)."
+            }
+            LatencyMetric::Itl => {
+                "ITL = gaps between consecutive content chunks, pooled across calls before \
+                 percentiles (chunk level: a chunk may hold several tokens; not TPOT)."
+            }
+            LatencyMetric::E2e => "E2E = last chunk received − t0.",
+            LatencyMetric::ClientOverhead => {
+                "Client overhead = E2E (client clock) − total_duration (server clock); \
+                 negative values (clock disagreement) are recorded as 0 and counted."
+            }
+        }
+    }
+
+    /// The metric whose slug is `slug`, if any.
+    pub fn from_slug(slug: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.slug() == slug)
+    }
+}
+
+/// What the histograms of one group are keyed by: where the calls went and with
+/// which configuration. Ordered, so reports list groups deterministically.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupKey {
+    /// `stub:<profile>` for agentbench's own stub, else `<protocol>@<url>`.
+    pub backend: String,
+    /// Model and the options set (`model num_ctx=2048 ...`, or `model defaults`).
+    pub config: String,
+}
+
+impl GroupKey {
+    /// The key of every call in a record file, from its header.
+    pub fn of_header(h: &Header) -> Self {
+        let backend = match &h.backend.stub {
+            Some(profile) => format!("stub:{profile}"),
+            None => format!("{}@{}", h.backend.protocol, h.backend.url),
+        };
+        let mut opts = Vec::new();
+        if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(&h.settings.options) {
+            for (k, v) in map {
+                opts.push(format!("{k}={v}"));
+            }
+        }
+        if let Some(k) = &h.settings.keep_alive {
+            opts.push(format!("keep_alive={k}"));
+        }
+        let opts = if opts.is_empty() {
+            "defaults".to_string()
+        } else {
+            opts.join(" ")
+        };
+        Self {
+            backend,
+            config: format!("{} {opts}", h.model),
+        }
+    }
+
+    /// `backend | config`, for legends and tables (not escaped).
+    pub fn label(&self) -> String {
+        format!("{} | {}", self.backend, self.config)
+    }
+
+    /// A file-name-safe slug: ASCII alphanumerics, `.` and `_` kept, every other run
+    /// of characters becomes one `-`; at most 80 bytes, never empty, never `.`/`..`.
+    pub fn slug(&self) -> String {
+        let mut out = String::new();
+        for c in self.label().chars() {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                out.push(c);
+            } else if !out.ends_with('-') {
+                out.push('-');
+            }
+        }
+        let mut out = out.trim_matches(|c| c == '-' || c == '.').to_string();
+        out.truncate(80);
+        if out.is_empty() {
+            out.push_str("group");
+        }
+        out
+    }
+}
+
+/// An HDR file could not be read, written or merged.
+#[derive(Debug, Error)]
+pub enum HdrError {
+    /// I/O on the file failed.
+    #[error("cannot access histogram file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a V2 histogram encoding.
+    #[error("{path} is not an HdrHistogram V2 file: {reason}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// Encoding failed.
+    #[error("cannot encode histogram for {path}: {reason}")]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// What the encoder said.
+        reason: String,
+    },
+    /// Two histograms could not be added (incompatible ranges).
+    #[error("cannot merge {path} into the others: {reason}")]
+    Add {
+        /// The file (or group) being added.
+        path: PathBuf,
+        /// What the histogram said.
+        reason: String,
+    },
+    /// The inputs name different metrics in their file names.
+    #[error(
+        "refusing to merge different metrics: {first} is {first_metric}, {other} is {other_metric}"
+    )]
+    MixedMetrics {
+        /// The first input with a recognised metric.
+        first: PathBuf,
+        /// Its metric slug.
+        first_metric: String,
+        /// The disagreeing input.
+        other: PathBuf,
+        /// Its metric slug.
+        other_metric: String,
+    },
+    /// No input was given.
+    #[error("no histogram files to merge (writing {out})")]
+    NoInputs {
+        /// The output that was asked for.
+        out: PathBuf,
+    },
+}
+
+/// A new empty histogram with the fixed range and precision of this module.
+pub fn new_histogram() -> Histogram<u64> {
+    let mut h = Histogram::new_with_bounds(1, HIGHEST_US, SIGFIG)
+        .expect("1 µs .. 1 h at 3 significant digits is a valid range");
+    h.auto(false);
+    h
+}
+
+/// The four latency histograms of one group, plus the counts of what was clamped.
+#[derive(Debug, Clone)]
+pub struct LatencyHistograms {
+    ttft: Histogram<u64>,
+    itl: Histogram<u64>,
+    e2e: Histogram<u64>,
+    client_overhead: Histogram<u64>,
+    /// Completed calls recorded.
+    pub calls_ok: u64,
+    /// Failed calls seen (they add no samples).
+    pub calls_failed: u64,
+    /// Client overheads that were negative and recorded as 0.
+    pub negative_overhead: u64,
+    /// Samples above [`HIGHEST_US`], recorded as [`HIGHEST_US`].
+    pub clamped_high: u64,
+}
+
+impl Default for LatencyHistograms {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn us(d: Duration) -> u64 {
+    let ns = d.as_nanos();
+    u64::try_from(ns.saturating_add(500) / 1000).unwrap_or(u64::MAX)
+}
+
+impl LatencyHistograms {
+    /// Empty histograms (range 0..=1 h in µs, 3 significant digits).
+    pub fn new() -> Self {
+        Self {
+            ttft: new_histogram(),
+            itl: new_histogram(),
+            e2e: new_histogram(),
+            client_overhead: new_histogram(),
+            calls_ok: 0,
+            calls_failed: 0,
+            negative_overhead: 0,
+            clamped_high: 0,
+        }
+    }
+
+    /// The histogram of `metric` (values in µs).
+    pub fn get(&self, metric: LatencyMetric) -> &Histogram<u64> {
+        match metric {
+            LatencyMetric::Ttft => &self.ttft,
+            LatencyMetric::Itl => &self.itl,
+            LatencyMetric::E2e => &self.e2e,
+            LatencyMetric::ClientOverhead => &self.client_overhead,
+        }
+    }
+
+    fn get_mut(&mut self, metric: LatencyMetric) -> &mut Histogram<u64> {
+        match metric {
+            LatencyMetric::Ttft => &mut self.ttft,
+            LatencyMetric::Itl => &mut self.itl,
+            LatencyMetric::E2e => &mut self.e2e,
+            LatencyMetric::ClientOverhead => &mut self.client_overhead,
+        }
+    }
+
+    fn put(&mut self, metric: LatencyMetric, value_us: u64) {
+        let v = if value_us > HIGHEST_US {
+            self.clamped_high += 1;
+            HIGHEST_US
+        } else {
+            value_us
+        };
+        self.get_mut(metric)
+            .record(v)
+            .expect("values are clamped into the histogram's range");
+    }
+
+    /// Records one call through [`CallMetrics`]: TTFT, every ITL gap, E2E and client
+    /// overhead when each is defined. A failed call adds no sample and is counted in
+    /// [`Self::calls_failed`].
+    pub fn record_call(&mut self, rec: &CallRecord) {
+        if !rec.is_ok() {
+            self.calls_failed += 1;
+            return;
+        }
+        self.calls_ok += 1;
+        let m = CallMetrics::new(rec);
+        if let Some(t) = m.ttft() {
+            self.put(LatencyMetric::Ttft, us(t));
+        }
+        for gap in m.itl() {
+            self.put(LatencyMetric::Itl, us(gap));
+        }
+        if let Some(t) = m.e2e() {
+            self.put(LatencyMetric::E2e, us(t));
+        }
+        if let Some(ns) = m.client_overhead_ns() {
+            let v = if ns < 0 {
+                self.negative_overhead += 1;
+                0
+            } else {
+                us(Duration::from_nanos(ns as u64))
+            };
+            self.put(LatencyMetric::ClientOverhead, v);
+        }
+    }
+
+    /// Records every call of a run (both stages pooled).
+    pub fn record_run(&mut self, run: &WorkflowRecord) {
+        for c in &run.calls {
+            self.record_call(&c.call);
+        }
+    }
+
+    /// All runs of a record file.
+    pub fn from_records(file: &RecordFile) -> Self {
+        let mut h = Self::new();
+        for run in &file.runs {
+            h.record_run(run);
+        }
+        h
+    }
+
+    /// Adds `other`'s samples and counters: afterwards `self` is as if it had
+    /// recorded both sample sets.
+    pub fn merge(&mut self, other: &LatencyHistograms) -> Result<(), HdrError> {
+        for m in LatencyMetric::ALL {
+            self.get_mut(m)
+                .add(other.get(m))
+                .map_err(|e| HdrError::Add {
+                    path: PathBuf::from(m.slug()),
+                    reason: format!("{e:?}"),
+                })?;
+        }
+        self.calls_ok += other.calls_ok;
+        self.calls_failed += other.calls_failed;
+        self.negative_overhead += other.negative_overhead;
+        self.clamped_high += other.clamped_high;
+        Ok(())
+    }
+}
+
+/// Histograms of several groups, keyed and ordered by [`GroupKey`].
+#[derive(Debug, Clone, Default)]
+pub struct HistogramSet {
+    /// One entry per group.
+    pub groups: BTreeMap<GroupKey, LatencyHistograms>,
+}
+
+/// The files written for one histogram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistogramFiles {
+    /// The group.
+    pub group: GroupKey,
+    /// The metric.
+    pub metric: LatencyMetric,
+    /// V2 binary, µs.
+    pub hdr: PathBuf,
+    /// Percentile distribution text, ms.
+    pub hgrm: PathBuf,
+}
+
+impl HistogramSet {
+    /// Groups the files' calls by [`GroupKey::of_header`]; files with the same key
+    /// are merged.
+    pub fn from_records(files: &[RecordFile]) -> Self {
+        let mut set = Self::default();
+        for f in files {
+            set.entry(GroupKey::of_header(&f.header))
+                .merge(&LatencyHistograms::from_records(f))
+                .expect("histograms of this module share one range");
+        }
+        set
+    }
+
+    /// The group's histograms, created empty when absent (for benches that feed
+    /// [`LatencyHistograms::record_call`] directly).
+    pub fn entry(&mut self, key: GroupKey) -> &mut LatencyHistograms {
+        self.groups.entry(key).or_default()
+    }
+
+    /// Adds `other` group by group (same key → histograms added).
+    pub fn merge(&mut self, other: &HistogramSet) -> Result<(), HdrError> {
+        for (k, h) in &other.groups {
+            self.entry(k.clone()).merge(h)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `dir/<group>-<metric>.us.hdr` and `dir/<group>-<metric>.ms.hgrm` for
+    /// every group and metric (creating `dir`). Two groups whose slugs collide get
+    /// a numeric suffix, so no file is overwritten by another group.
+    pub fn write_dir(&self, dir: &Path) -> Result<Vec<HistogramFiles>, HdrError> {
+        std::fs::create_dir_all(dir).map_err(|source| HdrError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut out = Vec::new();
+        let mut used = BTreeMap::<String, usize>::new();
+        for (key, hists) in &self.groups {
+            let base = key.slug();
+            let n = used.entry(base.clone()).or_insert(0);
+            *n += 1;
+            let slug = if *n == 1 { base } else { format!("{base}-{n}") };
+            for m in LatencyMetric::ALL {
+                let stem = format!("{slug}-{}", m.slug());
+                let hdr = dir.join(format!("{stem}.us.hdr"));
+                let hgrm = dir.join(format!("{stem}.ms.hgrm"));
+                write_hdr_file(hists.get(m), &hdr)?;
+                write_hgrm_file(hists.get(m), &hgrm)?;
+                out.push(HistogramFiles {
+                    group: key.clone(),
+                    metric: m,
+                    hdr,
+                    hgrm,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The percentile distribution of `h` in HdrHistogram's text format
+/// (`outputPercentileDistribution(out, ticks, scale)`, Java's layout byte for byte:
+/// a header, one row per percentile tick with `%12.3f %2.12f %10d %14.2f`, the last
+/// row without the 1/(1-p) column, then the `#[Mean`, `#[Max` and `#[Buckets`
+/// footer). Values are divided by `scale` (use [`HGRM_SCALE`] for µs → ms).
+pub fn percentile_distribution(
+    h: &Histogram<u64>,
+    ticks_per_half_distance: u32,
+    scale: f64,
+) -> String {
+    let prec = usize::from(h.sigfig());
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "{:>12} {:>14} {:>10} {:>14}\n\n",
+        "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
+    );
+    let mut total = 0u64;
+    if !h.is_empty() {
+        for v in h.iter_quantiles(ticks_per_half_distance) {
+            total += v.count_since_last_iteration();
+            let q = v.quantile_iterated_to();
+            let value = v.value_iterated_to() as f64 / scale;
+            if q < 1.0 {
+                let _ = writeln!(
+                    s,
+                    "{value:12.prec$} {q:2.12} {total:10} {:14.2}",
+                    1.0 / (1.0 - q)
+                );
+            } else {
+                let _ = writeln!(s, "{value:12.prec$} {q:2.12} {total:10}");
+            }
+        }
+    }
+    let (mean, stdev, max) = if h.is_empty() {
+        (0.0, 0.0, 0.0)
+    } else {
+        (h.mean() / scale, h.stdev() / scale, h.max() as f64 / scale)
+    };
+    let _ = writeln!(
+        s,
+        "#[Mean    = {mean:12.prec$}, StdDeviation   = {stdev:12.prec$}]"
+    );
+    let _ = writeln!(
+        s,
+        "#[Max     = {max:12.prec$}, Total count    = {:12}]",
+        h.len()
+    );
+    let _ = writeln!(
+        s,
+        "#[Buckets = {:12}, SubBuckets     = {:12}]",
+        h.buckets(),
+        sub_bucket_count(h.sigfig())
+    );
+    s
+}
+
+/// HdrHistogram's sub-bucket count for `sigfig` digits: the power of two at or
+/// above 2·10^sigfig (2048 for 3 digits).
+pub fn sub_bucket_count(sigfig: u8) -> u64 {
+    let largest = 2 * 10u64.pow(u32::from(sigfig));
+    largest.next_power_of_two()
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> HdrError + '_ {
+    move |source| HdrError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn create(path: &Path) -> Result<BufWriter<File>, HdrError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    Ok(BufWriter::new(File::create(path).map_err(io_err(path))?))
+}
+
+/// Writes `h` (µs) as `.hgrm` text in milliseconds.
+pub fn write_hgrm_file(h: &Histogram<u64>, path: &Path) -> Result<(), HdrError> {
+    let mut w = create(path)?;
+    w.write_all(percentile_distribution(h, TICKS_PER_HALF_DISTANCE, HGRM_SCALE).as_bytes())
+        .and_then(|_| w.flush())
+        .map_err(io_err(path))
+}
+
+/// Encodes `h` in the V2 format (uncompressed, cookie `0x1c849303`).
+pub fn encode_v2(h: &Histogram<u64>) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    V2Serializer::new()
+        .serialize(h, &mut buf)
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(buf)
+}
+
+/// Writes `h` to `path` in the V2 format.
+pub fn write_hdr_file(h: &Histogram<u64>, path: &Path) -> Result<(), HdrError> {
+    let bytes = encode_v2(h).map_err(|reason| HdrError::Encode {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    let mut w = create(path)?;
+    w.write_all(&bytes)
+        .and_then(|_| w.flush())
+        .map_err(io_err(path))
+}
+
+/// Reads a V2 (or V2-deflate) histogram file.
+pub fn read_hdr_file(path: &Path) -> Result<Histogram<u64>, HdrError> {
+    let mut r = BufReader::new(File::open(path).map_err(io_err(path))?);
+    Deserializer::new()
+        .deserialize(&mut r)
+        .map_err(|e| HdrError::Decode {
+            path: path.to_path_buf(),
+            reason: format!("{e:?}"),
+        })
+}
+
+/// The metric a file name states (`…-<metric>.us.hdr` or `…-<metric>.hdr`), if any.
+pub fn metric_of_file_name(path: &Path) -> Option<LatencyMetric> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".hdr")?;
+    let stem = stem.strip_suffix(".us").unwrap_or(stem);
+    LatencyMetric::ALL
+        .into_iter()
+        .filter(|m| stem == m.slug() || stem.ends_with(&format!("-{}", m.slug())))
+        // Prefer the longest slug should one ever be a suffix of another.
+        .max_by_key(|m| m.slug().len())
+}
+
+/// The `.ms.hgrm` path written next to a merged `.hdr` output: `x.us.hdr` →
+/// `x.ms.hgrm`, `x.hdr` → `x.ms.hgrm`, anything else → `<out>.ms.hgrm`.
+pub fn hgrm_path_for(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name
+        .strip_suffix(".us.hdr")
+        .or_else(|| name.strip_suffix(".hdr"))
+        .unwrap_or(&name);
+    out.with_file_name(format!("{stem}.ms.hgrm"))
+}
+
+/// The result of [`merge_hdr_files`].
+#[derive(Debug, Clone)]
+pub struct MergedHdr {
+    /// The sum of the inputs (µs).
+    pub histogram: Histogram<u64>,
+    /// The V2 file written (`out`).
+    pub hdr: PathBuf,
+    /// The `.ms.hgrm` text written next to it ([`hgrm_path_for`]).
+    pub hgrm: PathBuf,
+}
+
+/// Merges V2 histogram files of one metric into `out` (V2) and its `.ms.hgrm`
+/// sibling. The merged histogram holds every input's counts (it auto-resizes to
+/// accept inputs recorded with other ranges). Inputs whose file names state
+/// different metrics (see [`metric_of_file_name`]) are refused; the V2 format
+/// itself carries no metric tag, so unnamed inputs are trusted.
+pub fn merge_hdr_files(inputs: &[PathBuf], out: &Path) -> Result<MergedHdr, HdrError> {
+    let mut first_named: Option<(&PathBuf, LatencyMetric)> = None;
+    for p in inputs {
+        if let Some(m) = metric_of_file_name(p) {
+            match first_named {
+                None => first_named = Some((p, m)),
+                Some((fp, fm)) if fm != m => {
+                    return Err(HdrError::MixedMetrics {
+                        first: fp.clone(),
+                        first_metric: fm.slug().into(),
+                        other: p.clone(),
+                        other_metric: m.slug().into(),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let mut merged: Option<Histogram<u64>> = None;
+    for p in inputs {
+        let h = read_hdr_file(p)?;
+        match &mut merged {
+            None => {
+                let mut m = h;
+                m.auto(true);
+                merged = Some(m);
+            }
+            Some(m) => m.add(&h).map_err(|e| HdrError::Add {
+                path: p.clone(),
+                reason: format!("{e:?}"),
+            })?,
+        }
+    }
+    let histogram = merged.ok_or_else(|| HdrError::NoInputs {
+        out: out.to_path_buf(),
+    })?;
+    let hgrm = hgrm_path_for(out);
+    write_hdr_file(&histogram, out)?;
+    write_hgrm_file(&histogram, &hgrm)?;
+    Ok(MergedHdr {
+        histogram,
+        hdr: out.to_path_buf(),
+        hgrm,
+    })
+}
