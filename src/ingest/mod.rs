@@ -163,7 +163,7 @@ pub struct Corpus {
 }
 
 /// Counts describing a corpus, for run records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CorpusStats {
     /// Considered files (known extension), parsed or not.
     pub files: u64,
