@@ -221,3 +221,62 @@ fn without_a_backend_flag_it_falls_back_to_the_embedded_stub_and_says_so() {
     assert_eq!(err.matches("embedded stub").count(), 1, "one line: {err}");
     assert!(Path::new(&dir.path().join("f/records.jsonl")).exists());
 }
+
+#[test]
+fn report_and_merge_work_on_what_run_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        let out = agentbench()
+            .args([
+                "run", "--stub", "instant", "--runs", "2", "--quiet", "--out",
+            ])
+            .arg(dir.path().join(name))
+            .output()
+            .unwrap();
+        assert_exit(&out, 0);
+    }
+    let out = agentbench()
+        .arg("report")
+        .arg(dir.path().join("a/records.jsonl"))
+        .arg(dir.path().join("b/records.jsonl"))
+        .arg("--out")
+        .arg(dir.path().join("both"))
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let md = std::fs::read_to_string(dir.path().join("both/summary.md")).unwrap();
+    assert!(md.contains("analysis"), "{md}");
+
+    let ttft = |run: &str| -> std::path::PathBuf {
+        std::fs::read_dir(dir.path().join(run).join("hdr"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with("-ttft.us.hdr"))
+            .unwrap()
+    };
+    let merged = dir.path().join("merged-ttft.us.hdr");
+    let out = agentbench()
+        .arg("merge")
+        .arg(ttft("a"))
+        .arg(ttft("b"))
+        .arg("--out")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    // 2 files × 2 runs × 2 calls = 8 TTFT samples.
+    assert!(
+        text(&out.stdout).contains("merged 2 files: 8 samples"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(merged.exists());
+
+    let out = agentbench()
+        .args(["report", "/no/such/records.jsonl", "--out"])
+        .arg(dir.path().join("x"))
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    assert!(text(&out.stderr).contains("/no/such/records.jsonl"));
+}

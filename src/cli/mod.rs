@@ -1,12 +1,13 @@
 //! The command line: clap options → library calls. `main.rs` only parses, runs and
 //! maps errors to exit codes.
 
+mod report;
 mod run;
 mod table;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 pub use run::{run, RunOutcome, FALLBACK_STUB_PROFILE};
 
@@ -28,15 +29,32 @@ pub enum Command {
     Stub(StubArgs),
     /// Generate a benchmark corpus like mock-data/ (deterministic for a seed).
     Corpus(CorpusArgs),
+    /// Render the HTML report, summaries and HDR histograms of record files.
+    Report(ReportArgs),
+    /// Merge HDR histogram files (.us.hdr, one metric) from several runs or machines.
+    Merge(MergeArgs),
 }
 
-/// Which embedded stub to run against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StubChoice {
-    /// Zero latency (wiremock): measures the harness's own overhead.
-    Instant,
-    /// Paced stream with realistic TTFT and inter-chunk gaps.
-    Paced,
+/// `agentbench report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Record files (records.jsonl) written by `agentbench run` or the benches.
+    #[arg(required = true, value_name = "RECORDS.jsonl")]
+    pub records: Vec<PathBuf>,
+    /// Folder to write index.html, summary.md, summary.csv and hdr/ into.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `agentbench merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// V2 histogram files of the same metric (e.g. */hdr/*-ttft.us.hdr).
+    #[arg(required = true, value_name = "FILE.us.hdr")]
+    pub inputs: Vec<PathBuf>,
+    /// The merged V2 file to write; its .ms.hgrm text is written beside it.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// `agentbench run`.
@@ -48,9 +66,11 @@ pub struct RunArgs {
     /// Ollama server URL (overrides OLLAMA_HOST; default http://127.0.0.1:11434).
     #[arg(long, conflicts_with = "stub")]
     pub base_url: Option<String>,
-    /// Run against an embedded stub instead of a server.
-    #[arg(long, value_enum)]
-    pub stub: Option<StubChoice>,
+    /// Run against an embedded stub instead of a server: instant (zero latency,
+    /// the harness's own cost), paced (TTFT 200 ms, 50 gaps of 20 ms) or realistic
+    /// (TTFT ~150 ms, 100 jittered ~8 ms gaps).
+    #[arg(long, value_name = "PROFILE")]
+    pub stub: Option<String>,
     /// Model to call.
     #[arg(long, default_value = "gemma3:latest", env = "AGENTBENCH_MODEL")]
     pub model: String,
@@ -119,6 +139,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             if let Some(report) = &outcome.llm_report {
                 println!("LLM report: {}", report.display());
             }
+            println!("HTML:       {}", outcome.html.display());
             let failed = outcome.run_summary.runs - outcome.run_summary.runs_ok;
             if failed > 0 {
                 eprintln!(
@@ -127,6 +148,31 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 );
                 return Ok(std::process::ExitCode::from(3));
             }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Report(args) => {
+            let paths = report::report_files(&args.records, &args.out)?;
+            println!("HTML:       {}", paths.index_html.display());
+            println!("summary:    {}", paths.summary_md.display());
+            println!("CSV:        {}", paths.summary_csv.display());
+            println!(
+                "histograms: {} files under {}",
+                paths.histograms.len(),
+                args.out.join("hdr").display()
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Merge(args) => {
+            let merged = crate::metrics::hdr::merge_hdr_files(&args.inputs, &args.out)?;
+            println!(
+                "merged {} files: {} samples, p50 {} µs, p99 {} µs",
+                args.inputs.len(),
+                merged.histogram.len(),
+                merged.histogram.value_at_quantile(0.5),
+                merged.histogram.value_at_quantile(0.99)
+            );
+            println!("V2:   {}", merged.hdr.display());
+            println!("hgrm: {}", merged.hgrm.display());
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Stub(args) => {

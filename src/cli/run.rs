@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::table::stage_table;
-use super::{RunArgs, StubChoice};
+use super::RunArgs;
 use crate::agent::{Agent, WorkflowConfig};
 use crate::client::{
     resolve_base_url, Endpoint, OllamaClient, RequestSettings, ServerInfo, ServerProbeError,
@@ -33,6 +33,8 @@ pub struct RunOutcome {
     pub summary: PathBuf,
     /// The LLM's last report, when a report call succeeded.
     pub llm_report: Option<PathBuf>,
+    /// The HTML report rendered from the record file.
+    pub html: PathBuf,
     /// The summary of all runs.
     pub run_summary: RunSummary,
 }
@@ -177,11 +179,14 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     if !args.quiet {
         print!("{}", stage_table(&run_summary));
     }
+    let html =
+        super::report::report_files(std::slice::from_ref(&records_path), &out_dir)?.index_html;
     Ok(RunOutcome {
         out_dir,
         records: records_path,
         summary: summary_path,
         llm_report,
+        html,
         run_summary,
     })
 }
@@ -189,12 +194,8 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
 /// Picks the server: a named stub, an explicit URL (must answer), or OLLAMA_HOST /
 /// the default when it answers, else the embedded stub (said in one line).
 async fn choose_target(args: &RunArgs, timeouts: Timeouts) -> Result<Target> {
-    if let Some(choice) = args.stub {
-        let name = match choice {
-            StubChoice::Instant => "instant",
-            StubChoice::Paced => FALLBACK_STUB_PROFILE,
-        };
-        return start_stub(name, &args.model).await;
+    if let Some(profile) = &args.stub {
+        return start_stub(profile, &args.model).await;
     }
     let ollama_host = std::env::var("OLLAMA_HOST").ok();
     let url = resolve_base_url(args.base_url.as_deref(), ollama_host.as_deref())?;

@@ -1,0 +1,27 @@
+//! `agentbench report`: record files → HTML, Markdown, CSV and HDR histograms.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::record::read_records;
+use crate::report::{write_report_named, ReportInput, ReportPaths};
+
+/// Reads each record file (undecodable lines are reported on stderr and skipped)
+/// and writes the report of all of them into `out`.
+pub fn report_files(records: &[PathBuf], out: &Path) -> Result<ReportPaths> {
+    let mut files = Vec::with_capacity(records.len());
+    for path in records {
+        let file = read_records(path)?;
+        for (line, reason) in &file.skipped {
+            eprintln!("{}:{line}: skipped: {reason}", path.display());
+        }
+        files.push((path.display().to_string(), file));
+    }
+    let inputs: Vec<ReportInput<'_>> = files
+        .iter()
+        .map(|(name, file)| ReportInput { name, file })
+        .collect();
+    write_report_named(&inputs, out)
+        .with_context(|| format!("cannot write the report into {}", out.display()))
+}
