@@ -4,8 +4,9 @@
 //! fails. A failed call is recorded with its error class and ends the run (the
 //! report needs the analysis); it is never turned into a zero sample.
 
+use std::future::Future;
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use thiserror::Error;
 
@@ -56,35 +57,32 @@ impl PhaseClock {
     }
 
     fn offset(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        crate::clock::nanos(self.start.elapsed())
+    }
+
+    /// Records `phase` as running from `start_ns` until now.
+    fn close(&mut self, phase: Phase, start_ns: u64) {
+        let end_ns = self.offset();
+        self.spans.push(PhaseSpan {
+            phase,
+            start_ns,
+            end_ns,
+        });
     }
 
     /// Runs `f` as `phase` and records its span.
     fn time<T>(&mut self, phase: Phase, f: impl FnOnce() -> T) -> T {
         let start_ns = self.offset();
         let out = f();
-        let end_ns = self.offset();
-        self.spans.push(PhaseSpan {
-            phase,
-            start_ns,
-            end_ns,
-        });
+        self.close(phase, start_ns);
         out
     }
 
-    async fn time_call<F: std::future::Future<Output = CallRecord>>(
-        &mut self,
-        phase: Phase,
-        f: F,
-    ) -> CallRecord {
+    /// Awaits the call `f` as `phase` and records its span.
+    async fn time_call(&mut self, phase: Phase, f: impl Future<Output = CallRecord>) -> CallRecord {
         let start_ns = self.offset();
         let out = f.await;
-        let end_ns = self.offset();
-        self.spans.push(PhaseSpan {
-            phase,
-            start_ns,
-            end_ns,
-        });
+        self.close(phase, start_ns);
         out
     }
 }
@@ -119,9 +117,7 @@ impl Agent {
     /// Performs one run. Never fails: a corpus that vanished or a failed call is
     /// recorded in [`WorkflowRecord::failure`] / the call's error.
     pub async fn run_once(&self, run_index: u32) -> WorkflowRecord {
-        let started_unix_ns = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let started_unix_ns = crate::clock::unix_ns_now();
         let mut clock = PhaseClock::new();
         let mut record = WorkflowRecord {
             run_index,

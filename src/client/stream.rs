@@ -1,6 +1,8 @@
 //! One streamed call: send, read the NDJSON body, record raw observations.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use crate::clock::{nanos as ns, unix_ns_now};
 
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -80,14 +82,6 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     out
 }
 
-fn ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-fn unix_ns(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, ns)
-}
-
 /// How reading a body ended.
 enum Stop {
     /// Final object seen.
@@ -121,7 +115,7 @@ impl OllamaClient {
             error: None,
         };
         let timeouts = self.timeouts();
-        rec.started_unix_ns = unix_ns(SystemTime::now());
+        rec.started_unix_ns = unix_ns_now();
         let t0 = Instant::now();
         let deadline = timeouts.total.map(|d| t0 + d);
         let wait_limit = |now: Instant| match deadline {

@@ -38,7 +38,7 @@ pub struct ServerTimings {
 
 /// Nanoseconds in `d`, saturating at `u64::MAX`.
 pub fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    crate::clock::nanos(d)
 }
 
 /// A `created_at` timestamp: RFC 3339, UTC, nanoseconds, e.g.
