@@ -9,7 +9,9 @@ use super::check_sample;
 /// Percentile `p` (0–100) of `sorted` by linear interpolation between closest ranks
 /// (the "R-7" / NumPy default definition). `None` for an empty slice.
 ///
-/// Precondition: `sorted` is sorted ascending (debug-asserted) and holds no NaN.
+/// Precondition: `sorted` is sorted ascending (debug-asserted) and holds no NaN, and `p`
+/// is not NaN. Guarantees: the result lies between `sorted[0]` and `sorted[n - 1]` and is
+/// non-decreasing in `p`.
 pub fn percentile_sorted(sorted: &[f64], p: f64) -> Option<f64> {
     debug_assert!(sorted.windows(2).all(|w| w[0] <= w[1]));
     let n = sorted.len();
@@ -30,7 +32,9 @@ pub fn sorted(samples: impl IntoIterator<Item = f64>) -> Vec<f64> {
     v
 }
 
-/// Arithmetic mean; `None` when empty.
+/// Arithmetic mean; `None` when empty. Unchecked: a NaN or infinite input propagates
+/// into the result (use [`describe`] or the tests of the sibling modules, which reject
+/// non-finite input).
 pub fn mean(samples: &[f64]) -> Option<f64> {
     if samples.is_empty() {
         None

@@ -5,7 +5,7 @@
 //! non-finite input): NaN never leaks out silently. The only randomness is the
 //! bootstrap's, and it comes from a caller-given seed, so every result is reproducible.
 //!
-//! - [`describe`]: mean, median, sample sd (n − 1), CV, percentiles.
+//! - [`describe`](mod@describe): mean, median, sample sd (n − 1), CV, percentiles.
 //! - [`bootstrap`]: seeded percentile-bootstrap confidence intervals for the mean and
 //!   median of one sample and for the difference between two independent samples.
 //! - [`welch`]: Welch's unequal-variance t-test, from samples or from (mean, sd, n).
@@ -13,6 +13,8 @@
 //! - [`mann_whitney`]: Mann–Whitney U with midranks, exact or normal-approximation p.
 //! - [`compare`]: a baseline-versus-candidate report and the "beats the baseline" verdict
 //!   (a confidence interval of the difference that excludes zero in the good direction).
+
+#![warn(missing_docs)]
 
 pub mod bootstrap;
 pub mod compare;
