@@ -1,6 +1,7 @@
 //! The command line: clap options → library calls. `main.rs` only parses, runs and
 //! maps errors to exit codes.
 
+mod compare;
 mod report;
 mod run;
 mod table;
@@ -33,6 +34,31 @@ pub enum Command {
     Report(ReportArgs),
     /// Merge HDR histogram files (.us.hdr, one metric) from several runs or machines.
     Merge(MergeArgs),
+    /// Compare two record files metric by metric; exit 1 when anything regressed.
+    Compare(CompareArgs),
+}
+
+/// `agentbench compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Baseline record file.
+    #[arg(value_name = "BASE.jsonl")]
+    pub baseline: PathBuf,
+    /// Candidate record file.
+    #[arg(value_name = "CAND.jsonl")]
+    pub candidate: PathBuf,
+    /// Noise threshold override, metric=percent (repeatable), e.g. analysis.ttft_ms=10.
+    #[arg(long, value_name = "METRIC=PCT")]
+    pub threshold: Vec<String>,
+    /// Write the comparison as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the candidate's figures in Bencher Metric Format.
+    #[arg(long, value_name = "FILE")]
+    pub bmf: Option<PathBuf>,
+    /// Compare even when model, server, options, prompts or harness version differ.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `agentbench report`.
@@ -162,6 +188,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             );
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Compare(args) => compare::run_compare(&args),
         Command::Merge(args) => {
             let merged = crate::metrics::hdr::merge_hdr_files(&args.inputs, &args.out)?;
             println!(

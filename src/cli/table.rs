@@ -65,7 +65,8 @@ pub fn stage_table(summary: &RunSummary) -> String {
     out
 }
 
-fn render(rows: &[Vec<String>]) -> String {
+/// Left-aligned columns, a rule under the header row.
+pub(super) fn render(rows: &[Vec<String>]) -> String {
     let cols = rows[0].len();
     let widths: Vec<usize> = (0..cols)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))

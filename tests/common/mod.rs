@@ -31,3 +31,95 @@ pub fn header(url: &str) -> Header {
         prompt_templates: Default::default(),
     }
 }
+
+/// A completed call with the given TTFT and client overhead (ms): 11 chunks 10 ms
+/// apart after the first; the server's total_duration is E2E − overhead.
+pub fn synthetic_call(ttft_ms: f64, overhead_ms: f64) -> agentbench::client::CallRecord {
+    use agentbench::client::{CallRecord, ServerFields};
+    let ms = |x: f64| (x * 1e6) as u64;
+    let chunk_ns: Vec<u64> = (0..11).map(|i| ms(ttft_ms + 10.0 * i as f64)).collect();
+    let end = *chunk_ns.last().unwrap() + ms(1.0);
+    CallRecord {
+        endpoint: Endpoint::Generate,
+        model: "gemma3:latest".into(),
+        settings: RequestSettings::default(),
+        prompt_sha256: "ab".repeat(32),
+        prompt_bytes: 100,
+        started_unix_ns: 1,
+        http_status: Some(200),
+        headers_ns: Some(ms(1.0)),
+        chunk_ns,
+        end_ns: Some(end),
+        bytes: 1000,
+        lines: 12,
+        response: "text".into(),
+        thinking: String::new(),
+        server: ServerFields {
+            total_duration: Some(end - ms(overhead_ms)),
+            load_duration: Some(ms(1.0)),
+            prompt_eval_count: Some(25),
+            prompt_eval_duration: Some(ms(ttft_ms / 2.0)),
+            eval_count: Some(11),
+            eval_duration: Some(ms(100.0)),
+            done_reason: Some("stop".into()),
+        },
+        error: None,
+    }
+}
+
+/// A completed two-call run built from [`synthetic_call`]s.
+pub fn synthetic_run(
+    index: u32,
+    ttft_ms: f64,
+    overhead_ms: f64,
+) -> agentbench::record::WorkflowRecord {
+    use agentbench::record::{Phase, PhaseSpan, Stage, StageCall, StartState, WorkflowRecord};
+    let phases = [
+        Phase::Ingest,
+        Phase::AnalysisPrompt,
+        Phase::AnalysisCall,
+        Phase::Parse,
+        Phase::ReportPrompt,
+        Phase::ReportCall,
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, &phase)| PhaseSpan {
+        phase,
+        start_ns: i as u64 * 1_000_000,
+        end_ns: i as u64 * 1_000_000 + 500_000,
+    })
+    .collect();
+    WorkflowRecord {
+        run_index: index,
+        started_unix_ns: 1,
+        start_state: StartState::AsIs,
+        corpus_files: 101,
+        phases,
+        calls: Stage::ALL
+            .iter()
+            .map(|&stage| StageCall {
+                stage,
+                prompt: "p".into(),
+                call: synthetic_call(ttft_ms, overhead_ms),
+            })
+            .collect(),
+        analysis: None,
+        failure: None,
+    }
+}
+
+/// Writes a record file of `runs` with [`header`] under `dir/name.jsonl`.
+pub fn write_records(
+    dir: &std::path::Path,
+    name: &str,
+    header: &Header,
+    runs: &[agentbench::record::WorkflowRecord],
+) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.jsonl"));
+    let mut w = agentbench::record::RecordWriter::create(&path, header).unwrap();
+    for r in runs {
+        w.append(r).unwrap();
+    }
+    path
+}
