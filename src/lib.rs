@@ -9,6 +9,7 @@ pub mod client;
 pub mod clock;
 pub mod compare;
 pub mod corpus;
+pub mod icount;
 pub mod ingest;
 pub mod metrics;
 pub mod prompt;

@@ -2,6 +2,7 @@
 //! maps errors to exit codes.
 
 mod compare;
+mod icount;
 mod report;
 mod run;
 mod table;
@@ -36,6 +37,51 @@ pub enum Command {
     Merge(MergeArgs),
     /// Compare two record files metric by metric; exit 1 when anything regressed.
     Compare(CompareArgs),
+    /// Count the instructions of the CPU paths under callgrind and check them against
+    /// the committed baseline; exit 1 on an increase above the tolerance.
+    Icount(IcountArgs),
+    /// (internal) Run one instruction-count workload; started by `icount`.
+    #[command(hide = true)]
+    IcountWorkload(IcountWorkloadArgs),
+}
+
+/// `agentbench icount`.
+#[derive(Debug, Args)]
+pub struct IcountArgs {
+    /// Baseline file (instructions per iteration, per workload).
+    #[arg(long, default_value = "benches/icount-baseline.json")]
+    pub baseline: PathBuf,
+    /// Rewrite the baseline with the measured counts instead of checking.
+    #[arg(long)]
+    pub update: bool,
+    /// Allowed increase, percent.
+    #[arg(long, default_value_t = 2.0)]
+    pub tolerance: f64,
+    /// Workloads to measure (default: all): ingest, prompts, decode, stats.
+    #[arg(long)]
+    pub workload: Vec<String>,
+    /// Corpus the ingest and prompt workloads read.
+    #[arg(long, default_value = "mock-data")]
+    pub corpus: PathBuf,
+    /// Plant extra work of this percent of the baseline (to test the gate itself).
+    #[arg(long, default_value_t = 0.0, hide = true)]
+    pub plant_pct: f64,
+}
+
+/// `agentbench icount-workload`.
+#[derive(Debug, Args)]
+pub struct IcountWorkloadArgs {
+    /// Workload name.
+    pub workload: String,
+    /// Iterations of the measured body.
+    #[arg(long, default_value_t = 1)]
+    pub iterations: u32,
+    /// Steps of planted work per iteration.
+    #[arg(long, default_value_t = 0)]
+    pub plant_steps: u64,
+    /// Corpus root.
+    #[arg(long, default_value = "mock-data")]
+    pub corpus: PathBuf,
 }
 
 /// `agentbench compare`.
@@ -189,6 +235,8 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Compare(args) => compare::run_compare(&args),
+        Command::Icount(args) => icount::run_icount(&args),
+        Command::IcountWorkload(args) => icount::run_icount_workload(&args),
         Command::Merge(args) => {
             let merged = crate::metrics::hdr::merge_hdr_files(&args.inputs, &args.out)?;
             println!(
