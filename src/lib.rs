@@ -15,3 +15,4 @@ pub mod provenance;
 pub mod record;
 pub mod report;
 pub mod stub;
+pub mod sweep;
