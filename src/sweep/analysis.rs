@@ -230,7 +230,12 @@ pub enum Metric {
 
 impl Metric {
     /// In report order.
-    pub const ALL: [Metric; 4] = [Metric::DecodeTps, Metric::Ttft, Metric::E2e, Metric::Overhead];
+    pub const ALL: [Metric; 4] = [
+        Metric::DecodeTps,
+        Metric::Ttft,
+        Metric::E2e,
+        Metric::Overhead,
+    ];
 
     /// Name with unit.
     pub fn label(self) -> &'static str {
@@ -284,14 +289,27 @@ pub struct Delta {
 }
 
 impl Delta {
-    /// Beats the baseline: the CI of the difference excludes zero on the good side.
+    /// Beats the baseline: the bootstrap CI of the difference excludes zero on the
+    /// good side, and so does Welch's 95 % t-interval (the percentile bootstrap alone
+    /// undercovers at n = 3). Never with fewer than the minimum n (no CI then).
     pub fn beats(&self) -> bool {
-        self.comparison.beats_baseline(self.metric.higher_is_better())
+        self.side(self.metric.higher_is_better())
     }
 
-    /// Regresses: the CI excludes zero on the bad side.
+    /// Regresses: both intervals exclude zero on the bad side.
     pub fn regresses(&self) -> bool {
-        self.comparison.regresses(self.metric.higher_is_better())
+        self.side(!self.metric.higher_is_better())
+    }
+
+    fn side(&self, higher: bool) -> bool {
+        let welch = self.comparison.welch.is_some_and(|w| {
+            if higher {
+                w.ci95.lower > 0.0
+            } else {
+                w.ci95.upper < 0.0
+            }
+        });
+        self.comparison.beats_baseline(higher) && welch
     }
 }
 
@@ -464,9 +482,12 @@ pub fn analyze(file: &RecordFile, spec: Option<&SweepSpec>, opts: AnalysisOpts) 
                     let key = (config.clone(), stage, warmth);
                     let base = (BASELINE.to_string(), stage, warmth);
                     if let (Some(c), Some(b)) = (cells.get(&key), cells.get(&base)) {
-                        if let Ok(comparison) =
+                        if let Ok(mut comparison) =
                             compare_samples(&b.samples, &c.samples, &ci_opts(&opts))
                         {
+                            if b.samples.len().min(c.samples.len()) < opts.min_ci_n {
+                                comparison.diff_ci = None;
+                            }
                             a.deltas.push(Delta {
                                 key,
                                 metric,
@@ -489,8 +510,9 @@ fn notes(
     opts: AnalysisOpts,
 ) {
     for (line, reason) in &file.skipped {
-        a.notes
-            .push(format!("record line {line} skipped (undecodable): {reason}"));
+        a.notes.push(format!(
+            "record line {line} skipped (undecodable): {reason}"
+        ));
     }
     if let Some(planned) = a.runs_planned {
         if a.runs_recorded < planned {
@@ -558,14 +580,16 @@ fn notes(
 }
 
 impl SweepAnalysis {
-    /// Decode tok/s verdict per configuration: `Some(true)` when every decode
-    /// comparison beats the baseline, `Some(false)` when any regresses, `None` when
-    /// no difference is shown.
+    /// Decode tok/s verdict per configuration, over its comparisons that have a CI
+    /// (cells under the minimum n are left out, and warned about): `Some(true)` when
+    /// every one beats the baseline, `Some(false)` when any regresses, `None` when no
+    /// difference is shown.
     pub fn decode_verdict(&self, config: &str) -> Option<bool> {
         let d: Vec<&Delta> = self
             .deltas
             .iter()
             .filter(|d| d.metric == Metric::DecodeTps && d.key.0 == config)
+            .filter(|d| d.comparison.diff_ci.is_some())
             .collect();
         if d.iter().any(|d| d.regresses()) {
             Some(false)
@@ -577,7 +601,13 @@ impl SweepAnalysis {
     }
 
     /// The decode delta of `config` for `stage` and `warmth`, if computed.
-    pub fn delta(&self, metric: Metric, config: &str, stage: Stage, warmth: Warmth) -> Option<&Delta> {
+    pub fn delta(
+        &self,
+        metric: Metric,
+        config: &str,
+        stage: Stage,
+        warmth: Warmth,
+    ) -> Option<&Delta> {
         self.deltas
             .iter()
             .find(|d| d.metric == metric && d.key == (config.to_string(), stage, warmth))

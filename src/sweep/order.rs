@@ -21,8 +21,7 @@ pub struct Slot {
 pub fn interleaved(configs: usize, rounds: u32, seed: u64) -> Vec<Slot> {
     let mut out = Vec::with_capacity(configs * rounds as usize);
     for round in 0..rounds {
-        let mut rng =
-            SplitMix64::new(seed ^ u64::from(round).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let mut rng = SplitMix64::new(seed ^ u64::from(round).wrapping_mul(0xD1B5_4A32_D192_ED03));
         let mut idx: Vec<usize> = (0..configs).collect();
         for i in (1..idx.len()).rev() {
             let j = (rng.next_u64() % (i as u64 + 1)) as usize;
@@ -42,7 +41,11 @@ mod tests {
         let o = interleaved(19, 3, 7);
         assert_eq!(o.len(), 57);
         for r in 0..3 {
-            let mut seen: Vec<usize> = o.iter().filter(|s| s.round == r).map(|s| s.config).collect();
+            let mut seen: Vec<usize> = o
+                .iter()
+                .filter(|s| s.round == r)
+                .map(|s| s.config)
+                .collect();
             seen.sort_unstable();
             assert_eq!(seen, (0..19).collect::<Vec<_>>());
         }
