@@ -250,7 +250,8 @@ fn render_warnings(s: &mut String, a: &SweepAnalysis) {
             why.join("; ")
         );
     }
-    let groups: [(&str, fn(&CallFlag) -> bool); 4] = [
+    type Pick = fn(&CallFlag) -> bool;
+    let groups: [(&str, Pick); 4] = [
         ("Truncated prompts", |f| f.is_truncation()),
         ("done_reason length", |f| {
             matches!(f, CallFlag::LengthLimit { .. })

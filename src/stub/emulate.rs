@@ -225,6 +225,20 @@ pub(crate) fn load_time(c: &Compiled, emul: Option<&Emulated>) -> Duration {
     emul.map_or(c.load, |e| e.load)
 }
 
+/// The named profile `sweep`: [`Emulation::sweep`] on 100 chunks of the default text.
+pub(crate) fn sweep_profile(base: super::StubProfile) -> super::StubProfile {
+    super::StubProfile {
+        name: "sweep".into(),
+        chunks: 100,
+        pacing: super::Pacing::Constant {
+            ttft: Duration::from_millis(60),
+            gap: Duration::from_millis(8),
+        },
+        ..base
+    }
+    .with_emulation(Emulation::sweep())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,18 +271,4 @@ mod tests {
         );
         assert!(slow.gap > c.gap.mul_f64(1.1), "{slow:?} vs {c:?}");
     }
-}
-
-/// The named profile `sweep`: [`Emulation::sweep`] on 100 chunks of the default text.
-pub(crate) fn sweep_profile(base: super::StubProfile) -> super::StubProfile {
-    super::StubProfile {
-        name: "sweep".into(),
-        chunks: 100,
-        pacing: super::Pacing::Constant {
-            ttft: Duration::from_millis(60),
-            gap: Duration::from_millis(8),
-        },
-        ..base
-    }
-    .with_emulation(Emulation::sweep())
 }
