@@ -541,6 +541,18 @@ fn notes(
             opts.min_ci_n
         ));
     }
+    let with_ci = a
+        .deltas
+        .iter()
+        .filter(|d| d.metric == Metric::DecodeTps && d.comparison.diff_ci.is_some())
+        .count();
+    if with_ci > 1 {
+        a.notes.push(format!(
+            "multiple comparisons: {with_ci} decode tok/s comparisons at {:.0} % confidence, so about {:.1} would show a difference by chance alone (all share one baseline sample)",
+            opts.bootstrap.confidence * 100.0,
+            with_ci as f64 * (1.0 - opts.bootstrap.confidence)
+        ));
+    }
     for ((config, stage), t) in tokens {
         let (lo, hi) = (
             t.iter().copied().min().unwrap_or(0),
