@@ -17,3 +17,4 @@ pub mod provenance;
 pub mod record;
 pub mod report;
 pub mod stub;
+pub mod sweep;

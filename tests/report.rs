@@ -141,6 +141,10 @@ fn run(index: u32, analysis: CallRecord, report: Option<CallRecord>) -> Workflow
         calls,
         analysis: None,
         failure,
+        config: None,
+        round: None,
+        warmup: false,
+        expected_reload: false,
     }
 }
 

@@ -128,6 +128,10 @@ impl Agent {
             calls: Vec::with_capacity(2),
             analysis: None,
             failure: None,
+            config: None,
+            round: None,
+            warmup: false,
+            expected_reload: false,
         };
         let ingested = clock.time(Phase::Ingest, || {
             ingest(&self.config.corpus_root, &self.config.ingest)

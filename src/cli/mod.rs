@@ -5,6 +5,7 @@ mod compare;
 mod icount;
 mod report;
 mod run;
+mod sweep;
 mod table;
 
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use run::{run, RunOutcome, FALLBACK_STUB_PROFILE};
+pub use sweep::{sweep, sweep_stub_profile, SweepArgs, SweepCliOutcome};
 
 /// agentbench: benchmark LLM agent workflows served by Ollama, honestly.
 #[derive(Debug, Parser)]
@@ -37,6 +39,9 @@ pub enum Command {
     Merge(MergeArgs),
     /// Compare two record files metric by metric; exit 1 when anything regressed.
     Compare(CompareArgs),
+    /// Sweep options (baseline + num_gpu × num_ctx × temperature), interleaved and
+    /// resumable, and write the study's report.
+    Sweep(SweepArgs),
     /// Count the instructions of the CPU paths under callgrind and check them against
     /// the committed baseline; exit 1 on an increase above the tolerance.
     Icount(IcountArgs),
@@ -248,6 +253,39 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             );
             println!("V2:   {}", merged.hdr.display());
             println!("hgrm: {}", merged.hgrm.display());
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Sweep(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let o = runtime.block_on(sweep(&args))?;
+            println!(
+                "sweep: {} runs made, {} already recorded, {} with a failed call, in {:.1} s",
+                o.outcome.executed,
+                o.outcome.already_done,
+                o.outcome.failed,
+                o.wall.as_secs_f64()
+            );
+            if o.outcome.torn_bytes > 0 {
+                eprintln!(
+                    "a torn last line ({} bytes) was removed from {} and saved beside it",
+                    o.outcome.torn_bytes,
+                    o.paths.records.display()
+                );
+            }
+            for (line, reason) in &o.outcome.skipped_lines {
+                eprintln!("{}:{line}: skipped: {reason}", o.paths.records.display());
+            }
+            let w: Vec<String> = o.warnings.iter().map(|(t, n)| format!("{n} {t}")).collect();
+            println!("warnings:   {}", w.join(", "));
+            println!("records:    {}", o.paths.records.display());
+            println!("plan:       {}", o.paths.plan.display());
+            println!("report:     {}", o.report.markdown.display());
+            println!("HTML:       {}", o.report.html.display());
+            if o.outcome.failed > 0 {
+                return Ok(std::process::ExitCode::from(3));
+            }
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Stub(args) => {

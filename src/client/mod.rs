@@ -5,6 +5,7 @@
 //! the failure kept. Derived numbers live in [`crate::metrics`].
 
 pub mod endpoint;
+pub mod lifecycle;
 pub mod ndjson;
 pub mod options;
 pub mod record;
@@ -12,6 +13,7 @@ mod server_info;
 mod stream;
 
 pub use endpoint::{resolve_base_url, BadBaseUrl, DEFAULT_OLLAMA_URL};
+pub use lifecycle::{LifecycleError, PsModel};
 pub use options::{GenOptions, OptionError, RequestSettings, OPTION_KEYS};
 pub use record::{CallError, CallRecord, Endpoint, ErrorKind, ServerFields};
 pub use server_info::{ServerInfo, ServerProbeError};

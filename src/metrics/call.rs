@@ -118,6 +118,15 @@ impl<'a> CallMetrics<'a> {
         Some(e2e - total)
     }
 
+    /// Whether the server loaded the model for this call: `load_duration > threshold`.
+    /// An absent `load_duration` counts as 0 (Ollama omits zeros). `None` for a call
+    /// without a final object (nothing to classify). Derived, never stored.
+    pub fn loaded_model(&self, threshold: Duration) -> Option<bool> {
+        self.rec.end_ns?;
+        let load = self.rec.server.load_duration.unwrap_or(0);
+        Some(u128::from(load) > threshold.as_nanos())
+    }
+
     /// Unaccounted server time = total_duration − (load + prompt_eval + eval), in
     /// signed nanoseconds; absent parts count as 0 (Ollama omits zeros).
     pub fn unaccounted_server_ns(&self) -> Option<i64> {

@@ -71,6 +71,22 @@ impl RecordWriter {
         Ok(writer)
     }
 
+    /// Opens an existing record file to append runs to it (its header is kept). The
+    /// caller makes sure the file ends with a complete line.
+    pub fn append_to(path: &Path) -> Result<Self, RecordWriteError> {
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|source| RecordWriteError {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
     /// Appends one run and makes it durable (write, flush, fsync) before returning.
     pub fn append(&mut self, run: &WorkflowRecord) -> Result<(), RecordWriteError> {
         self.write_line(&Line::Workflow(Box::new(run.clone())))

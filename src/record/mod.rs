@@ -135,6 +135,38 @@ pub enum StartState {
     /// Nothing done before the run: the model is as it comes.
     #[default]
     AsIs,
+    /// Unloaded first (empty prompt, `keep_alive: 0`), verified absent in `/api/ps`:
+    /// the run's first call loads the model.
+    Cold,
+    /// Loaded first (empty prompt, with the run's options), verified present in
+    /// `/api/ps`: the run's first call finds the model loaded.
+    Warm,
+}
+
+impl StartState {
+    /// `as-is`, `cold` or `warm`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StartState::AsIs => "as-is",
+            StartState::Cold => "cold",
+            StartState::Warm => "warm",
+        }
+    }
+}
+
+impl std::str::FromStr for StartState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "as-is" => Ok(StartState::AsIs),
+            "cold" => Ok(StartState::Cold),
+            "warm" => Ok(StartState::Warm),
+            other => Err(format!(
+                "unknown start state {other:?}; valid: as-is, cold, warm"
+            )),
+        }
+    }
 }
 
 /// One call of the workflow: its stage, the exact prompt, and the raw record.
@@ -183,6 +215,20 @@ pub struct WorkflowRecord {
     /// Set when a call failed and the run stopped.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub failure: Option<RunFailure>,
+    /// The sweep configuration this run measured (sweeps only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub config: Option<String>,
+    /// The sweep round (0-based, warm-up rounds first; sweeps only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub round: Option<u32>,
+    /// A warm-up run: recorded, kept out of every statistic.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub warmup: bool,
+    /// The harness expected the run's first call to reload the model because its
+    /// `num_ctx` / `num_gpu` differ from the previous call's (or the previous state is
+    /// unknown). Independent of the server's `load_duration`.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub expected_reload: bool,
 }
 
 impl WorkflowRecord {

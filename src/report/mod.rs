@@ -8,6 +8,7 @@ mod data;
 mod html;
 mod markdown;
 pub mod plots;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,7 @@ pub use data::{
 };
 pub use html::HtmlExporter;
 pub use markdown::MarkdownExporter;
+pub use sweep::{render_sweep_markdown, write_sweep_report, SweepReportPaths};
 
 use crate::client::ErrorKind;
 use crate::metrics::hdr::{HdrError, HistogramFiles, HistogramSet};

@@ -15,6 +15,7 @@
 //!
 //! [`serve`] is the entry point for a standalone stub (`agentbench stub`).
 
+pub mod emulate;
 mod instant;
 mod ndjson;
 mod paced;

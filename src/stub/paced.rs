@@ -23,6 +23,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Sleep};
 
+use super::emulate::{load_time, offset};
 use super::ndjson::{nanos, ServerTimings, Stamp};
 use super::routes::{Action, Core, GenPlan, GenWhat, RequestRecord, StubResponse, MAX_BODY_BYTES};
 use super::{StubError, StubProfile};
@@ -208,7 +209,7 @@ async fn handle(core: Arc<Core>, req: Request<Incoming>) -> Result<Response<Stub
     let c = &core.c;
     let (n, done_reason) = match plan.what {
         GenWhat::Load => {
-            sleep_until((arrival + c.load).into()).await;
+            sleep_until((arrival + load_time(c, plan.emul.as_ref())).into()).await;
             return Ok(reply(StubResponse::json(
                 200,
                 c.load_reply(plan.ep, plan.model, &Stamp::now(), "load"),
@@ -223,9 +224,9 @@ async fn handle(core: Arc<Core>, req: Request<Incoming>) -> Result<Response<Stub
         GenWhat::Text { n, done_reason } => (n, done_reason),
     };
     if !plan.stream {
-        sleep_until((arrival + c.schedule[0]).into()).await;
+        sleep_until((arrival + offset(c, plan.emul.as_ref(), 0)).into()).await;
         let first = Instant::now();
-        sleep_until((arrival + c.schedule[n - 1]).into()).await;
+        sleep_until((arrival + offset(c, plan.emul.as_ref(), n - 1)).into()).await;
         let last = Instant::now();
         let content = c.content(n);
         let timings = timings(&core, &plan, arrival, first, last, n);
@@ -270,14 +271,18 @@ fn timings(
     n: usize,
 ) -> ServerTimings {
     let load = core.c.load;
-    ServerTimings {
+    let mut t = ServerTimings {
         total_duration: nanos(arrival.elapsed()),
         load_duration: nanos(load),
         prompt_eval_count: plan.prompt_eval_count,
         prompt_eval_duration: nanos((first - arrival).saturating_sub(load)),
         eval_count: n as u64,
         eval_duration: nanos(last - first),
+    };
+    if let Some(e) = &plan.emul {
+        e.server_timings(&mut t, n);
     }
+    t
 }
 
 fn reply(r: StubResponse) -> Response<StubBody> {
@@ -346,7 +351,7 @@ impl PacedBody {
         }
         let c = &self.core.c;
         if self.next < self.n {
-            let deadline = self.arrival + c.schedule[self.next];
+            let deadline = self.arrival + offset(c, self.plan.emul.as_ref(), self.next);
             if Instant::now() < deadline {
                 let deadline = tokio::time::Instant::from_std(deadline);
                 let sleep = self

@@ -9,7 +9,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 /// Names accepted by [`StubProfile::named`], in the order they are documented.
-pub const PROFILE_NAMES: &[&str] = &["instant", "paced", "realistic"];
+pub const PROFILE_NAMES: &[&str] = &["instant", "paced", "realistic", "sweep"];
 
 /// The default model served by every named profile.
 pub const DEFAULT_MODEL: &str = "gemma3:latest";
@@ -267,6 +267,8 @@ pub struct StubProfile {
     /// Simulated model load time, part of the TTFT (paced stub only; clamped to the ttft).
     /// Reported as `load_duration`.
     pub load: Duration,
+    /// Emulated configuration effects (paced stub only; see [`super::emulate`]).
+    pub emulate: Option<super::emulate::Emulation>,
 }
 
 impl Default for StubProfile {
@@ -279,6 +281,7 @@ impl Default for StubProfile {
             chunks: 100,
             pacing: Pacing::None,
             load: Duration::ZERO,
+            emulate: None,
         }
     }
 }
@@ -318,6 +321,7 @@ impl StubProfile {
                 load: Duration::from_millis(30),
                 ..base
             }),
+            "sweep" => Ok(super::emulate::sweep_profile(base)),
             other => Err(UnknownProfile { name: other.into() }),
         }
     }
@@ -353,6 +357,12 @@ impl StubProfile {
     /// This profile with a simulated load of `load` inside the TTFT.
     pub fn with_load(mut self, load: Duration) -> Self {
         self.load = load;
+        self
+    }
+
+    /// This profile emulating configuration effects (see [`super::emulate`]).
+    pub fn with_emulation(mut self, e: super::emulate::Emulation) -> Self {
+        self.emulate = Some(e);
         self
     }
 

@@ -79,6 +79,8 @@ pub(crate) struct GenPlan {
     pub stream: bool,
     pub what: GenWhat,
     pub prompt_eval_count: u64,
+    /// Emulated timing, when the profile emulates configuration effects.
+    pub emul: Option<super::emulate::Emulated>,
 }
 
 /// The outcome of routing one request.
@@ -93,6 +95,7 @@ pub(crate) struct Core {
     /// Per model: when it stops being "loaded" (`None` = not loaded).
     loaded: Mutex<Vec<Option<SystemTime>>>,
     log: Mutex<VecDeque<RequestRecord>>,
+    emul: super::emulate::EmulState,
 }
 
 impl Core {
@@ -103,6 +106,7 @@ impl Core {
             c,
             loaded,
             log: Mutex::new(VecDeque::new()),
+            emul: Default::default(),
         })
     }
 
@@ -135,6 +139,11 @@ impl Core {
             return models.iter().position(|m| m.name == full);
         }
         None
+    }
+
+    fn is_loaded(&self, model: usize, now: SystemTime) -> bool {
+        let l = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        l[model].is_some_and(|u| u > now)
     }
 
     fn set_loaded(&self, model: usize, until: Option<SystemTime>) {
@@ -237,13 +246,33 @@ impl Core {
                 },
             }
         };
+        let mut prompt_eval_count = (prompt_bytes as u64).div_ceil(4).max(1);
+        let emul = self.c.profile.emulate.as_ref().and_then(|e| {
+            if what == GenWhat::Unload {
+                self.emul.unload();
+                return None;
+            }
+            let was_loaded = self.is_loaded(model, now);
+            let o = req.options.as_ref();
+            let opts = super::emulate::ReqOptions {
+                num_ctx: o.and_then(|o| o.num_ctx).map(|v| v.max(1.0) as u64),
+                num_gpu: o.and_then(|o| o.num_gpu).map(|v| v as i64),
+                temperature: o.and_then(|o| o.temperature),
+            };
+            let plan = self
+                .emul
+                .plan(e, &opts, was_loaded, prompt_eval_count, keep_alive == 0.0);
+            prompt_eval_count = plan.prompt_eval_count;
+            Some(plan)
+        });
         self.set_loaded(model, until);
         Ok(GenPlan {
             ep,
             model,
             stream: req.stream.unwrap_or(true),
             what,
-            prompt_eval_count: (prompt_bytes as u64).div_ceil(4).max(1),
+            prompt_eval_count,
+            emul,
         })
     }
 
@@ -398,6 +427,9 @@ enum KeepAlive {
 #[derive(Deserialize)]
 struct Options {
     num_predict: Option<f64>,
+    num_ctx: Option<f64>,
+    num_gpu: Option<f64>,
+    temperature: Option<f64>,
 }
 
 #[derive(Deserialize)]

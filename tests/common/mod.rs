@@ -106,6 +106,10 @@ pub fn synthetic_run(
             .collect(),
         analysis: None,
         failure: None,
+        config: None,
+        round: None,
+        warmup: false,
+        expected_reload: false,
     }
 }
 
