@@ -189,6 +189,15 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
             todo.len()
         );
     }
+    let corpus_skipped = header.corpus.stats.skipped.clone();
+    if !corpus_skipped.is_empty() {
+        eprintln!(
+            "agentbench: {} corpus file(s) skipped, each with its reason in summary.json (first: {}: {})",
+            corpus_skipped.len(),
+            corpus_skipped[0].path,
+            corpus_skipped[0].reason
+        );
+    }
     let summary_path = out_dir.join("summary.json");
     let report_path = out_dir.join("llm_report.md");
     let mut llm_report = None;
@@ -223,11 +232,16 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
             });
         }
         runs.push(run);
-        write_summary(&summary_path, &runs, None)?;
+        write_summary(&summary_path, &runs, &corpus_skipped, None)?;
         progress.inc(1);
     }
     if stopped_early.is_some() || runs.is_empty() {
-        write_summary(&summary_path, &runs, stopped_early.as_deref())?;
+        write_summary(
+            &summary_path,
+            &runs,
+            &corpus_skipped,
+            stopped_early.as_deref(),
+        )?;
     }
     progress.finish_and_clear();
     if let Some(stub) = target.stub {
@@ -250,12 +264,24 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     })
 }
 
-/// Writes summary.json: the [`RunSummary`] of `runs`, plus a `stopped_early`
-/// message when the deadline cut the invocation short.
-fn write_summary(path: &Path, runs: &[WorkflowRecord], stopped_early: Option<&str>) -> Result<()> {
+/// Writes summary.json: the [`RunSummary`] of `runs`, the corpus files skipped
+/// (path and reason), and a `stopped_early` message when the deadline cut the
+/// invocation short.
+fn write_summary(
+    path: &Path,
+    runs: &[WorkflowRecord],
+    corpus_skipped: &[crate::ingest::Skipped],
+    stopped_early: Option<&str>,
+) -> Result<()> {
     let mut value = serde_json::to_value(RunSummary::of(runs))?;
-    if let (Some(why), Some(obj)) = (stopped_early, value.as_object_mut()) {
-        obj.insert("stopped_early".into(), why.into());
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert(
+            "corpus_skipped".into(),
+            serde_json::to_value(corpus_skipped)?,
+        );
+        if let Some(why) = stopped_early {
+            obj.insert("stopped_early".into(), why.into());
+        }
     }
     write_file(path, &serde_json::to_string_pretty(&value)?)
 }
