@@ -62,14 +62,19 @@ fn sigkill_then_resume_completes_the_sweep() {
     }
 
     let out = agentbench()
-        .args(["run", "--stub", "paced", "--runs", "6", "--quiet", "--resume", "--out"])
+        .args([
+            "run", "--stub", "paced", "--runs", "6", "--quiet", "--resume", "--out",
+        ])
         .arg(&out_dir)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("torn last line"), "{stderr}");
-    assert!(stderr.contains(&format!("{before} run(s) already recorded")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{before} run(s) already recorded")),
+        "{stderr}"
+    );
     let torn_copy = std::fs::read(out_dir.join("records.jsonl.torn-1")).unwrap();
     assert_eq!(torn_copy, data, "the file as found is kept");
 
@@ -107,33 +112,49 @@ fn resume_refuses_a_file_recorded_with_other_settings() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("r");
     let first = agentbench()
-        .args(["run", "--stub", "instant", "--runs", "1", "--quiet", "--out"])
+        .args([
+            "run", "--stub", "instant", "--runs", "1", "--quiet", "--out",
+        ])
         .arg(&out_dir)
         .output()
         .unwrap();
     assert_eq!(first.status.code(), Some(0));
     let again = agentbench()
-        .args(["run", "--stub", "instant", "--runs", "2", "--quiet", "--out"])
+        .args([
+            "run", "--stub", "instant", "--runs", "2", "--quiet", "--out",
+        ])
         .arg(&out_dir)
         .output()
         .unwrap();
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
     let other = agentbench()
-        .args(["run", "--stub", "instant", "--runs", "2", "--quiet", "--resume"])
+        .args([
+            "run", "--stub", "instant", "--runs", "2", "--quiet", "--resume",
+        ])
         .args(["--option", "temperature=0.5", "--out"])
         .arg(&out_dir)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&other.stderr);
     assert_eq!(other.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("different settings") && stderr.contains("temperature"), "{stderr}");
+    assert!(
+        stderr.contains("different settings") && stderr.contains("temperature"),
+        "{stderr}"
+    );
     let ok = agentbench()
-        .args(["run", "--stub", "instant", "--runs", "2", "--quiet", "--resume", "--out"])
+        .args([
+            "run", "--stub", "instant", "--runs", "2", "--quiet", "--resume", "--out",
+        ])
         .arg(&out_dir)
         .output()
         .unwrap();
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let text = std::fs::read_to_string(out_dir.join("records.jsonl")).unwrap();
     assert_eq!(text.lines().count(), 3);
 }

@@ -210,7 +210,15 @@ fn retries_flag_marks_the_retried_calls() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("r");
     let out = agentbench()
-        .args(["run", "--stub", "fault:http-500", "--runs", "2", "--retries", "1"])
+        .args([
+            "run",
+            "--stub",
+            "fault:http-500",
+            "--runs",
+            "2",
+            "--retries",
+            "1",
+        ])
         .args(["--quiet", "--out"])
         .arg(&out_dir)
         .output()

@@ -275,9 +275,15 @@ fn hostile_corpus_inputs_are_each_listed_with_a_reason_and_the_run_proceeds() {
         b"model,tokens_s,ttft_s\nm,80.0,0.3\nm,90.0,0.5\n",
     );
     // Ragged CSV rows: parsed, the ragged rows recorded (not skipped).
-    w("ragged.csv", b"model,tokens_s\nm,70.0\nm,71.0,extra,more\nm\n");
+    w(
+        "ragged.csv",
+        b"model,tokens_s\nm,70.0\nm,71.0,extra,more\nm\n",
+    );
     w("invalid.json", b"{\"model\": [1, 2,");
-    w("binary.json", &[0x7f, b'E', b'L', b'F', 0, 0, 0xff, 0xfe, 0x00]);
+    w(
+        "binary.json",
+        &[0x7f, b'E', b'L', b'F', 0, 0, 0xff, 0xfe, 0x00],
+    );
     w("empty.csv", b"");
     w("empty.json", b"");
     w("empty.md", b"");
@@ -339,13 +345,20 @@ fn hostile_corpus_inputs_are_each_listed_with_a_reason_and_the_run_proceeds() {
     } else {
         check("unreadable.json", "cannot read file");
     }
-    let ragged = corpus.files.iter().find(|f| f.path == "ragged.csv").unwrap();
+    let ragged = corpus
+        .files
+        .iter()
+        .find(|f| f.path == "ragged.csv")
+        .unwrap();
     match &ragged.outcome {
         ParseOutcome::Csv(d) => assert_eq!(d.ragged_rows, vec![3, 4]),
         other => panic!("{other:?}"),
     }
     tried += 1;
-    assert!(corpus.files.iter().any(|f| f.path == "good.csv" && f.outcome.is_ok()));
+    assert!(corpus
+        .files
+        .iter()
+        .any(|f| f.path == "good.csv" && f.outcome.is_ok()));
 
     // The cap is configurable: raised above 50 MB the file is read (and is not JSON).
     let raised = ingest(
@@ -356,7 +369,11 @@ fn hostile_corpus_inputs_are_each_listed_with_a_reason_and_the_run_proceeds() {
     )
     .unwrap()
     .stats();
-    let big = raised.skipped.iter().find(|x| x.path == "big.json").unwrap();
+    let big = raised
+        .skipped
+        .iter()
+        .find(|x| x.path == "big.json")
+        .unwrap();
     assert!(!big.reason.contains("cap"), "{}", big.reason);
 
     // The whole run proceeds, and summary.json lists every skipped file.

@@ -4,9 +4,7 @@
 
 mod io;
 
-pub use io::{
-    read_records, RecordFile, RecordReadError, RecordWriteError, RecordWriter, TornLine,
-};
+pub use io::{read_records, RecordFile, RecordReadError, RecordWriteError, RecordWriter, TornLine};
 
 use std::collections::BTreeMap;
 

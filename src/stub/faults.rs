@@ -454,7 +454,9 @@ async fn faulty_generation(
         Fault::InvalidUtf8 => {
             send(
                 sock,
-                &http_chunk(b"{\"model\":\"x\",\"response\":\"bad \xff\xfe bytes\",\"done\":false}\n"),
+                &http_chunk(
+                    b"{\"model\":\"x\",\"response\":\"bad \xff\xfe bytes\",\"done\":false}\n",
+                ),
             )
             .await?;
             send(sock, LAST_CHUNK).await
@@ -538,7 +540,11 @@ mod tests {
         for f in Fault::ALL {
             assert_eq!(f.name().parse::<Fault>().unwrap(), f);
         }
-        assert!("nope".parse::<Fault>().unwrap_err().to_string().contains("truncate"));
+        assert!("nope"
+            .parse::<Fault>()
+            .unwrap_err()
+            .to_string()
+            .contains("truncate"));
     }
 
     #[test]

@@ -308,7 +308,8 @@ impl StubProfile {
     pub fn named(name: &str) -> Result<Self, UnknownProfile> {
         let base = StubProfile::default();
         if let Some(fault) = name.strip_prefix("fault:") {
-            let fault = Fault::from_name(fault).ok_or_else(|| UnknownProfile { name: name.into() })?;
+            let fault =
+                Fault::from_name(fault).ok_or_else(|| UnknownProfile { name: name.into() })?;
             let text = match fault {
                 Fault::HtmlPayload => HTML_PAYLOAD,
                 Fault::SplitUtf8 => MULTIBYTE_TEXT,
