@@ -363,7 +363,7 @@ pub fn parse_bytes(kind: FileKind, data: &[u8]) -> ParseOutcome {
     if data.is_empty() {
         return skipped("empty file (0 bytes)".into());
     }
-    let text = match std::str::from_utf8(&data) {
+    let text = match std::str::from_utf8(data) {
         Ok(t) => t,
         Err(e) => {
             return skipped(format!(
