@@ -68,7 +68,10 @@ pub struct RunArgs {
     pub base_url: Option<String>,
     /// Run against an embedded stub instead of a server: instant (zero latency,
     /// the harness's own cost), paced (TTFT 200 ms, 50 gaps of 20 ms) or realistic
-    /// (TTFT ~150 ms, 100 jittered ~8 ms gaps).
+    /// (TTFT ~150 ms, 100 jittered ~8 ms gaps), or fault:NAME to inject a server
+    /// fault (refused, not-found, http-500, error-mid-stream, truncate, no-metrics,
+    /// malformed-line, invalid-utf8, split-utf8, stall, slow-drip, oversized-line,
+    /// close-before-headers, html-payload).
     #[arg(long, value_name = "PROFILE")]
     pub stub: Option<String>,
     /// Model to call.
