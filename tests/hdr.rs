@@ -196,6 +196,8 @@ fn call(chunks_ms: &[u64], end_ms: u64, total_ms: Option<u64>) -> CallRecord {
             ..ServerFields::default()
         },
         error: None,
+        attempt: 1,
+        retried_errors: Vec::new(),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use agentbench::ingest::{ingest, summarize, FileKind, IngestError, IngestOptions, ParseOutcome};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn mock_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("mock-data")
@@ -256,4 +257,150 @@ fn ingest_is_deterministic() {
     let ja = serde_json::to_string(&summarize(&a)).unwrap();
     let jb = serde_json::to_string(&summarize(&b)).unwrap();
     assert_eq!(ja, jb);
+}
+
+/// One hostile input per issue item, ingested together with one good file: each is
+/// listed with its reason, the good file is parsed, and `agentbench run` proceeds.
+#[cfg(unix)]
+#[test]
+fn hostile_corpus_inputs_are_each_listed_with_a_reason_and_the_run_proceeds() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("corpus");
+    std::fs::create_dir(&root).unwrap();
+    let w = |p: &str, b: &[u8]| std::fs::write(root.join(p), b).unwrap();
+    w(
+        "good.csv",
+        b"model,tokens_s,ttft_s\nm,80.0,0.3\nm,90.0,0.5\n",
+    );
+    // Ragged CSV rows: parsed, the ragged rows recorded (not skipped).
+    w(
+        "ragged.csv",
+        b"model,tokens_s\nm,70.0\nm,71.0,extra,more\nm\n",
+    );
+    w("invalid.json", b"{\"model\": [1, 2,");
+    w(
+        "binary.json",
+        &[0x7f, b'E', b'L', b'F', 0, 0, 0xff, 0xfe, 0x00],
+    );
+    w("empty.csv", b"");
+    w("empty.json", b"");
+    w("empty.md", b"");
+    // 50 MB (sparse: no disk used) against the default 16 MiB cap.
+    let big = std::fs::File::create(root.join("big.json")).unwrap();
+    big.set_len(50_000_000).unwrap();
+    drop(big);
+    std::os::unix::fs::symlink("loop.json", root.join("loop.json")).unwrap();
+    std::os::unix::fs::symlink("a.json", root.join("b.json")).unwrap();
+    std::os::unix::fs::symlink("b.json", root.join("a.json")).unwrap();
+    w("unreadable.json", b"{\"model\":\"m\"}");
+    std::fs::set_permissions(
+        root.join("unreadable.json"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    // As root (as in CI containers) mode 000 does not stop a read: check that and say so.
+    let privileged = std::fs::read(root.join("unreadable.json")).is_ok();
+    let fifo = root.join("fifo.json");
+    let made_fifo = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    let bad_name = std::ffi::OsStr::from_bytes(b"caf\xe9.json");
+    std::fs::write(root.join(bad_name), b"{\"model\":\"m\"}").unwrap();
+
+    let corpus = ingest(&root, &IngestOptions::default()).unwrap();
+    let s = corpus.stats();
+    let reason = |p: &str| {
+        s.skipped
+            .iter()
+            .find(|x| x.path == p)
+            .unwrap_or_else(|| panic!("{p} not listed: {:#?}", s.skipped))
+            .reason
+            .clone()
+    };
+    let mut tried = 0;
+    let mut check = |p: &str, want: &str| {
+        let r = reason(p);
+        assert!(r.contains(want), "{p}: {r}");
+        tried += 1;
+    };
+    check("invalid.json", "invalid JSON");
+    check("binary.json", "not UTF-8");
+    check("empty.csv", "empty");
+    check("empty.json", "empty");
+    check("empty.md", "empty");
+    check("big.json", "over the max_file_bytes cap of 16777216");
+    check("loop.json", "symbolic link");
+    check("a.json", "symbolic link");
+    check("b.json", "symbolic link");
+    check("caf\u{fffd}.json", "file name is not UTF-8");
+    if made_fifo {
+        check("fifo.json", "not a regular file");
+    }
+    if privileged {
+        println!("unreadable file: running with privileges that read mode-000 files; its skip is not asserted");
+        assert!(corpus.files.iter().any(|f| f.path == "unreadable.json"));
+    } else {
+        check("unreadable.json", "cannot read file");
+    }
+    let ragged = corpus
+        .files
+        .iter()
+        .find(|f| f.path == "ragged.csv")
+        .unwrap();
+    match &ragged.outcome {
+        ParseOutcome::Csv(d) => assert_eq!(d.ragged_rows, vec![3, 4]),
+        other => panic!("{other:?}"),
+    }
+    tried += 1;
+    assert!(corpus
+        .files
+        .iter()
+        .any(|f| f.path == "good.csv" && f.outcome.is_ok()));
+
+    // The cap is configurable: raised above 50 MB the file is read (and is not JSON).
+    let raised = ingest(
+        &root,
+        &IngestOptions {
+            max_file_bytes: 64_000_000,
+        },
+    )
+    .unwrap()
+    .stats();
+    let big = raised
+        .skipped
+        .iter()
+        .find(|x| x.path == "big.json")
+        .unwrap();
+    assert!(!big.reason.contains("cap"), "{}", big.reason);
+
+    // The whole run proceeds, and summary.json lists every skipped file.
+    let out_dir = tmp.path().join("out");
+    let out = Command::new(env!("CARGO_BIN_EXE_agentbench"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("OLLAMA_HOST")
+        .args(["run", "--stub", "instant", "--runs", "1", "--quiet"])
+        .args(["--max-file-bytes", "1000000", "--corpus"])
+        .arg(&root)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let listed = summary["corpus_skipped"].as_array().unwrap();
+    assert!(listed.len() >= 10, "{listed:?}");
+    assert!(listed
+        .iter()
+        .any(|x| x["path"] == "big.json" && x["reason"].as_str().unwrap().contains("1000000")));
+    println!("bad corpus inputs tried: {tried}");
 }

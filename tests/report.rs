@@ -76,6 +76,8 @@ fn call(model: &str, ttft_ms: u64, response: &str) -> CallRecord {
             done_reason: Some("stop".into()),
         },
         error: None,
+        attempt: 1,
+        retried_errors: Vec::new(),
     }
 }
 

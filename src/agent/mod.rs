@@ -40,6 +40,7 @@ pub struct AgentError(#[from] pub IngestError);
 pub struct Agent {
     client: OllamaClient,
     config: WorkflowConfig,
+    retries: u32,
 }
 
 /// Records phase spans relative to a run's start.
@@ -92,7 +93,19 @@ impl Agent {
     /// ingested, so a bad root fails before any call.
     pub fn new(client: OllamaClient, config: WorkflowConfig) -> Result<Self, AgentError> {
         ingest(&config.corpus_root, &config.ingest)?;
-        Ok(Self { client, config })
+        Ok(Self {
+            client,
+            config,
+            retries: 0,
+        })
+    }
+
+    /// Retries each failed call up to `retries` more times (default 0: no retry).
+    /// A retried call's record says so ([`CallRecord::attempt`] > 1, earlier errors
+    /// in [`CallRecord::retried_errors`]).
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
     }
 
     /// The configuration.
@@ -156,7 +169,8 @@ impl Agent {
         let call = clock
             .time_call(
                 Phase::AnalysisCall,
-                self.client.call(&self.request(&prompt)),
+                self.client
+                    .call_with_retries(&self.request(&prompt), self.retries),
             )
             .await;
         let failed = call.error.as_ref().map(|e| e.message.clone());
@@ -178,7 +192,11 @@ impl Agent {
         let analysis = clock.time(Phase::Parse, || parse_analysis(&response));
         let prompt = clock.time(Phase::ReportPrompt, || report_prompt(&analysis, &summary));
         let call = clock
-            .time_call(Phase::ReportCall, self.client.call(&self.request(&prompt)))
+            .time_call(
+                Phase::ReportCall,
+                self.client
+                    .call_with_retries(&self.request(&prompt), self.retries),
+            )
             .await;
         if let Some(e) = &call.error {
             record.failure = Some(RunFailure {

@@ -145,7 +145,10 @@ pub struct RunArgs {
     pub base_url: Option<String>,
     /// Run against an embedded stub instead of a server: instant (zero latency,
     /// the harness's own cost), paced (TTFT 200 ms, 50 gaps of 20 ms) or realistic
-    /// (TTFT ~150 ms, 100 jittered ~8 ms gaps).
+    /// (TTFT ~150 ms, 100 jittered ~8 ms gaps), or fault:NAME to inject a server
+    /// fault (refused, not-found, http-500, error-mid-stream, truncate, no-metrics,
+    /// malformed-line, invalid-utf8, split-utf8, stall, slow-drip, oversized-line,
+    /// close-before-headers, html-payload).
     #[arg(long, value_name = "PROFILE")]
     pub stub: Option<String>,
     /// Model to call.
@@ -173,6 +176,24 @@ pub struct RunArgs {
     /// Do not print the per-stage table.
     #[arg(long)]
     pub quiet: bool,
+    /// Overall deadline in seconds for the whole invocation: no run starts after
+    /// it (a run in flight finishes); what was written is kept, the summary says
+    /// so, and the exit code is 4.
+    #[arg(long, value_name = "SECONDS")]
+    pub deadline: Option<f64>,
+    /// Retry a failed call up to N more times (0: off). A retried call's record
+    /// has `attempt` > 1 and the earlier errors in `retried_errors`.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub retries: u32,
+    /// Continue an interrupted invocation: when --out already holds records.jsonl
+    /// with a matching header (model, settings, endpoint, backend), run only the
+    /// missing run indices and append. A torn last line is reported, copied to
+    /// records.jsonl.torn-<n> and cut.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
+    /// Corpus files larger than this many bytes are skipped with the reason.
+    #[arg(long, default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
+    pub max_file_bytes: u64,
 }
 
 /// `agentbench stub`.
@@ -217,6 +238,10 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 println!("LLM report: {}", report.display());
             }
             println!("HTML:       {}", outcome.html.display());
+            if let Some(why) = &outcome.stopped_early {
+                eprintln!("{why}");
+                return Ok(std::process::ExitCode::from(4));
+            }
             let failed = outcome.run_summary.runs - outcome.run_summary.runs_ok;
             if failed > 0 {
                 eprintln!(

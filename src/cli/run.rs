@@ -1,7 +1,7 @@
 //! `agentbench run`: the main job.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -35,8 +35,11 @@ pub struct RunOutcome {
     pub llm_report: Option<PathBuf>,
     /// The HTML report rendered from the record file.
     pub html: PathBuf,
-    /// The summary of all runs.
+    /// The summary of all runs (earlier ones included when resuming).
     pub run_summary: RunSummary,
+    /// Set when `--deadline` stopped the invocation before all runs: why, and
+    /// how many runs were not started.
+    pub stopped_early: Option<String>,
 }
 
 /// The profile used when no server is reachable and no backend was named.
@@ -74,13 +77,21 @@ fn seconds(flag: &str, v: f64) -> Result<Duration> {
 /// completes (flushed and fsynced), and rewriting the summary after each run, so an
 /// interruption loses at most the run in flight.
 pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
+    let started = Instant::now();
+    let deadline = args
+        .deadline
+        .map(|d| seconds("--deadline", d))
+        .transpose()?
+        .map(|d| (d, started + d));
     let settings = RequestSettings::from_pairs(&args.options).context("bad --option")?;
     let timeouts = Timeouts {
         idle: seconds("--idle-timeout", args.idle_timeout)?,
         total: args.timeout.map(|t| seconds("--timeout", t)).transpose()?,
         ..Timeouts::default()
     };
-    let ingest_options = IngestOptions::default();
+    let ingest_options = IngestOptions {
+        max_file_bytes: args.max_file_bytes,
+    };
     let corpus = ingest(&args.corpus, &ingest_options)
         .with_context(|| format!("cannot ingest the corpus at {}", args.corpus.display()))?;
 
@@ -131,26 +142,80 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
             settings,
             endpoint,
         },
-    )?;
+    )?
+    .with_retries(args.retries);
 
     let out_dir = args
         .out
         .clone()
         .unwrap_or_else(|| default_out_dir(&args.model));
     let records_path = out_dir.join("records.jsonl");
-    if records_path.exists() {
-        bail!(
-            "{} already exists; choose another --out so that earlier records are kept",
-            records_path.display()
+    let (mut writer, mut runs) = if records_path.exists() {
+        if !args.resume {
+            bail!(
+                "{} already exists; choose another --out so that earlier records are kept, or pass --resume to complete it",
+                records_path.display()
+            );
+        }
+        let (writer, file, torn) = RecordWriter::resume(&records_path)?;
+        if let Some(t) = &torn {
+            eprintln!(
+                "agentbench: {}: torn last line {} ({} bytes, an interrupted write) skipped and cut; the file as found is kept at {}",
+                records_path.display(),
+                t.line,
+                t.bytes,
+                t.saved_to.display()
+            );
+        }
+        for (line, why) in &file.skipped {
+            eprintln!(
+                "agentbench: {}: line {line} skipped: {why}",
+                records_path.display()
+            );
+        }
+        check_resumable(&file.header, &header)
+            .with_context(|| format!("cannot resume {}", records_path.display()))?;
+        (writer, file.runs)
+    } else {
+        (RecordWriter::create(&records_path, &header)?, Vec::new())
+    };
+    let done: std::collections::BTreeSet<u32> = runs.iter().map(|r| r.run_index).collect();
+    let todo: Vec<u32> = (0..args.runs).filter(|i| !done.contains(i)).collect();
+    if args.resume && !done.is_empty() {
+        eprintln!(
+            "agentbench: resuming {}: {} run(s) already recorded, {} to go",
+            records_path.display(),
+            done.len(),
+            todo.len()
         );
     }
-    let mut writer = RecordWriter::create(&records_path, &header)?;
+    let corpus_skipped = header.corpus.stats.skipped.clone();
+    if !corpus_skipped.is_empty() {
+        eprintln!(
+            "agentbench: {} corpus file(s) skipped, each with its reason in summary.json (first: {}: {})",
+            corpus_skipped.len(),
+            corpus_skipped[0].path,
+            corpus_skipped[0].reason
+        );
+    }
     let summary_path = out_dir.join("summary.json");
     let report_path = out_dir.join("llm_report.md");
     let mut llm_report = None;
-    let mut runs: Vec<WorkflowRecord> = Vec::with_capacity(args.runs as usize);
-    let progress = progress_bar(args.runs);
-    for i in 0..args.runs {
+    runs.reserve(todo.len());
+    let mut stopped_early = None;
+    let progress = progress_bar(todo.len() as u32);
+    for (k, &i) in todo.iter().enumerate() {
+        if let Some((limit, at)) = deadline {
+            if Instant::now() >= at {
+                stopped_early = Some(format!(
+                    "agentbench: the --deadline of {:.1} s passed: {} of {} run(s) not started; the records written are kept",
+                    limit.as_secs_f64(),
+                    todo.len() - k,
+                    args.runs
+                ));
+                break;
+            }
+        }
         let run = agent.run_once(i).await;
         writer.append(&run)?;
         if let Some(text) = successful_report(&run) {
@@ -167,9 +232,16 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
             });
         }
         runs.push(run);
-        let summary = RunSummary::of(&runs);
-        write_file(&summary_path, &serde_json::to_string_pretty(&summary)?)?;
+        write_summary(&summary_path, &runs, &corpus_skipped, None)?;
         progress.inc(1);
+    }
+    if stopped_early.is_some() || runs.is_empty() {
+        write_summary(
+            &summary_path,
+            &runs,
+            &corpus_skipped,
+            stopped_early.as_deref(),
+        )?;
     }
     progress.finish_and_clear();
     if let Some(stub) = target.stub {
@@ -188,7 +260,67 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
         llm_report,
         html,
         run_summary,
+        stopped_early,
     })
+}
+
+/// Writes summary.json: the [`RunSummary`] of `runs`, the corpus files skipped
+/// (path and reason), and a `stopped_early` message when the deadline cut the
+/// invocation short.
+fn write_summary(
+    path: &Path,
+    runs: &[WorkflowRecord],
+    corpus_skipped: &[crate::ingest::Skipped],
+    stopped_early: Option<&str>,
+) -> Result<()> {
+    let mut value = serde_json::to_value(RunSummary::of(runs))?;
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert(
+            "corpus_skipped".into(),
+            serde_json::to_value(corpus_skipped)?,
+        );
+        if let Some(why) = stopped_early {
+            obj.insert("stopped_early".into(), why.into());
+        }
+    }
+    write_file(path, &serde_json::to_string_pretty(&value)?)
+}
+
+/// An existing record file may be completed only by the same measurement: same
+/// model, settings, endpoint, protocol and backend (stub profile, or URL for a
+/// real server).
+fn check_resumable(old: &Header, new: &Header) -> Result<()> {
+    let mut diffs = Vec::new();
+    if old.model != new.model {
+        diffs.push(format!("model {:?} vs {:?}", old.model, new.model));
+    }
+    if old.settings != new.settings {
+        diffs.push(format!(
+            "settings {} vs {}",
+            serde_json::to_string(&old.settings).unwrap_or_default(),
+            serde_json::to_string(&new.settings).unwrap_or_default()
+        ));
+    }
+    let (a, b) = (&old.backend, &new.backend);
+    if a.endpoint != b.endpoint || a.protocol != b.protocol {
+        diffs.push(format!(
+            "endpoint {}/{:?} vs {}/{:?}",
+            a.protocol, a.endpoint, b.protocol, b.endpoint
+        ));
+    }
+    if a.stub != b.stub {
+        diffs.push(format!("stub profile {:?} vs {:?}", a.stub, b.stub));
+    } else if a.stub.is_none() && a.url != b.url {
+        diffs.push(format!("server {} vs {}", a.url, b.url));
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "the file was recorded with different settings ({}); resume with the same flags, or choose another --out",
+            diffs.join("; ")
+        )
+    }
 }
 
 /// Picks the server: a named stub, an explicit URL (must answer), or OLLAMA_HOST /

@@ -77,8 +77,11 @@ pub enum ErrorKind {
     InvalidUtf8,
     /// A line longer than the bound.
     LineTooLong,
-    /// The stream ended before the final `done` object.
+    /// The stream ended before the final `done` object (a clean end, or the
+    /// connection closed inside the body).
     Truncated,
+    /// The connection was closed before any response header arrived.
+    ConnectionClosed,
     /// The body could not be read (connection reset mid-stream, ...).
     Body,
     /// The request could not be sent for another reason.
@@ -141,11 +144,33 @@ pub struct CallRecord {
     /// Set when the call failed; what was received before the failure is kept.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<CallError>,
+    /// 1-based attempt that produced this record: above 1 only when retries were
+    /// enabled (`--retries N`, off by default) and earlier attempts failed.
+    /// Omitted from the JSON when 1.
+    #[serde(default = "first_attempt", skip_serializing_if = "is_first_attempt")]
+    pub attempt: u32,
+    /// The errors of the earlier, failed attempts of a retried call, oldest first
+    /// (their partial data is not kept). Empty unless the call was retried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retried_errors: Vec<CallError>,
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+fn is_first_attempt(a: &u32) -> bool {
+    *a == 1
 }
 
 impl CallRecord {
     /// A call that completed: final object received and no error.
     pub fn is_ok(&self) -> bool {
         self.error.is_none() && self.end_ns.is_some()
+    }
+
+    /// `true` when this record comes from a retry (attempt > 1).
+    pub fn was_retried(&self) -> bool {
+        self.attempt > 1
     }
 }

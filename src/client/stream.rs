@@ -113,6 +113,8 @@ impl OllamaClient {
             thinking: String::new(),
             server: ServerFields::default(),
             error: None,
+            attempt: 1,
+            retried_errors: Vec::new(),
         };
         let timeouts = self.timeouts();
         rec.started_unix_ns = unix_ns_now();
@@ -156,10 +158,20 @@ impl OllamaClient {
                 Err(_) => break Stop::Failed(timeout_error(&url, "the next chunk", limit)),
                 Ok(None) => break end_of_stream(&url, &mut splitter, &mut rec, t0),
                 Ok(Some(Err(e))) => {
+                    let kind = if is_closed_early(&e) {
+                        ErrorKind::Truncated
+                    } else {
+                        ErrorKind::Body
+                    };
                     break Stop::Failed(CallError {
-                        kind: ErrorKind::Body,
-                        message: format!("reading the response body from {url} failed: {e}"),
-                    })
+                        kind,
+                        message: format!(
+                            "reading the response body from {url} failed after {} objects: {} ({})",
+                            rec.lines,
+                            e,
+                            root_cause(&e)
+                        ),
+                    });
                 }
                 Ok(Some(Ok(bytes))) => bytes,
             };
@@ -185,6 +197,52 @@ impl OllamaClient {
     fn max_line_bytes(&self) -> usize {
         self.max_line
     }
+
+    /// Like [`OllamaClient::call`], but a failed call is made again, up to
+    /// `retries` more times (0 = no retry, the default everywhere). The record
+    /// returned is the last attempt's, with [`CallRecord::attempt`] set and the
+    /// earlier attempts' errors in [`CallRecord::retried_errors`]. A 404 (model not
+    /// found) is not retried: it cannot succeed.
+    pub async fn call_with_retries(&self, req: &CallRequest<'_>, retries: u32) -> CallRecord {
+        let mut earlier = Vec::new();
+        let mut attempt = 1;
+        loop {
+            let mut rec = self.call(req).await;
+            rec.attempt = attempt;
+            let retry = match &rec.error {
+                Some(e) => attempt <= retries && e.kind != ErrorKind::ModelNotFound,
+                None => false,
+            };
+            if !retry {
+                rec.retried_errors = earlier;
+                return rec;
+            }
+            if let Some(e) = rec.error.take() {
+                earlier.push(e);
+            }
+            attempt += 1;
+        }
+    }
+}
+
+/// The connection closed before the message was complete (EOF inside a chunked
+/// body or before the headers), as opposed to a reset or another I/O failure.
+fn is_closed_early(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() {
+                return true;
+            }
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::UnexpectedEof {
+                return true;
+            }
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Handles one complete line received at offset `at`. `Err` ends the stream.
@@ -262,7 +320,15 @@ fn timeout_error(url: &str, what: &str, limit: Duration) -> CallError {
 }
 
 fn send_error(url: &str, e: &reqwest::Error) -> CallError {
-    if e.is_connect() {
+    if !e.is_connect() && is_closed_early(e) {
+        CallError {
+            kind: ErrorKind::ConnectionClosed,
+            message: format!(
+                "{url} closed the connection before sending response headers: {}",
+                root_cause(e)
+            ),
+        }
+    } else if e.is_connect() {
         CallError {
             kind: ErrorKind::Connect,
             message: format!(

@@ -284,6 +284,19 @@ pub fn ingest(root: &Path, opts: &IngestOptions) -> Result<Corpus, IngestError> 
             continue;
         };
         let path = rel_path(root, entry.path());
+        if entry.file_name().to_str().is_none() {
+            // A lossy name could collide with another file's: never parse under it.
+            corpus.files.push(FileEntry {
+                path,
+                kind,
+                bytes: 0,
+                outcome: ParseOutcome::Skipped {
+                    reason: "file name is not UTF-8 (shown with U+FFFD replacements): not read"
+                        .into(),
+                },
+            });
+            continue;
+        }
         if ft.is_symlink() {
             corpus.files.push(FileEntry {
                 path,
@@ -340,20 +353,23 @@ fn load(path: &Path, kind: FileKind, opts: &IngestOptions) -> (u64, ParseOutcome
         Ok(d) => d,
         Err(e) => return (size, skipped(format!("cannot read file: {e}"))),
     };
-    let size = data.len() as u64;
+    (data.len() as u64, parse_bytes(kind, &data))
+}
+
+/// Parses one file's contents as `kind`, exactly as [`ingest`] does after reading
+/// it. Never panics; every problem (empty, not UTF-8, invalid JSON, ...) is a
+/// [`ParseOutcome::Skipped`] with the reason. Public for the fuzz tests.
+pub fn parse_bytes(kind: FileKind, data: &[u8]) -> ParseOutcome {
     if data.is_empty() {
-        return (0, skipped("empty file (0 bytes)".into()));
+        return skipped("empty file (0 bytes)".into());
     }
-    let text = match std::str::from_utf8(&data) {
+    let text = match std::str::from_utf8(data) {
         Ok(t) => t,
         Err(e) => {
-            return (
-                size,
-                skipped(format!(
-                    "not UTF-8 text (invalid byte at offset {})",
-                    e.valid_up_to()
-                )),
-            )
+            return skipped(format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.valid_up_to()
+            ))
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -362,5 +378,5 @@ fn load(path: &Path, kind: FileKind, opts: &IngestOptions) -> (u64, ParseOutcome
         FileKind::Json => json_file::parse(text).map(ParseOutcome::Json),
         FileKind::Markdown => Ok(ParseOutcome::Markdown(markdown::parse(text))),
     };
-    (size, outcome.unwrap_or_else(skipped))
+    outcome.unwrap_or_else(skipped)
 }

@@ -163,6 +163,8 @@ mod tests {
             thinking: String::new(),
             server,
             error: None,
+            attempt: 1,
+            retried_errors: Vec::new(),
         }
     }
 

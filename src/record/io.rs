@@ -92,6 +92,55 @@ impl RecordWriter {
         self.write_line(&Line::Workflow(Box::new(run.clone())))
     }
 
+    /// Reopens an existing record file to append more runs (`agentbench run
+    /// --resume`). A torn last line (bytes after the last newline, as left by a
+    /// crash mid-write) is detected: the whole file is first copied to
+    /// `<file>.torn-<n>` (the first unused `n` from 1), then the file is truncated
+    /// to its last complete line and fsynced. Returns the writer, the records
+    /// already there, and the torn line when there was one.
+    pub fn resume(path: &Path) -> Result<(Self, RecordFile, Option<TornLine>), RecordReadError> {
+        let io = |source| RecordReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let data = std::fs::read(path).map_err(io)?;
+        let keep = data.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        let tail = &data[keep..];
+        let mut torn = None;
+        if !tail.iter().all(u8::is_ascii_whitespace) {
+            let mut n = 1;
+            let saved_to = loop {
+                let mut name = path.as_os_str().to_owned();
+                name.push(format!(".torn-{n}"));
+                let candidate = PathBuf::from(name);
+                if !candidate.exists() {
+                    break candidate;
+                }
+                n += 1;
+            };
+            std::fs::write(&saved_to, &data).map_err(io)?;
+            torn = Some(TornLine {
+                line: data[..keep].iter().filter(|&&b| b == b'\n').count() + 1,
+                bytes: tail.len() as u64,
+                saved_to,
+            });
+        }
+        let file = OpenOptions::new().append(true).open(path).map_err(io)?;
+        if keep < data.len() {
+            file.set_len(keep as u64).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        let records = read_records(path)?;
+        Ok((
+            Self {
+                file,
+                path: path.to_path_buf(),
+            },
+            records,
+            torn,
+        ))
+    }
+
     /// The file written.
     pub fn path(&self) -> &Path {
         &self.path
@@ -108,6 +157,17 @@ impl RecordWriter {
         self.file.flush().map_err(err)?;
         self.file.sync_data().map_err(err)
     }
+}
+
+/// A torn last line found (and cut away) by [`RecordWriter::resume`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornLine {
+    /// 1-based line number of the torn line.
+    pub line: usize,
+    /// Its length in bytes (no newline).
+    pub bytes: u64,
+    /// Where the untouched file was copied before the torn line was cut.
+    pub saved_to: PathBuf,
 }
 
 /// A record file as read back.

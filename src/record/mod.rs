@@ -4,7 +4,7 @@
 
 mod io;
 
-pub use io::{read_records, RecordFile, RecordReadError, RecordWriteError, RecordWriter};
+pub use io::{read_records, RecordFile, RecordReadError, RecordWriteError, RecordWriter, TornLine};
 
 use std::collections::BTreeMap;
 

@@ -13,9 +13,13 @@
 //! `GET /api/ps`, `GET /api/version`, `GET|HEAD /`. Unknown model → 404 with Ollama's
 //! wording; malformed JSON → 400; any error body is `{"error": "..."}`.
 //!
+//! A profile with a [`Fault`] (`fault:<name>`) makes the paced stub inject that server
+//! fault on generations (see [`faults`](Fault)).
+//!
 //! [`serve`] is the entry point for a standalone stub (`agentbench stub`).
 
 pub mod emulate;
+mod faults;
 mod instant;
 mod ndjson;
 mod paced;
@@ -26,6 +30,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
+pub use faults::{Fault, UnknownFault, HTML_PAYLOAD, MULTIBYTE_TEXT, OVERSIZED_LINE_BYTES};
 pub use instant::{InstantStub, OllamaResponder};
 pub use ndjson::{rfc3339_nanos, ServerTimings};
 pub use paced::PacedStub;

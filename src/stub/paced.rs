@@ -60,6 +60,19 @@ impl PacedStub {
     pub async fn start_on(listener: TcpListener, profile: StubProfile) -> Result<Self, StubError> {
         let core = Arc::new(Core::new(profile).map_err(StubError::InvalidProfile)?);
         let addr = listener.local_addr().map_err(StubError::Bind)?;
+        let fault = core.c.profile.fault;
+        if fault == Some(super::Fault::Refused) {
+            // Nothing listens: connections to `addr` are refused.
+            drop(listener);
+            let (stop, _) = watch::channel(false);
+            return Ok(PacedStub {
+                addr,
+                url: format!("http://{addr}"),
+                core,
+                stop,
+                finished: None,
+            });
+        }
         listener.set_nonblocking(true).map_err(StubError::Bind)?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -76,7 +89,10 @@ impl PacedStub {
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(l) => {
                             let _ = ready_tx.send(Ok(()));
-                            accept_loop(l, server_core, stop_rx).await;
+                            match fault {
+                                Some(f) => super::faults::serve(l, server_core, f, stop_rx).await,
+                                None => accept_loop(l, server_core, stop_rx).await,
+                            }
                         }
                         Err(e) => {
                             let _ = ready_tx.send(Err(e));

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::faults::{Fault, HTML_PAYLOAD, MULTIBYTE_TEXT};
+
 /// Names accepted by [`StubProfile::named`], in the order they are documented.
 pub const PROFILE_NAMES: &[&str] = &["instant", "paced", "realistic", "sweep"];
 
@@ -233,7 +235,11 @@ pub fn stub_digest(name: &str) -> String {
 
 /// The name given to [`StubProfile::named`] is not one of [`PROFILE_NAMES`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown stub profile {name:?}; valid profiles: {}", PROFILE_NAMES.join(", "))]
+#[error(
+    "unknown stub profile {name:?}; valid profiles: {}, or fault:<name> with a fault among {}",
+    PROFILE_NAMES.join(", "),
+    Fault::names()
+)]
 pub struct UnknownProfile {
     /// The name that was asked for.
     pub name: String,
@@ -269,6 +275,8 @@ pub struct StubProfile {
     pub load: Duration,
     /// Emulated configuration effects (paced stub only; see [`super::emulate`]).
     pub emulate: Option<super::emulate::Emulation>,
+    /// A server fault to inject (paced stub only; see [`Fault`]). `None` serves normally.
+    pub fault: Option<Fault>,
 }
 
 impl Default for StubProfile {
@@ -282,6 +290,7 @@ impl Default for StubProfile {
             pacing: Pacing::None,
             load: Duration::ZERO,
             emulate: None,
+            fault: None,
         }
     }
 }
@@ -296,8 +305,27 @@ impl StubProfile {
     /// - `realistic`: 100 chunks, TTFT 150 ms of which 30 ms simulated load, gaps of
     ///   8 ms ± 3 ms (splitmix64, seed 42). Total ≈ 0.95 s. The default for `agentbench run`
     ///   on the embedded stub.
+    /// - `fault:<name>` (e.g. `fault:truncate`): 20 chunks served by the paced stub's
+    ///   fault responder with [`Fault`] `<name>` injected; `fault:html-payload` serves
+    ///   [`HTML_PAYLOAD`] and `fault:split-utf8` serves [`MULTIBYTE_TEXT`].
     pub fn named(name: &str) -> Result<Self, UnknownProfile> {
         let base = StubProfile::default();
+        if let Some(fault) = name.strip_prefix("fault:") {
+            let fault =
+                Fault::from_name(fault).ok_or_else(|| UnknownProfile { name: name.into() })?;
+            let text = match fault {
+                Fault::HtmlPayload => HTML_PAYLOAD,
+                Fault::SplitUtf8 => MULTIBYTE_TEXT,
+                _ => DEFAULT_TEXT,
+            };
+            return Ok(StubProfile {
+                name: name.into(),
+                chunks: 20,
+                text: text.into(),
+                ..base
+            }
+            .with_fault(fault));
+        }
         match name {
             "instant" => Ok(base),
             "paced" => Ok(StubProfile {
@@ -363,6 +391,12 @@ impl StubProfile {
     /// This profile emulating configuration effects (see [`super::emulate`]).
     pub fn with_emulation(mut self, e: super::emulate::Emulation) -> Self {
         self.emulate = Some(e);
+        self
+    }
+
+    /// This profile with `fault` injected (served by the paced stub's raw responder).
+    pub fn with_fault(mut self, fault: Fault) -> Self {
+        self.fault = Some(fault);
         self
     }
 

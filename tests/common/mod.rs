@@ -64,6 +64,8 @@ pub fn synthetic_call(ttft_ms: f64, overhead_ms: f64) -> agentbench::client::Cal
             done_reason: Some("stop".into()),
         },
         error: None,
+        attempt: 1,
+        retried_errors: Vec::new(),
     }
 }
 
