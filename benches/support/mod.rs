@@ -26,7 +26,7 @@ use agentbench::record::{
     StartState, WorkflowRecord, SCHEMA_VERSION,
 };
 use agentbench::stub::{OllamaResponder, StubProfile, DEFAULT_MODEL};
-use criterion::Criterion;
+use criterion::{Criterion, PlottingBackend};
 
 /// Criterion's warm-up; also the recorder's warm-up gate.
 pub const WARM_UP: Duration = Duration::from_secs(1);
@@ -57,9 +57,11 @@ pub fn test_mode() -> bool {
     std::env::args().any(|a| a == "--test")
 }
 
-/// Criterion settings for the fast benches: 1 s warm-up, 4 s measurement.
+/// Criterion settings for the fast benches: 1 s warm-up, 4 s measurement; charts
+/// drawn with plotters (SVG; gnuplot is not installed here).
 pub fn config() -> Criterion {
     Criterion::default()
+        .plotting_backend(PlottingBackend::Plotters)
         .warm_up_time(WARM_UP)
         .measurement_time(MEASUREMENT)
 }
