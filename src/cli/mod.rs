@@ -211,6 +211,11 @@ pub struct StubArgs {
     /// Model name the stub serves (others get 404 like Ollama).
     #[arg(long, default_value = "gemma3:latest")]
     pub model: String,
+    /// Print each request's arrival to stderr as `REQUEST <unix_ns> <method> <path>`
+    /// (the stub's own arrival record; polled every 2 ms, so the lines may lag but the
+    /// times do not). Used by scripts/measure_process.sh.
+    #[arg(long)]
+    pub log_requests: bool,
 }
 
 /// `agentbench corpus`.
@@ -355,8 +360,39 @@ async fn serve_stub(args: &StubArgs) -> anyhow::Result<()> {
         args.model,
         stub.url()
     );
-    stub.run_until_ctrl_c().await?;
+    if args.log_requests {
+        log_requests_until_ctrl_c(&stub).await?;
+        stub.shutdown().await;
+    } else {
+        stub.run_until_ctrl_c().await?;
+    }
     Ok(())
+}
+
+/// Prints every new arrival the stub recorded until ctrl-c.
+async fn log_requests_until_ctrl_c(stub: &crate::stub::RunningStub) -> anyhow::Result<()> {
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(2));
+    let mut last: Option<std::time::Instant> = None;
+    loop {
+        tokio::select! {
+            r = &mut ctrl_c => return r.map_err(Into::into),
+            _ = tick.tick() => {
+                for r in stub.requests() {
+                    if last.is_some_and(|l| r.instant <= l) {
+                        continue;
+                    }
+                    let ns = r
+                        .at
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos());
+                    eprintln!("REQUEST {ns} {} {}", r.method, r.path);
+                    last = Some(r.instant);
+                }
+            }
+        }
+    }
 }
 
 /// The server that serves a named profile: wiremock for the zero-latency `instant`

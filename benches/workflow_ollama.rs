@@ -1,0 +1,117 @@
+//! The workflow against a real Ollama at `OLLAMA_HOST` (default
+//! http://127.0.0.1:11434), model `AGENTBENCH_MODEL` (default gemma3:latest).
+//! Probes first (1 s); when no server answers, or the model is missing, prints one
+//! line `workflow_ollama: skipped: <reason>` and returns without failing.
+//! 10 samples of one run each (flat sampling); the phase timings of every measured
+//! run are kept in `reports/bench/workflow_ollama/`.
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use agentbench::agent::{Agent, WorkflowConfig};
+use agentbench::client::{resolve_base_url, Endpoint, RequestSettings};
+use agentbench::ingest::IngestOptions;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
+
+mod support;
+
+use support::Recorder;
+
+const BENCH: &str = "workflow_ollama";
+const DEFAULT_MODEL: &str = "gemma3:latest";
+
+fn skip(reason: impl std::fmt::Display) {
+    let reason = reason.to_string().replace(['\n', '\r'], " ");
+    println!("{BENCH}: skipped: {reason}");
+}
+
+fn bench_ollama(c: &mut Criterion) {
+    let host = std::env::var("OLLAMA_HOST").ok();
+    let url = match resolve_base_url(None, host.as_deref()) {
+        Ok(url) => url,
+        Err(e) => return skip(e),
+    };
+    let model = std::env::var("AGENTBENCH_MODEL")
+        .ok()
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_MODEL.to_string());
+    let rt = support::current_thread_runtime();
+    let client = support::client(&url);
+    if let Err(e) = rt.block_on(client.probe(Duration::from_secs(1))) {
+        return skip(e);
+    }
+    let server = match rt.block_on(client.server_info(&model)) {
+        Ok(info) => info,
+        Err(e) => return skip(e),
+    };
+    let header = support::header(&url, None, &model, server);
+    let agent = match Agent::new(
+        client,
+        WorkflowConfig {
+            corpus_root: support::mock_data(),
+            ingest: IngestOptions::default(),
+            model: model.clone(),
+            settings: RequestSettings::default(),
+            endpoint: Endpoint::Generate,
+        },
+    ) {
+        Ok(agent) => agent,
+        Err(e) => return skip(e),
+    };
+
+    let recorder = RefCell::new(Recorder::new(
+        &format!("ollama@{url}"),
+        &format!("{BENCH}/{model} defaults"),
+        "run_once",
+        header,
+    ));
+    let mut g = c.benchmark_group(BENCH);
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(120));
+    g.bench_function(BenchmarkId::new("run_once", &model), |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let (agent, recorder) = (&agent, &recorder);
+            async move {
+                recorder.borrow_mut().begin_batch();
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let t = Instant::now();
+                    let run = agent.run_once(0).await;
+                    let wall = t.elapsed();
+                    total += wall;
+                    recorder.borrow_mut().record_run(t, wall, run);
+                }
+                total
+            }
+        })
+    });
+    g.finish();
+
+    let r = recorder.into_inner();
+    if r.recorded_runs > 0 {
+        let failed = r.runs.iter().filter(|w| w.failure.is_some()).count();
+        println!(
+            "{BENCH}: {} runs recorded ({failed} with a failed call); phase medians (ms): {}",
+            r.recorded_runs,
+            support::phase_line(&r.run_summary())
+        );
+        for (i, run) in r.runs.iter().enumerate() {
+            let phases: Vec<String> = run
+                .phases
+                .iter()
+                .map(|p| format!("{:.1}", (p.end_ns - p.start_ns) as f64 / 1e6))
+                .collect();
+            println!("{BENCH}: run {i} phases (ms): {}", phases.join(" "));
+        }
+    }
+    support::finish(BENCH, &[&r]);
+}
+
+criterion_group! {
+    name = benches;
+    config = support::config();
+    targets = bench_ollama
+}
+criterion_main!(benches);

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Process figures of the release `agentbench run` (one workflow run):
+#   - peak RSS (GNU time's %M = the kernel's max RSS of the process), for
+#     `run --stub instant --runs 1` (embedded wiremock stub included) and for
+#     `run --base-url <standalone stub> --runs 1` (the client alone);
+#   - start-to-first-request: bash's $EPOCHREALTIME taken in a subshell right before
+#     it execs the binary, vs the arrival time a standalone stub
+#     (`agentbench stub --profile instant --log-requests`) records for the first
+#     request (the probe, GET /api/version). Both are the same machine's wall clock.
+#     The subshell writes t0 to a file before exec, so the figure is slightly high.
+#   - the release binary's size.
+# Usage: scripts/measure_process.sh [N]   (N repetitions, default 10)
+set -euo pipefail
+export LC_ALL=C
+cd "$(dirname "$0")/.."
+
+n="${1:-10}"
+bin="target/release/agentbench"
+if [ ! -x "$bin" ]; then
+  echo "building the release binary (cargo build --release)" >&2
+  cargo build --release --locked
+fi
+if ! command -v /usr/bin/time >/dev/null 2>&1; then
+  echo "GNU time is needed for peak RSS: apt-get install time" >&2
+  exit 2
+fi
+if [ -z "${EPOCHREALTIME:-}" ]; then
+  echo "bash 5 or newer is needed (EPOCHREALTIME)" >&2
+  exit 2
+fi
+
+tmp="$(mktemp -d)"
+stub_pid=""
+cleanup() {
+  if [ -n "$stub_pid" ]; then
+    kill -INT "$stub_pid" 2>/dev/null || true
+    wait "$stub_pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+"$bin" stub --port 0 --profile instant --log-requests >"$tmp/stub.out" 2>"$tmp/stub.err" &
+stub_pid=$!
+for _ in $(seq 1 500); do
+  [ -s "$tmp/stub.out" ] && break
+  sleep 0.01
+done
+addr="$(head -n1 "$tmp/stub.out")"
+[ -n "$addr" ] || { echo "the stub did not print its address" >&2; exit 1; }
+url="http://$addr"
+
+requests() { grep -c '^REQUEST' "$tmp/stub.err" || true; }
+
+: >"$tmp/start_ms"; : >"$tmp/rss_stub_mb"; : >"$tmp/rss_client_mb"
+first_line=""
+for i in $(seq 1 "$n"); do
+  # start-to-first-request
+  before="$(requests)"
+  (
+    t0="$EPOCHREALTIME"
+    printf '%s\n' "$t0" >"$tmp/t0"
+    exec "$bin" run --base-url "$url" --runs 1 --out "$tmp/t$i" --quiet
+  ) >/dev/null
+  for _ in $(seq 1 500); do
+    [ "$(requests)" -gt "$before" ] && break
+    sleep 0.005
+  done
+  line="$(grep '^REQUEST' "$tmp/stub.err" | sed -n "$((before + 1))p")"
+  [ -n "$line" ] || { echo "run $i: the stub logged no request" >&2; exit 1; }
+  first_line="${line#REQUEST * }"
+  arrival_ns="$(awk '{print $2}' <<<"$line")"
+  t0="$(cat "$tmp/t0")"
+  t0_ns="${t0/./}000"
+  awk -v a="$arrival_ns" -v t="$t0_ns" 'BEGIN { printf "%.3f\n", (a - t) / 1e6 }' >>"$tmp/start_ms"
+
+  # peak RSS: the client alone, then with the embedded instant stub
+  /usr/bin/time -f '%M' -o "$tmp/rss" "$bin" run --base-url "$url" --runs 1 \
+    --out "$tmp/c$i" --quiet >/dev/null
+  awk '{ printf "%.2f\n", $1 / 1024 }' <(tail -n1 "$tmp/rss") >>"$tmp/rss_client_mb"
+  /usr/bin/time -f '%M' -o "$tmp/rss" "$bin" run --stub instant --runs 1 \
+    --out "$tmp/s$i" --quiet >/dev/null
+  awk '{ printf "%.2f\n", $1 / 1024 }' <(tail -n1 "$tmp/rss") >>"$tmp/rss_stub_mb"
+done
+
+# median (mean of the middle two for even counts), min, max of a file of numbers
+stats() {
+  sort -n "$1" | awk '{ v[NR] = $1 } END {
+    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    printf "median %8.3f   min %8.3f   max %8.3f   (n=%d)", m, v[1], v[NR], NR }'
+}
+
+size_bytes="$(stat -c %s "$bin")"
+echo "agentbench process figures ($bin, $n repetitions, $(nproc) CPUs)"
+echo "  start-to-first-request ms (exec -> stub arrival of ${first_line}):"
+echo "                              $(stats "$tmp/start_ms")"
+echo "  peak RSS MB, run --base-url (client only):"
+echo "                              $(stats "$tmp/rss_client_mb")"
+echo "  peak RSS MB, run --stub instant (embedded stub):"
+echo "                              $(stats "$tmp/rss_stub_mb")"
+awk -v b="$size_bytes" 'BEGIN { printf "  release binary: %d bytes (%.2f MB)\n", b, b / 1048576 }'
+echo "  targets: peak RSS <= 15 MB, start-to-first-request <= 5 ms"
