@@ -23,7 +23,7 @@ use agentbench::prompt::template_hashes;
 use agentbench::provenance::{Harness, Host};
 use agentbench::record::{
     Backend, CorpusInfo, Header, Phase, PhaseSpan, RecordFile, RecordWriter, Stage, StageCall,
-    StartState, WorkflowRecord, SCHEMA_VERSION,
+    WorkflowRecord, SCHEMA_VERSION,
 };
 use agentbench::stub::{OllamaResponder, StubProfile, DEFAULT_MODEL};
 use criterion::{Criterion, PlottingBackend};
@@ -293,11 +293,8 @@ impl Recorder {
         self.recorded_runs += 1;
         self.push_sample(wall, &[&call]);
         let wall_ns = u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX);
+        let started_unix_ns = call.started_unix_ns;
         let run = WorkflowRecord {
-            run_index: self.next_index,
-            started_unix_ns: call.started_unix_ns,
-            start_state: StartState::AsIs,
-            corpus_files: 0,
             phases: vec![PhaseSpan {
                 phase: Phase::AnalysisCall,
                 start_ns: 0,
@@ -308,8 +305,7 @@ impl Recorder {
                 prompt: prompt.to_string(),
                 call,
             }],
-            analysis: None,
-            failure: None,
+            ..WorkflowRecord::new(self.next_index, started_unix_ns)
         };
         self.next_index = self.next_index.wrapping_add(1);
         self.keep(run);

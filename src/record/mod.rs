@@ -232,6 +232,25 @@ pub struct WorkflowRecord {
 }
 
 impl WorkflowRecord {
+    /// An empty run (no phases, no calls, as-is start state, no sweep tags), to be
+    /// filled in with struct-update syntax.
+    pub fn new(run_index: u32, started_unix_ns: u64) -> Self {
+        Self {
+            run_index,
+            started_unix_ns,
+            start_state: StartState::AsIs,
+            corpus_files: 0,
+            phases: Vec::new(),
+            calls: Vec::new(),
+            analysis: None,
+            failure: None,
+            config: None,
+            round: None,
+            warmup: false,
+            expected_reload: false,
+        }
+    }
+
     /// The call made by `stage`, if any.
     pub fn call(&self, stage: Stage) -> Option<&StageCall> {
         self.calls.iter().find(|c| c.stage == stage)

@@ -75,7 +75,7 @@ pub fn synthetic_run(
     ttft_ms: f64,
     overhead_ms: f64,
 ) -> agentbench::record::WorkflowRecord {
-    use agentbench::record::{Phase, PhaseSpan, Stage, StageCall, StartState, WorkflowRecord};
+    use agentbench::record::{Phase, PhaseSpan, Stage, StageCall, WorkflowRecord};
     let phases = [
         Phase::Ingest,
         Phase::AnalysisPrompt,
@@ -93,9 +93,6 @@ pub fn synthetic_run(
     })
     .collect();
     WorkflowRecord {
-        run_index: index,
-        started_unix_ns: 1,
-        start_state: StartState::AsIs,
         corpus_files: 101,
         phases,
         calls: Stage::ALL
@@ -106,12 +103,7 @@ pub fn synthetic_run(
                 call: synthetic_call(ttft_ms, overhead_ms),
             })
             .collect(),
-        analysis: None,
-        failure: None,
-        config: None,
-        round: None,
-        warmup: false,
-        expected_reload: false,
+        ..WorkflowRecord::new(index, 1)
     }
 }
 
