@@ -11,7 +11,7 @@ use std::time::Instant;
 use thiserror::Error;
 
 use crate::client::{CallRecord, CallRequest, Endpoint, OllamaClient, RequestSettings};
-use crate::ingest::{ingest, summarize, IngestError, IngestOptions};
+use crate::ingest::{check_root, ingest, summarize, IngestError, IngestOptions};
 use crate::prompt::{analysis_prompt, parse_analysis, report_prompt};
 use crate::record::{Phase, PhaseSpan, RunFailure, Stage, StageCall, StartState, WorkflowRecord};
 
@@ -89,10 +89,10 @@ impl PhaseClock {
 }
 
 impl Agent {
-    /// An agent using `client` for both calls. Checks that the corpus root can be
-    /// ingested, so a bad root fails before any call.
+    /// An agent using `client` for both calls. Checks that the corpus root is a
+    /// directory (one `stat`), so a bad root fails before any call.
     pub fn new(client: OllamaClient, config: WorkflowConfig) -> Result<Self, AgentError> {
-        ingest(&config.corpus_root, &config.ingest)?;
+        check_root(&config.corpus_root)?;
         Ok(Self {
             client,
             config,

@@ -13,7 +13,7 @@ use crate::client::{
     resolve_base_url, Endpoint, OllamaClient, RequestSettings, ServerInfo, ServerProbeError,
     Timeouts,
 };
-use crate::ingest::{ingest, IngestOptions};
+use crate::ingest::{check_root, ingest, IngestOptions};
 use crate::metrics::RunSummary;
 use crate::prompt::template_hashes;
 use crate::provenance::{Harness, Host};
@@ -92,10 +92,12 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     let ingest_options = IngestOptions {
         max_file_bytes: args.max_file_bytes,
     };
-    let corpus = ingest(&args.corpus, &ingest_options)
-        .with_context(|| format!("cannot ingest the corpus at {}", args.corpus.display()))?;
-
+    let corpus_context = || format!("cannot ingest the corpus at {}", args.corpus.display());
+    check_root(&args.corpus).with_context(corpus_context)?;
+    // The server is contacted before the corpus is read: the first request goes out
+    // within milliseconds of start, and a dead server is reported without delay.
     let target = choose_target(args, timeouts).await?;
+    let corpus = ingest(&args.corpus, &ingest_options).with_context(corpus_context)?;
     let client = OllamaClient::new(&target.url, timeouts)?;
     let server = match client.server_info(&args.model).await {
         Ok(info) => info,

@@ -107,7 +107,42 @@ fn emit<E>(line: &[u8], on_line: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Res
 }
 
 fn memchr_newline(data: &[u8]) -> Option<usize> {
-    data.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', data)
+}
+
+/// Deserializes an optional string, borrowing it from the input when it has no
+/// escapes. (`#[serde(borrow)]` alone does not borrow through `Option<Cow<str>>`:
+/// serde would allocate every text piece.)
+fn borrowed_opt_str<'de, D>(d: D) -> Result<Option<Cow<'de, str>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v)))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_str(V)
+        }
+    }
+    d.deserialize_option(V)
 }
 
 /// One decoded Ollama stream object (generate or chat), borrowing from the line.
@@ -117,7 +152,7 @@ fn memchr_newline(data: &[u8]) -> Option<usize> {
 #[derive(Debug, Default, Deserialize)]
 pub struct WireChunk<'a> {
     /// `/api/generate` text piece.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_opt_str")]
     pub response: Option<Cow<'a, str>>,
     /// `/api/chat` message.
     #[serde(borrow, default)]
@@ -126,10 +161,10 @@ pub struct WireChunk<'a> {
     #[serde(default)]
     pub done: bool,
     /// Why generation stopped (stop | length | load | unload).
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_opt_str")]
     pub done_reason: Option<Cow<'a, str>>,
     /// Server-side error, possibly sent mid-stream with HTTP 200.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_opt_str")]
     pub error: Option<Cow<'a, str>>,
     /// Nanoseconds from request receipt to response end.
     #[serde(default)]
@@ -155,10 +190,10 @@ pub struct WireChunk<'a> {
 #[derive(Debug, Default, Deserialize)]
 pub struct WireMessage<'a> {
     /// Text piece.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_opt_str")]
     pub content: Option<Cow<'a, str>>,
     /// Reasoning text of thinking models; recorded apart from the content.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed_opt_str")]
     pub thinking: Option<Cow<'a, str>>,
 }
 
@@ -283,6 +318,22 @@ mod tests {
         let c = decode_chunk(br#"{"message":{"role":"assistant","content":"yo"},"done":false}"#)
             .unwrap();
         assert_eq!(c.content(), "yo");
+        assert!(
+            matches!(c.message.unwrap().content, Some(Cow::Borrowed(_))),
+            "no allocation"
+        );
+        let c = decode_chunk(br#"{"response":"a\nb","done":false}"#).unwrap();
+        assert_eq!(c.content(), "a\nb");
+        assert!(
+            matches!(c.response, Some(Cow::Owned(_))),
+            "escapes are decoded"
+        );
+        let c = decode_chunk(br#"{"response":null,"done":false}"#).unwrap();
+        assert_eq!(c.content(), "");
+        assert!(
+            decode_chunk(br#"{"response":5}"#).is_err(),
+            "a number is not text"
+        );
         let c = decode_chunk(
             br#"{"response":"","done":true,"done_reason":"stop","eval_count":3,"eval_duration":100}"#,
         )

@@ -228,31 +228,31 @@ fn rel_path(root: &Path, path: &Path) -> String {
     out
 }
 
+/// Checks that `root` exists and is a directory without reading it: the errors
+/// [`ingest`] gives for the root itself, at the cost of one `stat`.
+pub fn check_root(root: &Path) -> Result<(), IngestError> {
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(IngestError::NotADirectory {
+            path: root.to_path_buf(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(IngestError::Missing {
+            path: root.to_path_buf(),
+        }),
+        Err(source) => Err(IngestError::Unreadable {
+            path: root.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// Walks `root` (symlinks not followed, sorted by file name) and parses every `.csv`,
 /// `.json` and `.md` file (extension case-insensitive).
 ///
 /// Returns `Err` only when `root` is missing, not a directory or cannot be inspected;
 /// every per-file problem is recorded in the returned [`Corpus`] instead.
 pub fn ingest(root: &Path, opts: &IngestOptions) -> Result<Corpus, IngestError> {
-    match std::fs::metadata(root) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(IngestError::NotADirectory {
-                path: root.to_path_buf(),
-            })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(IngestError::Missing {
-                path: root.to_path_buf(),
-            })
-        }
-        Err(source) => {
-            return Err(IngestError::Unreadable {
-                path: root.to_path_buf(),
-                source,
-            })
-        }
-    }
+    check_root(root)?;
     let mut corpus = Corpus {
         root: root.to_path_buf(),
         files: Vec::new(),
