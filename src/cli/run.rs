@@ -9,17 +9,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::table::stage_table;
 use super::RunArgs;
 use crate::agent::{Agent, WorkflowConfig};
-use crate::client::{
-    resolve_base_url, Endpoint, OllamaClient, RequestSettings, ServerInfo, ServerProbeError,
-    Timeouts,
-};
+use crate::client::{resolve_base_url, Endpoint, OllamaClient, RequestSettings, Timeouts};
 use crate::ingest::{check_root, ingest, IngestOptions};
 use crate::metrics::RunSummary;
-use crate::prompt::template_hashes;
-use crate::provenance::{Harness, Host};
-use crate::record::{
-    Backend, CorpusInfo, Header, RecordWriter, Stage, WorkflowRecord, SCHEMA_VERSION,
-};
+use crate::record::{Backend, CorpusInfo, Header, RecordWriter, Stage, WorkflowRecord};
 use crate::stub::{default_addr, serve, RunningStub, StubProfile};
 
 /// Where a run's outputs went.
@@ -99,42 +92,23 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     let target = choose_target(args, timeouts).await?;
     let corpus = ingest(&args.corpus, &ingest_options).with_context(corpus_context)?;
     let client = OllamaClient::new(&target.url, timeouts)?;
-    let server = match client.server_info(&args.model).await {
-        Ok(info) => info,
-        Err(e @ ServerProbeError::ModelNotFound { .. }) => return Err(e.into()),
-        Err(e) => ServerInfo {
-            notes: vec![e.to_string()],
-            ..ServerInfo::default()
-        },
-    };
+    let server = client.server_info(&args.model).await?;
     let endpoint = if args.chat {
         Endpoint::Chat
     } else {
         Endpoint::Generate
     };
-    let header = Header {
-        schema_version: SCHEMA_VERSION,
-        harness: Harness::current(),
-        created_unix_ns: crate::clock::unix_ns_now(),
-        host: Host::current(),
-        backend: Backend {
-            url: target.url.clone(),
-            protocol: "ollama".into(),
-            endpoint,
-            stub: target.stub.as_ref().map(|s| s.profile().name.clone()),
-        },
-        server,
-        model: args.model.clone(),
-        settings: settings.clone(),
-        corpus: CorpusInfo {
-            root: args.corpus.display().to_string(),
-            stats: corpus.stats(),
-        },
-        prompt_templates: template_hashes()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
+    let backend = Backend {
+        url: target.url.clone(),
+        protocol: "ollama".into(),
+        endpoint,
+        stub: target.stub.as_ref().map(|s| s.profile().name.clone()),
     };
+    let corpus_info = CorpusInfo {
+        root: args.corpus.display().to_string(),
+        stats: corpus.stats(),
+    };
+    let header = Header::new(backend, server, &args.model, &settings, corpus_info);
     let agent = Agent::new(
         client,
         WorkflowConfig {

@@ -6,14 +6,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::client::{
-    resolve_base_url, Endpoint, OllamaClient, RequestSettings, ServerInfo, ServerProbeError,
-    Timeouts,
-};
+use crate::client::{resolve_base_url, Endpoint, OllamaClient, RequestSettings, Timeouts};
 use crate::ingest::{ingest, IngestOptions};
-use crate::prompt::template_hashes;
-use crate::provenance::{Harness, Host};
-use crate::record::{read_records, Backend, CorpusInfo, Header, StartState, SCHEMA_VERSION};
+use crate::record::{read_records, Backend, CorpusInfo, Header, StartState};
 use crate::report::{write_sweep_report, SweepReportPaths};
 use crate::stub::{default_addr, serve, RunningStub, StubKind, StubProfile};
 use crate::sweep::{
@@ -209,42 +204,23 @@ pub async fn sweep(args: &SweepArgs) -> Result<SweepCliOutcome> {
         .with_context(|| format!("cannot ingest the corpus at {}", args.corpus.display()))?;
     let (url, stub) = target(args, timeouts).await?;
     let client = OllamaClient::new(&url, timeouts)?;
-    let server = match client.server_info(&args.model).await {
-        Ok(info) => info,
-        Err(e @ ServerProbeError::ModelNotFound { .. }) => return Err(e.into()),
-        Err(e) => ServerInfo {
-            notes: vec![e.to_string()],
-            ..ServerInfo::default()
-        },
-    };
+    let server = client.server_info(&args.model).await?;
     let endpoint = if args.chat {
         Endpoint::Chat
     } else {
         Endpoint::Generate
     };
-    let header = Header {
-        schema_version: SCHEMA_VERSION,
-        harness: Harness::current(),
-        created_unix_ns: crate::clock::unix_ns_now(),
-        host: Host::current(),
-        backend: Backend {
-            url: url.clone(),
-            protocol: "ollama".into(),
-            endpoint,
-            stub: stub.as_ref().map(|s| s.profile().name.clone()),
-        },
-        server,
-        model: args.model.clone(),
-        settings: spec.common.clone(),
-        corpus: CorpusInfo {
-            root: args.corpus.display().to_string(),
-            stats: corpus.stats(),
-        },
-        prompt_templates: template_hashes()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
+    let backend = Backend {
+        url: url.clone(),
+        protocol: "ollama".into(),
+        endpoint,
+        stub: stub.as_ref().map(|s| s.profile().name.clone()),
     };
+    let corpus_info = CorpusInfo {
+        root: args.corpus.display().to_string(),
+        stats: corpus.stats(),
+    };
+    let header = Header::new(backend, server, &args.model, &spec.common, corpus_info);
     let paths = SweepPaths::in_dir(&args.out);
     let started = Instant::now();
     let outcome = run_sweep(

@@ -53,6 +53,34 @@ pub struct Header {
     pub prompt_templates: BTreeMap<String, String>,
 }
 
+impl Header {
+    /// A header stamped now, for this harness build on this host, with the current
+    /// prompt template hashes; the caller says what is measured.
+    pub fn new(
+        backend: Backend,
+        server: ServerInfo,
+        model: &str,
+        settings: &RequestSettings,
+        corpus: CorpusInfo,
+    ) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            harness: Harness::current(),
+            created_unix_ns: crate::clock::unix_ns_now(),
+            host: Host::current(),
+            backend,
+            server,
+            model: model.to_string(),
+            settings: settings.clone(),
+            corpus,
+            prompt_templates: crate::prompt::template_hashes()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+}
+
 /// The server measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Backend {
