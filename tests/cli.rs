@@ -280,3 +280,59 @@ fn report_and_merge_work_on_what_run_wrote() {
     assert_exit(&out, 2);
     assert!(text(&out.stderr).contains("/no/such/records.jsonl"));
 }
+
+#[test]
+fn sweep_runs_interleaved_on_the_emulating_stub_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("sweep");
+    let sweep = || {
+        agentbench()
+            .args([
+                "sweep",
+                "--stub",
+                "paced",
+                "--runs",
+                "2",
+                "--num-gpu",
+                "80",
+                "--num-ctx",
+                "512",
+                "--temperature",
+                "0.8",
+                "--out",
+            ])
+            .arg(&out_dir)
+            .output()
+            .unwrap()
+    };
+    let out = sweep();
+    assert_exit(&out, 0);
+    let records = std::fs::read_to_string(out_dir.join("records.jsonl")).unwrap();
+    let runs: Vec<serde_json::Value> = records
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(runs.len(), 4, "baseline + 1 configuration, 2 rounds");
+    let configs: std::collections::BTreeSet<&str> =
+        runs.iter().map(|r| r["config"].as_str().unwrap()).collect();
+    assert_eq!(configs.len(), 2, "{configs:?}");
+    let report = std::fs::read_to_string(out_dir.join("sweep.md")).unwrap();
+    assert!(report.contains("## Warnings"), "{report}");
+    assert!(
+        report.contains("embedded stub"),
+        "the report says the numbers are an emulation"
+    );
+
+    let again = sweep();
+    assert_exit(&again, 0);
+    assert!(
+        text(&again.stdout).contains("0 runs made, 4 already recorded"),
+        "{}",
+        text(&again.stdout)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("records.jsonl")).unwrap(),
+        records
+    );
+}
