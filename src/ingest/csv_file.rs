@@ -58,49 +58,127 @@ impl CsvData {
     }
 }
 
+fn column_for(name: &str) -> Col {
+    if LABEL_COLUMNS.iter().any(|l| name.eq_ignore_ascii_case(l)) {
+        Col::Label(Vec::new())
+    } else {
+        Col::Num(Vec::new())
+    }
+}
+
 enum Col {
     Num(Vec<Option<f64>>),
     Label(Vec<Option<String>>),
     Text,
 }
 
-pub(super) fn parse(text: &str) -> Result<CsvData, String> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(text.as_bytes());
-    let header: Vec<String> = match rdr.headers() {
-        Ok(h) => h.iter().map(|f| f.trim().to_string()).collect(),
-        Err(e) => return Err(format!("invalid CSV header: {e}")),
-    };
-    if header.iter().all(|h| h.is_empty()) {
-        return Err("CSV has no header row".into());
+thread_local! {
+    /// The csv crate's parser (csv-core), built once per thread and `reset` per file:
+    /// building its DFA costs about as much as parsing a small file, and the corpus
+    /// has dozens of small files. (Not cloned: csv-core 0.1's `Clone` for a built
+    /// reader copies only part of its DFA.)
+    static READER: std::cell::RefCell<csv_core::Reader> =
+        std::cell::RefCell::new(csv_core::Reader::new());
+}
+
+/// One parsed record: its fields, unquoted, in one buffer.
+struct Record<'a> {
+    out: &'a [u8],
+    ends: &'a [usize],
+}
+
+impl<'a> Record<'a> {
+    fn len(&self) -> usize {
+        self.ends.len()
     }
-    let mut cols: Vec<Col> = header
-        .iter()
-        .map(|h| {
-            if LABEL_COLUMNS.iter().any(|l| h.eq_ignore_ascii_case(l)) {
-                Col::Label(Vec::new())
-            } else {
-                Col::Num(Vec::new())
+
+    fn get(&self, i: usize) -> Option<&'a str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        // Fields split on ASCII bytes of valid UTF-8 text, so they are UTF-8.
+        std::str::from_utf8(&self.out[start..end]).ok()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
+        (0..self.len()).map(|i| self.get(i).unwrap_or(""))
+    }
+}
+
+/// Calls `on_record(line, record)` for every record of `text` (RFC 4180 quoting,
+/// CRLF/LF/CR terminators, records of varying length, empty lines skipped), where
+/// `line` is the 1-based line the record starts on. Stops at the first `Err`.
+fn for_each_record<E>(
+    text: &str,
+    mut on_record: impl FnMut(u64, &Record<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    READER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut rdr) => {
+            rdr.reset();
+            read_records_with(&mut rdr, text, &mut on_record)
+        }
+        // Only reachable if `on_record` itself parsed CSV: use a fresh reader.
+        Err(_) => read_records_with(&mut csv_core::Reader::new(), text, &mut on_record),
+    })
+}
+
+fn read_records_with<E>(
+    rdr: &mut csv_core::Reader,
+    text: &str,
+    on_record: &mut impl FnMut(u64, &Record<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    use csv_core::ReadRecordResult as R;
+    let input = text.as_bytes();
+    let mut out = vec![0u8; input.len() + 1];
+    let mut ends = vec![0usize; 32];
+    let mut pos = 0;
+    loop {
+        let line = rdr.line();
+        let (mut nout, mut nend) = (0, 0);
+        let res = loop {
+            let (res, nin, o, e) =
+                rdr.read_record(&input[pos..], &mut out[nout..], &mut ends[nend..]);
+            pos += nin;
+            nout += o;
+            nend += e;
+            match res {
+                R::OutputFull => out.resize(out.len() * 2, 0),
+                R::OutputEndsFull => ends.resize(ends.len() * 2, 0),
+                R::InputEmpty => {}
+                R::Record | R::End => break res,
             }
-        })
-        .collect();
+        };
+        if res == R::End {
+            return Ok(());
+        }
+        let record = Record {
+            out: &out[..nout],
+            ends: &ends[..nend],
+        };
+        on_record(line, &record)?;
+    }
+}
+
+pub(super) fn parse(text: &str) -> Result<CsvData, String> {
+    let mut header: Option<Vec<String>> = None;
+    let mut cols: Vec<Col> = Vec::new();
     let mut rows = 0u64;
     let mut ragged_rows = Vec::new();
-    let mut rec = csv::StringRecord::new();
-    loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => return Err(format!("invalid CSV after row {rows}: {e}")),
-        }
+    for_each_record(text, |line, fields| {
+        let Some(header) = &header else {
+            let names: Vec<String> = fields.iter().map(|f| f.trim().to_string()).collect();
+            if names.iter().all(|h| h.is_empty()) {
+                return Err("CSV has no header row".to_string());
+            }
+            cols = names.iter().map(|h| column_for(h)).collect();
+            header = Some(names);
+            return Ok(());
+        };
         rows += 1;
-        if rec.len() != header.len() {
-            ragged_rows.push(rec.position().map_or(rows + 1, |p| p.line()));
+        if fields.len() != header.len() {
+            ragged_rows.push(line);
         }
         for (i, col) in cols.iter_mut().enumerate() {
-            let cell = rec.get(i).map(str::trim).filter(|c| !c.is_empty());
+            let cell = fields.get(i).map(|c| c.trim()).filter(|c| !c.is_empty());
             match col {
                 Col::Num(values) => match cell {
                     None => values.push(None),
@@ -113,7 +191,11 @@ pub(super) fn parse(text: &str) -> Result<CsvData, String> {
                 Col::Text => {}
             }
         }
-    }
+        Ok(())
+    })?;
+    let Some(header) = header else {
+        return Err("CSV has no header row".into());
+    };
     let mut numeric = Vec::new();
     let mut labels = Vec::new();
     for (index, (col, name)) in cols.into_iter().zip(&header).enumerate() {
