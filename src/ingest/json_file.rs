@@ -2,7 +2,9 @@
 //! options they inherit from enclosing objects.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+use super::json_tree::{self, get, Node};
 use std::collections::BTreeMap;
 
 /// Keys whose presence makes an object a metric record.
@@ -77,9 +79,9 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn absorb(&mut self, obj: &'a Map<String, Value>) {
+    fn absorb(&mut self, obj: &'a [(Cow<'a, str>, Node<'a>)]) {
         for (k, v) in obj {
-            match k.as_str() {
+            match k.as_ref() {
                 "model" | "model_name" => {
                     if let Some(s) = v.as_str() {
                         self.model = Some(s);
@@ -95,9 +97,9 @@ impl<'a> Ctx<'a> {
 }
 
 pub(super) fn parse(text: &str) -> Result<JsonData, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let value = json_tree::parse(text).map_err(|e| format!("invalid JSON: {e}"))?;
     let top_level_keys = match &value {
-        Value::Object(m) => m.keys().cloned().collect(),
+        Node::Obj(m) => m.iter().map(|(k, _)| k.to_string()).collect(),
         _ => Vec::new(),
     };
     let mut records = Vec::new();
@@ -120,12 +122,12 @@ fn push_segment(pointer: &mut String, seg: &str) {
     }
 }
 
-fn visit<'a>(v: &'a Value, parent: &Ctx<'a>, pointer: &mut String, out: &mut Vec<MetricRecord>) {
+fn visit<'a>(v: &'a Node<'a>, parent: &Ctx<'a>, pointer: &mut String, out: &mut Vec<MetricRecord>) {
     match v {
-        Value::Object(obj) => {
+        Node::Obj(obj) => {
             let mut ctx = parent.clone();
             for key in CONFIG_CHILDREN {
-                if let Some(Value::Object(child)) = obj.get(key) {
+                if let Some(Node::Obj(child)) = get(obj, key) {
                     ctx.absorb(child);
                 }
             }
@@ -136,7 +138,7 @@ fn visit<'a>(v: &'a Value, parent: &Ctx<'a>, pointer: &mut String, out: &mut Vec
                 }
             }
             for (k, child) in obj {
-                if child.is_object() || child.is_array() {
+                if child.is_container() {
                     let len = pointer.len();
                     push_segment(pointer, k);
                     visit(child, &ctx, pointer, out);
@@ -144,9 +146,9 @@ fn visit<'a>(v: &'a Value, parent: &Ctx<'a>, pointer: &mut String, out: &mut Vec
                 }
             }
         }
-        Value::Array(items) => {
+        Node::Arr(items) => {
             for (i, child) in items.iter().enumerate() {
-                if child.is_object() || child.is_array() {
+                if child.is_container() {
                     let len = pointer.len();
                     pointer.push('/');
                     pointer.push_str(&i.to_string());
@@ -159,28 +161,27 @@ fn visit<'a>(v: &'a Value, parent: &Ctx<'a>, pointer: &mut String, out: &mut Vec
     }
 }
 
-fn num(obj: &Map<String, Value>, key: &str) -> Option<f64> {
-    obj.get(key)
-        .and_then(Value::as_f64)
+fn num(obj: &[(Cow<'_, str>, Node<'_>)], key: &str) -> Option<f64> {
+    get(obj, key)
+        .and_then(Node::as_f64)
         .filter(|v| v.is_finite())
 }
 
-fn error_of(obj: &Map<String, Value>) -> Option<String> {
-    if let Some(Value::String(s)) = obj.get("error") {
+fn error_of(obj: &[(Cow<'_, str>, Node<'_>)]) -> Option<String> {
+    if let Some(Node::Str(s)) = get(obj, "error") {
         if !s.trim().is_empty() {
-            return Some(s.clone());
+            return Some(s.to_string());
         }
     }
-    let failed = obj.get("success") == Some(&Value::Bool(false))
-        || obj
-            .get("status")
-            .and_then(Value::as_str)
+    let failed = matches!(get(obj, "success"), Some(Node::Bool(false)))
+        || get(obj, "status")
+            .and_then(Node::as_str)
             .is_some_and(|s| s.eq_ignore_ascii_case("error") || s.eq_ignore_ascii_case("failed"));
     failed.then(|| "failed (no message)".to_string())
 }
 
-fn record(obj: &Map<String, Value>, ctx: &Ctx<'_>, pointer: &str) -> Option<MetricRecord> {
-    let has_metric = METRIC_KEYS.iter().any(|k| obj.contains_key(*k));
+fn record(obj: &[(Cow<'_, str>, Node<'_>)], ctx: &Ctx<'_>, pointer: &str) -> Option<MetricRecord> {
+    let has_metric = METRIC_KEYS.iter().any(|k| get(obj, k).is_some());
     let error = error_of(obj);
     if !has_metric && error.is_none() {
         return None;
@@ -200,7 +201,11 @@ fn record(obj: &Map<String, Value>, ctx: &Ctx<'_>, pointer: &str) -> Option<Metr
     let load_s = num(obj, "load_s").or_else(|| num(obj, "load_duration").map(|ns| ns / 1e9));
     let fields = obj
         .iter()
-        .filter_map(|(k, v)| v.as_f64().filter(|x| x.is_finite()).map(|x| (k.clone(), x)))
+        .filter_map(|(k, v)| {
+            v.as_f64()
+                .filter(|x| x.is_finite())
+                .map(|x| (k.to_string(), x))
+        })
         .collect();
     Some(MetricRecord {
         pointer: if pointer.is_empty() {
@@ -215,7 +220,7 @@ fn record(obj: &Map<String, Value>, ctx: &Ctx<'_>, pointer: &str) -> Option<Metr
         tokens_per_second,
         ttft_s,
         load_s,
-        cold_start: obj.get("cold_start").and_then(Value::as_bool),
+        cold_start: get(obj, "cold_start").and_then(Node::as_bool),
         error,
         fields,
     })

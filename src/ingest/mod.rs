@@ -7,6 +7,7 @@
 
 mod csv_file;
 mod json_file;
+mod json_tree;
 mod markdown;
 mod summary;
 
