@@ -51,7 +51,15 @@ pub fn run_commits(args: &CommitsArgs) -> Result<ExitCode> {
         },
     ];
     let mut bins = Vec::new();
-    for spec in &specs {
+    for (spec, prebuilt) in specs.iter().zip([&args.bin_a, &args.bin_b]) {
+        if let Some(bin) = prebuilt {
+            if !bin.is_file() {
+                eprintln!("agentbench: no binary at {}", bin.display());
+                return Ok(ExitCode::from(2));
+            }
+            bins.push(bin.clone());
+            continue;
+        }
         eprintln!(
             "building {} = {} ({}){}",
             spec.label.to_uppercase(),

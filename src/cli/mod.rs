@@ -78,6 +78,12 @@ pub struct CommitsArgs {
     /// Cargo features for building B (e.g. plant-slowdown, the test fixture).
     #[arg(long, value_name = "F")]
     pub features_b: Option<String>,
+    /// Use this already-built binary for A instead of building REV_A (repeated trials).
+    #[arg(long, value_name = "PATH")]
+    pub bin_a: Option<PathBuf>,
+    /// Use this already-built binary for B instead of building REV_B.
+    #[arg(long, value_name = "PATH")]
+    pub bin_b: Option<PathBuf>,
     /// Stub profile served to both (the zero-latency `instant` measures the client).
     #[arg(long, default_value = "instant")]
     pub profile: String,
