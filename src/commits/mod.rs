@@ -134,7 +134,7 @@ pub fn analyse_paired(
             "paired samples differ in length",
         ));
     }
-    if a.iter().any(|&x| x == 0.0) {
+    if a.contains(&0.0) {
         return Err(StatsError::InvalidParameter("a baseline value is zero"));
     }
     let d: Vec<f64> = a
