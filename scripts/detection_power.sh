@@ -17,12 +17,14 @@ RUNS=${RUNS:-10}
 PCT=${PCT:-5}
 W=target/agentbench-commits
 mkdir -p "$W"
-export CARGO_TARGET_DIR=$W/build
-cargo build --release --quiet
-cp "$CARGO_TARGET_DIR/release/agentbench" "$W/power-base"
-cargo build --release --quiet --features plant-slowdown
-cp "$CARGO_TARGET_DIR/release/agentbench" "$W/power-plant"
-unset CARGO_TARGET_DIR
+if [ -z "${SKIP_BUILD:-}" ]; then # SKIP_BUILD=1 reuses power-base / power-plant
+  export CARGO_TARGET_DIR=$W/build
+  cargo build --release --quiet
+  cp "$CARGO_TARGET_DIR/release/agentbench" "$W/power-base"
+  cargo build --release --quiet --features plant-slowdown
+  cp "$CARGO_TARGET_DIR/release/agentbench" "$W/power-plant"
+  unset CARGO_TARGET_DIR
+fi
 
 if [ -z "${AGENTBENCH_PLANT_NS:-}" ]; then
   rm -rf "$W/calibrate"
@@ -68,7 +70,7 @@ for kind in planted identical; do
     read -r rc secs < <(trial "$bin" "$i")
     case $rc in 1) flagged=$((flagged + 1));; 0) ;; *) other=$((other + 1)); cat "$W/trial.out";; esac
     times+=("$secs")
-    echo "  $kind trial $i: exit $rc in ${secs}s"
+    echo "  $kind trial $i: exit $rc in ${secs}s: $(grep analysis.client "$W/trial.out" | tr -s ' ')"
   done
   echo "$kind: flagged as regressed in $flagged of $N trials ($other errors); trial seconds: ${times[*]}"
 done
