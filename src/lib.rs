@@ -7,6 +7,7 @@ pub mod agent;
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod commits;
 pub mod compare;
 pub mod corpus;
 pub mod icount;

@@ -1,6 +1,7 @@
 //! The command line: clap options → library calls. `main.rs` only parses, runs and
 //! maps errors to exit codes.
 
+mod commits;
 mod compare;
 mod icount;
 mod report;
@@ -45,9 +46,53 @@ pub enum Command {
     /// Count the instructions of the CPU paths under callgrind and check them against
     /// the committed baseline; exit 1 on an increase above the tolerance.
     Icount(IcountArgs),
+    /// Build two revisions and run them alternately against one stub; analyse the
+    /// paired per-round differences; exit 1 when B regressed.
+    Commits(CommitsArgs),
     /// (internal) Run one instruction-count workload; started by `icount`.
     #[command(hide = true)]
     IcountWorkload(IcountWorkloadArgs),
+}
+
+/// `agentbench commits`.
+#[derive(Debug, Args)]
+pub struct CommitsArgs {
+    /// Baseline revision.
+    #[arg(value_name = "REV_A")]
+    pub rev_a: String,
+    /// Candidate revision.
+    #[arg(value_name = "REV_B")]
+    pub rev_b: String,
+    /// Rounds (each runs A and B once, order alternating A B, B A, …).
+    #[arg(long, default_value_t = 10)]
+    pub rounds: u32,
+    /// Workflow runs per binary per round (the round's figure is their median).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+    /// Regression threshold on the mean paired change, percent.
+    #[arg(long, default_value_t = 3.0)]
+    pub threshold: f64,
+    /// Cargo features for building A.
+    #[arg(long, value_name = "F")]
+    pub features_a: Option<String>,
+    /// Cargo features for building B (e.g. plant-slowdown, the test fixture).
+    #[arg(long, value_name = "F")]
+    pub features_b: Option<String>,
+    /// Use this already-built binary for A instead of building REV_A (repeated trials).
+    #[arg(long, value_name = "PATH")]
+    pub bin_a: Option<PathBuf>,
+    /// Use this already-built binary for B instead of building REV_B.
+    #[arg(long, value_name = "PATH")]
+    pub bin_b: Option<PathBuf>,
+    /// Stub profile served to both (the zero-latency `instant` measures the client).
+    #[arg(long, default_value = "instant")]
+    pub profile: String,
+    /// Bootstrap seed.
+    #[arg(long, default_value_t = 0x5EED_5EED_5EED_5EED)]
+    pub seed: u64,
+    /// Write per-round figures and results as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 /// `agentbench icount`.
@@ -271,6 +316,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Compare(args) => compare::run_compare(&args),
         Command::Icount(args) => icount::run_icount(&args),
+        Command::Commits(args) => commits::run_commits(&args),
         Command::IcountWorkload(args) => icount::run_icount_workload(&args),
         Command::Merge(args) => {
             let merged = crate::metrics::hdr::merge_hdr_files(&args.inputs, &args.out)?;

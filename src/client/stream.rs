@@ -268,6 +268,8 @@ fn on_line(line: &[u8], at: u64, rec: &mut CallRecord) -> Result<(), Stop> {
     if !content.is_empty() {
         rec.chunk_ns.push(at);
         rec.response.push_str(content);
+        #[cfg(feature = "plant-slowdown")]
+        planted::spin();
     }
     if let Some(thinking) = chunk.message.as_ref().and_then(|m| m.thinking.as_deref()) {
         rec.thinking.push_str(thinking);
@@ -278,6 +280,34 @@ fn on_line(line: &[u8], at: u64, rec: &mut CallRecord) -> Result<(), Stop> {
         return Err(Stop::Done);
     }
     Ok(())
+}
+
+/// The planted slowdown of the `plant-slowdown` feature (a fixture for
+/// `agentbench commits`): a busy-wait of `AGENTBENCH_PLANT_NS` ns (default 400, read
+/// once) per content chunk.
+#[cfg(feature = "plant-slowdown")]
+mod planted {
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
+
+    fn cost() -> Duration {
+        static COST: OnceLock<Duration> = OnceLock::new();
+        *COST.get_or_init(|| {
+            let ns = std::env::var("AGENTBENCH_PLANT_NS")
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(400);
+            Duration::from_nanos(ns)
+        })
+    }
+
+    pub(super) fn spin() {
+        let cost = cost();
+        let t = Instant::now();
+        while t.elapsed() < cost {
+            std::hint::spin_loop();
+        }
+    }
 }
 
 /// The body ended: a final unterminated line is decoded; without a `done` object
