@@ -3,22 +3,7 @@
 use statrs::function::gamma::ln_gamma;
 
 use super::describe::{mean, sd};
-use super::{check_sample, StatsError};
-
-fn summary_ok(m: f64, s: f64, n: usize) -> Result<(), StatsError> {
-    if n < 2 {
-        return Err(StatsError::TooFewSamples { needed: 2, got: n });
-    }
-    if !m.is_finite() || !s.is_finite() {
-        return Err(StatsError::NonFinite);
-    }
-    if s < 0.0 {
-        return Err(StatsError::InvalidParameter(
-            "a standard deviation is negative",
-        ));
-    }
-    Ok(())
-}
+use super::{check_sample, check_summary, StatsError};
 
 /// Cohen's d from summary statistics (sample sds with the n − 1 denominator):
 ///
@@ -38,8 +23,8 @@ pub fn cohens_d_from_summary(
     s2: f64,
     n2: usize,
 ) -> Result<f64, StatsError> {
-    summary_ok(m1, s1, n1)?;
-    summary_ok(m2, s2, n2)?;
+    check_summary(m1, s1, n1)?;
+    check_summary(m2, s2, n2)?;
     let pooled_var = ((n1 - 1) as f64 * s1 * s1 + (n2 - 1) as f64 * s2 * s2) / (n1 + n2 - 2) as f64;
     if pooled_var <= 0.0 || !pooled_var.is_finite() {
         return Err(StatsError::ZeroVariance);

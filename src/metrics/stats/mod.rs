@@ -70,3 +70,20 @@ pub(crate) fn check_sample(samples: &[f64], needed: usize) -> Result<(), StatsEr
     }
     Ok(())
 }
+
+/// Checks one side of a summary-statistics input (mean, sample sd, size): n ≥ 2,
+/// finite values, a non-negative sd.
+pub(crate) fn check_summary(m: f64, s: f64, n: usize) -> Result<(), StatsError> {
+    if n < 2 {
+        return Err(StatsError::TooFewSamples { needed: 2, got: n });
+    }
+    if !m.is_finite() || !s.is_finite() {
+        return Err(StatsError::NonFinite);
+    }
+    if s < 0.0 {
+        return Err(StatsError::InvalidParameter(
+            "a standard deviation is negative",
+        ));
+    }
+    Ok(())
+}

@@ -5,7 +5,7 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use super::bootstrap::ConfidenceInterval;
 use super::describe::{mean, sd};
-use super::{check_sample, StatsError};
+use super::{check_sample, check_summary, StatsError};
 
 /// The result of a Welch test of sample 1 against sample 2. Sign convention: the
 /// difference is `mean1 − mean2`, so `t > 0` when sample 1 has the larger mean.
@@ -28,21 +28,6 @@ pub struct WelchResult {
     pub ci95: ConfidenceInterval,
 }
 
-fn summary_ok(m: f64, s: f64, n: usize) -> Result<(), StatsError> {
-    if n < 2 {
-        return Err(StatsError::TooFewSamples { needed: 2, got: n });
-    }
-    if !m.is_finite() || !s.is_finite() {
-        return Err(StatsError::NonFinite);
-    }
-    if s < 0.0 {
-        return Err(StatsError::InvalidParameter(
-            "a standard deviation is negative",
-        ));
-    }
-    Ok(())
-}
-
 /// Welch's t-test from summary statistics: means `m1`, `m2`, sample sds (n − 1) `s1`,
 /// `s2`, sizes `n1`, `n2` — the form a report of "mean ± sd, n" allows.
 ///
@@ -57,8 +42,8 @@ pub fn welch_from_summary(
     s2: f64,
     n2: usize,
 ) -> Result<WelchResult, StatsError> {
-    summary_ok(m1, s1, n1)?;
-    summary_ok(m2, s2, n2)?;
+    check_summary(m1, s1, n1)?;
+    check_summary(m2, s2, n2)?;
     let v1 = s1 * s1 / n1 as f64;
     let v2 = s2 * s2 / n2 as f64;
     let var = v1 + v2;
