@@ -2,8 +2,7 @@
 
 use statrs::function::gamma::ln_gamma;
 
-use super::describe::{mean, sd};
-use super::{check_sample, check_summary, StatsError};
+use super::{check_summary, mean_sd, StatsError};
 
 /// Cohen's d from summary statistics (sample sds with the n − 1 denominator):
 ///
@@ -41,16 +40,8 @@ pub fn cohens_d_from_summary(
 /// formula and guarantees). Errors: fewer than 2 values on a side, non-finite values,
 /// or both samples constant.
 pub fn cohens_d(a: &[f64], b: &[f64]) -> Result<f64, StatsError> {
-    check_sample(a, 2)?;
-    check_sample(b, 2)?;
-    let (m1, s1) = (
-        mean(a).ok_or(StatsError::NonFinite)?,
-        sd(a).ok_or(StatsError::NonFinite)?,
-    );
-    let (m2, s2) = (
-        mean(b).ok_or(StatsError::NonFinite)?,
-        sd(b).ok_or(StatsError::NonFinite)?,
-    );
+    let (m1, s1) = mean_sd(a)?;
+    let (m2, s2) = mean_sd(b)?;
     cohens_d_from_summary(m1, s1, a.len(), m2, s2, b.len())
 }
 

@@ -87,3 +87,13 @@ pub(crate) fn check_summary(m: f64, s: f64, n: usize) -> Result<(), StatsError> 
     }
     Ok(())
 }
+
+/// Mean and sample sd (n − 1) of a sample of at least 2 finite values, for the
+/// two-sample tests that work from summary statistics.
+pub(crate) fn mean_sd(sample: &[f64]) -> Result<(f64, f64), StatsError> {
+    check_sample(sample, 2)?;
+    Ok((
+        describe::mean(sample).ok_or(StatsError::NonFinite)?,
+        describe::sd(sample).ok_or(StatsError::NonFinite)?,
+    ))
+}

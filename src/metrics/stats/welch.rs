@@ -4,8 +4,7 @@
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use super::bootstrap::ConfidenceInterval;
-use super::describe::{mean, sd};
-use super::{check_sample, check_summary, StatsError};
+use super::{check_summary, mean_sd, StatsError};
 
 /// The result of a Welch test of sample 1 against sample 2. Sign convention: the
 /// difference is `mean1 − mean2`, so `t > 0` when sample 1 has the larger mean.
@@ -78,16 +77,8 @@ pub fn welch_from_summary(
 /// [`welch_from_summary`]). Errors: fewer than 2 values on either side, non-finite
 /// values, or both samples constant.
 pub fn welch_t_test(a: &[f64], b: &[f64]) -> Result<WelchResult, StatsError> {
-    check_sample(a, 2)?;
-    check_sample(b, 2)?;
-    let (m1, s1) = (
-        mean(a).ok_or(StatsError::NonFinite)?,
-        sd(a).ok_or(StatsError::NonFinite)?,
-    );
-    let (m2, s2) = (
-        mean(b).ok_or(StatsError::NonFinite)?,
-        sd(b).ok_or(StatsError::NonFinite)?,
-    );
+    let (m1, s1) = mean_sd(a)?;
+    let (m2, s2) = mean_sd(b)?;
     welch_from_summary(m1, s1, a.len(), m2, s2, b.len())
 }
 
