@@ -31,14 +31,7 @@ fn bench_client(c: &mut Criterion) {
         let profile = StubProfile::named("instant")
             .expect("instant profile")
             .with_chunks(n);
-        let stub = rt
-            .block_on(InstantStub::start(profile))
-            .expect("the instant stub starts");
-        let client = support::client(stub.url());
-        let server = rt
-            .block_on(client.server_info(DEFAULT_MODEL))
-            .expect("the stub serves its model");
-        let header = support::header(stub.url(), Some("instant"), DEFAULT_MODEL, server);
+        let (stub, client, header) = support::instant_stub_setup(&rt, profile);
         let recorder = RefCell::new(
             Recorder::new(
                 "stub:instant",

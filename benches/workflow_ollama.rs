@@ -6,7 +6,7 @@
 //! run are kept in `reports/bench/workflow_ollama/`.
 
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agentbench::agent::{Agent, WorkflowConfig};
 use agentbench::client::{resolve_base_url, Endpoint, RequestSettings};
@@ -73,18 +73,7 @@ fn bench_ollama(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("run_once", &model), |b| {
         b.to_async(&rt).iter_custom(|iters| {
             let (agent, recorder) = (&agent, &recorder);
-            async move {
-                recorder.borrow_mut().begin_batch();
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let t = Instant::now();
-                    let run = agent.run_once(0).await;
-                    let wall = t.elapsed();
-                    total += wall;
-                    recorder.borrow_mut().record_run(t, wall, run);
-                }
-                total
-            }
+            support::time_runs(agent, recorder, iters)
         })
     });
     g.finish();

@@ -5,12 +5,11 @@
 //! own time.
 
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
 
 use agentbench::agent::{Agent, WorkflowConfig};
 use agentbench::client::{Endpoint, RequestSettings};
 use agentbench::ingest::IngestOptions;
-use agentbench::stub::{InstantStub, StubProfile, DEFAULT_MODEL};
+use agentbench::stub::{StubProfile, DEFAULT_MODEL};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 mod support;
@@ -22,14 +21,7 @@ const BENCH: &str = "workflow_stub";
 fn bench_workflow(c: &mut Criterion) {
     let rt = support::current_thread_runtime();
     let profile = StubProfile::named("instant").expect("instant profile");
-    let stub = rt
-        .block_on(InstantStub::start(profile))
-        .expect("the instant stub starts");
-    let client = support::client(stub.url());
-    let server = rt
-        .block_on(client.server_info(DEFAULT_MODEL))
-        .expect("the stub serves its model");
-    let header = support::header(stub.url(), Some("instant"), DEFAULT_MODEL, server);
+    let (stub, client, header) = support::instant_stub_setup(&rt, profile);
     let agent = Agent::new(
         client,
         WorkflowConfig {
@@ -59,18 +51,7 @@ fn bench_workflow(c: &mut Criterion) {
     g.bench_function("run_once(mock-data)", |b| {
         b.to_async(&rt).iter_custom(|iters| {
             let (agent, recorder) = (&agent, &recorder);
-            async move {
-                recorder.borrow_mut().begin_batch();
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let t = Instant::now();
-                    let run = agent.run_once(0).await;
-                    let wall = t.elapsed();
-                    total += wall;
-                    recorder.borrow_mut().record_run(t, wall, run);
-                }
-                total
-            }
+            support::time_runs(agent, recorder, iters)
         })
     });
     g.finish();

@@ -13,19 +13,18 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use agentbench::agent::Agent;
 use agentbench::client::{
     CallRecord, Endpoint, OllamaClient, RequestSettings, ServerInfo, Timeouts,
 };
 use agentbench::ingest::{ingest, summarize, DataSummary, IngestOptions};
 use agentbench::metrics::hdr::{GroupKey, HistogramSet, LatencyMetric};
 use agentbench::metrics::RunSummary;
-use agentbench::prompt::template_hashes;
-use agentbench::provenance::{Harness, Host};
 use agentbench::record::{
     Backend, CorpusInfo, Header, Phase, PhaseSpan, RecordFile, RecordWriter, Stage, StageCall,
-    WorkflowRecord, SCHEMA_VERSION,
+    WorkflowRecord,
 };
-use agentbench::stub::{OllamaResponder, StubProfile, DEFAULT_MODEL};
+use agentbench::stub::{InstantStub, OllamaResponder, StubProfile, DEFAULT_MODEL};
 use criterion::{Criterion, PlottingBackend};
 
 /// Criterion's warm-up; also the recorder's warm-up gate.
@@ -151,29 +150,53 @@ pub fn header(url: &str, stub: Option<&str>, model: &str, server: ServerInfo) ->
     let stats = ingest(&root, &IngestOptions::default())
         .map(|c| c.stats())
         .unwrap_or_default();
-    Header {
-        schema_version: SCHEMA_VERSION,
-        harness: Harness::current(),
-        created_unix_ns: unix_ns(SystemTime::now()),
-        host: Host::current(),
-        backend: Backend {
-            url: url.to_string(),
-            protocol: "ollama".into(),
-            endpoint: Endpoint::Generate,
-            stub: stub.map(str::to_string),
-        },
-        server,
-        model: model.to_string(),
-        settings: RequestSettings::default(),
-        corpus: CorpusInfo {
-            root: root.display().to_string(),
-            stats,
-        },
-        prompt_templates: template_hashes()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
+    let backend = Backend {
+        url: url.to_string(),
+        protocol: "ollama".into(),
+        endpoint: Endpoint::Generate,
+        stub: stub.map(str::to_string),
+    };
+    let corpus = CorpusInfo {
+        root: root.display().to_string(),
+        stats,
+    };
+    Header::new(backend, server, model, &RequestSettings::default(), corpus)
+}
+
+/// Starts the zero-latency stub with `profile` on `rt`, and returns it with a client
+/// for it and the header of a record file measured against it.
+pub fn instant_stub_setup(
+    rt: &tokio::runtime::Runtime,
+    profile: StubProfile,
+) -> (InstantStub, OllamaClient, Header) {
+    let stub = rt
+        .block_on(InstantStub::start(profile))
+        .expect("the instant stub starts");
+    let client = client(stub.url());
+    let server = rt
+        .block_on(client.server_info(DEFAULT_MODEL))
+        .expect("the stub serves its model");
+    let header = header(stub.url(), Some("instant"), DEFAULT_MODEL, server);
+    (stub, client, header)
+}
+
+/// Runs `agent` `iters` times, feeding each run to `recorder`; returns the summed wall
+/// time of the runs (criterion's `iter_custom` measure, recording kept outside it).
+pub async fn time_runs(
+    agent: &Agent,
+    recorder: &std::cell::RefCell<Recorder>,
+    iters: u64,
+) -> Duration {
+    recorder.borrow_mut().begin_batch();
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let t = Instant::now();
+        let run = agent.run_once(0).await;
+        let wall = t.elapsed();
+        total += wall;
+        recorder.borrow_mut().record_run(t, wall, run);
     }
+    total
 }
 
 // ---------------------------------------------------------------------------
