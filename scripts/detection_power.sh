@@ -1,51 +1,43 @@
 #!/usr/bin/env bash
 # Detection power of `agentbench commits` (layer 2 of regression detection).
 #
-# Builds the current checkout twice (release; once plain, once with the
-# plant-slowdown fixture), calibrates AGENTBENCH_PLANT_NS so the planted cost is
-# PCT % (default 5) of the median analysis-call client overhead against the instant
-# stub, then runs N trials of planted vs plain and N trials of plain vs plain with
-# `agentbench commits --bin-a/--bin-b` (the builds are done once, not per trial) and
-# prints how many were flagged (exit 1) and each trial's time.
+# Builds the current checkout twice (release; once with the plant-slowdown
+# fixture, once plain), calibrates AGENTBENCH_PLANT_NS so the planted cost is PCT %
+# (default 5) of the median analysis-call client overhead measured the way the
+# trials measure it (`commits` of the plain build against itself: standalone
+# stub, pinned CPUs), then runs N trials of plain vs planted and N trials of plain
+# vs plain with `agentbench commits --bin-a/--bin-b` (the builds are done once, not
+# per trial) and prints how many were flagged (exit 1) and each trial's time.
 #
-#   N=20 ROUNDS=20 RUNS=10 scripts/detection_power.sh
+#   N=20 ROUNDS=30 RUNS=20 scripts/detection_power.sh
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 N=${N:-20}
-ROUNDS=${ROUNDS:-20}
-RUNS=${RUNS:-10}
+ROUNDS=${ROUNDS:-30}
+RUNS=${RUNS:-20}
 PCT=${PCT:-5}
 W=target/agentbench-commits
 mkdir -p "$W"
 if [ -z "${SKIP_BUILD:-}" ]; then # SKIP_BUILD=1 reuses power-base / power-plant
-  export CARGO_TARGET_DIR=$W/build
-  cargo build --release --quiet
-  cp "$CARGO_TARGET_DIR/release/agentbench" "$W/power-base"
+  # The planted build first, so target/release is left with the plain one.
   cargo build --release --quiet --features plant-slowdown
-  cp "$CARGO_TARGET_DIR/release/agentbench" "$W/power-plant"
-  unset CARGO_TARGET_DIR
+  cp target/release/agentbench "$W/power-plant"
+  cargo build --release --quiet
+  cp target/release/agentbench "$W/power-base"
 fi
 
 if [ -z "${AGENTBENCH_PLANT_NS:-}" ]; then
-  rm -rf "$W/calibrate"
-  "$W/power-base" run --stub instant --runs 30 --out "$W/calibrate" --quiet >/dev/null
-  AGENTBENCH_PLANT_NS=$(python3 - "$W/calibrate/records.jsonl" "$PCT" <<'PY'
+  "$W/power-base" commits HEAD HEAD --bin-a "$W/power-base" --bin-b "$W/power-base" \
+    --rounds 4 --runs "$RUNS" --json "$W/calibrate.json" >/dev/null
+  AGENTBENCH_PLANT_NS=$(python3 - "$W/calibrate.json" "$W/runs/000-a/records.jsonl" "$PCT" <<'PY'
 import json, statistics, sys
-over, chunks = [], []
-for line in open(sys.argv[1]):
-    o = json.loads(line)
-    for c in o.get("calls", []):
-        if c["stage"] != "analysis":
-            continue
-        r = c["call"]
-        tot = (r.get("server") or {}).get("total_duration")
-        if r.get("end_ns") is None or tot is None:
-            continue
-        over.append(r["end_ns"] - tot)
-        chunks.append(len(r["chunk_ns"]))
-o, n = statistics.median(over), statistics.median(chunks)
-print(round(float(sys.argv[2]) / 100 * o / n))
-print(f"calibration: analysis client overhead p50 {o/1e3:.1f} us, {n:.0f} content chunks per call", file=sys.stderr)
+res = json.load(open(sys.argv[1]))["results"]
+over = next(r["median_a_ns"] for r in res if r["metric"] == "analysis.client_overhead")
+chunks = [len(c["call"]["chunk_ns"]) for line in open(sys.argv[2])
+          for c in json.loads(line).get("calls", []) if c["stage"] == "analysis"]
+n = statistics.median(chunks)
+print(round(float(sys.argv[3]) / 100 * over / n))
+print(f"calibration: analysis client overhead p50 {over/1e3:.1f} us, {n:.0f} content chunks per call", file=sys.stderr)
 PY
 )
 fi
@@ -70,7 +62,7 @@ for kind in planted identical; do
     read -r rc secs < <(trial "$bin" "$i")
     case $rc in 1) flagged=$((flagged + 1));; 0) ;; *) other=$((other + 1)); cat "$W/trial.out";; esac
     times+=("$secs")
-    echo "  $kind trial $i: exit $rc in ${secs}s: $(grep analysis.client "$W/trial.out" | tr -s ' ')"
+    echo "  $kind trial $i: exit $rc in ${secs}s:"; grep -E "client_overhead|workflow.wall" "$W/trial.out" | tr -s "  " | sed "s/^/    /"
   done
   echo "$kind: flagged as regressed in $flagged of $N trials ($other errors); trial seconds: ${times[*]}"
 done

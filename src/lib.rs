@@ -10,6 +10,7 @@ pub mod clock;
 pub mod commits;
 pub mod compare;
 pub mod corpus;
+pub mod history;
 pub mod icount;
 pub mod ingest;
 pub mod metrics;

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use super::table::render;
 use super::CommitsArgs;
 use crate::commits::build::{
-    build_revision, repo_root, resolve_rev, run_binary, BuildSpec, StubProcess,
+    build_revision, repo_root, resolve_rev, run_binary, BuildSpec, Pinning, RunSpec, StubProcess,
 };
 use crate::commits::{analyse_rounds, round_measures, PairedVerdict, RoundMeasure};
 use crate::metrics::stats::BootstrapOpts;
@@ -79,18 +79,20 @@ pub fn run_commits(args: &CommitsArgs) -> Result<ExitCode> {
     let built = started.elapsed();
 
     let exe = std::env::current_exe().context("cannot find the current executable")?;
-    let stub = StubProcess::start(&exe, &args.profile)?;
+    let pinning = if args.no_pin { None } else { Pinning::auto() };
+    let stub = StubProcess::start(&exe, &args.profile, pinning.map(|p| p.stub_cpu))?;
     let cwd = std::env::current_dir()?;
     let runs_dir = work.join("runs");
+    let spec = RunSpec {
+        cwd: &cwd,
+        addr: &stub.addr,
+        runs: args.runs,
+        cpu: pinning.map(|p| p.bench_cpu),
+    };
     // Warm-up: one run of each, discarded.
     for (i, bin) in bins.iter().enumerate() {
-        run_binary(
-            bin,
-            &cwd,
-            &stub.addr,
-            1,
-            &runs_dir.join(format!("warmup-{i}")),
-        )?;
+        let warmup = RunSpec { runs: 1, ..spec };
+        run_binary(bin, &warmup, &runs_dir.join(format!("warmup-{i}")))?;
     }
     let measure_started = Instant::now();
     let mut per: [Vec<RoundMeasure>; 2] = [Vec::new(), Vec::new()];
@@ -98,7 +100,7 @@ pub fn run_commits(args: &CommitsArgs) -> Result<ExitCode> {
         let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
             let out = runs_dir.join(format!("{round:03}-{}", specs[i].label));
-            let path = run_binary(&bins[i], &cwd, &stub.addr, args.runs, &out)?;
+            let path = run_binary(&bins[i], &spec, &out)?;
             let file = read_records(&path)?;
             per[i].push(round_measures(&file));
         }
@@ -115,7 +117,7 @@ pub fn run_commits(args: &CommitsArgs) -> Result<ExitCode> {
         "metric",
         "A p50 µs",
         "B p50 µs",
-        "mean Δ %",
+        "median Δ %",
         "95% CI %",
         "B slower",
         "sign p",
@@ -128,7 +130,7 @@ pub fn run_commits(args: &CommitsArgs) -> Result<ExitCode> {
             r.metric.clone(),
             format!("{:.1}", r.median_a_ns / 1e3),
             format!("{:.1}", r.median_b_ns / 1e3),
-            format!("{:+.2}", r.mean_change_pct),
+            format!("{:+.2}", r.median_change_pct),
             format!("[{:+.2}, {:+.2}]", r.ci_lower_pct, r.ci_upper_pct),
             format!("{}/{}", r.b_slower, r.rounds),
             format!("{:.3}", r.sign_p),
@@ -136,14 +138,21 @@ pub fn run_commits(args: &CommitsArgs) -> Result<ExitCode> {
         ]);
     }
     println!(
-        "A = {} ({}), B = {} ({}); {} rounds × {} runs, alternating; threshold {}%",
+        "A = {} ({}), B = {} ({}); {} rounds × {} runs, alternating; threshold {}%; {}",
         args.rev_a,
         &commits[0][..12],
         args.rev_b,
         &commits[1][..12],
         args.rounds,
         args.runs,
-        args.threshold
+        args.threshold,
+        match pinning {
+            Some(p) => format!(
+                "stub on CPU {}, binaries on CPU {}",
+                p.stub_cpu, p.bench_cpu
+            ),
+            None => "not pinned".to_string(),
+        }
     );
     print!("{}", render(&rows));
     println!(
@@ -156,6 +165,7 @@ pub fn run_commits(args: &CommitsArgs) -> Result<ExitCode> {
             "rev_a": args.rev_a, "commit_a": commits[0],
             "rev_b": args.rev_b, "commit_b": commits[1],
             "rounds": args.rounds, "runs": args.runs,
+            "pinning": pinning.map(|p| serde_json::json!({"stub_cpu": p.stub_cpu, "bench_cpu": p.bench_cpu})),
             "a": per[0], "b": per[1], "results": results,
         });
         std::fs::write(path, serde_json::to_vec_pretty(&json)?)

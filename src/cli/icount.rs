@@ -54,6 +54,11 @@ pub fn run_icount(args: &IcountArgs) -> Result<ExitCode> {
         let n = measure(&exe, &corpus, workload, plant_steps)?;
         measured.insert(workload.name().to_string(), n);
     }
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({ "instructions": &measured });
+        std::fs::write(path, serde_json::to_vec_pretty(&json)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if args.update {
         let updated = Baseline {
             note: format!(

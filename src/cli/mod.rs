@@ -3,6 +3,7 @@
 
 mod commits;
 mod compare;
+mod history;
 mod icount;
 mod report;
 mod run;
@@ -49,9 +50,54 @@ pub enum Command {
     /// Build two revisions and run them alternately against one stub; analyse the
     /// paired per-round differences; exit 1 when B regressed.
     Commits(CommitsArgs),
+    /// Keep a performance history across commits: append a commit's medians from a
+    /// record file, or draw the trend page.
+    History(HistoryArgs),
     /// (internal) Run one instruction-count workload; started by `icount`.
     #[command(hide = true)]
     IcountWorkload(IcountWorkloadArgs),
+}
+
+/// `agentbench history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: HistoryCommand,
+}
+
+/// `agentbench history` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Append one entry (commit, date, provenance, medians) from a record file.
+    Append(HistoryAppendArgs),
+    /// Draw the trend of every metric across the entries into DIR/history.html.
+    Plot(HistoryPlotArgs),
+}
+
+/// `agentbench history append`.
+#[derive(Debug, Args)]
+pub struct HistoryAppendArgs {
+    /// Record file of the commit (e.g. from `agentbench run --stub instant`).
+    #[arg(value_name = "RECORDS.jsonl")]
+    pub records: PathBuf,
+    /// History file (one JSON line per entry).
+    #[arg(long, default_value = crate::history::DEFAULT_HISTORY)]
+    pub history: PathBuf,
+    /// Instruction counts to include (`agentbench icount --json FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub icount: Option<PathBuf>,
+}
+
+/// `agentbench history plot`.
+#[derive(Debug, Args)]
+pub struct HistoryPlotArgs {
+    /// History file.
+    #[arg(long, default_value = crate::history::DEFAULT_HISTORY)]
+    pub history: PathBuf,
+    /// Folder to write history.html into.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// `agentbench commits`.
@@ -90,6 +136,10 @@ pub struct CommitsArgs {
     /// Bootstrap seed.
     #[arg(long, default_value_t = 0x5EED_5EED_5EED_5EED)]
     pub seed: u64,
+    /// Do not pin the stub and the binaries to separate CPUs (pinned by default on
+    /// Linux with two or more CPUs: it removes a placement bimodality).
+    #[arg(long)]
+    pub no_pin: bool,
     /// Write per-round figures and results as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -113,6 +163,10 @@ pub struct IcountArgs {
     /// Corpus the ingest and prompt workloads read.
     #[arg(long, default_value = "mock-data")]
     pub corpus: PathBuf,
+    /// Also write the measured counts as JSON (`{"instructions": {...}}`), e.g. for
+    /// `agentbench history append --icount FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
     /// Plant extra work of this percent of the baseline (to test the gate itself).
     #[arg(long, default_value_t = 0.0, hide = true)]
     pub plant_pct: f64,
@@ -166,6 +220,9 @@ pub struct ReportArgs {
     /// Folder to write index.html, summary.md, summary.csv and hdr/ into.
     #[arg(long)]
     pub out: PathBuf,
+    /// Add the trend across commits from this history file to index.html.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
 }
 
 /// `agentbench merge`.
@@ -303,7 +360,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Report(args) => {
-            let paths = report::report_files(&args.records, &args.out)?;
+            let paths = report::report_files(&args.records, args.history.as_deref(), &args.out)?;
             println!("HTML:       {}", paths.index_html.display());
             println!("summary:    {}", paths.summary_md.display());
             println!("CSV:        {}", paths.summary_csv.display());
@@ -317,6 +374,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Compare(args) => compare::run_compare(&args),
         Command::Icount(args) => icount::run_icount(&args),
         Command::Commits(args) => commits::run_commits(&args),
+        Command::History(args) => history::run_history(&args),
         Command::IcountWorkload(args) => icount::run_icount_workload(&args),
         Command::Merge(args) => {
             let merged = crate::metrics::hdr::merge_hdr_files(&args.inputs, &args.out)?;

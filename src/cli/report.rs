@@ -5,11 +5,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::record::read_records;
-use crate::report::{write_report_named, ReportInput, ReportPaths};
+use crate::report::{write_report_with_history, ReportInput, ReportPaths};
 
 /// Reads each record file (undecodable lines are reported on stderr and skipped)
-/// and writes the report of all of them into `out`.
-pub fn report_files(records: &[PathBuf], out: &Path) -> Result<ReportPaths> {
+/// and writes the report of all of them into `out`, with the trend section of
+/// `history` when given.
+pub fn report_files(
+    records: &[PathBuf],
+    history: Option<&Path>,
+    out: &Path,
+) -> Result<ReportPaths> {
+    let history = match history {
+        Some(p) => crate::history::read(p)?,
+        None => Vec::new(),
+    };
     let mut files = Vec::with_capacity(records.len());
     for path in records {
         let file = read_records(path)?;
@@ -22,6 +31,6 @@ pub fn report_files(records: &[PathBuf], out: &Path) -> Result<ReportPaths> {
         .iter()
         .map(|(name, file)| ReportInput { name, file })
         .collect();
-    write_report_named(&inputs, out)
+    write_report_with_history(&inputs, &history, out)
         .with_context(|| format!("cannot write the report into {}", out.display()))
 }

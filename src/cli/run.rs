@@ -227,8 +227,8 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     if !args.quiet {
         print!("{}", stage_table(&run_summary));
     }
-    let html =
-        super::report::report_files(std::slice::from_ref(&records_path), &out_dir)?.index_html;
+    let html = super::report::report_files(std::slice::from_ref(&records_path), None, &out_dir)?
+        .index_html;
     Ok(RunOutcome {
         out_dir,
         records: records_path,

@@ -4,6 +4,9 @@ use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+#[cfg(target_os = "linux")]
+use std::os::unix::process::CommandExt as _;
+
 use anyhow::{bail, Context, Result};
 
 /// `git rev-parse --verify REV^{commit}` in `repo`: the full commit id, or `None`
@@ -137,6 +140,78 @@ pub fn build_revision(repo: &Path, work: &Path, spec: &BuildSpec) -> Result<Path
     Ok(bin)
 }
 
+/// Which CPU the stub and the binaries under test run on.
+///
+/// On a small machine the scheduler may put the stub's server thread and the
+/// client on the same core in one process and on different cores in the next,
+/// and client overhead differs by a factor of two to four between those
+/// placements (measured on the 2-core machine this was developed on). Pinning
+/// both, each to its own core, removes that process-to-process bimodality. Only
+/// on Linux; elsewhere, or with fewer than two CPUs, nothing is pinned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pinning {
+    /// CPU of the stub process.
+    pub stub_cpu: usize,
+    /// CPU of each run of a binary under test.
+    pub bench_cpu: usize,
+}
+
+impl Pinning {
+    /// The stub on the last allowed CPU, the binaries on the first; `None` when
+    /// fewer than two CPUs are available or the platform has no affinity call.
+    pub fn auto() -> Option<Self> {
+        let cpus = allowed_cpus();
+        match (cpus.first(), cpus.last()) {
+            (Some(&first), Some(&last)) if first != last => Some(Self {
+                stub_cpu: last,
+                bench_cpu: first,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The CPUs this process may run on (empty where that cannot be asked).
+#[cfg(target_os = "linux")]
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allowed_cpus() -> Vec<usize> {
+    Vec::new()
+}
+
+/// Makes `cmd`'s child run only on `cpu` (Linux; a no-op elsewhere).
+fn pin_child(cmd: &mut Command, cpu: Option<usize>) {
+    #[cfg(target_os = "linux")]
+    if let Some(cpu) = cpu {
+        // SAFETY: the closure runs in the forked child before exec and only calls
+        // the async-signal-safe sched_setaffinity on a stack value.
+        unsafe {
+            cmd.pre_exec(move || {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu, &mut set);
+                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (cmd, cpu);
+}
+
 /// A standalone stub process (killed on drop).
 pub struct StubProcess {
     child: Child,
@@ -145,13 +220,15 @@ pub struct StubProcess {
 }
 
 impl StubProcess {
-    /// Starts `exe stub --port 0 --profile PROFILE` and reads its address from the
-    /// first stdout line.
-    pub fn start(exe: &Path, profile: &str) -> Result<Self> {
-        let mut child = Command::new(exe)
-            .args(["stub", "--port", "0", "--profile", profile])
+    /// Starts `exe stub --port 0 --profile PROFILE` (on `cpu` when given) and reads
+    /// its address from the first stdout line.
+    pub fn start(exe: &Path, profile: &str, cpu: Option<usize>) -> Result<Self> {
+        let mut cmd = Command::new(exe);
+        cmd.args(["stub", "--port", "0", "--profile", profile])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::null());
+        pin_child(&mut cmd, cpu);
+        let mut child = cmd
             .spawn()
             .with_context(|| format!("cannot start {} stub", exe.display()))?;
         let stdout = child.stdout.take().context("no stub stdout")?;
@@ -174,13 +251,29 @@ impl Drop for StubProcess {
     }
 }
 
-/// Runs `bin run --base-url http://ADDR --runs R --out OUT --quiet` in `cwd` and
-/// returns the record file. The output folder is emptied first.
-pub fn run_binary(bin: &Path, cwd: &Path, addr: &str, runs: u32, out: &Path) -> Result<PathBuf> {
+/// Where and how a binary under test is run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunSpec<'a> {
+    /// Working directory (the corpus `mock-data/` is resolved from it).
+    pub cwd: &'a Path,
+    /// The stub's `127.0.0.1:PORT`.
+    pub addr: &'a str,
+    /// Workflow runs in the process.
+    pub runs: u32,
+    /// CPU to pin the process to, if any.
+    pub cpu: Option<usize>,
+}
+
+/// Runs `bin run --base-url http://ADDR --runs R --out OUT --quiet` in `spec.cwd`
+/// and returns the record file. The output folder is emptied first.
+pub fn run_binary(bin: &Path, spec: &RunSpec<'_>, out: &Path) -> Result<PathBuf> {
     if out.exists() {
         std::fs::remove_dir_all(out)?;
     }
-    let output = Command::new(bin)
+    let (cwd, addr, runs) = (spec.cwd, spec.addr, spec.runs);
+    let mut cmd = Command::new(bin);
+    pin_child(&mut cmd, spec.cpu);
+    let output = cmd
         .current_dir(cwd)
         .arg("run")
         .arg("--base-url")

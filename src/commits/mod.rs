@@ -81,9 +81,9 @@ pub fn round_measures(file: &RecordFile) -> RoundMeasure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PairedVerdict {
-    /// B is slower: the CI's lower bound is above 0 and the mean change exceeds the threshold.
+    /// B is slower: the CI's lower bound is above 0 and the median change exceeds the threshold.
     Regressed,
-    /// B is faster: the CI's upper bound is below 0 and the mean change is below −threshold.
+    /// B is faster: the CI's upper bound is below 0 and the median change is below −threshold.
     Improved,
     /// Neither.
     Unchanged,
@@ -100,9 +100,11 @@ pub struct PairedResult {
     pub median_a_ns: f64,
     /// Median of B's per-round values, ns.
     pub median_b_ns: f64,
-    /// Mean of the per-round relative differences (B − A) / A, percent.
-    pub mean_change_pct: f64,
-    /// Seeded percentile-bootstrap 95% CI of that mean, percent.
+    /// Median of the per-round relative differences (B − A) / A, percent. The
+    /// median, not the mean: one round in which a process was descheduled can
+    /// move a mean of 40 rounds by several percent, and would raise false alarms.
+    pub median_change_pct: f64,
+    /// Seeded percentile-bootstrap 95% CI of that median, percent.
     pub ci_lower_pct: f64,
     /// Upper bound.
     pub ci_upper_pct: f64,
@@ -117,9 +119,9 @@ pub struct PairedResult {
 }
 
 /// Analyses paired per-round values `a[i]`, `b[i]` (same round, lower is better):
-/// relative differences d_i = (b_i − a_i) / a_i, their mean, a bootstrap CI of the
-/// mean, and the sign count. Regressed when the CI's lower bound is above 0 and the
-/// mean exceeds `threshold_pct`.
+/// relative differences d_i = (b_i − a_i) / a_i, their median, a bootstrap CI of the
+/// median, and the sign count. Regressed when the CI's lower bound is above 0 and
+/// the median exceeds `threshold_pct`.
 ///
 /// Errors: lengths differ, fewer than 2 rounds, non-finite values, or a zero `a_i`.
 pub fn analyse_paired(
@@ -142,14 +144,14 @@ pub fn analyse_paired(
         .zip(b)
         .map(|(&x, &y)| 100.0 * (y - x) / x)
         .collect();
-    let ci = bootstrap_ci(&d, Statistic::Mean, opts)?;
+    let ci = bootstrap_ci(&d, Statistic::Median, opts)?;
     let b_slower = d.iter().filter(|&&x| x > 0.0).count();
     let b_faster = d.iter().filter(|&&x| x < 0.0).count();
     let sign_p = sign_test_upper(b_slower, b_slower + b_faster);
-    let mean = ci.estimate;
-    let verdict = if ci.ci.lower > 0.0 && mean > threshold_pct {
+    let change = ci.estimate;
+    let verdict = if ci.ci.lower > 0.0 && change > threshold_pct {
         PairedVerdict::Regressed
-    } else if ci.ci.upper < 0.0 && mean < -threshold_pct {
+    } else if ci.ci.upper < 0.0 && change < -threshold_pct {
         PairedVerdict::Improved
     } else {
         PairedVerdict::Unchanged
@@ -159,7 +161,7 @@ pub fn analyse_paired(
         rounds: d.len(),
         median_a_ns: median(a).unwrap_or(f64::NAN),
         median_b_ns: median(b).unwrap_or(f64::NAN),
-        mean_change_pct: mean,
+        median_change_pct: change,
         ci_lower_pct: ci.ci.lower,
         ci_upper_pct: ci.ci.upper,
         b_slower,
@@ -222,7 +224,7 @@ mod tests {
         let a: Vec<f64> = (0..8).map(|i| 1000.0 * (1.0 + i as f64 / 8.0)).collect();
         let b: Vec<f64> = a.iter().map(|x| x * 1.05).collect();
         let r = analyse_paired("m", &a, &b, 3.0, &opts()).unwrap();
-        assert!((r.mean_change_pct - 5.0).abs() < 1e-9);
+        assert!((r.median_change_pct - 5.0).abs() < 1e-9);
         assert_eq!(r.verdict, PairedVerdict::Regressed);
         assert_eq!(r.b_slower, 8);
         assert!((r.sign_p - 1.0 / 256.0).abs() < 1e-12);
@@ -246,6 +248,19 @@ mod tests {
         let fast: Vec<f64> = a.iter().map(|x| x * 0.9).collect();
         let r = analyse_paired("m", &a, &fast, 3.0, &opts()).unwrap();
         assert_eq!(r.verdict, PairedVerdict::Improved);
+    }
+
+    #[test]
+    fn one_wild_round_does_not_flag_identical_builds() {
+        // 20 rounds of ±1 % noise, and one round where B's process ran 4× slower.
+        let a: Vec<f64> = (0..20).map(|_| 1000.0).collect();
+        let mut b: Vec<f64> = (0..20)
+            .map(|i| if i % 2 == 0 { 1010.0 } else { 990.0 })
+            .collect();
+        b[7] = 4000.0;
+        let r = analyse_paired("m", &a, &b, 3.0, &opts()).unwrap();
+        assert_eq!(r.verdict, PairedVerdict::Unchanged);
+        assert!(r.median_change_pct.abs() <= 1.0, "{}", r.median_change_pct);
     }
 
     #[test]

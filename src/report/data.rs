@@ -192,6 +192,8 @@ pub struct ReportData<'a> {
     pub inputs: Vec<(ReportInput<'a>, usize)>,
     /// Groups in order of first appearance.
     pub groups: Vec<GroupData>,
+    /// Entries of a performance history to draw as trends (empty: no section).
+    pub history: Vec<crate::history::HistoryEntry>,
 }
 
 const MS: f64 = 1e6;
@@ -368,6 +370,7 @@ impl<'a> ReportData<'a> {
         Self {
             inputs: assigned,
             groups,
+            history: Vec::new(),
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::record::Header;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HtmlExporter;
 
-const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 :root { --fg:#1f2328; --muted:#59636e; --line:#d1d9e0; --bg:#ffffff; --alt:#f6f8fa; --accent:#4e79a7; }
 * { box-sizing: border-box; }
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
@@ -344,6 +344,9 @@ impl Exporter for HtmlExporter {
         }
 
         // Provenance.
+        if !data.history.is_empty() {
+            s.push_str(&plot("history", super::history_section(&data.history))?);
+        }
         s.push_str("<h2 id=\"provenance\">Provenance</h2>\n");
         for (input, gi) in &data.inputs {
             let f = input.file;

@@ -9,6 +9,7 @@ mod html;
 mod markdown;
 pub mod plots;
 mod sweep;
+mod trend;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,7 @@ pub use data::{
 pub use html::HtmlExporter;
 pub use markdown::MarkdownExporter;
 pub use sweep::{render_sweep_markdown, write_sweep_report, SweepReportPaths};
+pub use trend::{history_page, history_section, trend_plot};
 
 use crate::client::ErrorKind;
 use crate::metrics::hdr::{HdrError, HistogramFiles, HistogramSet};
@@ -105,11 +107,22 @@ pub fn write_report_named(
     inputs: &[ReportInput<'_>],
     out_dir: &Path,
 ) -> Result<ReportPaths, ReportError> {
+    write_report_with_history(inputs, &[], out_dir)
+}
+
+/// [`write_report_named`] with a history section (trend charts across commits)
+/// in the HTML page when `history` is not empty.
+pub fn write_report_with_history(
+    inputs: &[ReportInput<'_>],
+    history: &[crate::history::HistoryEntry],
+    out_dir: &Path,
+) -> Result<ReportPaths, ReportError> {
     std::fs::create_dir_all(out_dir).map_err(|source| ReportError::Io {
         path: out_dir.to_path_buf(),
         source,
     })?;
-    let data = ReportData::build(inputs);
+    let mut data = ReportData::build(inputs);
+    data.history = history.to_vec();
     let mut set = HistogramSet::default();
     for g in &data.groups {
         set.entry(g.key.clone()).merge(&g.histograms)?;
