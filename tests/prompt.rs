@@ -198,6 +198,9 @@ fn garbage_and_empty_inputs_do_not_panic() {
         "1) ",
         "* **",
         "## \n- a\n|a|b|\n|-|",
+        // A section whose first table row cleans to nothing (underflowed before).
+        "## Key Findings\n|**|",
+        "## Key Findings\n|**|\n|---|",
     ] {
         let _ = parse_analysis(junk);
     }

@@ -227,7 +227,7 @@ impl Builder {
             }
             Line::TableRow(r) => {
                 self.push(clean_item(&table_item(r)));
-                self.last_table_row = Some(self.items.len() - 1).filter(|_| !self.items.is_empty());
+                self.last_table_row = self.items.len().checked_sub(1);
                 self.open = false;
             }
             Line::TableSeparator => {
