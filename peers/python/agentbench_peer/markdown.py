@@ -290,7 +290,10 @@ class _BlockParser:
             self.html_line(rest)
             return
         if not all_matched:
-            if self.leaf == "para" and not _is_blank(rest) and not self.starts_block(rest, True):
+            # A list item may interrupt a paragraph with any number (or empty) when
+            # it would continue an enclosing list.
+            in_list = any(c.kind == "item" for c in self.stack[matched:])
+            if self.leaf == "para" and not _is_blank(rest) and not self.starts_block(rest, not in_list):
                 self.para.append(rest.lstrip(" \t"))  # lazy continuation
                 return
             self.close_containers(matched)
