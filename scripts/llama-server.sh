@@ -7,6 +7,9 @@
 #   scripts/llama-server.sh start       # provision, start on 127.0.0.1:<free port>,
 #                                       # wait for /health, print `LLM_BASE_URL=... LLM_PID=...`
 #   scripts/llama-server.sh stop PID    # stop the server started by `start`
+#   scripts/llama-server.sh deps        # install the build's system package (cmake) only
+#   scripts/llama-server.sh check       # exit 0 when engine and model are cached
+#                                       # (never builds; for tests deciding to skip)
 #
 # Engine: the sdist of llama-cpp-python vendors llama.cpp (vendor/llama.cpp);
 # only the llama-server target is built, static, without curl/OpenSSL and the
@@ -119,9 +122,22 @@ stop_server() {
   kill -9 "$pid" 2>/dev/null || true
 }
 
+check_provisioned() {
+  local missing=()
+  [ -x "$SERVER_BIN" ] || missing+=("engine $SERVER_BIN")
+  [ -s "$MODEL_PATH" ] || missing+=("model $MODEL_PATH")
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "not provisioned (missing: ${missing[*]}); run: scripts/llama-server.sh provision"
+    exit 1
+  fi
+  echo "LLM_SERVER_BIN=$SERVER_BIN LLM_MODEL_PATH=$MODEL_PATH"
+}
+
 case "${1:-}" in
   provision) build_engine; fetch_model ;;
+  check) check_provisioned ;;
+  deps) ensure_cmake ;;
   start) start_server ;;
   stop) shift; stop_server "$@" ;;
-  *) echo "usage: $0 provision | start | stop PID" >&2; exit 2 ;;
+  *) echo "usage: $0 provision | deps | check | start | stop PID" >&2; exit 2 ;;
 esac

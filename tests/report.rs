@@ -74,6 +74,7 @@ fn call(model: &str, ttft_ms: u64, response: &str) -> CallRecord {
             eval_count: Some(3),
             eval_duration: Some(20 * MS),
             done_reason: Some("stop".into()),
+            ..ServerFields::default()
         },
         error: None,
         attempt: 1,

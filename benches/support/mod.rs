@@ -290,7 +290,7 @@ impl Recorder {
         let wall_ns = u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX);
         let server = calls
             .iter()
-            .map(|c| c.server.total_duration)
+            .map(|c| c.server.server_ns())
             .sum::<Option<u64>>();
         self.samples.push_back((wall_ns, server));
         if self.samples.len() > self.keep_calls {

@@ -236,15 +236,47 @@ pub struct MergeArgs {
     pub out: PathBuf,
 }
 
+/// The server flags of every command that calls a server (`run`, `sweep`).
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Server URL (overrides OLLAMA_HOST; default http://127.0.0.1:11434).
+    #[arg(long, conflicts_with = "stub")]
+    pub base_url: Option<String>,
+    /// Wire protocol: ollama (/api/generate, /api/chat; NDJSON) or openai
+    /// (/v1/completions, /v1/chat/completions; SSE): llama.cpp's llama-server, vLLM,
+    /// Ollama's /v1. The same --option names work for both (num_predict is sent as
+    /// max_tokens); num_ctx, num_gpu and keep_alive are Ollama-only.
+    #[arg(long, default_value = "ollama", value_name = "ollama|openai")]
+    pub protocol: crate::client::Protocol,
+    /// Model to call.
+    #[arg(long, default_value = "gemma3:latest", env = "AGENTBENCH_MODEL")]
+    pub model: String,
+    /// Use the chat endpoint (/api/chat, /v1/chat/completions) instead of the
+    /// completion one (/api/generate, /v1/completions).
+    #[arg(long)]
+    pub chat: bool,
+}
+
+impl ServerArgs {
+    /// The endpoint `--chat` selects.
+    pub fn endpoint(&self) -> crate::client::Endpoint {
+        if self.chat {
+            crate::client::Endpoint::Chat
+        } else {
+            crate::client::Endpoint::Generate
+        }
+    }
+}
+
 /// `agentbench run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Workflow runs to perform.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
-    /// Ollama server URL (overrides OLLAMA_HOST; default http://127.0.0.1:11434).
-    #[arg(long, conflicts_with = "stub")]
-    pub base_url: Option<String>,
+    /// Server, protocol, model and endpoint.
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Run against an embedded stub instead of a server: instant (zero latency,
     /// the harness's own cost), paced (TTFT 200 ms, 50 gaps of 20 ms) or realistic
     /// (TTFT ~150 ms, 100 jittered ~8 ms gaps), or fault:NAME to inject a server
@@ -253,16 +285,10 @@ pub struct RunArgs {
     /// close-before-headers, html-payload).
     #[arg(long, value_name = "PROFILE")]
     pub stub: Option<String>,
-    /// Model to call.
-    #[arg(long, default_value = "gemma3:latest", env = "AGENTBENCH_MODEL")]
-    pub model: String,
     /// Generation option key=value (num_gpu, num_ctx, temperature, num_predict,
     /// seed, top_p, top_k, repeat_penalty, keep_alive); repeatable.
     #[arg(long = "option", short = 'o', value_name = "KEY=VALUE")]
     pub options: Vec<String>,
-    /// Use /api/chat instead of /api/generate.
-    #[arg(long)]
-    pub chat: bool,
     /// Corpus root to ingest.
     #[arg(long, default_value = "mock-data")]
     pub corpus: PathBuf,

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::table::stage_table;
 use super::RunArgs;
 use crate::agent::{Agent, WorkflowConfig};
-use crate::client::{resolve_base_url, Endpoint, OllamaClient, RequestSettings, Timeouts};
+use crate::client::{resolve_base_url, OllamaClient, RequestSettings, Timeouts};
 use crate::ingest::{check_root, ingest, IngestOptions};
 use crate::metrics::RunSummary;
 use crate::record::{Backend, CorpusInfo, Header, RecordWriter, Stage, WorkflowRecord};
@@ -35,8 +35,9 @@ pub struct RunOutcome {
     pub stopped_early: Option<String>,
 }
 
-/// The profile used when no server is reachable and no backend was named.
-pub const FALLBACK_STUB_PROFILE: &str = "realistic";
+/// The profile used when no server is reachable and no backend was named: the paced
+/// stub replaying a recorded llama.cpp stream (see `StubProfile::named("replay")`).
+pub const FALLBACK_STUB_PROFILE: &str = "replay";
 
 /// The server a run measures, and the stub that serves it when embedded.
 struct Target {
@@ -76,7 +77,9 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
         .map(|d| seconds("--deadline", d))
         .transpose()?
         .map(|d| (d, started + d));
+    let protocol = args.server.protocol;
     let settings = RequestSettings::from_pairs(&args.options).context("bad --option")?;
+    settings.check_protocol(protocol).context("bad --option")?;
     let timeouts = Timeouts {
         idle: seconds("--idle-timeout", args.idle_timeout)?,
         total: args.timeout.map(|t| seconds("--timeout", t)).transpose()?,
@@ -91,16 +94,13 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     // within milliseconds of start, and a dead server is reported without delay.
     let target = choose_target(args, timeouts).await?;
     let corpus = ingest(&args.corpus, &ingest_options).with_context(corpus_context)?;
-    let client = OllamaClient::new(&target.url, timeouts)?;
-    let server = client.server_info(&args.model).await?;
-    let endpoint = if args.chat {
-        Endpoint::Chat
-    } else {
-        Endpoint::Generate
-    };
+    let client = OllamaClient::new(&target.url, timeouts)?.with_protocol(protocol);
+    let model = &args.server.model;
+    let server = client.server_info(model).await?;
+    let endpoint = args.server.endpoint();
     let backend = Backend {
         url: target.url.clone(),
-        protocol: "ollama".into(),
+        protocol: protocol.name().into(),
         endpoint,
         stub: target.stub.as_ref().map(|s| s.profile().name.clone()),
     };
@@ -108,23 +108,20 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
         root: args.corpus.display().to_string(),
         stats: corpus.stats(),
     };
-    let header = Header::new(backend, server, &args.model, &settings, corpus_info);
+    let header = Header::new(backend, server, model, &settings, corpus_info);
     let agent = Agent::new(
         client,
         WorkflowConfig {
             corpus_root: args.corpus.clone(),
             ingest: ingest_options,
-            model: args.model.clone(),
+            model: model.clone(),
             settings,
             endpoint,
         },
     )?
     .with_retries(args.retries);
 
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_out_dir(&args.model));
+    let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(model));
     let records_path = out_dir.join("records.jsonl");
     let (mut writer, mut runs) = if records_path.exists() {
         if !args.resume {
@@ -302,16 +299,18 @@ fn check_resumable(old: &Header, new: &Header) -> Result<()> {
 /// Picks the server: a named stub, an explicit URL (must answer), or OLLAMA_HOST /
 /// the default when it answers, else the embedded stub (said in one line).
 async fn choose_target(args: &RunArgs, timeouts: Timeouts) -> Result<Target> {
+    let model = &args.server.model;
     if let Some(profile) = &args.stub {
-        return start_stub(profile, &args.model).await;
+        return start_stub(profile, model).await;
     }
     let ollama_host = std::env::var("OLLAMA_HOST").ok();
-    let url = resolve_base_url(args.base_url.as_deref(), ollama_host.as_deref())?;
-    let probe_client = OllamaClient::new(&url, timeouts)?;
+    let base_url = args.server.base_url.as_deref();
+    let url = resolve_base_url(base_url, ollama_host.as_deref())?;
+    let probe_client = OllamaClient::new(&url, timeouts)?.with_protocol(args.server.protocol);
     match probe_client.probe(Duration::from_secs(2)).await {
         Ok(_) => Ok(Target { url, stub: None }),
-        Err(e) if args.base_url.is_some() || ollama_host.is_some() => {
-            let from = if args.base_url.is_some() {
+        Err(e) if base_url.is_some() || ollama_host.is_some() => {
+            let from = if base_url.is_some() {
                 "--base-url"
             } else {
                 "OLLAMA_HOST"
@@ -321,9 +320,10 @@ async fn choose_target(args: &RunArgs, timeouts: Timeouts) -> Result<Target> {
             )))
         }
         Err(e) => {
-            let target = start_stub(FALLBACK_STUB_PROFILE, &args.model).await?;
+            let target = start_stub(FALLBACK_STUB_PROFILE, model).await?;
             eprintln!(
-                "agentbench: {e}; running on the embedded stub (profile {FALLBACK_STUB_PROFILE}) at {}: the numbers describe the harness, not a model",
+                "agentbench: {e}; running on the embedded stub (profile {FALLBACK_STUB_PROFILE}: {}) at {}: the numbers describe the harness, not a model",
+                crate::stub::REPLAY_SOURCE_LINE,
                 target.url
             );
             Ok(target)

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::client::{resolve_base_url, Endpoint, OllamaClient, RequestSettings, Timeouts};
+use crate::client::{resolve_base_url, OllamaClient, Protocol, RequestSettings, Timeouts};
 use crate::ingest::{ingest, IngestOptions};
 use crate::record::{read_records, Backend, CorpusInfo, Header, StartState};
 use crate::report::{write_sweep_report, SweepReportPaths};
@@ -60,20 +60,14 @@ pub struct SweepArgs {
     /// load_duration (ms) above which a call counts as having loaded the model.
     #[arg(long, default_value_t = 100.0)]
     pub cold_threshold_ms: f64,
-    /// Ollama server URL (overrides OLLAMA_HOST).
-    #[arg(long, conflicts_with = "stub")]
-    pub base_url: Option<String>,
+    /// Server, protocol, model and endpoint.
+    #[command(flatten)]
+    pub server: super::ServerArgs,
     /// Run against the embedded stub: `paced` or `sweep` serve the emulating `sweep`
     /// profile (TTFT grows with num_ctx, decode slows when num_gpu leaves layers on the
     /// CPU, reloads on num_ctx/num_gpu changes, prompts capped at num_ctx).
     #[arg(long, value_name = "PROFILE")]
     pub stub: Option<String>,
-    /// Model to call.
-    #[arg(long, default_value = "gemma3:latest", env = "AGENTBENCH_MODEL")]
-    pub model: String,
-    /// Use /api/chat instead of /api/generate.
-    #[arg(long)]
-    pub chat: bool,
     /// Corpus root to ingest.
     #[arg(long, default_value = "mock-data")]
     pub corpus: PathBuf,
@@ -130,6 +124,27 @@ fn spec_from(args: &SweepArgs) -> Result<SweepSpec> {
     for pair in &args.options {
         common.set(pair).context("bad --option")?;
     }
+    let protocol = args.server.protocol;
+    if protocol == Protocol::OpenAi {
+        common.check_protocol(protocol).context("bad --option")?;
+        for c in &configs {
+            let merged = RequestSettings {
+                options: c.options.clone(),
+                keep_alive: None,
+            };
+            merged.check_protocol(protocol).with_context(|| {
+                format!(
+                    "configuration {} cannot be swept with --protocol openai (sweep only --temperature, or a --matrix of per-request options)",
+                    c.id
+                )
+            })?;
+        }
+        anyhow::ensure!(
+            args.start_state == StartState::AsIs,
+            "--start-state {} needs Ollama's /api/ps and load requests: use --protocol ollama, or --start-state as-is",
+            args.start_state.name()
+        );
+    }
     anyhow::ensure!(
         args.cold_threshold_ms.is_finite() && args.cold_threshold_ms >= 0.0,
         "--cold-threshold-ms must be a non-negative number"
@@ -157,7 +172,7 @@ pub fn sweep_stub_profile(name: &str) -> &str {
 async fn target(args: &SweepArgs, timeouts: Timeouts) -> Result<(String, Option<RunningStub>)> {
     let start = |profile: &str| {
         let profile = profile.to_string();
-        let model = args.model.clone();
+        let model = args.server.model.clone();
         async move {
             let kind = if profile == "instant" {
                 StubKind::Instant
@@ -175,13 +190,15 @@ async fn target(args: &SweepArgs, timeouts: Timeouts) -> Result<(String, Option<
         return start(sweep_stub_profile(p)).await;
     }
     let host = std::env::var("OLLAMA_HOST").ok();
-    let url = resolve_base_url(args.base_url.as_deref(), host.as_deref())?;
+    let base_url = args.server.base_url.as_deref();
+    let url = resolve_base_url(base_url, host.as_deref())?;
     match OllamaClient::new(&url, timeouts)?
+        .with_protocol(args.server.protocol)
         .probe(Duration::from_secs(2))
         .await
     {
         Ok(_) => Ok((url, None)),
-        Err(e) if args.base_url.is_some() || host.is_some() => {
+        Err(e) if base_url.is_some() || host.is_some() => {
             Err(anyhow::Error::new(e)
                 .context("the named server does not answer (or use --stub paced)"))
         }
@@ -203,16 +220,14 @@ pub async fn sweep(args: &SweepArgs) -> Result<SweepCliOutcome> {
     let corpus = ingest(&args.corpus, &IngestOptions::default())
         .with_context(|| format!("cannot ingest the corpus at {}", args.corpus.display()))?;
     let (url, stub) = target(args, timeouts).await?;
-    let client = OllamaClient::new(&url, timeouts)?;
-    let server = client.server_info(&args.model).await?;
-    let endpoint = if args.chat {
-        Endpoint::Chat
-    } else {
-        Endpoint::Generate
-    };
+    let protocol = args.server.protocol;
+    let client = OllamaClient::new(&url, timeouts)?.with_protocol(protocol);
+    let model = &args.server.model;
+    let server = client.server_info(model).await?;
+    let endpoint = args.server.endpoint();
     let backend = Backend {
         url: url.clone(),
-        protocol: "ollama".into(),
+        protocol: protocol.name().into(),
         endpoint,
         stub: stub.as_ref().map(|s| s.profile().name.clone()),
     };
@@ -220,12 +235,12 @@ pub async fn sweep(args: &SweepArgs) -> Result<SweepCliOutcome> {
         root: args.corpus.display().to_string(),
         stats: corpus.stats(),
     };
-    let header = Header::new(backend, server, &args.model, &spec.common, corpus_info);
+    let header = Header::new(backend, server, model, &spec.common, corpus_info);
     let paths = SweepPaths::in_dir(&args.out);
     let started = Instant::now();
     let outcome = run_sweep(
         &client,
-        &args.model,
+        model,
         endpoint,
         &args.corpus,
         &spec,

@@ -1,4 +1,6 @@
-//! The Ollama client: streams a call and records raw observations.
+//! The client: streams a call and records raw observations. It speaks Ollama's
+//! protocol (`/api/*`, NDJSON) and the OpenAI-compatible one (`/v1/*`, SSE; see
+//! [`Protocol`] and [`sse`]) into the same [`CallRecord`].
 //!
 //! [`OllamaClient::call`] never returns an error: a failed call is a
 //! [`CallRecord`] with [`CallRecord::error`] set and whatever was received before
@@ -10,12 +12,15 @@ pub mod ndjson;
 pub mod options;
 pub mod record;
 mod server_info;
+pub mod sse;
 mod stream;
 
 pub use endpoint::{resolve_base_url, BadBaseUrl, DEFAULT_OLLAMA_URL};
 pub use lifecycle::{LifecycleError, PsModel};
 pub use options::{GenOptions, OptionError, RequestSettings, OPTION_KEYS};
-pub use record::{CallError, CallRecord, Endpoint, ErrorKind, ServerFields};
+pub use record::{
+    CallError, CallRecord, Endpoint, ErrorKind, LlamaTimings, Protocol, ServerFields, Usage,
+};
 pub use server_info::{ServerInfo, ServerProbeError};
 
 use std::time::Duration;
@@ -57,13 +62,15 @@ pub struct CallRequest<'a> {
 /// A reusable streaming client for one server.
 ///
 /// Holds one connection pool; calls made through the same client reuse
-/// connections, as a competent agent would.
+/// connections, as a competent agent would. Speaks Ollama's protocol unless
+/// [`OllamaClient::with_protocol`] says otherwise.
 #[derive(Debug, Clone)]
 pub struct OllamaClient {
     http: reqwest::Client,
     base_url: String,
     timeouts: Timeouts,
     max_line: usize,
+    protocol: Protocol,
 }
 
 /// The HTTP client could not be built (e.g. an https URL without the `tls` feature).
@@ -98,7 +105,19 @@ impl OllamaClient {
             base_url: base_url.trim_end_matches('/').to_string(),
             timeouts,
             max_line: ndjson::DEFAULT_MAX_LINE_BYTES,
+            protocol: Protocol::Ollama,
         })
+    }
+
+    /// Speaks `protocol` (calls, probe and provenance use its routes).
+    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// The protocol spoken.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     /// Sets the bound on one NDJSON line (default 16 MiB).

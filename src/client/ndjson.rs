@@ -113,7 +113,7 @@ fn memchr_newline(data: &[u8]) -> Option<usize> {
 /// Deserializes an optional string, borrowing it from the input when it has no
 /// escapes. (`#[serde(borrow)]` alone does not borrow through `Option<Cow<str>>`:
 /// serde would allocate every text piece.)
-fn borrowed_opt_str<'de, D>(d: D) -> Result<Option<Cow<'de, str>>, D::Error>
+pub(crate) fn borrowed_opt_str<'de, D>(d: D) -> Result<Option<Cow<'de, str>>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
@@ -220,6 +220,8 @@ impl<'a> WireChunk<'a> {
             eval_count: self.eval_count,
             eval_duration: self.eval_duration,
             done_reason: self.done_reason.as_deref().map(str::to_string),
+            usage: None,
+            timings: None,
         }
     }
 }

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::record::Protocol;
+
 /// Ollama generation options. Every field is optional and only the ones set are
 /// serialized, so the server's own defaults apply to the rest (the "baseline").
 ///
@@ -84,6 +86,16 @@ pub enum OptionError {
         /// What was expected, in words.
         expected: &'static str,
     },
+    /// The option has no per-request equivalent in the protocol.
+    #[error("option `{key}` cannot be sent with --protocol {protocol}: {why}")]
+    NotForProtocol {
+        /// The key.
+        key: &'static str,
+        /// The protocol.
+        protocol: Protocol,
+        /// Why, and what to do instead.
+        why: &'static str,
+    },
 }
 
 impl RequestSettings {
@@ -110,6 +122,40 @@ impl RequestSettings {
                     key: key.to_string(),
                 })
             }
+        }
+        Ok(())
+    }
+
+    /// Checks that every option set can be sent in `protocol`. For the
+    /// OpenAI-compatible protocol the same names are accepted and translated when the
+    /// request is built: `num_predict` → `max_tokens` (values < 1, i.e. Ollama's
+    /// "unbounded", send nothing), `temperature`, `seed`, `top_p` as they are, and
+    /// `top_k`, `repeat_penalty` under llama.cpp's names (vLLM reads `top_k` too, but
+    /// calls the penalty `repetition_penalty`). `num_ctx`, `num_gpu` and `keep_alive`
+    /// are server start-up settings there: an error says so.
+    pub fn check_protocol(&self, protocol: Protocol) -> Result<(), OptionError> {
+        if protocol == Protocol::Ollama {
+            return Ok(());
+        }
+        let o = &self.options;
+        let refuse = |key, why| Err(OptionError::NotForProtocol { key, protocol, why });
+        if o.num_ctx.is_some() {
+            return refuse(
+                "num_ctx",
+                "the context size is fixed when the server starts (llama-server -c, vLLM --max-model-len); drop the option",
+            );
+        }
+        if o.num_gpu.is_some() {
+            return refuse(
+                "num_gpu",
+                "GPU offload is fixed when the server starts (llama-server -ngl); drop the option",
+            );
+        }
+        if self.keep_alive.is_some() {
+            return refuse(
+                "keep_alive",
+                "OpenAI-compatible servers keep their model loaded; drop the option",
+            );
         }
         Ok(())
     }
@@ -190,6 +236,20 @@ mod tests {
         let s = RequestSettings::from_pairs(&["keep_alive=5m"]).unwrap();
         assert_eq!(s.keep_alive, Some(serde_json::json!("5m")));
         assert!(RequestSettings::from_pairs(&["keep_alive=soon"]).is_err());
+    }
+
+    #[test]
+    fn server_settings_are_refused_for_openai() {
+        let s =
+            RequestSettings::from_pairs(&["num_predict=64", "seed=1", "temperature=0"]).unwrap();
+        assert!(s.check_protocol(Protocol::OpenAi).is_ok());
+        for pair in ["num_ctx=512", "num_gpu=10", "keep_alive=0"] {
+            let s = RequestSettings::from_pairs(&[pair]).unwrap();
+            assert!(s.check_protocol(Protocol::Ollama).is_ok());
+            let e = s.check_protocol(Protocol::OpenAi).unwrap_err().to_string();
+            let key = pair.split('=').next().unwrap();
+            assert!(e.contains(key) && e.contains("--protocol openai"), "{e}");
+        }
     }
 
     #[test]

@@ -18,19 +18,125 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    /// The URL path of the endpoint.
+    /// The URL path of the endpoint in Ollama's protocol.
     pub fn path(self) -> &'static str {
-        match self {
-            Endpoint::Generate => "/api/generate",
-            Endpoint::Chat => "/api/chat",
+        self.path_for(Protocol::Ollama)
+    }
+
+    /// The URL path of the endpoint in `protocol`: `/api/generate` and `/api/chat`
+    /// (Ollama), `/v1/completions` and `/v1/chat/completions` (OpenAI-compatible).
+    pub fn path_for(self, protocol: Protocol) -> &'static str {
+        match (protocol, self) {
+            (Protocol::Ollama, Endpoint::Generate) => "/api/generate",
+            (Protocol::Ollama, Endpoint::Chat) => "/api/chat",
+            (Protocol::OpenAi, Endpoint::Generate) => "/v1/completions",
+            (Protocol::OpenAi, Endpoint::Chat) => "/v1/chat/completions",
         }
     }
 }
 
-/// The server's final-chunk fields under Ollama's own names. Ollama omits zero
-/// values, so every field is optional and an absent field is kept absent (never
-/// turned into 0). Durations are nanoseconds of the server's clock.
+/// The wire protocol a server speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum Protocol {
+    /// Ollama's native API: `/api/*`, NDJSON streams, timings in the final object.
+    #[default]
+    #[serde(rename = "ollama")]
+    Ollama,
+    /// The OpenAI-compatible API (`/v1/*`, SSE `data:` lines ending with
+    /// `data: [DONE]`), as served by llama.cpp's `llama-server`, vLLM and Ollama's
+    /// own `/v1`.
+    #[serde(rename = "openai")]
+    OpenAi,
+}
+
+impl Protocol {
+    /// `ollama` or `openai`, as recorded in the header's `backend.protocol`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Ollama => "ollama",
+            Protocol::OpenAi => "openai",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+
+    /// Parses `ollama` or `openai`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "ollama" => Ok(Protocol::Ollama),
+            "openai" => Ok(Protocol::OpenAi),
+            other => Err(format!(
+                "unknown protocol {other:?}; valid: ollama (Ollama's /api/*), openai (/v1/*: llama.cpp, vLLM, Ollama's /v1)"
+            )),
+        }
+    }
+}
+
+/// The `usage` object of an OpenAI-compatible stream (sent in a last chunk with
+/// empty `choices` when the request asks for `stream_options.include_usage`), as
+/// received. Counts are tokens of the server's tokenizer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens (cached ones included).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub prompt_tokens: Option<u64>,
+    /// Generated tokens.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub completion_tokens: Option<u64>,
+    /// prompt + completion.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub total_tokens: Option<u64>,
+}
+
+/// llama.cpp's `timings` object, as received (the last one of the stream), in
+/// llama.cpp's own units (milliseconds). Unknown members are ignored.
+///
+/// How it maps to Ollama's fields (see the accessors on [`ServerFields`]):
+/// `prompt_n` / `prompt_ms` are the prompt tokens evaluated (cached ones excluded,
+/// `cache_n` holds those) and the prefill time, as Ollama's `prompt_eval_count` /
+/// `prompt_eval_duration`; `predicted_n` / `predicted_ms` are the tokens generated
+/// and the decode time, as `eval_count` / `eval_duration`. llama.cpp sends no total
+/// and no load time: its server time is taken as `prompt_ms + predicted_ms` (the
+/// processing it accounts for; HTTP parsing, tokenization and queueing are outside).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LlamaTimings {
+    /// Prompt tokens reused from the prompt cache (not evaluated).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cache_n: Option<i64>,
+    /// Prompt tokens evaluated.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub prompt_n: Option<i64>,
+    /// Prompt evaluation (prefill) time, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub prompt_ms: Option<f64>,
+    /// Tokens generated.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub predicted_n: Option<i64>,
+    /// Generation (decode) time, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub predicted_ms: Option<f64>,
+}
+
+/// The server's own fields, as received. Ollama's final-chunk fields keep Ollama's
+/// names; Ollama omits zero values, so every field is optional and an absent field
+/// is kept absent (never turned into 0). Durations are nanoseconds of the server's
+/// clock.
+///
+/// OpenAI-compatible servers send none of Ollama's fields: their `finish_reason`
+/// (stop | length, the same vocabulary) is kept in `done_reason`, their `usage` and
+/// llama.cpp's `timings` are kept raw in [`ServerFields::usage`] and
+/// [`ServerFields::timings`]. Read the figures through the accessors
+/// ([`ServerFields::prefill_count`], [`ServerFields::decode_ns`], …), which take
+/// Ollama's field when present and the OpenAI-side equivalent otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServerFields {
     /// Request receipt to response end.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -50,9 +156,65 @@ pub struct ServerFields {
     /// Generation (decode) time.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub eval_duration: Option<u64>,
-    /// stop | length | load | unload.
+    /// stop | length | load | unload (Ollama's `done_reason`, or the OpenAI
+    /// `finish_reason` of the stream's last choice).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub done_reason: Option<String>,
+    /// OpenAI-compatible `usage`, as received.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub usage: Option<Usage>,
+    /// llama.cpp's `timings`, as received.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub timings: Option<LlamaTimings>,
+}
+
+fn ms_to_ns(ms: Option<f64>) -> Option<u64> {
+    ms.filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|v| (v * 1e6).round() as u64)
+}
+
+fn count(n: Option<i64>) -> Option<u64> {
+    n.and_then(|n| u64::try_from(n).ok())
+}
+
+impl ServerFields {
+    /// Prompt tokens evaluated: `prompt_eval_count`, else llama.cpp's `prompt_n`.
+    pub fn prefill_count(&self) -> Option<u64> {
+        self.prompt_eval_count
+            .or_else(|| count(self.timings.as_ref()?.prompt_n))
+    }
+
+    /// Prefill time, ns: `prompt_eval_duration`, else llama.cpp's `prompt_ms`.
+    pub fn prefill_ns(&self) -> Option<u64> {
+        self.prompt_eval_duration
+            .or_else(|| ms_to_ns(self.timings.as_ref()?.prompt_ms))
+    }
+
+    /// Tokens generated: `eval_count`, else llama.cpp's `predicted_n`, else the
+    /// `usage.completion_tokens`.
+    pub fn decode_count(&self) -> Option<u64> {
+        self.eval_count
+            .or_else(|| count(self.timings.as_ref()?.predicted_n))
+            .or_else(|| self.usage.as_ref()?.completion_tokens)
+    }
+
+    /// Decode time, ns: `eval_duration`, else llama.cpp's `predicted_ms`.
+    pub fn decode_ns(&self) -> Option<u64> {
+        self.eval_duration
+            .or_else(|| ms_to_ns(self.timings.as_ref()?.predicted_ms))
+    }
+
+    /// The server's time for the call, ns: Ollama's `total_duration` (request
+    /// receipt to response end), else llama.cpp's `prompt_ms + predicted_ms` (the
+    /// processing it accounts for). Absent when the server sent neither (Ollama's
+    /// `/v1`, vLLM).
+    pub fn server_ns(&self) -> Option<u64> {
+        if let Some(total) = self.total_duration {
+            return Some(total);
+        }
+        let t = self.timings.as_ref()?;
+        Some(ms_to_ns(t.prompt_ms)? + ms_to_ns(t.predicted_ms)?)
+    }
 }
 
 /// The class of a failed call. Counted per kind in summaries; a failed call is
@@ -69,16 +231,17 @@ pub enum ErrorKind {
     ModelNotFound,
     /// Any other non-2xx status.
     HttpStatus,
-    /// An `{"error": ...}` object arrived in the stream.
+    /// An `{"error": ...}` object arrived in the stream (an SSE `data:` payload
+    /// with `error`, or an SSE `error:` line, for the OpenAI-compatible protocol).
     ServerError,
-    /// A line that is not a JSON object of the expected shape.
+    /// A line that is not a JSON object of the expected shape (or not an SSE line).
     MalformedLine,
     /// A line that is not UTF-8.
     InvalidUtf8,
     /// A line longer than the bound.
     LineTooLong,
-    /// The stream ended before the final `done` object (a clean end, or the
-    /// connection closed inside the body).
+    /// The stream ended before the final `done` object or `data: [DONE]` (a clean
+    /// end, or the connection closed inside the body).
     Truncated,
     /// The connection was closed before any response header arrived.
     ConnectionClosed,
@@ -103,7 +266,8 @@ pub struct CallError {
 /// just before the request was sent; `chunk_ns` is non-decreasing and holds one
 /// entry per chunk with non-empty content (its receive time, i.e. when the network
 /// read that completed the line returned); `end_ns` is set only when the final
-/// `done` object was received; `response` is exactly the concatenated content.
+/// `done` object (Ollama) or `data: [DONE]` (OpenAI-compatible) was received;
+/// `response` is exactly the concatenated content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
     /// Endpoint used.
@@ -127,12 +291,14 @@ pub struct CallRecord {
     pub headers_ns: Option<u64>,
     /// Receive offset of each content chunk.
     pub chunk_ns: Vec<u64>,
-    /// Receive offset of the final `done` object.
+    /// Receive offset of the final `done` object (or of `data: [DONE]`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub end_ns: Option<u64>,
     /// Body bytes received.
     pub bytes: u64,
-    /// NDJSON objects received (content, empty and final).
+    /// Lines received: NDJSON objects (content, empty and final) for Ollama's
+    /// protocol, non-empty SSE lines (`data:` lines, `[DONE]`, comments) for the
+    /// OpenAI-compatible one.
     pub lines: u64,
     /// The generated text.
     pub response: String,

@@ -1,10 +1,13 @@
-//! Server provenance: `/api/version`, `/api/show`, `/api/tags`.
+//! Server provenance: `/api/version`, `/api/show`, `/api/tags` (Ollama);
+//! `/v1/models` and, best effort, llama.cpp's `/props` or vLLM's `/version`
+//! (OpenAI-compatible).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::record::Protocol;
 use super::stream::root_cause;
 use super::OllamaClient;
 
@@ -45,11 +48,39 @@ pub enum ServerProbeError {
         /// The base URL.
         url: String,
     },
+    /// Nothing answered `GET /v1/models` at the URL (OpenAI-compatible protocol).
+    #[error("no OpenAI-compatible server reachable at {url}: {reason} (start it, e.g. `scripts/llama-server.sh start`, and pass its URL with --base-url; or use --protocol ollama)")]
+    UnreachableOpenAi {
+        /// The base URL probed.
+        url: String,
+        /// The underlying cause.
+        reason: String,
+    },
+    /// `GET /v1/models` does not list the model.
+    #[error("model {model} is not served at {url}: GET /v1/models lists {available}; pass one of them with --model")]
+    ModelNotServed {
+        /// The model asked for.
+        model: String,
+        /// The base URL.
+        url: String,
+        /// The ids listed, comma-separated.
+        available: String,
+    },
 }
 
 impl OllamaClient {
-    /// `GET /api/version` within `limit`: `Ok(version)` when a server answers.
+    /// Whether a server answers within `limit`: `GET /api/version` (Ollama; `Ok` holds
+    /// the version) or `GET /v1/models` (OpenAI-compatible; `Ok` holds the model ids,
+    /// comma-separated).
     pub async fn probe(&self, limit: Duration) -> Result<String, ServerProbeError> {
+        if self.protocol() == Protocol::OpenAi {
+            return self.openai_models(limit).await.map(|ids| {
+                ids.iter()
+                    .map(|m| m.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+        }
         let url = format!("{}/api/version", self.base_url());
         let unreachable = |reason: String| ServerProbeError::Unreachable {
             url: self.base_url().to_string(),
@@ -73,6 +104,9 @@ impl OllamaClient {
     /// Gathers provenance for `model`. `Err` only when the server reports the model
     /// missing (404 from `/api/show`); other failures become notes.
     pub async fn server_info(&self, model: &str) -> Result<ServerInfo, ServerProbeError> {
+        if self.protocol() == Protocol::OpenAi {
+            return self.openai_server_info(model).await;
+        }
         let limit = Duration::from_secs(10);
         let mut info = ServerInfo::default();
         match self.probe(limit).await {
@@ -114,6 +148,113 @@ impl OllamaClient {
                 Err(e) => info.notes.push(format!("/api/tags: {}", root_cause(&e))),
             },
             Err(e) => info.notes.push(format!("/api/tags: {}", root_cause(&e))),
+        }
+        Ok(info)
+    }
+}
+
+/// One entry of `GET /v1/models`.
+#[derive(Deserialize)]
+struct OpenAiModel {
+    #[serde(default)]
+    id: String,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct OpenAiModels {
+    #[serde(default)]
+    data: Vec<OpenAiModel>,
+}
+
+impl OllamaClient {
+    async fn openai_models(&self, limit: Duration) -> Result<Vec<OpenAiModel>, ServerProbeError> {
+        let url = format!("{}/v1/models", self.base_url());
+        let unreachable = |reason: String| ServerProbeError::UnreachableOpenAi {
+            url: self.base_url().to_string(),
+            reason,
+        };
+        let response = tokio::time::timeout(limit, self.http().get(&url).send())
+            .await
+            .map_err(|_| unreachable(format!("no answer within {} ms", limit.as_millis())))?
+            .map_err(|e| unreachable(root_cause(&e)))?;
+        if !response.status().is_success() {
+            return Err(unreachable(format!(
+                "GET /v1/models answered HTTP {}",
+                response.status()
+            )));
+        }
+        let models: OpenAiModels = tokio::time::timeout(limit, response.json())
+            .await
+            .map_err(|_| unreachable("the /v1/models body did not arrive".into()))?
+            .map_err(|e| {
+                unreachable(format!(
+                    "GET /v1/models is not an OpenAI model list ({})",
+                    root_cause(&e)
+                ))
+            })?;
+        Ok(models.data)
+    }
+
+    /// Provenance from an OpenAI-compatible server: the model's `/v1/models` entry as
+    /// its details (`Err` when the list does not have it), the version from llama.cpp's
+    /// `/props` (`build_info`) or vLLM's `/version`, when either answers.
+    async fn openai_server_info(&self, model: &str) -> Result<ServerInfo, ServerProbeError> {
+        let limit = Duration::from_secs(10);
+        let models = self.openai_models(limit).await?;
+        let mut info = ServerInfo::default();
+        let entry = models
+            .iter()
+            .find(|m| m.id == model || m.id.strip_suffix(":latest") == Some(model));
+        match entry {
+            Some(m) => {
+                let mut details = m.rest.clone();
+                details.insert("id".into(), m.id.clone().into());
+                info.model_details = Some(serde_json::Value::Object(details));
+            }
+            None if models.is_empty() => info
+                .notes
+                .push("/v1/models: the list is empty; the model name is not checked".into()),
+            None => {
+                return Err(ServerProbeError::ModelNotServed {
+                    model: model.to_string(),
+                    url: self.base_url().to_string(),
+                    available: models
+                        .iter()
+                        .map(|m| m.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+            }
+        }
+        info.notes
+            .push("no model digest: the OpenAI protocol does not report one".into());
+        let get = |path: &'static str| {
+            let url = format!("{}{path}", self.base_url());
+            async move {
+                let r = self.http().get(&url).timeout(limit).send().await.ok()?;
+                if !r.status().is_success() {
+                    return None;
+                }
+                r.json::<serde_json::Value>().await.ok()
+            }
+        };
+        if let Some(v) = get("/props").await.and_then(|p| {
+            p.get("build_info")
+                .and_then(|b| b.as_str())
+                .map(|b| format!("llama.cpp {b}"))
+        }) {
+            info.version = Some(v);
+        } else if let Some(v) = get("/version").await.and_then(|p| {
+            p.get("version")
+                .and_then(|b| b.as_str())
+                .map(str::to_string)
+        }) {
+            info.version = Some(v);
+        } else {
+            info.notes
+                .push("no server version: neither /props (llama.cpp) nor /version answered".into());
         }
         Ok(info)
     }

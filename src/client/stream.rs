@@ -9,7 +9,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::ndjson::{decode_chunk, DecodeError, LineSplitter};
-use super::record::{CallError, CallRecord, Endpoint, ErrorKind, ServerFields};
+use super::record::{CallError, CallRecord, Endpoint, ErrorKind, Protocol, ServerFields};
+use super::sse::{decode_sse_line, SseLine};
 use super::{CallRequest, OllamaClient};
 use crate::client::options::GenOptions;
 
@@ -45,9 +46,73 @@ fn is_empty_options(o: &&GenOptions) -> bool {
     **o == GenOptions::default()
 }
 
-/// Serializes the request body (before t0: building the body is not part of the
-/// measured call).
-pub(crate) fn request_body(req: &CallRequest<'_>) -> Vec<u8> {
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+/// An OpenAI-compatible request (`/v1/completions` with `prompt`, or
+/// `/v1/chat/completions` with `messages`). Options are translated as
+/// [`RequestSettings::check_protocol`](crate::client::RequestSettings::check_protocol)
+/// documents.
+#[derive(Serialize)]
+struct OpenAiBody<'a> {
+    model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messages: Option<[ChatMessage<'a>; 1]>,
+    stream: bool,
+    stream_options: StreamOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeat_penalty: Option<f64>,
+}
+
+fn openai_body(req: &CallRequest<'_>) -> serde_json::Result<Vec<u8>> {
+    let o = &req.settings.options;
+    let (prompt, messages) = match req.endpoint {
+        Endpoint::Generate => (Some(req.prompt), None),
+        Endpoint::Chat => (
+            None,
+            Some([ChatMessage {
+                role: "user",
+                content: req.prompt,
+            }]),
+        ),
+    };
+    serde_json::to_vec(&OpenAiBody {
+        model: req.model,
+        prompt,
+        messages,
+        stream: true,
+        stream_options: StreamOptions {
+            include_usage: true,
+        },
+        max_tokens: o.num_predict.filter(|n| *n >= 1),
+        temperature: o.temperature,
+        seed: o.seed,
+        top_p: o.top_p,
+        top_k: o.top_k,
+        repeat_penalty: o.repeat_penalty,
+    })
+}
+
+/// Serializes the request body for `protocol` (before t0: building the body is not
+/// part of the measured call).
+pub(crate) fn request_body(req: &CallRequest<'_>, protocol: Protocol) -> Vec<u8> {
+    if protocol == Protocol::OpenAi {
+        return openai_body(req).expect("request bodies hold only strings and numbers");
+    }
     let options = &req.settings.options;
     let keep_alive = req.settings.keep_alive.as_ref();
     let result = match req.endpoint {
@@ -94,8 +159,9 @@ impl OllamaClient {
     /// Streams one call and returns its record. Never fails: errors are recorded
     /// in the record, classified, with what was received before them kept.
     pub async fn call(&self, req: &CallRequest<'_>) -> CallRecord {
-        let body = request_body(req);
-        let url = format!("{}{}", self.base_url(), req.endpoint.path());
+        let protocol = self.protocol();
+        let body = request_body(req, protocol);
+        let url = format!("{}{}", self.base_url(), req.endpoint.path_for(protocol));
         let mut rec = CallRecord {
             endpoint: req.endpoint,
             model: req.model.to_string(),
@@ -146,17 +212,21 @@ impl OllamaClient {
         let status = response.status();
         rec.http_status = Some(status.as_u16());
         if !status.is_success() {
-            rec.error = Some(status_error(&url, req.model, response).await);
+            rec.error = Some(status_error(&url, req.model, protocol, response).await);
             return rec;
         }
 
+        let on_line = match protocol {
+            Protocol::Ollama => on_line,
+            Protocol::OpenAi => on_sse_line,
+        };
         let mut splitter = LineSplitter::new(self.max_line_bytes());
         let mut stream = response.bytes_stream();
         let stop = loop {
             let limit = wait_limit(Instant::now());
             let next = match tokio::time::timeout(limit, stream.next()).await {
                 Err(_) => break Stop::Failed(timeout_error(&url, "the next chunk", limit)),
-                Ok(None) => break end_of_stream(&url, &mut splitter, &mut rec, t0),
+                Ok(None) => break end_of_stream(&url, &mut splitter, &mut rec, t0, protocol),
                 Ok(Some(Err(e))) => {
                     let kind = if is_closed_early(&e) {
                         ErrorKind::Truncated
@@ -245,6 +315,57 @@ fn is_closed_early(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// Handles one complete SSE line of an OpenAI-compatible stream received at offset
+/// `at`. `Err` ends the stream (`data: [DONE]`, an error, a bad line).
+fn on_sse_line(line: &[u8], at: u64, rec: &mut CallRecord) -> Result<(), Stop> {
+    rec.lines += 1;
+    let decoded = decode_sse_line(line).map_err(|e| {
+        let kind = match e {
+            DecodeError::InvalidUtf8 { .. } => ErrorKind::InvalidUtf8,
+            DecodeError::Malformed(_) => ErrorKind::MalformedLine,
+        };
+        Stop::Failed(CallError {
+            kind,
+            message: format!("SSE line {}: {e}; starts with {}", rec.lines, snippet(line)),
+        })
+    })?;
+    let chunk = match decoded {
+        SseLine::Chunk(chunk) => chunk,
+        SseLine::Other => return Ok(()),
+        SseLine::Done => {
+            rec.end_ns = Some(at);
+            return Err(Stop::Done);
+        }
+        SseLine::Error(message) => {
+            return Err(Stop::Failed(CallError {
+                kind: ErrorKind::ServerError,
+                message: format!("server error in stream: {message}"),
+            }))
+        }
+    };
+    let content = chunk.content();
+    if !content.is_empty() {
+        rec.chunk_ns.push(at);
+        rec.response.push_str(content);
+        #[cfg(feature = "plant-slowdown")]
+        planted::spin();
+    }
+    let reasoning = chunk.reasoning();
+    if !reasoning.is_empty() {
+        rec.thinking.push_str(reasoning);
+    }
+    if let Some(reason) = chunk.finish_reason() {
+        rec.server.done_reason = Some(reason.to_string());
+    }
+    if let Some(usage) = chunk.usage {
+        rec.server.usage = Some(usage);
+    }
+    if let Some(timings) = chunk.timings {
+        rec.server.timings = Some(timings);
+    }
+    Ok(())
+}
+
 /// Handles one complete line received at offset `at`. `Err` ends the stream.
 fn on_line(line: &[u8], at: u64, rec: &mut CallRecord) -> Result<(), Stop> {
     rec.lines += 1;
@@ -311,26 +432,33 @@ mod planted {
 }
 
 /// The body ended: a final unterminated line is decoded; without a `done` object
-/// the call is truncated.
+/// (Ollama) or `data: [DONE]` (OpenAI-compatible) the call is truncated.
 fn end_of_stream(
     url: &str,
     splitter: &mut LineSplitter,
     rec: &mut CallRecord,
     t0: Instant,
+    protocol: Protocol,
 ) -> Stop {
     let rest = splitter.take_remainder();
+    let rest = rest.strip_suffix(b"\r").unwrap_or(&rest);
     if !rest.iter().all(u8::is_ascii_whitespace) {
         let at = ns(t0.elapsed());
-        if let Err(stop) = on_line(&rest, at, rec) {
+        let handled = match protocol {
+            Protocol::Ollama => on_line(rest, at, rec),
+            Protocol::OpenAi => on_sse_line(rest, at, rec),
+        };
+        if let Err(stop) = handled {
             return stop;
         }
     }
+    let what = match protocol {
+        Protocol::Ollama => "objects without the final \"done\" object",
+        Protocol::OpenAi => "SSE lines without `data: [DONE]`",
+    };
     Stop::Failed(CallError {
         kind: ErrorKind::Truncated,
-        message: format!(
-            "the stream from {url} ended after {} objects without the final \"done\" object",
-            rec.lines
-        ),
+        message: format!("the stream from {url} ended after {} {what}", rec.lines),
     })
 }
 
@@ -388,18 +516,30 @@ pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-async fn status_error(url: &str, model: &str, response: reqwest::Response) -> CallError {
+async fn status_error(
+    url: &str,
+    model: &str,
+    protocol: Protocol,
+    response: reqwest::Response,
+) -> CallError {
     let status = response.status();
     let body = read_bounded(response, 64 * 1024).await;
+    // Ollama: {"error": "..."}; OpenAI-compatible: {"error": {"message": "...", ...}}.
     let server_message = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
-        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .and_then(|v| v.get("error").map(super::sse::error_message))
         .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
     if status == reqwest::StatusCode::NOT_FOUND {
+        let fix = match protocol {
+            Protocol::Ollama => format!("try `ollama pull {model}`"),
+            Protocol::OpenAi => format!(
+                "check --model {model} against GET /v1/models, and that the server speaks the OpenAI protocol at this URL"
+            ),
+        };
         CallError {
             kind: ErrorKind::ModelNotFound,
             message: format!(
-                "model {model} not found at {url} (try `ollama pull {model}`); server said: {server_message}"
+                "model {model} not found at {url} ({fix}); server said: {server_message}"
             ),
         }
     } else {
@@ -440,7 +580,7 @@ mod tests {
             settings: &settings,
         };
         assert_eq!(
-            String::from_utf8(request_body(&req)).unwrap(),
+            String::from_utf8(request_body(&req, Protocol::Ollama)).unwrap(),
             r#"{"model":"m","prompt":"p\"q","stream":true,"options":{"num_predict":64},"keep_alive":0}"#
         );
         let plain = RequestSettings::default();
@@ -451,8 +591,40 @@ mod tests {
             settings: &plain,
         };
         assert_eq!(
-            String::from_utf8(request_body(&chat)).unwrap(),
+            String::from_utf8(request_body(&chat, Protocol::Ollama)).unwrap(),
             r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#
+        );
+    }
+
+    #[test]
+    fn openai_bodies_translate_the_options() {
+        let settings = RequestSettings::from_pairs(&[
+            "num_predict=64",
+            "seed=7",
+            "temperature=0.5",
+            "top_k=40",
+        ])
+        .unwrap();
+        let req = CallRequest {
+            endpoint: Endpoint::Generate,
+            model: "m",
+            prompt: "p",
+            settings: &settings,
+        };
+        assert_eq!(
+            String::from_utf8(request_body(&req, Protocol::OpenAi)).unwrap(),
+            r#"{"model":"m","prompt":"p","stream":true,"stream_options":{"include_usage":true},"max_tokens":64,"temperature":0.5,"seed":7,"top_k":40}"#
+        );
+        let unbounded = RequestSettings::from_pairs(&["num_predict=-1"]).unwrap();
+        let chat = CallRequest {
+            endpoint: Endpoint::Chat,
+            model: "m",
+            prompt: "hi",
+            settings: &unbounded,
+        };
+        assert_eq!(
+            String::from_utf8(request_body(&chat, Protocol::OpenAi)).unwrap(),
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#
         );
     }
 

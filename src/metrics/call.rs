@@ -62,8 +62,10 @@ impl<'a> CallMetrics<'a> {
             .map(|w| d(w[1].saturating_sub(w[0])))
     }
 
-    /// Output tokens: the server's `eval_count` when present, else the number of
-    /// content chunks (one token per chunk, as Ollama streams).
+    /// Output tokens: the server's count when present (`eval_count`, llama.cpp's
+    /// `predicted_n` or `usage.completion_tokens`; see
+    /// [`ServerFields::decode_count`](crate::client::ServerFields::decode_count)), else
+    /// the number of content chunks (one token per chunk, as Ollama streams).
     pub fn output_tokens(&self) -> Option<u64> {
         if !self.rec.is_ok() {
             return None;
@@ -71,7 +73,7 @@ impl<'a> CallMetrics<'a> {
         Some(
             self.rec
                 .server
-                .eval_count
+                .decode_count()
                 .unwrap_or(self.rec.chunk_ns.len() as u64),
         )
     }
@@ -85,22 +87,24 @@ impl<'a> CallMetrics<'a> {
         Some(e2e.saturating_sub(ttft) / u32::try_from(n - 1).ok()?)
     }
 
-    /// Decode tok/s (server) = eval_count / eval_duration.
+    /// Decode tok/s (server) = eval_count / eval_duration (llama.cpp: predicted_n /
+    /// predicted_ms).
     pub fn decode_tps(&self) -> Option<f64> {
         if !self.rec.is_ok() {
             return None;
         }
-        ratio(self.rec.server.eval_count, self.rec.server.eval_duration)
+        ratio(self.rec.server.decode_count(), self.rec.server.decode_ns())
     }
 
-    /// Prefill tok/s (server) = prompt_eval_count / prompt_eval_duration.
+    /// Prefill tok/s (server) = prompt_eval_count / prompt_eval_duration (llama.cpp:
+    /// prompt_n / prompt_ms).
     pub fn prefill_tps(&self) -> Option<f64> {
         if !self.rec.is_ok() {
             return None;
         }
         ratio(
-            self.rec.server.prompt_eval_count,
-            self.rec.server.prompt_eval_duration,
+            self.rec.server.prefill_count(),
+            self.rec.server.prefill_ns(),
         )
     }
 
@@ -110,11 +114,14 @@ impl<'a> CallMetrics<'a> {
         ratio(self.output_tokens(), Some(e2e.as_nanos() as u64))
     }
 
-    /// Client overhead = E2E (client) − total_duration (server), in signed
-    /// nanoseconds (negative when the clocks disagree; kept, not clamped).
+    /// Client overhead = E2E (client) − server time, in signed nanoseconds
+    /// (negative when the clocks disagree; kept, not clamped). Server time is
+    /// Ollama's `total_duration`, or llama.cpp's `prompt_ms + predicted_ms` (see
+    /// [`ServerFields::server_ns`](crate::client::ServerFields::server_ns)); undefined
+    /// when the server sends neither (Ollama's `/v1`, vLLM).
     pub fn client_overhead_ns(&self) -> Option<i64> {
         let e2e = i64::try_from(self.e2e()?.as_nanos()).ok()?;
-        let total = i64::try_from(self.rec.server.total_duration?).ok()?;
+        let total = i64::try_from(self.rec.server.server_ns()?).ok()?;
         Some(e2e - total)
     }
 
@@ -128,7 +135,9 @@ impl<'a> CallMetrics<'a> {
     }
 
     /// Unaccounted server time = total_duration − (load + prompt_eval + eval), in
-    /// signed nanoseconds; absent parts count as 0 (Ollama omits zeros).
+    /// signed nanoseconds; absent parts count as 0 (Ollama omits zeros). Undefined
+    /// without Ollama's `total_duration` (llama.cpp's server time is the sum of its
+    /// parts by construction).
     pub fn unaccounted_server_ns(&self) -> Option<i64> {
         let s = &self.rec.server;
         let total = i64::try_from(s.total_duration?).ok()?;
@@ -178,6 +187,7 @@ mod tests {
             eval_count: Some(4),
             eval_duration: Some(500_000_000),
             done_reason: Some("stop".into()),
+            ..ServerFields::default()
         };
         let r = record(
             &[300_000_000, 400_000_000, 600_000_000, 900_000_000],
@@ -195,6 +205,55 @@ mod tests {
         assert_eq!(m.output_tps(), Some(4.0));
         assert_eq!(m.client_overhead_ns(), Some(100_000_000));
         assert_eq!(m.unaccounted_server_ns(), Some(100_000_000));
+    }
+
+    #[test]
+    fn llama_cpp_timings_map_to_the_same_definitions() {
+        use crate::client::{LlamaTimings, Usage};
+        let server = ServerFields {
+            done_reason: Some("length".into()),
+            usage: Some(Usage {
+                prompt_tokens: Some(60),
+                completion_tokens: Some(4),
+                total_tokens: Some(64),
+            }),
+            timings: Some(LlamaTimings {
+                cache_n: Some(10),
+                prompt_n: Some(50),
+                prompt_ms: Some(200.0),
+                predicted_n: Some(4),
+                predicted_ms: Some(500.0),
+            }),
+            ..ServerFields::default()
+        };
+        let r = record(
+            &[300_000_000, 400_000_000, 600_000_000, 900_000_000],
+            1_000_000_000,
+            server,
+        );
+        let m = CallMetrics::new(&r);
+        assert_eq!(m.decode_tps(), Some(8.0));
+        assert_eq!(m.prefill_tps(), Some(250.0));
+        assert_eq!(m.output_tokens(), Some(4));
+        assert_eq!(
+            m.client_overhead_ns(),
+            Some(300_000_000),
+            "E2E − (prompt_ms + predicted_ms)"
+        );
+        assert_eq!(m.unaccounted_server_ns(), None, "no total_duration sent");
+        // Ollama's /v1 and vLLM: usage only → counts, no server timings.
+        let usage_only = ServerFields {
+            usage: Some(Usage {
+                completion_tokens: Some(7),
+                ..Usage::default()
+            }),
+            ..ServerFields::default()
+        };
+        let r = record(&[10, 20], 30, usage_only);
+        let m = CallMetrics::new(&r);
+        assert_eq!(m.output_tokens(), Some(7));
+        assert_eq!(m.decode_tps(), None);
+        assert_eq!(m.client_overhead_ns(), None);
     }
 
     #[test]

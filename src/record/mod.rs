@@ -86,13 +86,22 @@ impl Header {
 pub struct Backend {
     /// Base URL.
     pub url: String,
-    /// Wire protocol: `ollama`.
+    /// Wire protocol: `ollama` or `openai` ([`crate::client::Protocol::name`]).
     pub protocol: String,
     /// Endpoint used for the calls.
     pub endpoint: crate::client::Endpoint,
     /// The embedded stub's profile when the server is agentbench's own stub.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub stub: Option<String>,
+}
+
+impl Backend {
+    /// The URL path the calls used: the endpoint in the recorded protocol (Ollama's
+    /// when the protocol is not one this build knows).
+    pub fn path(&self) -> &'static str {
+        let protocol = self.protocol.parse().unwrap_or_default();
+        self.endpoint.path_for(protocol)
+    }
 }
 
 /// The corpus root and what ingest found there.

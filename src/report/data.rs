@@ -233,8 +233,8 @@ fn stage_breakdown(stage: Stage, runs: &[WorkflowRecord]) -> Option<StageBreakdo
         n: calls.len(),
         client_overhead: signed(|m| m.client_overhead_ns()),
         load: field(|s| s.load_duration),
-        prefill: field(|s| s.prompt_eval_duration),
-        decode: field(|s| s.eval_duration),
+        prefill: field(|s| s.prefill_ns()),
+        decode: field(|s| s.decode_ns()),
         unaccounted: signed(|m| m.unaccounted_server_ns()),
     })
 }
@@ -250,7 +250,7 @@ fn workflow_parts(run: &WorkflowRecord) -> Option<WorkflowBreakdown> {
         let m = CallMetrics::new(&c.call);
         e2e += m.e2e()?.as_nanos() as f64 / MS;
         over += m.client_overhead_ns()?.max(0) as f64 / MS;
-        server += c.call.server.total_duration? as f64 / MS;
+        server += c.call.server.server_ns()? as f64 / MS;
     }
     let calls = span_ms(run, Phase::AnalysisCall)? + span_ms(run, Phase::ReportCall)?;
     Some(WorkflowBreakdown {

@@ -91,7 +91,7 @@ fn provenance_rows(h: &Header) -> Vec<(&'static str, String)> {
         ("backend URL", h.backend.url.clone()),
         (
             "protocol · endpoint",
-            format!("{} · {}", h.backend.protocol, h.backend.endpoint.path()),
+            format!("{} · {}", h.backend.protocol, h.backend.path()),
         ),
         ("stub profile", opt(&h.backend.stub)),
         ("server version", opt(&h.server.version)),

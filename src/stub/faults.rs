@@ -343,11 +343,11 @@ fn bare_final_line(core: &Core, plan: &GenPlan) -> Vec<u8> {
     let model = json_escape(&core.c.profile.models[plan.model].name);
     let stamp = Stamp::now();
     let line = match plan.ep {
-        Endpoint::Generate => format!(
+        Endpoint::Generate | Endpoint::Completions => format!(
             "{{\"model\":\"{model}\",\"created_at\":\"{}\",\"response\":\"\",\"done\":true}}\n",
             stamp.as_str()
         ),
-        Endpoint::Chat => format!(
+        Endpoint::Chat | Endpoint::ChatCompletions => format!(
             "{{\"model\":\"{model}\",\"created_at\":\"{}\",\"message\":{{\"role\":\"assistant\",\"content\":\"\"}},\"done\":true}}\n",
             stamp.as_str()
         ),

@@ -1,4 +1,5 @@
-//! The instant stub: a wiremock 0.6 server whose responder builds each reply at once.
+//! The instant stub: a wiremock 0.6 server whose responder builds each reply at once
+//! (Ollama's NDJSON, or SSE on the OpenAI-compatible routes).
 //!
 //! Correct for a zero-latency server (wiremock sends a whole body in one go). Its server
 //! timings are the responder's real work, so `E2E (client) − total_duration (server)` is
@@ -88,7 +89,7 @@ impl OllamaResponder {
         if plan.stream {
             StubResponse {
                 status: 200,
-                content_type: "application/x-ndjson",
+                content_type: plan.ep.stream_content_type(),
                 body: buf,
             }
         } else {

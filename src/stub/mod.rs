@@ -13,6 +13,13 @@
 //! `GET /api/ps`, `GET /api/version`, `GET|HEAD /`. Unknown model → 404 with Ollama's
 //! wording; malformed JSON → 400; any error body is `{"error": "..."}`.
 //!
+//! OpenAI-compatible routes, shaped like llama.cpp's `llama-server`: `POST
+//! /v1/completions`, `POST /v1/chat/completions` (SSE `data:` chunks, a chunk with
+//! `finish_reason`, a usage chunk with empty `choices` carrying `usage` and llama.cpp's
+//! `timings`, then `data: [DONE]`; `max_tokens` caps the chunks; `stream` defaults to
+//! false as in OpenAI's API) and `GET /v1/models`. Their errors are
+//! `{"error": {"message": …, "type": …, "code": …}}`.
+//!
 //! A profile with a [`Fault`] (`fault:<name>`) makes the paced stub inject that server
 //! fault on generations (see [`faults`](Fault)).
 //!
@@ -35,8 +42,9 @@ pub use instant::{InstantStub, OllamaResponder};
 pub use ndjson::{rfc3339_nanos, ServerTimings};
 pub use paced::PacedStub;
 pub use profile::{
-    split_text, stub_digest, ModelSpec, Pacing, SplitMix64, StubProfile, UnknownProfile,
-    DEFAULT_MODEL, DEFAULT_TEXT, PROFILE_NAMES,
+    split_text, stub_digest, ModelSpec, Pacing, ReplayChunk, ReplayRecording, SplitMix64,
+    StubProfile, UnknownProfile, DEFAULT_MODEL, DEFAULT_TEXT, PROFILE_NAMES, REPLAY_PATH,
+    REPLAY_SOURCE_LINE,
 };
 pub use routes::{RequestRecord, StubResponse, MAX_REQUEST_RECORDS, STUB_VERSION};
 

@@ -1,4 +1,7 @@
-//! Body building shared by both stubs: Ollama's JSON lines, pre-rendered once per stub.
+//! Body building shared by both stubs: Ollama's JSON lines and the OpenAI-compatible SSE
+//! events (llama.cpp's shape: a content chunk per piece, a chunk with `finish_reason`, a
+//! usage chunk with empty `choices` carrying `usage` and `timings`, then
+//! `data: [DONE]`), pre-rendered once per stub.
 //!
 //! A [`Compiled`] profile holds every constant part of every line, so rendering a response
 //! only copies bytes and splices in the model name, the `created_at` timestamp and the
@@ -16,6 +19,65 @@ pub enum Endpoint {
     Generate,
     /// `POST /api/chat`: content in `"message":{"role":"assistant","content":...}`.
     Chat,
+    /// `POST /v1/completions`: SSE, content in `choices[0].text`.
+    Completions,
+    /// `POST /v1/chat/completions`: SSE, content in `choices[0].delta.content`.
+    ChatCompletions,
+}
+
+impl Endpoint {
+    /// `true` for the OpenAI-compatible endpoints.
+    pub fn is_openai(self) -> bool {
+        matches!(self, Endpoint::Completions | Endpoint::ChatCompletions)
+    }
+
+    /// The `Content-Type` of a streamed reply.
+    pub fn stream_content_type(self) -> &'static str {
+        if self.is_openai() {
+            "text/event-stream"
+        } else {
+            "application/x-ndjson"
+        }
+    }
+
+    fn openai_head(self) -> (&'static str, &'static str) {
+        match self {
+            Endpoint::ChatCompletions => ("chatcmpl-agentbench-stub", "chat.completion.chunk"),
+            _ => ("cmpl-agentbench-stub", "text_completion"),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch (OpenAI's `created`).
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `"timings":{...}` in llama.cpp's shape and units (ms) from the stub's timings:
+/// `prompt_ms` = load + prompt evaluation (arrival → first chunk), `predicted_ms` =
+/// first → last chunk.
+fn write_timings(buf: &mut Vec<u8>, t: &ServerTimings) {
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let _ = write!(
+        buf,
+        "\"timings\":{{\"cache_n\":0,\"prompt_n\":{},\"prompt_ms\":{:.3},\"predicted_n\":{},\"predicted_ms\":{:.3}}}",
+        t.prompt_eval_count,
+        ms(t.load_duration + t.prompt_eval_duration),
+        t.eval_count,
+        ms(t.eval_duration)
+    );
+}
+
+fn write_usage(buf: &mut Vec<u8>, t: &ServerTimings) {
+    let _ = write!(
+        buf,
+        "\"usage\":{{\"prompt_tokens\":{},\"completion_tokens\":{},\"total_tokens\":{}}}",
+        t.prompt_eval_count,
+        t.eval_count,
+        t.prompt_eval_count + t.eval_count
+    );
 }
 
 /// Server-side numbers of one generation, as reported in the final line (durations in ns).
@@ -121,6 +183,13 @@ pub struct Compiled {
     gen_tails: Vec<String>,
     /// Per chunk, chat: `","message":{"role":"assistant","content":"<piece>"},"done":false}\n`.
     chat_tails: Vec<String>,
+    /// Per chunk, `/v1/completions`: `"text":"<piece>","finish_reason":null}]}\n\n`.
+    oai_text_tails: Vec<String>,
+    /// Per chunk, `/v1/chat/completions`:
+    /// `"delta":{"content":"<piece>"},"finish_reason":null}]}\n\n`.
+    oai_chat_tails: Vec<String>,
+    /// Per model: the name, escaped.
+    names: Vec<String>,
     /// Per chunk: the piece, escaped.
     escaped: Vec<String>,
     /// Offsets from arrival of each content chunk.
@@ -154,12 +223,28 @@ impl Compiled {
                 )
             })
             .collect();
+        let oai_text_tails = escaped
+            .iter()
+            .map(|e| format!("\"text\":\"{e}\",\"finish_reason\":null}}]}}\n\n"))
+            .collect();
+        let oai_chat_tails = escaped
+            .iter()
+            .map(|e| format!("\"delta\":{{\"content\":\"{e}\"}},\"finish_reason\":null}}]}}\n\n"))
+            .collect();
+        let names = profile
+            .models
+            .iter()
+            .map(|m| json_escape(&m.name))
+            .collect();
         let schedule = profile.pacing.schedule(pieces.len());
         let load = profile.effective_load();
         Ok(Compiled {
             heads,
             gen_tails,
             chat_tails,
+            oai_text_tails,
+            oai_chat_tails,
+            names,
             escaped,
             schedule,
             load,
@@ -176,11 +261,43 @@ impl Compiled {
         match ep {
             Endpoint::Generate => &self.gen_tails,
             Endpoint::Chat => &self.chat_tails,
+            Endpoint::Completions => &self.oai_text_tails,
+            Endpoint::ChatCompletions => &self.oai_chat_tails,
         }
     }
 
-    /// Appends content line `i` (0-based) for `model` to `buf`.
+    /// Appends `{"id":…,"object":…,"created":…,"model":"<name>",` (an OpenAI object's
+    /// head; `data: ` before it when `sse`).
+    fn push_openai_head(
+        &self,
+        buf: &mut Vec<u8>,
+        ep: Endpoint,
+        model: usize,
+        sse: bool,
+        object: Option<&str>,
+    ) {
+        let (id, chunk_object) = ep.openai_head();
+        if sse {
+            buf.extend_from_slice(b"data: ");
+        }
+        let _ = write!(
+            buf,
+            "{{\"id\":\"{id}\",\"object\":\"{}\",\"created\":{},\"model\":\"{}\",",
+            object.unwrap_or(chunk_object),
+            unix_secs(),
+            self.names[model]
+        );
+    }
+
+    /// Appends content line `i` (0-based) for `model` to `buf` (an SSE event for the
+    /// OpenAI-compatible endpoints).
     pub fn push_chunk(&self, buf: &mut Vec<u8>, ep: Endpoint, model: usize, ts: &Stamp, i: usize) {
+        if ep.is_openai() {
+            self.push_openai_head(buf, ep, model, true, None);
+            buf.extend_from_slice(b"\"choices\":[{\"index\":0,");
+            buf.extend_from_slice(self.tails(ep)[i].as_bytes());
+            return;
+        }
         buf.extend_from_slice(self.heads[model].as_bytes());
         buf.extend_from_slice(&ts.0);
         buf.extend_from_slice(self.tails(ep)[i].as_bytes());
@@ -189,6 +306,12 @@ impl Compiled {
     /// Appends content lines `0..n` for `model`, all with timestamp `ts`, reserving room for
     /// the final line too.
     pub fn push_chunks(&self, buf: &mut Vec<u8>, ep: Endpoint, model: usize, ts: &Stamp, n: usize) {
+        if ep.is_openai() {
+            for i in 0..n {
+                self.push_chunk(buf, ep, model, ts, i);
+            }
+            return;
+        }
         let head = self.heads[model].as_bytes();
         let tails = &self.tails(ep)[..n];
         let len: usize = tails.iter().map(|t| t.len()).sum::<usize>() + n * (head.len() + 30);
@@ -224,13 +347,16 @@ impl Compiled {
         t: &ServerTimings,
         content: Option<&[u8]>,
     ) {
+        if ep.is_openai() {
+            return self.push_openai_final(buf, ep, model, done_reason, t, content);
+        }
         buf.extend_from_slice(self.heads[model].as_bytes());
         buf.extend_from_slice(&ts.0);
         match ep {
-            Endpoint::Generate => buf.extend_from_slice(b"\",\"response\":\""),
             Endpoint::Chat => {
                 buf.extend_from_slice(b"\",\"message\":{\"role\":\"assistant\",\"content\":\"")
             }
+            _ => buf.extend_from_slice(b"\",\"response\":\""),
         }
         if let Some(text) = content {
             buf.extend_from_slice(text);
@@ -261,17 +387,87 @@ impl Compiled {
         }
     }
 
+    /// The end of an OpenAI-compatible reply. Streamed (`content` = `None`): a chunk with
+    /// an empty piece and `finish_reason`, a usage chunk (`choices: []`, `usage`,
+    /// llama.cpp's `timings`), and `data: [DONE]`. Not streamed: one `text_completion` /
+    /// `chat.completion` object with the whole (escaped) content, usage and timings.
+    fn push_openai_final(
+        &self,
+        buf: &mut Vec<u8>,
+        ep: Endpoint,
+        model: usize,
+        done_reason: &str,
+        t: &ServerTimings,
+        content: Option<&[u8]>,
+    ) {
+        let chat = ep == Endpoint::ChatCompletions;
+        match content {
+            None => {
+                self.push_openai_head(buf, ep, model, true, None);
+                buf.extend_from_slice(b"\"choices\":[{\"index\":0,");
+                if chat {
+                    buf.extend_from_slice(b"\"delta\":{},");
+                } else {
+                    buf.extend_from_slice(b"\"text\":\"\",");
+                }
+                let _ = write!(buf, "\"finish_reason\":\"{done_reason}\"}}]}}\n\n");
+                self.push_openai_head(buf, ep, model, true, None);
+                buf.extend_from_slice(b"\"choices\":[],");
+                write_usage(buf, t);
+                buf.push(b',');
+                write_timings(buf, t);
+                buf.extend_from_slice(b"}\n\ndata: [DONE]\n\n");
+            }
+            Some(text) => {
+                let object = if chat {
+                    "chat.completion"
+                } else {
+                    "text_completion"
+                };
+                self.push_openai_head(buf, ep, model, false, Some(object));
+                buf.extend_from_slice(b"\"choices\":[{\"index\":0,");
+                if chat {
+                    buf.extend_from_slice(b"\"message\":{\"role\":\"assistant\",\"content\":\"");
+                } else {
+                    buf.extend_from_slice(b"\"text\":\"");
+                }
+                buf.extend_from_slice(text);
+                buf.push(b'"');
+                if chat {
+                    buf.push(b'}');
+                }
+                let _ = write!(buf, ",\"finish_reason\":\"{done_reason}\"}}],");
+                write_usage(buf, t);
+                buf.push(b',');
+                write_timings(buf, t);
+                buf.push(b'}');
+            }
+        }
+    }
+
     /// The reply to an empty prompt (or empty `messages`): `done:true` with `done_reason`
-    /// `load` or `unload`, no text and no metrics, as Ollama sends it.
+    /// `load` or `unload`, no text and no metrics, as Ollama sends it. (The
+    /// OpenAI-compatible endpoints have no load requests; they get an empty completion.)
     pub fn load_reply(&self, ep: Endpoint, model: usize, ts: &Stamp, reason: &str) -> Vec<u8> {
         let mut buf = Vec::with_capacity(160);
+        if ep.is_openai() {
+            self.push_openai_final(
+                &mut buf,
+                ep,
+                model,
+                "stop",
+                &ServerTimings::default(),
+                Some(b""),
+            );
+            return buf;
+        }
         buf.extend_from_slice(self.heads[model].as_bytes());
         buf.extend_from_slice(&ts.0);
         match ep {
-            Endpoint::Generate => buf.extend_from_slice(b"\",\"response\":\""),
             Endpoint::Chat => {
                 buf.extend_from_slice(b"\",\"message\":{\"role\":\"assistant\",\"content\":\"\"}")
             }
+            _ => buf.extend_from_slice(b"\",\"response\":\""),
         }
         if ep == Endpoint::Generate {
             buf.push(b'"');
@@ -302,6 +498,66 @@ mod tests {
     }
 
     #[test]
+    fn openai_events_parse_with_the_client_decoder() {
+        use crate::client::sse::{decode_sse_line, SseLine};
+        let text = "a \"quoted\"\n line é";
+        let c = Compiled::new(StubProfile::default().with_text(text)).unwrap();
+        let ts = Stamp::now();
+        for ep in [Endpoint::Completions, Endpoint::ChatCompletions] {
+            let mut buf = Vec::new();
+            c.push_chunks(&mut buf, ep, 0, &ts, c.chunks());
+            let t = ServerTimings {
+                total_duration: 9_000_000,
+                load_duration: 1_000_000,
+                prompt_eval_count: 12,
+                prompt_eval_duration: 2_000_000,
+                eval_count: c.chunks() as u64,
+                eval_duration: 5_000_000,
+            };
+            c.push_final(&mut buf, ep, 0, &ts, "length", &t, None);
+            let body = std::str::from_utf8(&buf).unwrap();
+            assert!(body.ends_with("\n\ndata: [DONE]\n\n"), "{body}");
+            let (mut got, mut done, mut usage, mut timings, mut reason) =
+                (String::new(), false, None, None, None);
+            for line in body.lines().filter(|l| !l.is_empty()) {
+                match decode_sse_line(line.as_bytes()).unwrap() {
+                    SseLine::Chunk(ch) => {
+                        got.push_str(ch.content());
+                        reason = ch.finish_reason().map(str::to_string).or(reason);
+                        usage = ch.usage.or(usage);
+                        timings = ch.timings.or(timings);
+                    }
+                    SseLine::Done => done = true,
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert!(done);
+            assert_eq!(got, text);
+            assert_eq!(reason.as_deref(), Some("length"));
+            assert_eq!(usage.unwrap().completion_tokens, Some(c.chunks() as u64));
+            let tm = timings.unwrap();
+            assert_eq!(tm.prompt_ms, Some(3.0), "load + prompt evaluation");
+            assert_eq!(tm.predicted_ms, Some(5.0));
+            let mut one = Vec::new();
+            c.push_final(
+                &mut one,
+                ep,
+                0,
+                &ts,
+                "stop",
+                &t,
+                Some(&c.content(c.chunks())),
+            );
+            let v: serde_json::Value = serde_json::from_slice(&one).unwrap();
+            let whole = match ep {
+                Endpoint::Completions => v["choices"][0]["text"].as_str().unwrap(),
+                _ => v["choices"][0]["message"]["content"].as_str().unwrap(),
+            };
+            assert_eq!(whole, text);
+        }
+    }
+
+    #[test]
     fn lines_parse() {
         let c = Compiled::new(StubProfile::default().with_text("a \"quoted\"\n line é")).unwrap();
         let ts = Stamp::now();
@@ -315,7 +571,7 @@ mod tests {
                 let v: serde_json::Value = serde_json::from_str(line).unwrap();
                 let piece = match ep {
                     Endpoint::Generate => v["response"].as_str().unwrap(),
-                    Endpoint::Chat => v["message"]["content"].as_str().unwrap(),
+                    _ => v["message"]["content"].as_str().unwrap(),
                 };
                 text.push_str(piece);
             }

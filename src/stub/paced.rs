@@ -270,11 +270,10 @@ async fn handle(core: Arc<Core>, req: Request<Incoming>) -> Result<Response<Stub
         sleep: None,
         finished: false,
     };
+    let content_type = body.plan.ep.stream_content_type();
     let mut resp = Response::new(StubBody::Paced(Box::new(body)));
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
-    );
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     Ok(resp)
 }
 

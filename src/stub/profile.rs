@@ -6,12 +6,94 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::client::{LlamaTimings, Usage};
 
 use super::faults::{Fault, HTML_PAYLOAD, MULTIBYTE_TEXT};
 
 /// Names accepted by [`StubProfile::named`], in the order they are documented.
-pub const PROFILE_NAMES: &[&str] = &["instant", "paced", "realistic", "sweep"];
+pub const PROFILE_NAMES: &[&str] = &["instant", "paced", "realistic", "sweep", "replay"];
+
+/// The recorded stream the `replay` profile serves, relative to the crate root. It lives
+/// beside `mock-data/`, not in it: every file under `mock-data/` is part of the benchmark
+/// corpus (a `.json` there would be ingested into the prompts, and the corpus test
+/// checks that the folder holds exactly the generator's 101 files).
+pub const REPLAY_PATH: &str = "replay/llama-server-gemma3-270m.json";
+
+const REPLAY_JSON: &str = include_str!("../../replay/llama-server-gemma3-270m.json");
+
+/// How the `replay` profile is labelled in the console line of a fallback run.
+pub const REPLAY_SOURCE_LINE: &str =
+    "text and pacing replayed from one recorded llama.cpp stream of gemma3-270m, replay/llama-server-gemma3-270m.json";
+
+/// One content chunk of a recorded stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplayChunk {
+    /// Receive offset from t0 (just before the request was sent), ns.
+    pub at_ns: u64,
+    /// The chunk's text.
+    pub text: String,
+}
+
+/// One real stream, recorded at the client: chunk texts and receive times, and the
+/// server's own figures. Written by `tests/llm_real.rs` (`record_replay_profile`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplayRecording {
+    /// What was recorded: server, build, model, machine.
+    pub source: String,
+    /// Model name as served.
+    pub model: String,
+    /// The URL path called (`/v1/completions`).
+    pub path: String,
+    /// `max_tokens` sent.
+    pub max_tokens: u64,
+    /// Prompt length, bytes.
+    pub prompt_bytes: u64,
+    /// Response headers received, ns from t0.
+    pub headers_ns: u64,
+    /// Content chunks in order.
+    pub chunks: Vec<ReplayChunk>,
+    /// `data: [DONE]` received, ns from t0.
+    pub end_ns: u64,
+    /// The server's `usage`.
+    pub usage: Option<Usage>,
+    /// llama.cpp's `timings`.
+    pub timings: Option<LlamaTimings>,
+}
+
+impl ReplayRecording {
+    /// Parses a recording; checks that it has chunks and that their times never decrease.
+    pub fn parse(json: &str) -> Result<Self, String> {
+        let r: ReplayRecording =
+            serde_json::from_str(json).map_err(|e| format!("bad replay recording: {e}"))?;
+        if r.chunks.is_empty() || r.chunks.iter().any(|c| c.text.is_empty()) {
+            return Err("a replay recording needs chunks, each with non-empty text".into());
+        }
+        if r.chunks.windows(2).any(|w| w[1].at_ns < w[0].at_ns) {
+            return Err("replay chunk times must not decrease".into());
+        }
+        Ok(r)
+    }
+
+    /// The recording compiled into the binary ([`REPLAY_PATH`]).
+    pub fn embedded() -> Self {
+        Self::parse(REPLAY_JSON).expect("the committed replay recording parses (tested)")
+    }
+
+    /// Its pacing: the first chunk at its recorded offset, then the recorded gaps.
+    pub fn pacing(&self) -> Pacing {
+        let at: Vec<u64> = self.chunks.iter().map(|c| c.at_ns).collect();
+        Pacing::Replay {
+            ttft: Duration::from_nanos(at[0]),
+            gaps: at
+                .windows(2)
+                .map(|w| Duration::from_nanos(w[1] - w[0]))
+                .collect(),
+        }
+    }
+}
 
 /// The default model served by every named profile.
 pub const DEFAULT_MODEL: &str = "gemma3:latest";
@@ -277,6 +359,9 @@ pub struct StubProfile {
     pub emulate: Option<super::emulate::Emulation>,
     /// A server fault to inject (paced stub only; see [`Fault`]). `None` serves normally.
     pub fault: Option<Fault>,
+    /// Explicit content chunks (a replayed stream's pieces); empty = `text` split into
+    /// `chunks` pieces. When set, their concatenation is `text`.
+    pub pieces: Vec<String>,
 }
 
 impl Default for StubProfile {
@@ -291,6 +376,7 @@ impl Default for StubProfile {
             load: Duration::ZERO,
             emulate: None,
             fault: None,
+            pieces: Vec::new(),
         }
     }
 }
@@ -305,6 +391,9 @@ impl StubProfile {
     /// - `realistic`: 100 chunks, TTFT 150 ms of which 30 ms simulated load, gaps of
     ///   8 ms ± 3 ms (splitmix64, seed 42). Total ≈ 0.95 s. The default for `agentbench run`
     ///   on the embedded stub.
+    /// - `replay`: a real stream replayed — the text, chunk boundaries and receive
+    ///   times of one recorded llama.cpp stream ([`REPLAY_PATH`]), no simulated load. The
+    ///   default for `agentbench run` on the embedded stub.
     /// - `fault:<name>` (e.g. `fault:truncate`): 20 chunks served by the paced stub's
     ///   fault responder with [`Fault`] `<name>` injected; `fault:html-payload` serves
     ///   [`HTML_PAYLOAD`] and `fault:split-utf8` serves [`MULTIBYTE_TEXT`].
@@ -350,6 +439,23 @@ impl StubProfile {
                 ..base
             }),
             "sweep" => Ok(super::emulate::sweep_profile(base)),
+            "replay" => {
+                let r = ReplayRecording::embedded();
+                let pieces: Vec<String> = r
+                    .chunks
+                    .iter()
+                    .map(|c| c.text.clone())
+                    .filter(|t| !t.is_empty())
+                    .collect();
+                Ok(StubProfile {
+                    name: "replay".into(),
+                    text: pieces.concat(),
+                    chunks: pieces.len(),
+                    pacing: r.pacing(),
+                    pieces,
+                    ..base
+                })
+            }
             other => Err(UnknownProfile { name: other.into() }),
         }
     }
@@ -364,15 +470,17 @@ impl StubProfile {
         self
     }
 
-    /// This profile serving `text`.
+    /// This profile serving `text` (split into `chunks` pieces).
     pub fn with_text(mut self, text: impl Into<String>) -> Self {
         self.text = text.into();
+        self.pieces.clear();
         self
     }
 
     /// This profile splitting the text into `chunks` pieces.
     pub fn with_chunks(mut self, chunks: usize) -> Self {
         self.chunks = chunks;
+        self.pieces.clear();
         self
     }
 
@@ -405,8 +513,12 @@ impl StubProfile {
         self.load.min(self.pacing.ttft())
     }
 
-    /// The text split into the pieces served as content chunks (see the type's docs).
+    /// The pieces served as content chunks: the explicit ones, else the text split
+    /// (see the type's docs).
     pub fn pieces(&self) -> Vec<&str> {
+        if !self.pieces.is_empty() {
+            return self.pieces.iter().map(String::as_str).collect();
+        }
         split_text(&self.text, self.chunks)
     }
 
@@ -420,6 +532,11 @@ impl StubProfile {
         }
         if self.text.is_empty() {
             return Err("a stub profile needs a non-empty text".into());
+        }
+        if !self.pieces.is_empty()
+            && (self.pieces.iter().any(String::is_empty) || self.pieces.concat() != self.text)
+        {
+            return Err("explicit pieces must be non-empty and concatenate to the text".into());
         }
         if let Some(m) = self.models.iter().find(|m| m.name.is_empty()) {
             return Err(format!("empty model name in {:?}", m));
@@ -520,6 +637,42 @@ mod tests {
             assert!(g >= Duration::from_millis(5) && g <= Duration::from_millis(11));
         }
         assert_eq!(p.effective_load(), Duration::from_millis(30));
+    }
+
+    #[test]
+    fn the_replay_profile_serves_the_recorded_stream() {
+        let r = ReplayRecording::embedded();
+        let p = StubProfile::named("replay").unwrap();
+        p.validate().unwrap();
+        let texts: Vec<&str> = r
+            .chunks
+            .iter()
+            .map(|c| c.text.as_str())
+            .filter(|t| !t.is_empty())
+            .collect();
+        assert_eq!(p.pieces(), texts, "chunk boundaries are the recorded ones");
+        let s = p.pacing.schedule(p.pieces().len());
+        let recorded: Vec<Duration> = r
+            .chunks
+            .iter()
+            .filter(|c| !c.text.is_empty())
+            .map(|c| Duration::from_nanos(c.at_ns))
+            .collect();
+        assert_eq!(s[0], recorded[0]);
+        assert_eq!(
+            s.last(),
+            recorded.last(),
+            "the schedule ends where the recording did"
+        );
+        assert!(
+            r.timings.is_some() && r.usage.is_some(),
+            "server figures recorded"
+        );
+        assert!(ReplayRecording::parse("{}").is_err());
+        assert!(
+            p.clone().with_text("x").pieces() == vec!["x"],
+            "with_text drops the pieces"
+        );
     }
 
     #[test]

@@ -156,6 +156,14 @@ impl Core {
         let reply = match (method, path) {
             ("POST", "/api/generate") => return self.generation(Endpoint::Generate, body),
             ("POST", "/api/chat") => return self.generation(Endpoint::Chat, body),
+            ("POST", "/v1/completions") => return self.generation(Endpoint::Completions, body),
+            ("POST", "/v1/chat/completions") => {
+                return self.generation(Endpoint::ChatCompletions, body)
+            }
+            ("GET" | "HEAD", "/v1/models") => self.openai_models(),
+            (_, "/v1/completions" | "/v1/chat/completions" | "/v1/models") => {
+                openai_error(405, &format!("method {method} not allowed on {path}"))
+            }
             ("GET" | "HEAD", "/") => StubResponse {
                 status: 200,
                 content_type: "text/plain; charset=utf-8",
@@ -180,8 +188,40 @@ impl Core {
     fn generation(&self, ep: Endpoint, body: &[u8]) -> Action {
         match self.plan(ep, body) {
             Ok(p) => Action::Generate(p),
+            Err(r) if ep.is_openai() => {
+                // Same refusal, in the OpenAI error shape: {"error":{"message":…}}.
+                let msg = serde_json::from_slice::<serde_json::Value>(&r.body)
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                Action::Reply(openai_error(r.status, &msg))
+            }
             Err(r) => Action::Reply(r),
         }
+    }
+
+    /// `GET /v1/models`: the served models in OpenAI's list shape.
+    fn openai_models(&self) -> StubResponse {
+        let data: Vec<_> = self
+            .c
+            .profile
+            .models
+            .iter()
+            .map(|m| {
+                json!({
+                    "id": m.name,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "agentbench-stub",
+                })
+            })
+            .collect();
+        StubResponse::json(
+            200,
+            json!({ "object": "list", "data": data })
+                .to_string()
+                .into_bytes(),
+        )
     }
 
     fn plan(&self, ep: Endpoint, body: &[u8]) -> Result<GenPlan, StubResponse> {
@@ -207,10 +247,11 @@ impl Core {
                 let p = req.prompt.map_or(0, |l| l.0);
                 (p + req.system.map_or(0, |l| l.0), p == 0)
             }
-            Endpoint::Chat => {
+            Endpoint::Completions => (req.prompt.map_or(0, |l| l.0), false),
+            Endpoint::Chat | Endpoint::ChatCompletions => {
                 let msgs = req.messages.unwrap_or_default();
                 let bytes = msgs.iter().map(|m| m.content.map_or(0, |l| l.0) + 8).sum();
-                (bytes, msgs.is_empty())
+                (bytes, msgs.is_empty() && ep == Endpoint::Chat)
             }
         };
         let now = SystemTime::now();
@@ -229,10 +270,12 @@ impl Core {
             }
         } else {
             let all = self.c.chunks();
-            let cap = req
-                .options
-                .as_ref()
-                .and_then(|o| o.num_predict)
+            let cap = if ep.is_openai() {
+                req.max_tokens
+            } else {
+                req.options.as_ref().and_then(|o| o.num_predict)
+            };
+            let cap = cap
                 .filter(|n| *n >= 1.0)
                 .map(|n| n.min(usize::MAX as f64) as usize);
             match cap {
@@ -269,7 +312,9 @@ impl Core {
         Ok(GenPlan {
             ep,
             model,
-            stream: req.stream.unwrap_or(true),
+            // Ollama streams unless told not to; OpenAI-compatible servers do not
+            // stream unless told to.
+            stream: req.stream.unwrap_or(!ep.is_openai()),
             what,
             prompt_eval_count,
             emul,
@@ -389,6 +434,21 @@ impl Core {
     }
 }
 
+/// An error in the OpenAI shape (as Ollama's `/v1` and vLLM send it).
+fn openai_error(status: u16, msg: &str) -> StubResponse {
+    let kind = if status == 404 {
+        "not_found_error"
+    } else {
+        "invalid_request_error"
+    };
+    StubResponse::json(
+        status,
+        json!({ "error": { "message": msg, "type": kind, "param": null, "code": status } })
+            .to_string()
+            .into_bytes(),
+    )
+}
+
 fn not_found(name: &str) -> StubResponse {
     StubResponse::error(
         404,
@@ -446,6 +506,8 @@ struct GenRequest {
     stream: Option<bool>,
     options: Option<Options>,
     keep_alive: Option<KeepAlive>,
+    /// OpenAI-compatible cap on generated tokens.
+    max_tokens: Option<f64>,
 }
 
 /// Parses a keep_alive string as Ollama does: a number of seconds, or a Go duration such as

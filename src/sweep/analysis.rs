@@ -184,7 +184,7 @@ pub fn call_flags(call: &StageCall, label: &CallLabel) -> Vec<CallFlag> {
             "no final object".into(),
         ));
     }
-    if let Some(p) = c.server.prompt_eval_count {
+    if let Some(p) = c.server.prefill_count() {
         let expected = c.prompt_bytes / 4;
         if let Some(ctx) = c.settings.options.num_ctx.filter(|ctx| p >= *ctx) {
             out.push(CallFlag::ContextFull {

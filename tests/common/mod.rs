@@ -62,6 +62,7 @@ pub fn synthetic_call(ttft_ms: f64, overhead_ms: f64) -> agentbench::client::Cal
             eval_count: Some(11),
             eval_duration: Some(ms(100.0)),
             done_reason: Some("stop".into()),
+            ..ServerFields::default()
         },
         error: None,
         attempt: 1,

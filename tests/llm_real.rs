@@ -1,0 +1,372 @@
+//! End to end against a real model: llama.cpp's `llama-server` with Gemma 3 270M
+//! (Q4_K_M), spoken to over the OpenAI-compatible protocol.
+//!
+//! The server: `LLM_BASE_URL` when set (model `LLM_MODEL`, default `gemma3-270m`), else
+//! started here by `scripts/llama-server.sh start` on a free loopback port and stopped
+//! by PID when the test ends. When the engine or the model is not provisioned
+//! (`scripts/llama-server.sh check`), the test prints one `skipped:` line, unless
+//! `AGENTBENCH_REQUIRE_LLM` is set (CI provisions first and sets it), where it fails.
+//!
+//! `record_replay_profile` (ignored) records the stream the `replay` stub profile
+//! serves: `cargo test --test llm_real record_replay_profile -- --ignored`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use agentbench::client::ndjson::LineSplitter;
+use agentbench::client::sse::{decode_sse_line, SseLine};
+use agentbench::client::Protocol;
+use agentbench::metrics::CallMetrics;
+use agentbench::record::read_records;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn script() -> PathBuf {
+    root().join("scripts/llama-server.sh")
+}
+
+/// A server for the test; stops the one it started when dropped.
+struct LlmServer {
+    url: String,
+    model: String,
+    pid: Option<u32>,
+}
+
+impl Drop for LlmServer {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let _ = Command::new(script())
+                .args(["stop", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+fn required() -> bool {
+    std::env::var_os("AGENTBENCH_REQUIRE_LLM").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The server to test against, or `None` (one line printed) when none can be had
+/// and none is required.
+fn llm_server(test: &str) -> Option<LlmServer> {
+    let model = std::env::var("LLM_MODEL").unwrap_or_else(|_| "gemma3-270m".into());
+    if let Ok(url) = std::env::var("LLM_BASE_URL") {
+        if !url.trim().is_empty() {
+            return Some(LlmServer {
+                url: url.trim().trim_end_matches('/').to_string(),
+                model,
+                pid: None,
+            });
+        }
+    }
+    let check = Command::new(script())
+        .arg("check")
+        .output()
+        .expect("scripts/llama-server.sh runs");
+    if !check.status.success() {
+        let why = String::from_utf8_lossy(&check.stderr)
+            .trim()
+            .replace('\n', " ");
+        if required() {
+            panic!("AGENTBENCH_REQUIRE_LLM is set but the real model is not available: {why}");
+        }
+        println!("{test}: skipped: {why} (or set LLM_BASE_URL)");
+        return None;
+    }
+    // One thread unless told otherwise: on a shared 2-core machine two llama.cpp
+    // threads fighting other processes run ~10x slower (see REFERENCE.md).
+    let threads = std::env::var("LLM_THREADS").unwrap_or_else(|_| "1".into());
+    let out = Command::new(script())
+        .arg("start")
+        .env("LLM_THREADS", threads)
+        .output()
+        .expect("scripts/llama-server.sh start runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "scripts/llama-server.sh start failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |name: &str| {
+        stdout
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {stdout:?}"))
+            .to_string()
+    };
+    Some(LlmServer {
+        url: field("LLM_BASE_URL="),
+        model,
+        pid: Some(field("LLM_PID=").parse().expect("a PID")),
+    })
+}
+
+fn run_cli(args: &[&str], out: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_agentbench"))
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .env_remove("OLLAMA_HOST")
+        .output()
+        .expect("agentbench runs")
+}
+
+const MAX_TOKENS: u64 = 64;
+
+/// The whole workflow (2 runs: ingest, analysis call, parse, report call) through
+/// `agentbench run --protocol openai` against the real model, `num_predict` (sent as
+/// `max_tokens`) 64, then checks every call's raw observations against the server's
+/// own figures, and the rendered report.
+#[test]
+fn the_workflow_against_a_real_model_agrees_with_the_server() {
+    let Some(server) = llm_server("the_workflow_against_a_real_model") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let started = Instant::now();
+    let out = run_cli(
+        &[
+            "run",
+            "--protocol",
+            "openai",
+            "--base-url",
+            &server.url,
+            "--model",
+            &server.model,
+            "--runs",
+            "2",
+            "--option",
+            &format!("num_predict={MAX_TOKENS}"),
+            "--option",
+            "seed=42",
+            "--option",
+            "temperature=0",
+            "--timeout",
+            "120",
+        ],
+        &out_dir,
+    );
+    let wall = started.elapsed();
+    assert!(
+        out.status.success(),
+        "agentbench run failed ({:?}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = read_records(&out_dir.join("records.jsonl")).unwrap();
+    assert_eq!(file.header.backend.protocol, Protocol::OpenAi.name());
+    assert_eq!(file.header.backend.stub, None, "a real server, not a stub");
+    assert!(
+        file.header
+            .server
+            .version
+            .as_deref()
+            .is_some_and(|v| v.starts_with("llama.cpp")),
+        "server version from /props: {:?}",
+        file.header.server
+    );
+    assert_eq!(file.runs.len(), 2);
+    let mut n_calls = 0;
+    for run in &file.runs {
+        assert!(run.failure.is_none(), "{:?}", run.failure);
+        for sc in &run.calls {
+            n_calls += 1;
+            let c = &sc.call;
+            let what = format!("run {} {}", run.run_index, sc.stage.name());
+            assert!(c.is_ok(), "{what}: {:?}", c.error);
+            // Real text: words, not an echo of the canned stub text.
+            let words = c
+                .response
+                .split_whitespace()
+                .filter(|w| w.chars().any(char::is_alphabetic))
+                .count();
+            assert!(words >= 5, "{what}: too little text: {:?}", c.response);
+            assert!(!c.response.contains("98-102 tokens per second"));
+
+            // Token counts. llama.cpp streams one SSE chunk per generated token, but a
+            // token that ends inside a UTF-8 character is held back and sent with the
+            // next one, and the end-of-generation token has no text. So the content
+            // chunks may fall short of the server's count by at most one per non-ASCII
+            // character of the text, plus one on a natural stop; never exceed it.
+            let usage = c.server.usage.as_ref().expect("usage chunk received");
+            let timings = c
+                .server
+                .timings
+                .as_ref()
+                .expect("llama.cpp timings received");
+            let completion = usage.completion_tokens.expect("completion_tokens");
+            assert_eq!(
+                Some(completion as i64),
+                timings.predicted_n,
+                "{what}: usage and timings disagree"
+            );
+            let chunks = c.chunk_ns.len() as u64;
+            let non_ascii = c.response.chars().filter(|ch| !ch.is_ascii()).count() as u64;
+            let stop = u64::from(c.server.done_reason.as_deref() == Some("stop"));
+            assert!(
+                chunks <= completion && completion - chunks <= non_ascii + stop,
+                "{what}: {chunks} content chunks vs {completion} tokens ({non_ascii} non-ASCII chars, stop {stop})"
+            );
+            match c.server.done_reason.as_deref() {
+                Some("length") => assert_eq!(completion, MAX_TOKENS, "{what}"),
+                Some("stop") => assert!(completion <= MAX_TOKENS, "{what}"),
+                other => panic!("{what}: finish_reason {other:?}"),
+            }
+
+            // Timing: the first chunk cannot arrive before the prompt was evaluated,
+            // and the client adds a little to the server's own time, never less.
+            let m = CallMetrics::new(c);
+            let ttft = m.ttft().unwrap().as_nanos() as u64;
+            let prefill = c.server.prefill_ns().unwrap();
+            assert!(
+                ttft >= prefill,
+                "{what}: TTFT {ttft} ns < prompt_ms {prefill} ns"
+            );
+            let e2e = m.e2e().unwrap().as_nanos() as i64;
+            let overhead = m.client_overhead_ns().unwrap();
+            assert!(overhead > 0, "{what}: client overhead {overhead} ns");
+            assert!(
+                overhead < 250_000_000 && overhead * 5 < e2e,
+                "{what}: client overhead {overhead} ns of E2E {e2e} ns is not small"
+            );
+            let tps = m.decode_tps().unwrap();
+            assert!(tps > 1.0, "{what}: decode {tps} tok/s");
+            println!(
+                "{what}: prompt {} tok ({} cached), TTFT {:.1} ms, prompt_ms {:.1}, decode {:.1} tok/s, E2E {:.1} ms, overhead {:.2} ms, {chunks} chunks / {completion} tokens, {}",
+                c.server.prefill_count().unwrap_or(0),
+                timings.cache_n.unwrap_or(0),
+                ttft as f64 / 1e6,
+                prefill as f64 / 1e6,
+                tps,
+                e2e as f64 / 1e6,
+                overhead as f64 / 1e6,
+                c.server.done_reason.as_deref().unwrap_or("?"),
+            );
+        }
+    }
+    assert_eq!(n_calls, 4);
+
+    // The report renders with the real data: the protocol, the model and the
+    // figures' sections, no undefined numbers.
+    let html = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
+    for needle in [
+        "openai",
+        &server.model,
+        "/v1/completions",
+        "TTFT",
+        "client overhead",
+    ] {
+        assert!(html.contains(needle), "index.html lacks {needle:?}");
+    }
+    assert!(!html.contains("NaN"), "index.html shows NaN");
+    let csv = std::fs::read_to_string(out_dir.join("summary.csv")).unwrap();
+    assert!(csv.contains("analysis") && csv.contains("report"), "{csv}");
+    println!("workflow: 2 runs in {:.1} s", wall.as_secs_f64());
+}
+
+/// Records one real stream (the workflow's analysis prompt, `max_tokens` 128, seed
+/// 42) as the `replay` stub profile's recording. Ignored: it rewrites a committed file.
+#[test]
+#[ignore]
+fn record_replay_profile() {
+    let Some(server) = llm_server("record_replay_profile") else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let corpus = agentbench::ingest::ingest(
+        &root().join("mock-data"),
+        &agentbench::ingest::IngestOptions::default(),
+    )
+    .unwrap();
+    let prompt = agentbench::prompt::analysis_prompt(&agentbench::ingest::summarize(&corpus));
+    let max_tokens = 128u64;
+    let body = serde_json::json!({
+        "model": server.model,
+        "prompt": prompt,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+        "max_tokens": max_tokens,
+        "seed": 42,
+        "temperature": 0,
+        "cache_prompt": false,
+    });
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let recording = rt.block_on(async {
+        use futures_util::StreamExt;
+        let t0 = Instant::now();
+        let resp = http
+            .post(format!("{}/v1/completions", server.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let headers_ns = t0.elapsed().as_nanos() as u64;
+        assert!(resp.status().is_success(), "{}", resp.status());
+        let mut splitter = LineSplitter::default();
+        let mut chunks = Vec::new();
+        let (mut usage, mut timings, mut end_ns) = (None, None, None);
+        let mut stream = resp.bytes_stream();
+        while let Some(bytes) = stream.next().await {
+            let bytes = bytes.unwrap();
+            let at_ns = t0.elapsed().as_nanos() as u64;
+            splitter
+                .push::<()>(&bytes, |line| {
+                    match decode_sse_line(line).unwrap() {
+                        SseLine::Chunk(c) => {
+                            if !c.content().is_empty() {
+                                chunks.push(agentbench::stub::ReplayChunk {
+                                    at_ns,
+                                    text: c.content().to_string(),
+                                });
+                            }
+                            usage = c.usage.or(usage.take());
+                            timings = c.timings.or(timings.take());
+                        }
+                        SseLine::Done => end_ns = Some(at_ns),
+                        SseLine::Other => {}
+                        SseLine::Error(e) => panic!("server error: {e}"),
+                    }
+                    Ok(())
+                })
+                .unwrap()
+                .unwrap();
+        }
+        agentbench::stub::ReplayRecording {
+            source: format!(
+                "llama.cpp llama-server (vendored in llama-cpp-python 0.3.36, scripts/llama-server.sh), Gemma 3 270M Q4_K_M, {} thread(s), 2-core VM; /v1/completions, analysis prompt of mock-data/, seed 42, temperature 0, cache_prompt false; receive times at the client over loopback",
+                std::env::var("LLM_THREADS").unwrap_or_else(|_| "1".into())
+            ),
+            model: server.model.clone(),
+            path: "/v1/completions".into(),
+            max_tokens,
+            prompt_bytes: prompt.len() as u64,
+            headers_ns,
+            chunks,
+            end_ns: end_ns.expect("data: [DONE] received"),
+            usage,
+            timings,
+        }
+    });
+    let json = serde_json::to_string_pretty(&recording).unwrap();
+    agentbench::stub::ReplayRecording::parse(&json).expect("the recording is valid");
+    let path = root().join(agentbench::stub::REPLAY_PATH);
+    std::fs::write(&path, json + "\n").unwrap();
+    println!(
+        "recorded {} chunks, TTFT {:.1} ms, end {:.1} ms -> {}",
+        recording.chunks.len(),
+        recording.chunks[0].at_ns as f64 / 1e6,
+        recording.end_ns as f64 / 1e6,
+        path.display()
+    );
+    // Give the server a moment before it is stopped (its log shows the request).
+    std::thread::sleep(Duration::from_millis(10));
+}
