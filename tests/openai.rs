@@ -389,6 +389,7 @@ fn run_with_protocol_openai_records_it_in_the_header() {
         20,
         "num_predict was sent as max_tokens"
     );
+    assert!(call.server.usage.is_some(), "the call went over SSE");
     let html = std::fs::read_to_string(dir.path().join("r/index.html")).unwrap();
     assert!(
         html.contains("/v1/completions"),
@@ -471,4 +472,11 @@ fn a_temperature_sweep_runs_over_the_openai_protocol() {
         .runs
         .iter()
         .all(|r| r.failure.is_none() && r.calls[0].call.chunk_ns.len() == 8));
+    assert!(
+        file.runs
+            .iter()
+            .flat_map(|r| &r.calls)
+            .all(|c| c.call.server.usage.is_some() && c.call.server.total_duration.is_none()),
+        "every call went over SSE (usage, no Ollama fields)"
+    );
 }
