@@ -6,8 +6,10 @@
 //! counted and its seed/iteration printed so it can be replayed.
 //!
 //! Targets: the stream decoder (`LineSplitter` fed in random read sizes with a
-//! small line bound, then `decode_chunk` and the chunk accessors) and the ingest
-//! parsers (`ingest::parse_bytes` for CSV, JSON and Markdown).
+//! small line bound, then `decode_chunk` and the chunk accessors), the SSE decoder of
+//! the OpenAI-compatible protocol (the same splitter, then `decode_sse_line` and the
+//! chunk accessors) and the ingest parsers (`ingest::parse_bytes` for CSV, JSON and
+//! Markdown).
 //!
 //! The smoke run (`cargo test`) does 20 000 inputs per target. The long run:
 //! `AGENTBENCH_FUZZ_ITERS=1000000 cargo test --release --test fuzz -- --nocapture`.
@@ -17,6 +19,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use agentbench::client::ndjson::{decode_chunk, LineSplitter};
+use agentbench::client::sse::{decode_sse_line, SseLine};
 use agentbench::ingest::{parse_bytes, FileKind};
 use agentbench::stub::SplitMix64;
 
@@ -261,6 +264,105 @@ fn fuzz_stream_decoder() {
         0x5eed_0001,
         decode_stream,
     );
+    assert_eq!(crashes, 0);
+}
+
+/// OpenAI-compatible SSE streams as llama.cpp sends them: chat and completion
+/// chunks with multibyte text, a comment, the finish and usage chunks, `[DONE]`, and
+/// an error object mid-stream.
+fn sse_seeds() -> Vec<Vec<u8>> {
+    let words = [
+        "Hello",
+        " wörld",
+        " — 日本",
+        " 🦀",
+        "\n- bullet",
+        " \"quoted\"",
+    ];
+    let mut chat = String::from(": ping\n\n");
+    let mut completion = String::new();
+    for w in words {
+        let w = serde_json::to_string(w).unwrap();
+        chat += &format!("data: {{\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{w},\"reasoning_content\":null}},\"finish_reason\":null}}]}}\n\n");
+        completion += &format!(
+            "data: {{\"choices\":[{{\"text\":{w},\"index\":0,\"finish_reason\":null}}]}}\r\n\r\n"
+        );
+    }
+    let tail = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":6,\"total_tokens\":15},\"timings\":{\"cache_n\":0,\"prompt_n\":9,\"prompt_ms\":1.5,\"predicted_n\":6,\"predicted_ms\":2.25}}\n\ndata: [DONE]\n\n";
+    chat += tail;
+    completion += tail;
+    let error = "data: {\"choices\":[{\"text\":\"a\"}]}\n\ndata: {\"error\":{\"message\":\"boom\",\"code\":500}}\n\nerror: {\"message\":\"x\"}\n\n";
+    vec![
+        chat.into_bytes(),
+        completion.into_bytes(),
+        error.as_bytes().to_vec(),
+    ]
+}
+
+/// The SSE target: like [`decode_stream`], with `decode_sse_line`.
+fn decode_sse_stream(data: &[u8]) {
+    let mut rng = SplitMix64::new(data.len() as u64 ^ data.last().copied().unwrap_or(0) as u64);
+    let mut splitter = LineSplitter::new(2048);
+    let mut text = String::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let n = 1 + below(&mut rng, rest.len().min(97));
+        let (read, tail) = rest.split_at(n);
+        rest = tail;
+        let outcome = splitter.push(read, |line| match decode_sse_line(line) {
+            Ok(SseLine::Chunk(c)) => {
+                text.push_str(c.content());
+                let _ = (c.reasoning(), c.finish_reason(), &c.usage, &c.timings);
+                Ok(())
+            }
+            Ok(SseLine::Other) => Ok(()),
+            Ok(SseLine::Done) | Ok(SseLine::Error(_)) => Err(()),
+            Err(e) => {
+                let _ = e.to_string();
+                Err(())
+            }
+        });
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(())) | Err(_) => return,
+        }
+    }
+    let _ = decode_sse_line(&splitter.take_remainder());
+}
+
+#[test]
+fn unmutated_sse_streams_decode_whole() {
+    for seed in &sse_seeds()[..2] {
+        for size in 1..=64 {
+            let mut splitter = LineSplitter::new(2048);
+            let (mut text, mut done, mut usage) = (String::new(), false, None);
+            for read in seed.chunks(size) {
+                splitter
+                    .push(read, |line| {
+                        match decode_sse_line(line).unwrap() {
+                            SseLine::Chunk(c) => {
+                                text.push_str(c.content());
+                                usage = c.usage.or(usage.take());
+                            }
+                            SseLine::Done => done = true,
+                            SseLine::Other => {}
+                            SseLine::Error(e) => panic!("{e}"),
+                        }
+                        Ok::<(), ()>(())
+                    })
+                    .unwrap()
+                    .unwrap();
+            }
+            assert!(done, "read size {size}");
+            assert_eq!(text, "Hello wörld — 日本 🦀\n- bullet \"quoted\"");
+            assert_eq!(usage.unwrap().completion_tokens, Some(6));
+        }
+    }
+}
+
+#[test]
+fn fuzz_sse_decoder() {
+    let crashes = fuzz("SSE decoder", &sse_seeds(), 0x5eed_0005, decode_sse_stream);
     assert_eq!(crashes, 0);
 }
 

@@ -31,7 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the agent workflow N times and record every call.
     Run(RunArgs),
-    /// Serve an Ollama-compatible stub on 127.0.0.1 until interrupted.
+    /// Serve a stub speaking Ollama's API and the OpenAI-compatible /v1 routes on
+    /// 127.0.0.1 until interrupted.
     Stub(StubArgs),
     /// Generate a benchmark corpus like mock-data/ (deterministic for a seed).
     Corpus(CorpusArgs),
@@ -278,8 +279,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub server: ServerArgs,
     /// Run against an embedded stub instead of a server: instant (zero latency,
-    /// the harness's own cost), paced (TTFT 200 ms, 50 gaps of 20 ms) or realistic
-    /// (TTFT ~150 ms, 100 jittered ~8 ms gaps), or fault:NAME to inject a server
+    /// the harness's own cost), paced (TTFT 200 ms, 50 gaps of 20 ms), realistic
+    /// (TTFT ~150 ms, 100 jittered ~8 ms gaps) or replay (one recorded llama.cpp
+    /// stream, the default fallback), or fault:NAME to inject a server
     /// fault (refused, not-found, http-500, error-mid-stream, truncate, no-metrics,
     /// malformed-line, invalid-utf8, split-utf8, stall, slow-drip, oversized-line,
     /// close-before-headers, html-payload).
@@ -333,7 +335,8 @@ pub struct StubArgs {
     /// Address to bind (loopback unless you say otherwise).
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
-    /// Stub profile: instant, paced or realistic.
+    /// Stub profile: instant, paced, realistic, sweep or replay (a recorded
+    /// llama.cpp stream).
     #[arg(long, default_value = "realistic")]
     pub profile: String,
     /// Model name the stub serves (others get 404 like Ollama).
