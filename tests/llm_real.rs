@@ -271,7 +271,10 @@ fn the_workflow_against_a_real_model_agrees_with_the_server() {
 }
 
 /// Records one real stream (the workflow's analysis prompt, `max_tokens` 128, seed
-/// 42) as the `replay` stub profile's recording. Ignored: it rewrites a committed file.
+/// 42) as the `replay` stub profile's recording: the second of two identical requests,
+/// so llama.cpp's prompt cache holds the prompt, as in every workflow run after the
+/// first against `llama-server` (a cold prefill of this prompt takes 11 s on this
+/// 2-core VM, too slow for the default fallback). Ignored: it rewrites a committed file.
 #[test]
 #[ignore]
 fn record_replay_profile() {
@@ -297,10 +300,10 @@ fn record_replay_profile() {
         "max_tokens": max_tokens,
         "seed": 42,
         "temperature": 0,
-        "cache_prompt": false,
     });
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let recording = rt.block_on(async {
+    let record_once = || {
+        rt.block_on(async {
         use futures_util::StreamExt;
         let t0 = Instant::now();
         let resp = http
@@ -342,7 +345,7 @@ fn record_replay_profile() {
         }
         agentbench::stub::ReplayRecording {
             source: format!(
-                "llama.cpp llama-server (vendored in llama-cpp-python 0.3.36, scripts/llama-server.sh), Gemma 3 270M Q4_K_M, {} thread(s), 2-core VM; /v1/completions, analysis prompt of mock-data/, seed 42, temperature 0, cache_prompt false; receive times at the client over loopback",
+                "llama.cpp llama-server (vendored in llama-cpp-python 0.3.36, scripts/llama-server.sh), Gemma 3 270M Q4_K_M, {} thread(s), 2-core VM; /v1/completions, analysis prompt of mock-data/, seed 42, temperature 0; the second of two identical requests (prompt cache hit); receive times at the client over loopback",
                 std::env::var("LLM_THREADS").unwrap_or_else(|_| "1".into())
             ),
             model: server.model.clone(),
@@ -355,7 +358,21 @@ fn record_replay_profile() {
             usage,
             timings,
         }
-    });
+    })
+    };
+    let cold = record_once();
+    let recording = record_once();
+    let cached = recording
+        .timings
+        .as_ref()
+        .and_then(|t| t.cache_n)
+        .unwrap_or(0);
+    assert!(cached > 0, "the second request should hit the prompt cache");
+    println!(
+        "cold request: TTFT {:.1} ms, end {:.1} ms; recording the warm one ({cached} prompt tokens cached)",
+        cold.chunks[0].at_ns as f64 / 1e6,
+        cold.end_ns as f64 / 1e6
+    );
     let json = serde_json::to_string_pretty(&recording).unwrap();
     agentbench::stub::ReplayRecording::parse(&json).expect("the recording is valid");
     let path = root().join(agentbench::stub::REPLAY_PATH);
