@@ -13,6 +13,7 @@ pub mod corpus;
 pub mod icount;
 pub mod ingest;
 pub mod metrics;
+pub mod peers;
 pub mod prompt;
 pub mod provenance;
 pub mod record;

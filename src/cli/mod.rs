@@ -4,6 +4,7 @@
 mod commits;
 mod compare;
 mod icount;
+mod peers;
 mod report;
 mod run;
 mod sweep;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use peers::{AgentArgs, PeersArgs};
 pub use run::{run, RunOutcome, FALLBACK_STUB_PROFILE};
 pub use sweep::{sweep, sweep_stub_profile, SweepArgs, SweepCliOutcome};
 
@@ -52,6 +54,13 @@ pub enum Command {
     /// (internal) Run one instruction-count workload; started by `icount`.
     #[command(hide = true)]
     IcountWorkload(IcountWorkloadArgs),
+    /// Run agent implementations side by side against one backend, measured from
+    /// outside (start-up, peak RSS, CPU) and from their records; verify their prompts.
+    Peers(PeersArgs),
+    /// (internal) The built-in agent under the external-agent contract
+    /// (`--base-url URL --runs N --out FILE`); started by `peers` for NAME=builtin.
+    #[command(hide = true)]
+    Agent(AgentArgs),
 }
 
 /// `agentbench commits`.
@@ -318,6 +327,8 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Icount(args) => icount::run_icount(&args),
         Command::Commits(args) => commits::run_commits(&args),
         Command::IcountWorkload(args) => icount::run_icount_workload(&args),
+        Command::Peers(args) => peers::run_peers_cli(&args),
+        Command::Agent(args) => peers::run_agent_cli(&args),
         Command::Merge(args) => {
             let merged = crate::metrics::hdr::merge_hdr_files(&args.inputs, &args.out)?;
             println!(
