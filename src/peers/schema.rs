@@ -282,7 +282,7 @@ fn below(v: &Value, min: f64) -> bool {
 /// u64-sized maximum.
 fn above(v: &Value, max: f64) -> bool {
     match v.as_u64() {
-        Some(u) if max.fract() == 0.0 && max >= 0.0 && max < 1.8e19 => u > max as u64,
+        Some(u) if max.fract() == 0.0 && (0.0..1.8e19).contains(&max) => u > max as u64,
         _ => v.as_f64().is_some_and(|x| x > max),
     }
 }
