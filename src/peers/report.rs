@@ -17,16 +17,27 @@ use crate::report::{escape_html as e, ReportError};
 /// Everything the report shows.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ReportContext<'a> {
+    /// The server, as named.
     pub backend: &'a PeerBackend,
+    /// Its URL.
     pub url: &'a str,
+    /// Runs per process.
     pub runs: u32,
+    /// Rounds.
     pub rounds: u32,
+    /// The agents, reference first.
     pub agents: &'a [AgentSpec],
+    /// Every process measured.
     pub processes: &'a [ProcessRecord],
+    /// Per-agent figures, in agent order.
     pub figures: &'a [AgentFigures],
+    /// Ratios against the reference.
     pub ratios: &'a [Ratio],
+    /// The prompt verification.
     pub prompt_check: &'a PromptCheck,
+    /// Failed processes, one line each.
     pub failures: &'a [String],
+    /// Notes for the reader.
     pub notes: &'a [String],
 }
 
