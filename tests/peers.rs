@@ -214,7 +214,15 @@ fn builtin_twice_and_an_external_agent_are_measured_from_outside() {
     ] {
         assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
     }
-    assert!(html.contains("the same for every client"));
+    assert!(html.contains("no client can change"));
+    assert!(
+        j["ratios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["metric"] != "decode_tps"),
+        "the server's throughput is not the client's doing: no ratio"
+    );
     assert!(!html.contains("<script"));
     let md = std::fs::read_to_string(s.out().join("peers.md")).unwrap();
     assert!(

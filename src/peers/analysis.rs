@@ -101,12 +101,18 @@ impl PeerMetric {
             PeerMetric::ClientOverhead => "E2E (client) − total_duration (server), per completed call, both stages pooled: what the client and the loopback add.",
             PeerMetric::Ttft => "First non-empty content chunk received − t0, per completed call (both stages).",
             PeerMetric::E2e => "Final done object received − t0, per completed call (both stages).",
-            PeerMetric::DecodeTps => "eval_count / eval_duration: the server's own figure, the same for every client; shown to make that visible, not to rank agents.",
+            PeerMetric::DecodeTps => "eval_count / eval_duration: the server's own figure, which no client can change; shown to make that visible, not to rank agents (no ratio is given). On the instant stub eval_duration is the stub's own few-µs render time, so it moves with CPU contention on the machine, not with the client's code.",
         }
     }
 
     /// A lower value is better (all but throughput).
     pub fn lower_is_better(self) -> bool {
+        self != PeerMetric::DecodeTps
+    }
+
+    /// Whether an agent / reference ratio means anything: not for the server's own
+    /// decode throughput, which is not the client's doing.
+    pub fn has_ratio(self) -> bool {
         self != PeerMetric::DecodeTps
     }
 }
@@ -278,15 +284,15 @@ pub fn agent_figures(
     }
 }
 
-/// `agent / reference` for every metric whose samples are all positive on both
-/// sides; `reference` is `figures[0]`.
+/// `agent / reference` for every metric that [has a ratio](PeerMetric::has_ratio)
+/// and whose samples are all positive on both sides; `reference` is `figures[0]`.
 pub fn ratios(figures: &[AgentFigures]) -> Vec<Ratio> {
     let Some((reference, others)) = figures.split_first() else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for other in others {
-        for m in PeerMetric::ALL {
+        for m in PeerMetric::ALL.into_iter().filter(|m| m.has_ratio()) {
             let (Some(a), Some(r)) = (other.get(m), reference.get(m)) else {
                 continue;
             };
