@@ -157,6 +157,16 @@ pub(crate) fn target_lines(ctx: &ReportContext<'_>) -> Vec<String> {
     out
 }
 
+/// Where the targets apply, and whether this run is such a run.
+fn targets_scope(ctx: &ReportContext<'_>) -> String {
+    match ctx.backend {
+        PeerBackend::Instant => "defined on the zero-latency stub, as this run".into(),
+        other => format!(
+            "defined on the zero-latency stub; this run used the {other}, so they are indicative only"
+        ),
+    }
+}
+
 /// One metric: per agent a row of sample dots, the bootstrap CI of the median as
 /// an error bar and the median as a large dot. Log x axis when the values span more
 /// than 30×.
@@ -390,7 +400,11 @@ fn render_html(ctx: &ReportContext<'_>, path: &Path) -> Result<String, PeersErro
     s.push_str("</tbody></table>\n");
     let targets = target_lines(ctx);
     if !targets.is_empty() {
-        s.push_str("<h3>Targets (measured on the zero-latency stub)</h3>\n<ul>\n");
+        let _ = writeln!(
+            s,
+            "<h3>Targets</h3>\n<p class=\"muted\">{}</p>\n<ul>",
+            e(&targets_scope(ctx))
+        );
         for t in targets {
             let _ = writeln!(s, "<li>{}</li>", e(&t));
         }
@@ -491,7 +505,7 @@ fn render_markdown(ctx: &ReportContext<'_>) -> String {
     }
     let targets = target_lines(ctx);
     if !targets.is_empty() {
-        s.push_str("\nTargets (on the zero-latency stub):\n\n");
+        let _ = writeln!(s, "\nTargets ({}):\n", md(&targets_scope(ctx)));
         for t in targets {
             let _ = writeln!(s, "- {}", md(&t));
         }
