@@ -160,7 +160,7 @@ pub fn run_peers(cfg: &PeersConfig) -> Result<PeersOutcome, PeersError> {
     let url = match (&stub, &cfg.backend) {
         (Some(s), _) => s.url().to_string(),
         (None, PeerBackend::Url(u)) => u.clone(),
-        (None, _) => unreachable!("a stub backend always has a stub"),
+        (None, b) => return Err(PeersError::Setup(format!("no stub started for {b}"))),
     };
     let server = runtime.block_on(async {
         match OllamaClient::new(&url, Timeouts::default()) {
