@@ -340,7 +340,11 @@ fn lines_that_break_the_schema_are_rejected_and_reported() {
     let s = setup();
     let fake = s.fake("typo", "bad-line");
     let o = s.peers(&["--agent", &fake, "--runs", "2", "--rounds", "1"]);
-    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "a protocol violation is a failure"
+    );
     let j = s.peers_json();
     let p = &j["processes"][0];
     assert_eq!(p["runs_recorded"], 1);

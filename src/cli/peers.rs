@@ -84,9 +84,10 @@ fn default_out() -> PathBuf {
     PathBuf::from("reports/peers").join(stamp)
 }
 
-/// Runs `agentbench peers`: 0 when every process exited 0 and prompts agree, 3 when
-/// an agent failed (its records are kept), 2 on bad input or differing prompts
-/// (without `--force`).
+/// Runs `agentbench peers`: 0 when every process exited 0 with all its runs and
+/// prompts agree; 3 when an agent failed (non-zero exit, runs missing, or lines
+/// rejected by the schema; everything recorded is kept); 2 on bad input or
+/// differing prompts (without `--force`).
 pub fn run_peers_cli(args: &PeersArgs) -> Result<ExitCode> {
     let agents = args
         .agents

@@ -63,7 +63,8 @@ pub struct PeersOutcome {
     pub prompt_check: PromptCheck,
     /// The comparison was refused because prompts differ (and `force` was off).
     pub refused: bool,
-    /// One line per process that failed (exit status, log path, runs kept).
+    /// One line per process that failed: a non-zero exit (status, log path, runs
+    /// kept), fewer runs recorded than asked, or lines rejected by the schema.
     pub failures: Vec<String>,
     /// Notes for the reader (figures not available, short runs, rejected lines).
     pub notes: Vec<String>,
@@ -258,7 +259,7 @@ pub fn run_peers(cfg: &PeersConfig) -> Result<PeersOutcome, PeersError> {
                 got.len()
             ));
         } else if got.len() < cfg.runs as usize {
-            notes.push(format!(
+            failures.push(format!(
                 "agent {:?} round {}: exited 0 but recorded {} of {} runs ({})",
                 agent.name,
                 slot.round,
@@ -268,7 +269,7 @@ pub fn run_peers(cfg: &PeersConfig) -> Result<PeersOutcome, PeersError> {
             ));
         }
         if !rejected.is_empty() {
-            notes.push(format!(
+            failures.push(format!(
                 "agent {:?} round {}: {} line(s) of {} rejected (first: {})",
                 agent.name,
                 slot.round,
