@@ -14,6 +14,7 @@ pub mod history;
 pub mod icount;
 pub mod ingest;
 pub mod metrics;
+pub mod peers;
 pub mod prompt;
 pub mod provenance;
 pub mod record;

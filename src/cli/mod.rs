@@ -5,6 +5,7 @@ mod commits;
 mod compare;
 mod history;
 mod icount;
+mod peers;
 mod report;
 mod run;
 mod sweep;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use peers::{AgentArgs, PeersArgs};
 pub use run::{run, RunOutcome, FALLBACK_STUB_PROFILE};
 pub use sweep::{sweep, sweep_stub_profile, SweepArgs, SweepCliOutcome};
 
@@ -57,6 +59,13 @@ pub enum Command {
     /// (internal) Run one instruction-count workload; started by `icount`.
     #[command(hide = true)]
     IcountWorkload(IcountWorkloadArgs),
+    /// Run agent implementations side by side against one backend, measured from
+    /// outside (start-up, peak RSS, CPU) and from their records; verify their prompts.
+    Peers(PeersArgs),
+    /// (internal) The built-in agent under the external-agent contract
+    /// (`--base-url URL --runs N --out FILE`); started by `peers` for NAME=builtin.
+    #[command(hide = true)]
+    Agent(AgentArgs),
 }
 
 /// `agentbench history`.
@@ -405,6 +414,8 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Commits(args) => commits::run_commits(&args),
         Command::History(args) => history::run_history(&args),
         Command::IcountWorkload(args) => icount::run_icount_workload(&args),
+        Command::Peers(args) => peers::run_peers_cli(&args),
+        Command::Agent(args) => peers::run_agent_cli(&args),
         Command::Merge(args) => {
             let merged = crate::metrics::hdr::merge_hdr_files(&args.inputs, &args.out)?;
             println!(

@@ -19,6 +19,7 @@ use crate::record::Header;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HtmlExporter;
 
+/// The report pages' inline CSS (shared with the history and peers pages).
 pub(crate) const STYLE: &str = r#"
 :root { --fg:#1f2328; --muted:#59636e; --line:#d1d9e0; --bg:#ffffff; --alt:#f6f8fa; --accent:#4e79a7; }
 * { box-sizing: border-box; }
@@ -55,7 +56,8 @@ fn q_cell(q: &Option<Quantiles>) -> String {
     )
 }
 
-fn figure(id: &str, svg: &str, caption: &str) -> String {
+/// A `<figure>` with an id, an inline SVG and an (already escaped) caption.
+pub(crate) fn figure(id: &str, svg: &str, caption: &str) -> String {
     format!("<figure id=\"{id}\">\n{svg}\n<figcaption>{caption}</figcaption>\n</figure>\n")
 }
 

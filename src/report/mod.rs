@@ -5,7 +5,7 @@
 
 mod csv;
 mod data;
-mod html;
+pub(crate) mod html;
 mod markdown;
 pub mod plots;
 mod sweep;

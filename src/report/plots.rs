@@ -41,12 +41,13 @@ pub fn color(i: usize) -> RGBColor {
 /// A linear f64 axis whose ticks are exactly `keys` (plotters' `WithKeyPoints`
 /// over f64 cannot take label formatters in 0.3.7).
 #[derive(Debug, Clone)]
-struct Keyed {
+pub(crate) struct Keyed {
     range: Range<f64>,
     keys: Vec<f64>,
 }
 
-fn keyed(range: Range<f64>, keys: Vec<f64>) -> Keyed {
+/// A [`Keyed`] axis over `range` with ticks at `keys`.
+pub(crate) fn keyed(range: Range<f64>, keys: Vec<f64>) -> Keyed {
     Keyed { range, keys }
 }
 
@@ -81,7 +82,8 @@ fn int_keys(max: f64) -> Vec<f64> {
         .collect()
 }
 
-fn pe<E: std::fmt::Display>(e: E) -> String {
+/// A plotters error as text.
+pub(crate) fn pe<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
@@ -110,7 +112,8 @@ pub fn nines_label(x: f64) -> String {
     format!("{p:.digits$}%")
 }
 
-fn fmt_ms(v: f64) -> String {
+/// A tick label for a value: fewer decimals as it grows, `0` for zero.
+pub(crate) fn fmt_ms(v: f64) -> String {
     if v == 0.0 {
         "0".to_string()
     } else if v >= 100.0 {
