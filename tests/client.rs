@@ -112,7 +112,7 @@ async fn a_complete_stream_split_inside_a_character_is_recorded_whole() {
     assert_eq!(rec.response, "h\u{e9} w\u{f6}rld");
     assert_eq!(rec.chunk_ns.len(), 2, "empty pieces are not content chunks");
     assert_eq!(rec.lines, 4);
-    assert_eq!(rec.bytes, body.len() as u64);
+    assert_eq!(rec.bytes, Some(body.len() as u64));
     assert_eq!(rec.server.eval_count, Some(3));
     assert_eq!(rec.server.total_duration, Some(5_000_000));
     assert_eq!(rec.http_status, Some(200));

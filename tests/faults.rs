@@ -62,9 +62,9 @@ fn check(fault: Fault, rec: &CallRecord, profile: &StubProfile) -> Result<(), St
             rec.response == pieces[..3].concat() && rec.chunk_ns.len() == 3
         }
         Fault::Stall => rec.response == pieces[0] && rec.chunk_ns.len() == 1,
-        Fault::SlowDrip => rec.bytes >= 10 && rec.http_status == Some(200),
-        Fault::OversizedLine => rec.bytes > 16 << 20 && rec.response.is_empty(),
-        Fault::Refused => rec.http_status.is_none() && rec.bytes == 0,
+        Fault::SlowDrip => rec.bytes >= Some(10) && rec.http_status == Some(200),
+        Fault::OversizedLine => rec.bytes > Some(16 << 20) && rec.response.is_empty(),
+        Fault::Refused => rec.http_status.is_none() && rec.bytes == Some(0),
         Fault::CloseBeforeHeaders => rec.http_status.is_none(),
         Fault::ModelNotFound => rec.http_status == Some(404),
         Fault::Http500 => {
@@ -90,7 +90,7 @@ fn check(fault: Fault, rec: &CallRecord, profile: &StubProfile) -> Result<(), St
         Ok(())
     } else {
         Err(format!(
-            "{fault}: partial data not as expected: status {:?}, {} bytes, {} chunks, response {:?}",
+            "{fault}: partial data not as expected: status {:?}, {:?} bytes, {} chunks, response {:?}",
             rec.http_status,
             rec.bytes,
             rec.chunk_ns.len(),

@@ -187,7 +187,7 @@ fn call(chunks_ms: &[u64], end_ms: u64, total_ms: Option<u64>) -> CallRecord {
         headers_ns: Some(1),
         chunk_ns: chunks_ms.iter().map(|m| m * 1_000_000).collect(),
         end_ns: Some(end_ms * 1_000_000),
-        bytes: 0,
+        bytes: Some(0),
         lines: chunks_ms.len() as u64 + 1,
         response: String::new(),
         thinking: String::new(),

@@ -62,7 +62,7 @@ fn call(model: &str, ttft_ms: u64, response: &str) -> CallRecord {
         headers_ns: Some(t / 2),
         chunk_ns: vec![t, t + 10 * MS, t + 30 * MS],
         end_ns: Some(t + 40 * MS),
-        bytes: 100,
+        bytes: Some(100),
         lines: 4,
         response: response.into(),
         thinking: String::new(),

@@ -294,8 +294,11 @@ pub struct CallRecord {
     /// Receive offset of the final `done` object (or of `data: [DONE]`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub end_ns: Option<u64>,
-    /// Body bytes received.
-    pub bytes: u64,
+    /// Body bytes received. Always set by agentbench's client (from 0); absent only
+    /// in records of external agents whose HTTP library hides the body (e.g. the
+    /// official `ollama` Python client), never written as a made-up 0.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bytes: Option<u64>,
     /// Lines received: NDJSON objects (content, empty and final) for Ollama's
     /// protocol, non-empty SSE lines (`data:` lines, `[DONE]`, comments) for the
     /// OpenAI-compatible one.

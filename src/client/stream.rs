@@ -173,7 +173,7 @@ impl OllamaClient {
             headers_ns: None,
             chunk_ns: Vec::with_capacity(256),
             end_ns: None,
-            bytes: 0,
+            bytes: Some(0),
             lines: 0,
             response: String::new(),
             thinking: String::new(),
@@ -246,7 +246,7 @@ impl OllamaClient {
                 Ok(Some(Ok(bytes))) => bytes,
             };
             let at = ns(t0.elapsed());
-            rec.bytes += next.len() as u64;
+            *rec.bytes.get_or_insert(0) += next.len() as u64;
             match splitter.push(&next, |line| on_line(line, at, &mut rec)) {
                 Err(too_long) => {
                     break Stop::Failed(CallError {

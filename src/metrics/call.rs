@@ -166,7 +166,7 @@ mod tests {
             headers_ns: Some(1),
             chunk_ns: chunks.to_vec(),
             end_ns: Some(end),
-            bytes: 0,
+            bytes: Some(0),
             lines: chunks.len() as u64 + 1,
             response: String::new(),
             thinking: String::new(),

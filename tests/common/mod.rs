@@ -50,7 +50,7 @@ pub fn synthetic_call(ttft_ms: f64, overhead_ms: f64) -> agentbench::client::Cal
         headers_ns: Some(ms(1.0)),
         chunk_ns,
         end_ns: Some(end),
-        bytes: 1000,
+        bytes: Some(1000),
         lines: 12,
         response: "text".into(),
         thinking: String::new(),
