@@ -119,11 +119,13 @@ pub struct CommitsArgs {
     /// Candidate revision.
     #[arg(value_name = "REV_B")]
     pub rev_b: String,
-    /// Rounds (each runs A and B once, order alternating A B, B A, …).
-    #[arg(long, default_value_t = 10)]
+    /// Rounds (each runs A and B once, order alternating A B, B A, …). The default
+    /// with `--runs 20` detected a 5 % client-overhead regression in the
+    /// 20-trial study (scripts/detection_power.sh; ~45 s of measuring here).
+    #[arg(long, default_value_t = 100)]
     pub rounds: u32,
     /// Workflow runs per binary per round (the round's figure is their median).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
     /// Regression threshold on the mean paired change, percent.
     #[arg(long, default_value_t = 3.0)]

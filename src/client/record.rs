@@ -291,7 +291,12 @@ pub struct CallRecord {
     pub headers_ns: Option<u64>,
     /// Receive offset of each content chunk.
     pub chunk_ns: Vec<u64>,
-    /// Receive offset of the final `done` object (or of `data: [DONE]`).
+    /// Offset at which the client had read **and decoded** the final `done` object
+    /// (or `data: [DONE]`): the call is complete for the agent. Taken after the
+    /// read holding it has been processed, so the client's own decoding of that
+    /// read is inside E2E and client overhead (chunk times are read times; with a
+    /// fast server the whole body often comes in one read, and a per-read time
+    /// would leave the decoding of every chunk outside E2E).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub end_ns: Option<u64>,
     /// Body bytes received. Always set by agentbench's client (from 0); absent only

@@ -258,6 +258,10 @@ impl OllamaClient {
                 Ok(Ok(())) => {}
             }
         };
+        if matches!(stop, Stop::Done) {
+            // E2E ends when the final object has been decoded (see CallRecord::end_ns).
+            rec.end_ns = Some(ns(t0.elapsed()));
+        }
         if let Stop::Failed(error) = stop {
             rec.error = Some(error);
         }

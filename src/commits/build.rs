@@ -212,7 +212,24 @@ fn pin_child(cmd: &mut Command, cpu: Option<usize>) {
     let _ = (cmd, cpu);
 }
 
-/// A standalone stub process (killed on drop).
+/// Makes `cmd`'s child receive SIGKILL when this process dies (Linux), so that a
+/// `commits` interrupted by a signal leaves no stub running.
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
+}
+
+/// A standalone stub process (killed on drop, and with this process).
 pub struct StubProcess {
     child: Child,
     /// `127.0.0.1:PORT`.
@@ -228,6 +245,7 @@ impl StubProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         pin_child(&mut cmd, cpu);
+        die_with_parent(&mut cmd);
         let mut child = cmd
             .spawn()
             .with_context(|| format!("cannot start {} stub", exe.display()))?;
