@@ -5,13 +5,12 @@
 //! 10 samples of one run each (flat sampling); the phase timings of every measured
 //! run are kept in `reports/bench/workflow_ollama/`.
 
-use std::cell::RefCell;
 use std::time::Duration;
 
 use agentbench::agent::{Agent, WorkflowConfig};
 use agentbench::client::{resolve_base_url, Endpoint, RequestSettings};
 use agentbench::ingest::IngestOptions;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
+use criterion::{criterion_group, criterion_main, Criterion};
 
 mod support;
 
@@ -59,41 +58,21 @@ fn bench_ollama(c: &mut Criterion) {
         Err(e) => return skip(e),
     };
 
-    let recorder = RefCell::new(Recorder::new(
+    let recorder = Recorder::new(
         &format!("ollama@{url}"),
         &format!("{BENCH}/{model} defaults"),
         "run_once",
         header,
-    ));
-    let mut g = c.benchmark_group(BENCH);
-    g.sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(120));
-    g.bench_function(BenchmarkId::new("run_once", &model), |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let (agent, recorder) = (&agent, &recorder);
-            support::time_runs(agent, recorder, iters)
-        })
-    });
-    g.finish();
-
-    let r = recorder.into_inner();
-    if r.recorded_runs > 0 {
-        let failed = r.runs.iter().filter(|w| w.failure.is_some()).count();
-        println!(
-            "{BENCH}: {} runs recorded ({failed} with a failed call); phase medians (ms): {}",
-            r.recorded_runs,
-            support::phase_line(&r.run_summary())
-        );
-        for (i, run) in r.runs.iter().enumerate() {
-            let phases: Vec<String> = run
-                .phases
-                .iter()
-                .map(|p| format!("{:.1}", (p.end_ns - p.start_ns) as f64 / 1e6))
-                .collect();
-            println!("{BENCH}: run {i} phases (ms): {}", phases.join(" "));
-        }
+    );
+    let measurement = Duration::from_secs(120);
+    let r = support::bench_live_workflow(c, &rt, BENCH, &model, measurement, &agent, recorder);
+    for (i, run) in r.runs.iter().enumerate() {
+        let phases: Vec<String> = run
+            .phases
+            .iter()
+            .map(|p| format!("{:.1}", (p.end_ns - p.start_ns) as f64 / 1e6))
+            .collect();
+        println!("{BENCH}: run {i} phases (ms): {}", phases.join(" "));
     }
     support::finish(BENCH, &[&r]);
 }

@@ -13,13 +13,12 @@
 //! scripts/llama-server.sh stop "$LLM_PID"
 //! ```
 
-use std::cell::RefCell;
 use std::time::Duration;
 
 use agentbench::agent::{Agent, WorkflowConfig};
 use agentbench::client::{resolve_base_url, Endpoint, Protocol, RequestSettings};
 use agentbench::ingest::IngestOptions;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
+use criterion::{criterion_group, criterion_main, Criterion};
 
 mod support;
 
@@ -87,34 +86,14 @@ fn bench_real(c: &mut Criterion) {
         Err(e) => return skip(e),
     };
 
-    let recorder = RefCell::new(Recorder::new(
+    let recorder = Recorder::new(
         &format!("openai@{url}"),
         &format!("{BENCH}/{model} max_tokens {max_tokens}"),
         "run_once",
         header,
-    ));
-    let mut g = c.benchmark_group(BENCH);
-    g.sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(60));
-    g.bench_function(BenchmarkId::new("run_once", &model), |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let (agent, recorder) = (&agent, &recorder);
-            support::time_runs(agent, recorder, iters)
-        })
-    });
-    g.finish();
-
-    let r = recorder.into_inner();
-    if r.recorded_runs > 0 {
-        let failed = r.runs.iter().filter(|w| w.failure.is_some()).count();
-        println!(
-            "{BENCH}: {} runs recorded ({failed} with a failed call); phase medians (ms): {}",
-            r.recorded_runs,
-            support::phase_line(&r.run_summary())
-        );
-    }
+    );
+    let measurement = Duration::from_secs(60);
+    let r = support::bench_live_workflow(c, &rt, BENCH, &model, measurement, &agent, recorder);
     support::finish(BENCH, &[&r]);
 }
 

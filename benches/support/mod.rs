@@ -199,6 +199,43 @@ pub async fn time_runs(
     total
 }
 
+/// Benches `agent.run_once` against a live server (Ollama, llama.cpp): 10 flat
+/// samples of one run each after 1 s of warm-up, every run fed to `recorder`;
+/// then prints the runs recorded and the phase medians. Returns the recorder.
+pub fn bench_live_workflow(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    bench: &str,
+    model: &str,
+    measurement: Duration,
+    agent: &Agent,
+    recorder: Recorder,
+) -> Recorder {
+    let recorder = std::cell::RefCell::new(recorder);
+    let mut g = c.benchmark_group(bench);
+    g.sample_size(10)
+        .sampling_mode(criterion::SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(measurement);
+    g.bench_function(criterion::BenchmarkId::new("run_once", model), |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let recorder = &recorder;
+            time_runs(agent, recorder, iters)
+        })
+    });
+    g.finish();
+    let r = recorder.into_inner();
+    if r.recorded_runs > 0 {
+        let failed = r.runs.iter().filter(|w| w.failure.is_some()).count();
+        println!(
+            "{bench}: {} runs recorded ({failed} with a failed call); phase medians (ms): {}",
+            r.recorded_runs,
+            phase_line(&r.run_summary())
+        );
+    }
+    r
+}
+
 // ---------------------------------------------------------------------------
 // The recorder
 
