@@ -259,7 +259,8 @@ impl OllamaClient {
             }
         };
         if matches!(stop, Stop::Done) {
-            // E2E ends when the final object has been decoded (see CallRecord::end_ns).
+            // E2E ends when the final object has been decoded (see CallRecord::end_ns);
+            // every Done, including one in a final unterminated line, passes here.
             rec.end_ns = Some(ns(t0.elapsed()));
         }
         if let Stop::Failed(error) = stop {
@@ -336,10 +337,7 @@ fn on_sse_line(line: &[u8], at: u64, rec: &mut CallRecord) -> Result<(), Stop> {
     let chunk = match decoded {
         SseLine::Chunk(chunk) => chunk,
         SseLine::Other => return Ok(()),
-        SseLine::Done => {
-            rec.end_ns = Some(at);
-            return Err(Stop::Done);
-        }
+        SseLine::Done => return Err(Stop::Done),
         SseLine::Error(message) => {
             return Err(Stop::Failed(CallError {
                 kind: ErrorKind::ServerError,
@@ -400,7 +398,6 @@ fn on_line(line: &[u8], at: u64, rec: &mut CallRecord) -> Result<(), Stop> {
         rec.thinking.push_str(thinking);
     }
     if chunk.done {
-        rec.end_ns = Some(at);
         rec.server = chunk.server_fields();
         return Err(Stop::Done);
     }
