@@ -320,20 +320,23 @@ fn is_closed_early(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// The failure for line number `n` (`what`: "line" or "SSE line") that did not decode.
+fn bad_line(what: &str, n: u64, line: &[u8], e: DecodeError) -> Stop {
+    let kind = match e {
+        DecodeError::InvalidUtf8 { .. } => ErrorKind::InvalidUtf8,
+        DecodeError::Malformed(_) => ErrorKind::MalformedLine,
+    };
+    Stop::Failed(CallError {
+        kind,
+        message: format!("{what} {n}: {e}; starts with {}", snippet(line)),
+    })
+}
+
 /// Handles one complete SSE line of an OpenAI-compatible stream received at offset
 /// `at`. `Err` ends the stream (`data: [DONE]`, an error, a bad line).
 fn on_sse_line(line: &[u8], at: u64, rec: &mut CallRecord) -> Result<(), Stop> {
     rec.lines += 1;
-    let decoded = decode_sse_line(line).map_err(|e| {
-        let kind = match e {
-            DecodeError::InvalidUtf8 { .. } => ErrorKind::InvalidUtf8,
-            DecodeError::Malformed(_) => ErrorKind::MalformedLine,
-        };
-        Stop::Failed(CallError {
-            kind,
-            message: format!("SSE line {}: {e}; starts with {}", rec.lines, snippet(line)),
-        })
-    })?;
+    let decoded = decode_sse_line(line).map_err(|e| bad_line("SSE line", rec.lines, line, e))?;
     let chunk = match decoded {
         SseLine::Chunk(chunk) => chunk,
         SseLine::Other => return Ok(()),
@@ -371,16 +374,7 @@ fn on_sse_line(line: &[u8], at: u64, rec: &mut CallRecord) -> Result<(), Stop> {
 /// Handles one complete line received at offset `at`. `Err` ends the stream.
 fn on_line(line: &[u8], at: u64, rec: &mut CallRecord) -> Result<(), Stop> {
     rec.lines += 1;
-    let chunk = decode_chunk(line).map_err(|e| {
-        let kind = match e {
-            DecodeError::InvalidUtf8 { .. } => ErrorKind::InvalidUtf8,
-            DecodeError::Malformed(_) => ErrorKind::MalformedLine,
-        };
-        Stop::Failed(CallError {
-            kind,
-            message: format!("line {}: {e}; starts with {}", rec.lines, snippet(line)),
-        })
-    })?;
+    let chunk = decode_chunk(line).map_err(|e| bad_line("line", rec.lines, line, e))?;
     if let Some(message) = &chunk.error {
         return Err(Stop::Failed(CallError {
             kind: ErrorKind::ServerError,
