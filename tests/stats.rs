@@ -425,3 +425,12 @@ proptest! {
         prop_assert_eq!(d.sd.is_some(), v.len() >= 2);
     }
 }
+
+/// `(x + x + x) / 3` rounds past `x` for this value (found by the bootstrap property
+/// test in CI); the mean of equal samples is that value.
+#[test]
+fn mean_of_equal_samples_is_that_value() {
+    let x = -407.0776472961571;
+    assert_eq!(mean(&[x, x, x]), Some(x));
+    assert_eq!(mean(&[0.0, 0.0, x, x, x]).map(|m| m >= x), Some(true));
+}

@@ -34,12 +34,19 @@ pub fn sorted(samples: impl IntoIterator<Item = f64>) -> Vec<f64> {
 
 /// Arithmetic mean; `None` when empty. Unchecked: a NaN or infinite input propagates
 /// into the result (use [`describe`] or the tests of the sibling modules, which reject
-/// non-finite input).
+/// non-finite input). Clamped to the samples' range: `sum / n` can round just past it
+/// (three equal values, say), and a mean always lies within the range.
 pub fn mean(samples: &[f64]) -> Option<f64> {
     if samples.is_empty() {
         None
     } else {
-        Some(samples.iter().sum::<f64>() / samples.len() as f64)
+        let m = samples.iter().sum::<f64>() / samples.len() as f64;
+        let (lo, hi) = samples
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                (lo.min(x), hi.max(x))
+            });
+        Some(if m.is_finite() { m.clamp(lo, hi) } else { m })
     }
 }
 
