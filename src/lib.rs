@@ -13,6 +13,7 @@ pub mod corpus;
 pub mod history;
 pub mod icount;
 pub mod ingest;
+pub mod load;
 pub mod metrics;
 pub mod peers;
 pub mod prompt;

@@ -5,6 +5,7 @@ mod commits;
 mod compare;
 mod history;
 mod icount;
+mod load;
 mod peers;
 mod report;
 mod run;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use load::{synthetic_prompt, LoadArgs};
 pub use peers::{AgentArgs, PeersArgs};
 pub use run::{run, RunOutcome, FALLBACK_STUB_PROFILE};
 pub use sweep::{sweep, sweep_stub_profile, SweepArgs, SweepCliOutcome};
@@ -33,6 +35,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the agent workflow N times and record every call.
     Run(RunArgs),
+    /// Offer load to a server (closed loop, open loop, open loop with a ceiling),
+    /// timed from the intended send; exit 5 when the client could not keep up.
+    Load(LoadArgs),
     /// Serve a stub speaking Ollama's API and the OpenAI-compatible /v1 routes on
     /// 127.0.0.1 until interrupted.
     Stub(StubArgs),
@@ -399,6 +404,12 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Report(args)
+            if args.records.len() == 1 && crate::load::is_load_file(&args.records[0]) =>
+        {
+            report::load_report(&args.records[0], &args.out)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Report(args) => {
             let paths = report::report_files(&args.records, args.history.as_deref(), &args.out)?;
             println!("HTML:       {}", paths.index_html.display());
@@ -412,6 +423,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Compare(args) => compare::run_compare(&args),
+        Command::Load(args) => load::run_load_cli(&args),
         Command::Icount(args) => icount::run_icount(&args),
         Command::Commits(args) => commits::run_commits(&args),
         Command::History(args) => history::run_history(&args),

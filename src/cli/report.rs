@@ -34,3 +34,18 @@ pub fn report_files(
     write_report_with_history(&inputs, &history, out)
         .with_context(|| format!("cannot write the report into {}", out.display()))
 }
+
+/// Renders the outputs of one `agentbench load` record file into `out` (an
+/// interrupted run's file included: its complete lines count) and prints where.
+pub fn load_report(records: &Path, out: &Path) -> Result<()> {
+    let analysis = crate::load::analyse_file(records)?;
+    for (line, reason) in &analysis.summary.skipped_lines {
+        eprintln!("{}:{line}: skipped: {reason}", records.display());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let paths = crate::load::output::write_outputs(&analysis, out)?;
+    println!("HTML:       {}", paths.index_html.display());
+    println!("summary:    {}", paths.summary_json.display());
+    println!("intervals:  {}", paths.interval_log.display());
+    Ok(())
+}

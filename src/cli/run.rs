@@ -40,9 +40,11 @@ pub struct RunOutcome {
 pub const FALLBACK_STUB_PROFILE: &str = "replay";
 
 /// The server a run measures, and the stub that serves it when embedded.
-struct Target {
-    url: String,
-    stub: Option<RunningStub>,
+pub(super) struct Target {
+    /// Base URL.
+    pub(super) url: String,
+    /// The embedded stub, when the target is one.
+    pub(super) stub: Option<RunningStub>,
 }
 
 /// Starts the embedded stub `profile` serving `model` on 127.0.0.1 (port 0): the
@@ -92,7 +94,7 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     check_root(&args.corpus).with_context(corpus_context)?;
     // The server is contacted before the corpus is read: the first request goes out
     // within milliseconds of start, and a dead server is reported without delay.
-    let target = choose_target(args, timeouts).await?;
+    let target = choose_target(&args.server, args.stub.as_deref(), timeouts).await?;
     let corpus = ingest(&args.corpus, &ingest_options).with_context(corpus_context)?;
     let client = OllamaClient::new(&target.url, timeouts)?.with_protocol(protocol);
     let model = &args.server.model;
@@ -298,15 +300,19 @@ fn check_resumable(old: &Header, new: &Header) -> Result<()> {
 
 /// Picks the server: a named stub, an explicit URL (must answer), or OLLAMA_HOST /
 /// the default when it answers, else the embedded stub (said in one line).
-async fn choose_target(args: &RunArgs, timeouts: Timeouts) -> Result<Target> {
-    let model = &args.server.model;
-    if let Some(profile) = &args.stub {
+pub(super) async fn choose_target(
+    server: &super::ServerArgs,
+    stub: Option<&str>,
+    timeouts: Timeouts,
+) -> Result<Target> {
+    let model = &server.model;
+    if let Some(profile) = stub {
         return start_stub(profile, model).await;
     }
     let ollama_host = std::env::var("OLLAMA_HOST").ok();
-    let base_url = args.server.base_url.as_deref();
+    let base_url = server.base_url.as_deref();
     let url = resolve_base_url(base_url, ollama_host.as_deref())?;
-    let probe_client = OllamaClient::new(&url, timeouts)?.with_protocol(args.server.protocol);
+    let probe_client = OllamaClient::new(&url, timeouts)?.with_protocol(server.protocol);
     match probe_client.probe(Duration::from_secs(2)).await {
         Ok(_) => Ok(Target { url, stub: None }),
         Err(e) if base_url.is_some() || ollama_host.is_some() => {
@@ -357,6 +363,11 @@ fn progress_bar(runs: u32) -> ProgressBar {
 }
 
 fn default_out_dir(model: &str) -> PathBuf {
+    out_dir_under("reports/runs", model)
+}
+
+/// `ROOT/<UTC time>-<model>` with the model name made safe for a path.
+pub(super) fn out_dir_under(root: &str, model: &str) -> PathBuf {
     let safe: String = model
         .chars()
         .map(|c| {
@@ -367,7 +378,7 @@ fn default_out_dir(model: &str) -> PathBuf {
             }
         })
         .collect();
-    PathBuf::from("reports/runs").join(format!("{}-{safe}", utc_stamp(SystemTime::now())))
+    PathBuf::from(root).join(format!("{}-{safe}", utc_stamp(SystemTime::now())))
 }
 
 /// `YYYYmmddTHHMMSSZ` in UTC.

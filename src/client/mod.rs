@@ -14,6 +14,7 @@ pub mod record;
 mod server_info;
 pub mod sse;
 mod stream;
+pub use stream::PreparedCall;
 
 pub use endpoint::{resolve_base_url, BadBaseUrl, DEFAULT_OLLAMA_URL};
 pub use lifecycle::{LifecycleError, PsModel};

@@ -155,20 +155,73 @@ enum Stop {
     Failed(CallError),
 }
 
+/// A request rendered once, to be sent any number of times: the body bytes, the
+/// URL and the prompt's hash are computed here, before any call's t0, so a load
+/// run's hot path does no serialisation or hashing per request.
+#[derive(Debug, Clone)]
+pub struct PreparedCall {
+    endpoint: Endpoint,
+    model: String,
+    settings: crate::client::RequestSettings,
+    url: String,
+    body: bytes::Bytes,
+    prompt_sha256: String,
+    prompt_bytes: u64,
+}
+
+impl PreparedCall {
+    /// Lowercase hex SHA-256 of the prompt.
+    pub fn prompt_sha256(&self) -> &str {
+        &self.prompt_sha256
+    }
+
+    /// Prompt length in bytes.
+    pub fn prompt_bytes(&self) -> u64 {
+        self.prompt_bytes
+    }
+
+    /// The request body as sent.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+}
+
 impl OllamaClient {
-    /// Streams one call and returns its record. Never fails: errors are recorded
-    /// in the record, classified, with what was received before them kept.
-    pub async fn call(&self, req: &CallRequest<'_>) -> CallRecord {
+    /// Renders `req` for this client's protocol and server (see [`PreparedCall`]).
+    pub fn prepare_call(&self, req: &CallRequest<'_>) -> PreparedCall {
         let protocol = self.protocol();
-        let body = request_body(req, protocol);
-        let url = format!("{}{}", self.base_url(), req.endpoint.path_for(protocol));
-        let mut rec = CallRecord {
+        PreparedCall {
             endpoint: req.endpoint,
             model: req.model.to_string(),
             settings: req.settings.clone(),
+            url: format!("{}{}", self.base_url(), req.endpoint.path_for(protocol)),
+            body: bytes::Bytes::from(request_body(req, protocol)),
             prompt_sha256: sha256_hex(req.prompt.as_bytes()),
             prompt_bytes: req.prompt.len() as u64,
-            started_unix_ns: 0,
+        }
+    }
+
+    /// Streams one call and returns its record. Never fails: errors are recorded
+    /// in the record, classified, with what was received before them kept.
+    pub async fn call(&self, req: &CallRequest<'_>) -> CallRecord {
+        let prepared = self.prepare_call(req);
+        self.call_prepared(&prepared, Instant::now()).await
+    }
+
+    /// Sends a prepared request whose t0 (the instant every `*_ns` offset of the
+    /// record counts from) the caller took just before: the load engine reads its
+    /// own clock at the same instant, so the record's offsets and its send time
+    /// share one origin. Never fails, like [`OllamaClient::call`].
+    pub async fn call_prepared(&self, prepared: &PreparedCall, t0: Instant) -> CallRecord {
+        let protocol = self.protocol();
+        let url = prepared.url.as_str();
+        let mut rec = CallRecord {
+            endpoint: prepared.endpoint,
+            model: prepared.model.clone(),
+            settings: prepared.settings.clone(),
+            prompt_sha256: prepared.prompt_sha256.clone(),
+            prompt_bytes: prepared.prompt_bytes,
+            started_unix_ns: unix_ns_now(),
             http_status: None,
             headers_ns: None,
             chunk_ns: Vec::with_capacity(256),
@@ -182,9 +235,8 @@ impl OllamaClient {
             attempt: 1,
             retried_errors: Vec::new(),
         };
+        let model = prepared.model.as_str();
         let timeouts = self.timeouts();
-        rec.started_unix_ns = unix_ns_now();
-        let t0 = Instant::now();
         let deadline = timeouts.total.map(|d| t0 + d);
         let wait_limit = |now: Instant| match deadline {
             Some(d) => timeouts.idle.min(d.saturating_duration_since(now)),
@@ -193,17 +245,17 @@ impl OllamaClient {
 
         let send = self
             .http()
-            .post(&url)
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
+            .body(prepared.body.clone())
             .send();
         let response = match tokio::time::timeout(wait_limit(t0), send).await {
             Err(_) => {
-                rec.error = Some(timeout_error(&url, "response headers", wait_limit(t0)));
+                rec.error = Some(timeout_error(url, "response headers", wait_limit(t0)));
                 return rec;
             }
             Ok(Err(e)) => {
-                rec.error = Some(send_error(&url, &e));
+                rec.error = Some(send_error(url, &e));
                 return rec;
             }
             Ok(Ok(r)) => r,
@@ -212,7 +264,7 @@ impl OllamaClient {
         let status = response.status();
         rec.http_status = Some(status.as_u16());
         if !status.is_success() {
-            rec.error = Some(status_error(&url, req.model, protocol, response).await);
+            rec.error = Some(status_error(url, model, protocol, response).await);
             return rec;
         }
 
@@ -225,8 +277,8 @@ impl OllamaClient {
         let stop = loop {
             let limit = wait_limit(Instant::now());
             let next = match tokio::time::timeout(limit, stream.next()).await {
-                Err(_) => break Stop::Failed(timeout_error(&url, "the next chunk", limit)),
-                Ok(None) => break end_of_stream(&url, &mut splitter, &mut rec, t0, protocol),
+                Err(_) => break Stop::Failed(timeout_error(url, "the next chunk", limit)),
+                Ok(None) => break end_of_stream(url, &mut splitter, &mut rec, t0, protocol),
                 Ok(Some(Err(e))) => {
                     let kind = if is_closed_early(&e) {
                         ErrorKind::Truncated

@@ -1,0 +1,386 @@
+//! `agentbench load`: flags → a [`LoadSpec`], then [`run_load`], then the console
+//! summary and the exit code. No loops here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use super::run::{choose_target, out_dir_under};
+use super::ServerArgs;
+use crate::client::{OllamaClient, RequestSettings, Timeouts};
+use crate::load::schedule::schedule_hash;
+use crate::load::slo::parse_duration_ns;
+use crate::load::{
+    run_load, Arrival, Extent, LoadPlanInfo, LoadSpec, Mode, OpenSchedule, PromptInfo, Slo,
+    EXIT_CLIENT_LIMITED,
+};
+use crate::record::Backend;
+
+/// `agentbench load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Closed loop: N workers, each sending its next request when its previous one
+    /// ended (plus --think). The default mode, with N = 1.
+    #[arg(long, value_name = "N", conflicts_with = "rate")]
+    pub concurrency: Option<u32>,
+    /// Closed loop: pause between a worker's requests, milliseconds.
+    #[arg(long, value_name = "MS", requires = "concurrency")]
+    pub think: Option<f64>,
+    /// Open loop: target requests per second. The whole schedule of intended sends
+    /// is computed up front from --seed; a late request is still sent, and its
+    /// lateness kept.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// Open loop: inter-arrival gaps: constant, poisson, or gamma:CV.
+    #[arg(
+        long,
+        value_name = "PROCESS",
+        requires = "rate",
+        default_value = "poisson"
+    )]
+    pub arrival: String,
+    /// Open loop: at most N requests in flight; the wait for a slot is part of
+    /// the latency (measured from the intended send).
+    #[arg(long, value_name = "N", requires = "rate")]
+    pub max_concurrency: Option<u32>,
+    /// Run length in seconds (default 10 when --requests is not given).
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+    /// Number of requests to send.
+    #[arg(long, value_name = "K")]
+    pub requests: Option<u64>,
+    /// Requests intended in the first S seconds are recorded but excluded from
+    /// every statistic.
+    #[arg(long, value_name = "S", default_value_t = 0.0)]
+    pub warmup: f64,
+    /// Seed of the schedule (and of the synthetic prompt).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Synthetic prompts of about this many tokens instead of the workflow's own
+    /// analysis and report prompts.
+    #[arg(long, value_name = "N")]
+    pub prompt_tokens: Option<u32>,
+    /// Output tokens per request (sent as num_predict / max_tokens unless
+    /// `-o num_predict=…` says otherwise), so outputs are comparable.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub output_tokens: u32,
+    /// Goodput's SLO: metric=duration pairs, e.g. ttft=500ms,tpot=50ms,e2e=10s
+    /// (TTFT and E2E from the intended send).
+    #[arg(long, value_name = "SLO")]
+    pub slo: Option<String>,
+    /// A run whose scheduler lag p99 exceeds this is client-limited (exit 5).
+    #[arg(long, value_name = "DURATION", default_value = "1ms")]
+    pub max_lag: String,
+    /// Server, protocol, model and endpoint.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Run against an embedded stub: instant, paced, realistic, replay, fast,
+    /// capacity:…, fault:NAME (see `agentbench stub --help`).
+    #[arg(long, value_name = "PROFILE")]
+    pub stub: Option<String>,
+    /// Generation option key=value (as for `run`); repeatable. num_predict and
+    /// seed default to --output-tokens and 42.
+    #[arg(long = "option", short = 'o', value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+    /// Corpus root for the workflow's prompts.
+    #[arg(long, default_value = "mock-data")]
+    pub corpus: PathBuf,
+    /// Output folder (default: reports/load/<UTC time>-<model>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seconds to wait for headers or for the next chunk before a request times out.
+    #[arg(long, default_value_t = 60.0)]
+    pub idle_timeout: f64,
+    /// Overall seconds allowed per request.
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// No progress line and no summary table.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn positive(flag: &str, v: f64) -> Result<f64> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        bail!("{flag} must be a positive number, got {v}")
+    }
+}
+
+fn seconds_ns(flag: &str, v: f64) -> Result<u64> {
+    Ok((positive(flag, v)? * 1e9).round() as u64)
+}
+
+/// The plan the flags describe, checked: (mode, recorded plan).
+fn plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
+    if args.concurrency == Some(0) {
+        bail!("--concurrency must be at least 1");
+    }
+    if args.max_concurrency == Some(0) {
+        bail!("--max-concurrency must be at least 1");
+    }
+    if args.requests == Some(0) {
+        bail!("--requests must be at least 1");
+    }
+    let duration_ns = match (args.duration, args.requests) {
+        (Some(d), _) => Some(seconds_ns("--duration", d)?),
+        (None, Some(_)) => None,
+        (None, None) => Some(10_000_000_000),
+    };
+    let warmup_ns = if args.warmup == 0.0 {
+        0
+    } else {
+        seconds_ns("--warmup", args.warmup)?
+    };
+    if duration_ns.is_some_and(|d| warmup_ns >= d) {
+        bail!(
+            "--warmup ({} s) must be shorter than --duration",
+            args.warmup
+        );
+    }
+    let max_lag_ns =
+        parse_duration_ns(&args.max_lag).map_err(|e| anyhow::anyhow!("--max-lag: {e}"))?;
+    let slo = match &args.slo {
+        Some(s) => Some(
+            s.parse::<Slo>()
+                .map_err(|e| anyhow::anyhow!("--slo: {e}"))?,
+        ),
+        None => None,
+    };
+    let think_ns = match args.think {
+        Some(ms) if ms == 0.0 => 0,
+        Some(ms) => (positive("--think", ms)? * 1e6).round() as u64,
+        None => 0,
+    };
+    let mut info = LoadPlanInfo {
+        mode: String::new(),
+        concurrency: None,
+        think_ns,
+        rate: None,
+        arrival: None,
+        max_concurrency: args.max_concurrency,
+        seed: args.seed,
+        requests: args.requests,
+        duration_ns,
+        warmup_ns,
+        schedule: None,
+        slo: slo.map(|s| s.to_string()),
+        max_lag_ns,
+    };
+    let mode = match args.rate {
+        Some(rate) => {
+            let rate = positive("--rate", rate)?;
+            let arrival: Arrival = args
+                .arrival
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--arrival: {e}"))?;
+            let extent = match (args.requests, duration_ns) {
+                (Some(_), Some(_)) => {
+                    bail!("an open loop takes --duration S or --requests K, not both")
+                }
+                (Some(k), None) => Extent::Requests(k),
+                (None, Some(d)) => Extent::DurationNs(d),
+                (None, None) => bail!("give --duration S or --requests K"),
+            };
+            let schedule = OpenSchedule {
+                rate,
+                arrival,
+                seed: args.seed,
+                extent,
+            };
+            let intended = schedule.intended();
+            if intended.is_empty() {
+                bail!("--rate {rate} with --duration gives no request: raise the rate or the duration");
+            }
+            info.mode = "open".into();
+            info.rate = Some(rate);
+            info.arrival = Some(arrival.to_string());
+            info.schedule = Some(crate::load::record::ScheduleInfo {
+                count: intended.len() as u64,
+                sha256: schedule_hash(&intended),
+            });
+            Mode::Open {
+                intended: Arc::new(intended),
+                max_concurrency: args.max_concurrency,
+            }
+        }
+        None => {
+            let concurrency = args.concurrency.unwrap_or(1);
+            info.mode = "closed".into();
+            info.concurrency = Some(concurrency);
+            Mode::Closed {
+                concurrency,
+                think_ns,
+                requests: args.requests,
+                duration_ns: info.duration_ns,
+            }
+        }
+    };
+    Ok((mode, info))
+}
+
+/// The prompts: the workflow's analysis and report prompts from the corpus, or
+/// one synthetic prompt of about N tokens.
+fn prompts_of(args: &LoadArgs) -> Result<Vec<(String, String)>> {
+    if let Some(n) = args.prompt_tokens {
+        if n == 0 {
+            bail!("--prompt-tokens must be at least 1");
+        }
+        return Ok(vec![("synthetic".into(), synthetic_prompt(n, args.seed))]);
+    }
+    let context = || format!("cannot ingest the corpus at {}", args.corpus.display());
+    let corpus = crate::ingest::ingest(&args.corpus, &crate::ingest::IngestOptions::default())
+        .with_context(context)?;
+    let summary = crate::ingest::summarize(&corpus);
+    let analysis = crate::prompt::analysis_prompt(&summary);
+    // Requests are independent under load: the report prompt is built from an
+    // empty analysis (its static text and the data summary), not from a reply.
+    let report = crate::prompt::report_prompt(&crate::prompt::parse_analysis(""), &summary);
+    Ok(vec![
+        ("analysis".into(), analysis),
+        ("report".into(), report),
+    ])
+}
+
+/// About `tokens` tokens of plain words (one short word ≈ one token), seeded.
+pub fn synthetic_prompt(tokens: u32, seed: u64) -> String {
+    const WORDS: [&str; 16] = [
+        "load", "test", "agent", "token", "model", "cache", "queue", "slot", "bench", "trace",
+        "prompt", "reply", "server", "client", "stream", "chunk",
+    ];
+    let mut rng = crate::stub::SplitMix64::new(seed);
+    let mut out = String::with_capacity(tokens as usize * 7);
+    for i in 0..tokens {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(WORDS[(rng.next_u64() % WORDS.len() as u64) as usize]);
+    }
+    out
+}
+
+fn settings_of(args: &LoadArgs) -> Result<RequestSettings> {
+    let mut settings = RequestSettings::from_pairs(&args.options).context("bad --option")?;
+    if settings.options.num_predict.is_none() {
+        settings.options.num_predict = Some(i64::from(args.output_tokens));
+    }
+    if settings.options.seed.is_none() {
+        settings.options.seed = Some(42);
+    }
+    settings
+        .check_protocol(args.server.protocol)
+        .context("bad --option")?;
+    Ok(settings)
+}
+
+/// Runs `agentbench load` and returns its exit code: 0, 3 when a request failed,
+/// 5 when the client could not keep up (takes precedence).
+pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
+    let (mode, plan) = plan_of(args)?;
+    let settings = settings_of(args)?;
+    let timeouts = Timeouts {
+        idle: Duration::from_secs_f64(positive("--idle-timeout", args.idle_timeout)?),
+        total: args
+            .timeout
+            .map(|t| positive("--timeout", t).map(Duration::from_secs_f64))
+            .transpose()?,
+        ..Timeouts::default()
+    };
+    let prompts = prompts_of(args)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let protocol = args.server.protocol;
+    let model = args.server.model.clone();
+    let (target, client, server) = runtime.block_on(async {
+        let target = choose_target(&args.server, args.stub.as_deref(), timeouts).await?;
+        let client = OllamaClient::new(&target.url, timeouts)?.with_protocol(protocol);
+        let server = client.server_info(&model).await?;
+        anyhow::Ok((target, client, server))
+    })?;
+    let endpoint = args.server.endpoint();
+    let prepared = prompts
+        .iter()
+        .map(|(name, text)| {
+            let call = client.prepare_call(&crate::client::CallRequest {
+                endpoint,
+                model: &model,
+                prompt: text,
+                settings: &settings,
+            });
+            let info = PromptInfo {
+                name: name.clone(),
+                sha256: call.prompt_sha256().to_string(),
+                bytes: call.prompt_bytes(),
+            };
+            (info, call)
+        })
+        .collect();
+    let spec = LoadSpec {
+        client,
+        prompts: prepared,
+        mode,
+        plan,
+        backend: Backend {
+            url: target.url.clone(),
+            protocol: protocol.name().into(),
+            endpoint,
+            stub: target.stub.as_ref().map(|s| s.profile().name.clone()),
+        },
+        server,
+        model: model.clone(),
+        settings,
+    };
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| out_dir_under("reports/load", &model));
+    let target_rate = args.rate;
+    let quiet = args.quiet;
+    let outcome = run_load(spec, &out_dir, |p, elapsed| {
+        if quiet {
+            return;
+        }
+        let sent = p.sent.load(Ordering::Relaxed);
+        let achieved = sent as f64 / elapsed.as_secs_f64().max(1e-9);
+        let target = target_rate.map_or_else(String::new, |r| format!("rate {r:.1}/s target · "));
+        eprintln!(
+            "{target}{achieved:.2}/s sent · in flight {} · done {} · errors {} · lag p99 {:.3} ms",
+            p.in_flight.load(Ordering::Relaxed),
+            p.done.load(Ordering::Relaxed),
+            p.failed.load(Ordering::Relaxed),
+            p.lag_p99_ns.load(Ordering::Relaxed) as f64 / 1e6
+        );
+    })?;
+    if let Some(stub) = target.stub {
+        runtime.block_on(stub.shutdown());
+    }
+    let s = &outcome.analysis.summary;
+    if !quiet {
+        print!("{}", crate::load::output::markdown(&outcome.analysis));
+    }
+    println!("records:    {}", outcome.records.display());
+    println!("summary:    {}", outcome.outputs.summary_json.display());
+    println!("HTML:       {}", outcome.outputs.index_html.display());
+    println!("intervals:  {}", outcome.outputs.interval_log.display());
+    if s.client.client_limited {
+        eprintln!(
+            "CLIENT-LIMITED: {} — these numbers describe agentbench, not the server",
+            s.client.reasons.join("; ")
+        );
+        return Ok(ExitCode::from(EXIT_CLIENT_LIMITED));
+    }
+    if s.failed > 0 {
+        eprintln!(
+            "{} of {} measured requests failed (see the records)",
+            s.failed, s.measured
+        );
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,619 @@
+//! Records → figures: everything a load run reports is computed here from the
+//! record file, in one streaming pass (memory is fixed-size histograms plus one
+//! row per second, however many requests there were).
+//!
+//! Latency is measured from the intended send by default (what a waiting user
+//! sees); service time (from the actual send) and scheduler lag sit beside it.
+//! Failed requests count in every rate, in the error rate and in goodput's
+//! denominator; they are never latency samples, and a second set of percentiles
+//! treats them as infinitely slow.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::record::{scan_load_file, LoadHeader, LoadReadError, RequestRecord, RunEnd};
+use super::slo::{Slo, SloFigures};
+use crate::metrics::hdr::new_histogram;
+use crate::metrics::CallMetrics;
+
+/// Above this fraction of the run's wall time on CPU, the measuring thread is
+/// taken as saturated.
+pub const CPU_SATURATED: f64 = 0.90;
+
+/// The achieved send rate must be at least this fraction of the target.
+pub const MIN_RATE_RATIO: f64 = 0.99;
+
+/// Percentiles of one quantity, milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Pcts {
+    /// Samples.
+    pub n: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl Pcts {
+    /// From a histogram in microseconds (HDR precision, 3 significant digits).
+    pub fn of_us(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Pcts::default();
+        }
+        let ms = |v: u64| v as f64 / 1e3;
+        Pcts {
+            n: h.len(),
+            mean: h.mean() / 1e3,
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p95: ms(h.value_at_quantile(0.95)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        }
+    }
+}
+
+/// A latency seen from the intended send and from the actual send.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct TwoViews {
+    /// From the intended send (default view: what the user waited).
+    pub from_intended: Pcts,
+    /// From the actual send (service time).
+    pub service: Pcts,
+}
+
+/// Percentiles over every measured request where a failed one counts as
+/// infinitely slow: `None` means the percentile falls among the failures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct FailuresAsInfinite {
+    /// Median.
+    pub p50: Option<f64>,
+    /// 90th percentile.
+    pub p90: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+}
+
+/// Goodput under the run's SLO.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Goodput {
+    /// The SLO, as given.
+    pub slo: String,
+    /// Measured requests that met every bound.
+    pub met: u64,
+    /// met / measured requests (failures are misses).
+    pub fraction: f64,
+    /// met per second of the measured window.
+    pub rate_per_s: f64,
+}
+
+/// Whether the client kept up, with the numbers behind the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClientCheck {
+    /// True when any reason below applies: the figures describe agentbench, not
+    /// the server.
+    pub client_limited: bool,
+    /// Why, in words (empty when the client kept up).
+    pub reasons: Vec<String>,
+    /// p99 of the scheduler lag of measured requests, ms.
+    pub lag_p99_ms: f64,
+    /// The bound on it, ms.
+    pub max_lag_ms: f64,
+    /// Open loop: achieved dispatch rate / target rate over the measured window.
+    pub rate_ratio: Option<f64>,
+    /// The measuring thread's CPU time / the run's wall time (absent after a crash).
+    pub cpu_busy: Option<f64>,
+}
+
+/// One second of the run (by the second in which each event happened).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SecondRow {
+    /// Seconds from the origin at the start of this row.
+    pub t: u64,
+    /// Sends the schedule intended in this second (open loop).
+    pub intended: u64,
+    /// Requests sent in this second.
+    pub sent: u64,
+    /// Requests finished in this second.
+    pub done: u64,
+    /// Of those, failed.
+    pub failed: u64,
+    /// Requests in flight at the end of this second.
+    pub in_flight: u64,
+    /// TTFT from the intended send of requests finishing in this second: p50, p99 (ms).
+    pub ttft_p50: Option<f64>,
+    /// See `ttft_p50`.
+    pub ttft_p99: Option<f64>,
+    /// E2E from the intended send: p50, p99 (ms).
+    pub e2e_p50: Option<f64>,
+    /// See `e2e_p50`.
+    pub e2e_p99: Option<f64>,
+    /// Scheduler lag p99 of requests sent in this second, ms.
+    pub lag_p99: Option<f64>,
+}
+
+/// Everything `load` reports, computed from the records.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadSummary {
+    /// `closed` or `open`.
+    pub mode: String,
+    /// Open loop: the target rate.
+    pub target_rate: Option<f64>,
+    /// Request lines read.
+    pub requests: u64,
+    /// Of those, warm-up (excluded from every figure below).
+    pub warmup: u64,
+    /// Measured requests.
+    pub measured: u64,
+    /// Measured requests that completed.
+    pub ok: u64,
+    /// Measured requests that failed.
+    pub failed: u64,
+    /// Failures by error class.
+    pub errors: BTreeMap<String, u64>,
+    /// failed / measured.
+    pub error_rate: f64,
+    /// First measured intended send → last measured request seen, s.
+    pub window_s: f64,
+    /// Measured requests sent per second of the window.
+    pub send_rate: f64,
+    /// Measured requests finished (ok or failed) per second of the window.
+    pub request_rate: f64,
+    /// Completed requests per second.
+    pub ok_rate: f64,
+    /// Output tokens of completed requests per second.
+    pub output_tokens_per_s: f64,
+    /// Time to first token.
+    pub ttft: TwoViews,
+    /// End to end.
+    pub e2e: TwoViews,
+    /// Time per output token (the same from either send).
+    pub tpot: Pcts,
+    /// Scheduler lag: actual − intended send, less any wait for a slot.
+    pub lag: Pcts,
+    /// Wait for a concurrency slot (open loop with a ceiling).
+    pub slot_wait: Option<Pcts>,
+    /// TTFT from the intended send with failures as infinite latency.
+    pub ttft_failures_infinite: FailuresAsInfinite,
+    /// E2E likewise.
+    pub e2e_failures_infinite: FailuresAsInfinite,
+    /// Goodput, when an SLO was given.
+    pub goodput: Option<Goodput>,
+    /// Did the client keep up?
+    pub client: ClientCheck,
+    /// The most requests in flight (from the client's accounts).
+    pub peak_in_flight: Option<u64>,
+    /// Why the run stopped early, when it did; also set when the end line is
+    /// missing (an interrupted run).
+    pub stopped_early: Option<String>,
+    /// Lines that did not parse, as (line, reason).
+    pub skipped_lines: Vec<(usize, String)>,
+    /// One row per second.
+    pub seconds: Vec<SecondRow>,
+}
+
+/// The analysis's histograms (µs), for the HDR files and the plots.
+#[derive(Debug, Clone)]
+pub struct LoadHistograms {
+    /// TTFT from the intended send.
+    pub ttft: Histogram<u64>,
+    /// TTFT from the actual send.
+    pub ttft_service: Histogram<u64>,
+    /// E2E from the intended send.
+    pub e2e: Histogram<u64>,
+    /// E2E from the actual send.
+    pub e2e_service: Histogram<u64>,
+    /// Scheduler lag.
+    pub lag: Histogram<u64>,
+    /// Per second (by completion): E2E from the intended send, for the interval log.
+    pub e2e_per_second: Vec<Histogram<u64>>,
+    /// Per second (by completion): TTFT from the intended send.
+    pub ttft_per_second: Vec<Histogram<u64>>,
+}
+
+/// The full analysis of one record file.
+#[derive(Debug, Clone)]
+pub struct LoadAnalysis {
+    /// The file's header.
+    pub header: LoadHeader,
+    /// The figures.
+    pub summary: LoadSummary,
+    /// The histograms behind them.
+    pub histograms: LoadHistograms,
+}
+
+fn us(ns: u64) -> u64 {
+    (ns / 1_000).max(1)
+}
+
+fn second_hist() -> Histogram<u64> {
+    let mut h = Histogram::new_with_bounds(1, crate::metrics::hdr::HIGHEST_US, 2)
+        .expect("1 µs .. 1 h at 2 significant digits is a valid range");
+    h.auto(false);
+    h
+}
+
+struct Acc {
+    h: LoadHistograms,
+    slot_wait: Histogram<u64>,
+    tpot: Histogram<u64>,
+    seconds: Vec<SecondRow>,
+    lag_per_second: Vec<Histogram<u64>>,
+    in_flight_delta: Vec<i64>,
+    requests: u64,
+    warmup: u64,
+    ok: u64,
+    failed: u64,
+    errors: BTreeMap<String, u64>,
+    first_intended: Option<u64>,
+    last_seen: u64,
+    first_dispatch: Option<u64>,
+    last_dispatch: u64,
+    output_tokens: u64,
+    slo: Option<Slo>,
+    met: u64,
+}
+
+impl Acc {
+    fn row(&mut self, sec: u64) -> usize {
+        let i = sec as usize;
+        while self.seconds.len() <= i {
+            let t = self.seconds.len() as u64;
+            self.seconds.push(SecondRow {
+                t,
+                ..SecondRow::default()
+            });
+            self.lag_per_second.push(second_hist());
+            self.h.e2e_per_second.push(second_hist());
+            self.h.ttft_per_second.push(second_hist());
+            self.in_flight_delta.push(0);
+        }
+        i
+    }
+
+    fn add(&mut self, r: RequestRecord) {
+        self.requests += 1;
+        let sent_s = self.row(r.sent_ns / 1_000_000_000);
+        self.seconds[sent_s].sent += 1;
+        self.in_flight_delta[sent_s] += 1;
+        let end = r.last_seen_ns();
+        let end_s = self.row(end / 1_000_000_000);
+        self.in_flight_delta[end_s] -= 1;
+        self.seconds[end_s].done += 1;
+        if r.warmup {
+            self.warmup += 1;
+            return;
+        }
+        self.first_intended = Some(
+            self.first_intended
+                .map_or(r.intended_ns, |f| f.min(r.intended_ns)),
+        );
+        self.last_seen = self.last_seen.max(end);
+        let dispatch = r.sent_ns - r.slot_wait_ns.min(r.behind_ns());
+        self.first_dispatch = Some(self.first_dispatch.map_or(dispatch, |f| f.min(dispatch)));
+        self.last_dispatch = self.last_dispatch.max(dispatch);
+        let _ = self.h.lag.record(us(r.lag_ns()));
+        let _ = self.lag_per_second[sent_s].record(us(r.lag_ns()));
+        if r.slot_wait_ns > 0 || self.slot_wait.len() > 0 {
+            let _ = self.slot_wait.record(us(r.slot_wait_ns));
+        }
+        let m = CallMetrics::new(&r.call);
+        if !r.call.is_ok() {
+            self.failed += 1;
+            self.seconds[end_s].failed += 1;
+            let kind = r.call.error.as_ref().map_or_else(
+                || "incomplete".to_string(),
+                |e| crate::report::error_kind_name(e.kind),
+            );
+            *self.errors.entry(kind).or_default() += 1;
+            return;
+        }
+        self.ok += 1;
+        let behind = r.behind_ns();
+        let ttft = m.ttft().map(crate::clock::nanos);
+        let e2e = m.e2e().map(crate::clock::nanos);
+        let tpot = m.tpot().map(crate::clock::nanos);
+        if let Some(t) = ttft {
+            let _ = self.h.ttft.record(us(t + behind));
+            let _ = self.h.ttft_service.record(us(t));
+            let _ = self.h.ttft_per_second[end_s].record(us(t + behind));
+        }
+        if let Some(e) = e2e {
+            let _ = self.h.e2e.record(us(e + behind));
+            let _ = self.h.e2e_service.record(us(e));
+            let _ = self.h.e2e_per_second[end_s].record(us(e + behind));
+        }
+        if let Some(t) = tpot {
+            let _ = self.tpot.record(us(t));
+        }
+        self.output_tokens += m.output_tokens().unwrap_or(0);
+        if let Some(slo) = &self.slo {
+            let figures = SloFigures {
+                ttft_ns: ttft.map(|t| t + behind),
+                tpot_ns: tpot,
+                e2e_ns: e2e.map(|e| e + behind),
+            };
+            if slo.met(Some(figures)) {
+                self.met += 1;
+            }
+        }
+    }
+}
+
+/// Percentiles with failures as infinite: the q-quantile of all `n_ok + failed`
+/// samples, failures above every completed one.
+fn failures_infinite(h: &Histogram<u64>, failed: u64) -> FailuresAsInfinite {
+    let ok = h.len();
+    let total = ok + failed;
+    let at = |q: f64| -> Option<f64> {
+        if total == 0 || ok == 0 {
+            return None;
+        }
+        let rank = (q * total as f64).ceil().max(1.0) as u64;
+        if rank > ok {
+            return None;
+        }
+        let q_ok = rank as f64 / ok as f64;
+        Some(h.value_at_quantile(q_ok.min(1.0)) as f64 / 1e3)
+    };
+    FailuresAsInfinite {
+        p50: at(0.50),
+        p90: at(0.90),
+        p99: at(0.99),
+    }
+}
+
+/// Analyses the record file at `path`.
+pub fn analyse_file(path: &Path) -> Result<LoadAnalysis, LoadReadError> {
+    let mut acc: Option<Acc> = None;
+    let mut pending: Vec<RequestRecord> = Vec::new();
+    // The header comes first; requests are folded as they are read.
+    let scan = {
+        let acc_ref = &mut acc;
+        let pending_ref = &mut pending;
+        scan_load_file(path, |r| match acc_ref {
+            Some(a) => a.add(r),
+            None => pending_ref.push(r),
+        })?
+    };
+    let mut a = acc.unwrap_or_else(|| new_acc(&scan.header));
+    for r in pending {
+        a.add(r);
+    }
+    Ok(finish(scan.header, a, scan.end, scan.skipped))
+}
+
+fn new_acc(header: &LoadHeader) -> Acc {
+    Acc {
+        h: LoadHistograms {
+            ttft: new_histogram(),
+            ttft_service: new_histogram(),
+            e2e: new_histogram(),
+            e2e_service: new_histogram(),
+            lag: new_histogram(),
+            e2e_per_second: Vec::new(),
+            ttft_per_second: Vec::new(),
+        },
+        slot_wait: new_histogram(),
+        tpot: new_histogram(),
+        seconds: Vec::new(),
+        lag_per_second: Vec::new(),
+        in_flight_delta: Vec::new(),
+        requests: 0,
+        warmup: 0,
+        ok: 0,
+        failed: 0,
+        errors: BTreeMap::new(),
+        first_intended: None,
+        last_seen: 0,
+        first_dispatch: None,
+        last_dispatch: 0,
+        output_tokens: 0,
+        slo: header.plan.slo.as_deref().and_then(|s| s.parse().ok()),
+        met: 0,
+    }
+}
+
+/// Analyses records already in memory (tests, and callers that hold them).
+pub fn analyse_records(
+    header: LoadHeader,
+    requests: impl IntoIterator<Item = RequestRecord>,
+    end: Option<RunEnd>,
+) -> LoadAnalysis {
+    let mut a = new_acc(&header);
+    for r in requests {
+        a.add(r);
+    }
+    finish(header, a, end, Vec::new())
+}
+
+fn finish(
+    header: LoadHeader,
+    mut a: Acc,
+    end: Option<RunEnd>,
+    skipped: Vec<(usize, String)>,
+) -> LoadAnalysis {
+    let plan = &header.plan;
+    let measured = a.ok + a.failed;
+    let window_ns = a
+        .first_intended
+        .map_or(0, |f| a.last_seen.saturating_sub(f));
+    let window_s = window_ns as f64 / 1e9;
+    let per_s = |n: u64| {
+        if window_s > 0.0 {
+            n as f64 / window_s
+        } else {
+            0.0
+        }
+    };
+
+    // In flight at the end of each second; intended sends per second.
+    let mut level = 0i64;
+    for (row, d) in a.seconds.iter_mut().zip(&a.in_flight_delta) {
+        level += d;
+        row.in_flight = level.max(0) as u64;
+    }
+    if let Some(sched) = open_schedule(&header) {
+        sched.for_each(|t| {
+            let i = (t / 1_000_000_000) as usize;
+            if let Some(row) = a.seconds.get_mut(i) {
+                row.intended += 1;
+            }
+        });
+    }
+    let q =
+        |h: &Histogram<u64>, q: f64| (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1e3);
+    for (i, row) in a.seconds.iter_mut().enumerate() {
+        row.ttft_p50 = q(&a.h.ttft_per_second[i], 0.5);
+        row.ttft_p99 = q(&a.h.ttft_per_second[i], 0.99);
+        row.e2e_p50 = q(&a.h.e2e_per_second[i], 0.5);
+        row.e2e_p99 = q(&a.h.e2e_per_second[i], 0.99);
+        row.lag_p99 = q(&a.lag_per_second[i], 0.99);
+    }
+
+    let lag = Pcts::of_us(&a.h.lag);
+    let max_lag_ms = plan.max_lag_ns as f64 / 1e6;
+    let mut reasons = Vec::new();
+    if lag.n > 0 && lag.p99 > max_lag_ms {
+        reasons.push(format!(
+            "scheduler lag p99 {:.3} ms exceeds --max-lag {:.3} ms",
+            lag.p99, max_lag_ms
+        ));
+    }
+    let rate_ratio = match (plan.rate, a.first_dispatch) {
+        (Some(target), Some(first)) if measured > 1 => {
+            let span = a.last_dispatch.saturating_sub(first) as f64 / 1e9;
+            let achieved = if span > 0.0 {
+                (measured - 1) as f64 / span
+            } else {
+                f64::INFINITY
+            };
+            Some(achieved / target)
+        }
+        _ => None,
+    };
+    if let Some(r) = rate_ratio {
+        if r < MIN_RATE_RATIO {
+            reasons.push(format!(
+                "achieved send rate is {:.1} % of the target (below {:.0} %)",
+                r * 100.0,
+                MIN_RATE_RATIO * 100.0
+            ));
+        }
+    }
+    let cpu_busy = end
+        .as_ref()
+        .filter(|e| e.wall_ns > 0)
+        .map(|e| e.client_cpu_ns as f64 / e.wall_ns as f64);
+    if let Some(b) = cpu_busy {
+        if b >= CPU_SATURATED {
+            reasons.push(format!(
+                "the measuring thread was on CPU {:.0} % of the run (saturated at {:.0} %)",
+                b * 100.0,
+                CPU_SATURATED * 100.0
+            ));
+        }
+    }
+    let goodput = a.slo.as_ref().map(|slo| Goodput {
+        slo: slo.to_string(),
+        met: a.met,
+        fraction: if measured > 0 {
+            a.met as f64 / measured as f64
+        } else {
+            0.0
+        },
+        rate_per_s: per_s(a.met),
+    });
+    let slot_wait = (!a.slot_wait.is_empty()).then(|| Pcts::of_us(&a.slot_wait));
+    let stopped_early = match &end {
+        None => Some("the record file has no end line: the run was interrupted; figures cover the requests recorded".to_string()),
+        Some(e) => e.stopped_early.clone(),
+    };
+    let summary = LoadSummary {
+        mode: plan.mode.clone(),
+        target_rate: plan.rate,
+        requests: a.requests,
+        warmup: a.warmup,
+        measured,
+        ok: a.ok,
+        failed: a.failed,
+        errors: a.errors.clone(),
+        error_rate: if measured > 0 {
+            a.failed as f64 / measured as f64
+        } else {
+            0.0
+        },
+        window_s,
+        send_rate: match a.first_dispatch {
+            Some(f) if a.last_dispatch > f => {
+                (measured.saturating_sub(1)) as f64 / ((a.last_dispatch - f) as f64 / 1e9)
+            }
+            _ => 0.0,
+        },
+        request_rate: per_s(measured),
+        ok_rate: per_s(a.ok),
+        output_tokens_per_s: per_s(a.output_tokens),
+        ttft: TwoViews {
+            from_intended: Pcts::of_us(&a.h.ttft),
+            service: Pcts::of_us(&a.h.ttft_service),
+        },
+        e2e: TwoViews {
+            from_intended: Pcts::of_us(&a.h.e2e),
+            service: Pcts::of_us(&a.h.e2e_service),
+        },
+        tpot: Pcts::of_us(&a.tpot),
+        lag,
+        slot_wait,
+        ttft_failures_infinite: failures_infinite(&a.h.ttft, a.failed),
+        e2e_failures_infinite: failures_infinite(&a.h.e2e, a.failed),
+        goodput,
+        client: ClientCheck {
+            client_limited: !reasons.is_empty(),
+            reasons,
+            lag_p99_ms: lag.p99,
+            max_lag_ms,
+            rate_ratio,
+            cpu_busy,
+        },
+        peak_in_flight: end.as_ref().map(|e| e.peak_in_flight),
+        stopped_early,
+        skipped_lines: skipped,
+        seconds: a.seconds,
+    };
+    LoadAnalysis {
+        header,
+        summary,
+        histograms: a.h,
+    }
+}
+
+/// The open-loop schedule a header describes, to count intended sends per second.
+fn open_schedule(header: &LoadHeader) -> Option<super::schedule::OpenSchedule> {
+    let plan = &header.plan;
+    let arrival = plan.arrival.as_deref()?.parse().ok()?;
+    let extent = match (plan.requests, plan.duration_ns) {
+        (Some(k), _) => super::schedule::Extent::Requests(k),
+        (None, Some(d)) => super::schedule::Extent::DurationNs(d),
+        _ => return None,
+    };
+    Some(super::schedule::OpenSchedule {
+        rate: plan.rate?,
+        arrival,
+        seed: plan.seed,
+        extent,
+    })
+}

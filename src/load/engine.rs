@@ -1,0 +1,348 @@
+//! The measuring loop: sends requests on the plan's schedule from one thread with a
+//! current-thread runtime, and hands each finished request to the sink.
+//!
+//! Timing rules (see the module docs of [`super`]): one monotonic origin; intended
+//! times are offsets from it, fixed before the request goes out; a late request is
+//! sent anyway and its lateness kept; with a ceiling the wait for a slot is measured
+//! separately and is part of the latency; in a closed loop the intended time is the
+//! moment the worker became free (plus think time).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, Semaphore};
+
+use super::clock::{mono_ns, thread_cpu_ns, tighten_timer_slack, Timer};
+use super::record::{RequestRecord, RunEnd};
+use super::sink::SinkMsg;
+use crate::client::{OllamaClient, PreparedCall};
+
+/// How requests are offered.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// `concurrency` workers; each sends its next request when its previous one
+    /// ended plus `think_ns`.
+    Closed {
+        /// Workers.
+        concurrency: u32,
+        /// Pause between a worker's requests, ns.
+        think_ns: u64,
+        /// Stop after this many requests in all (`None`: only the duration bounds).
+        requests: Option<u64>,
+        /// No request is started at or after this offset (`None`: only the count
+        /// bounds).
+        duration_ns: Option<u64>,
+    },
+    /// Requests at the precomputed intended offsets, optionally at most
+    /// `max_concurrency` in flight (a request waits for a slot; the wait is part of
+    /// its latency).
+    Open {
+        /// Intended send offsets, ns from the origin, non-decreasing.
+        intended: Arc<Vec<u64>>,
+        /// Ceiling on requests in flight.
+        max_concurrency: Option<u32>,
+    },
+}
+
+/// Everything the engine needs for one run.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The client (one connection pool for the run).
+    pub client: OllamaClient,
+    /// Requests, used in turn: request `seq` sends `prompts[seq % len]`. Not empty.
+    pub prompts: Arc<Vec<PreparedCall>>,
+    /// How load is offered.
+    pub mode: Mode,
+    /// Requests intended before this offset are warm-up.
+    pub warmup_ns: u64,
+    /// The origin on CLOCK_MONOTONIC ([`mono_ns`]); the engine waits for it.
+    pub origin_mono_ns: u64,
+}
+
+/// Live counters for a progress line, updated by the engine thread.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Requests sent.
+    pub sent: AtomicU64,
+    /// Requests finished (ok or failed).
+    pub done: AtomicU64,
+    /// Requests failed.
+    pub failed: AtomicU64,
+    /// Requests in flight now.
+    pub in_flight: AtomicU64,
+    /// p99 of the scheduler lag over the last second, ns.
+    pub lag_p99_ns: AtomicU64,
+}
+
+/// Records are handed to the sink in batches of at most this many, or every
+/// [`BATCH_EVERY`], whichever comes first.
+const BATCH_MAX: usize = 256;
+const BATCH_EVERY: Duration = Duration::from_millis(20);
+
+struct Shared {
+    cfg: EngineConfig,
+    sink: Sender<SinkMsg>,
+    progress: Arc<Progress>,
+    batch: RefCell<Vec<RequestRecord>>,
+    in_flight: Cell<u64>,
+    peak_in_flight: Cell<u64>,
+    sent: Cell<u64>,
+    last_end_ns: Cell<u64>,
+    next_seq: Cell<u64>,
+    idle: Notify,
+    slots: Option<Semaphore>,
+    lag: RefCell<hdrhistogram::Histogram<u64>>,
+}
+
+impl Shared {
+    fn origin(&self) -> u64 {
+        self.cfg.origin_mono_ns
+    }
+
+    fn now_ns(&self) -> u64 {
+        mono_ns().saturating_sub(self.origin())
+    }
+
+    fn push(&self, rec: RequestRecord) {
+        let mut batch = self.batch.borrow_mut();
+        batch.push(rec);
+        if batch.len() >= BATCH_MAX {
+            let full = std::mem::replace(&mut *batch, Vec::with_capacity(BATCH_MAX));
+            let _ = self.sink.send(SinkMsg::Batch(full));
+        }
+    }
+
+    fn flush(&self) {
+        let mut batch = self.batch.borrow_mut();
+        if !batch.is_empty() {
+            let full = std::mem::replace(&mut *batch, Vec::with_capacity(BATCH_MAX));
+            let _ = self.sink.send(SinkMsg::Batch(full));
+        }
+    }
+}
+
+/// Runs the plan on a new thread and returns the client's accounts once every
+/// request has finished and been handed to `sink`. Errors only when the thread or
+/// its runtime cannot start.
+pub fn run_engine(
+    cfg: EngineConfig,
+    sink: Sender<SinkMsg>,
+    progress: Arc<Progress>,
+) -> std::io::Result<RunEnd> {
+    std::thread::Builder::new()
+        .name("agentbench-load".into())
+        .spawn(move || {
+            tighten_timer_slack();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, drive(cfg, sink, progress))
+        })?
+        .join()
+        .map_err(|_| std::io::Error::other("the load engine's thread panicked"))?
+}
+
+async fn drive(
+    cfg: EngineConfig,
+    sink: Sender<SinkMsg>,
+    progress: Arc<Progress>,
+) -> std::io::Result<RunEnd> {
+    let slots = match &cfg.mode {
+        Mode::Open {
+            max_concurrency: Some(n),
+            ..
+        } => Some(Semaphore::new(*n as usize)),
+        _ => None,
+    };
+    let shared = Rc::new(Shared {
+        cfg,
+        sink,
+        progress,
+        batch: RefCell::new(Vec::with_capacity(BATCH_MAX)),
+        in_flight: Cell::new(0),
+        peak_in_flight: Cell::new(0),
+        sent: Cell::new(0),
+        last_end_ns: Cell::new(0),
+        next_seq: Cell::new(0),
+        idle: Notify::new(),
+        slots,
+        lag: RefCell::new(crate::metrics::hdr::new_histogram()),
+    });
+    let mut timer = Timer::new()?;
+    timer.wait_until(shared.origin()).await;
+    let cpu0 = thread_cpu_ns();
+    let ticker = tokio::task::spawn_local(flusher(shared.clone()));
+    match shared.cfg.mode.clone() {
+        Mode::Open { intended, .. } => open_loop(&shared, &mut timer, &intended).await,
+        Mode::Closed {
+            concurrency,
+            think_ns,
+            requests,
+            duration_ns,
+        } => {
+            let workers: Vec<_> = (0..concurrency)
+                .map(|w| {
+                    let s = shared.clone();
+                    tokio::task::spawn_local(async move {
+                        worker(s, w, think_ns, requests, duration_ns).await
+                    })
+                })
+                .collect();
+            for w in workers {
+                let _ = w.await;
+            }
+        }
+    }
+    ticker.abort();
+    shared.flush();
+    let client_cpu_ns = thread_cpu_ns().saturating_sub(cpu0);
+    Ok(RunEnd {
+        wall_ns: shared.last_end_ns.get(),
+        client_cpu_ns,
+        process_cpu_ns: super::clock::process_cpu_ns(),
+        sent: shared.sent.get(),
+        peak_in_flight: shared.peak_in_flight.get(),
+        stopped_early: None,
+    })
+}
+
+/// Hands partial batches to the sink every [`BATCH_EVERY`] and publishes the
+/// last second's lag p99.
+async fn flusher(shared: Rc<Shared>) {
+    let mut tick = tokio::time::interval(BATCH_EVERY);
+    let per_second = (1000 / BATCH_EVERY.as_millis()).max(1) as u32;
+    let mut n = 0u32;
+    loop {
+        tick.tick().await;
+        shared.flush();
+        n += 1;
+        if n % per_second == 0 {
+            let mut lag = shared.lag.borrow_mut();
+            if !lag.is_empty() {
+                let p99 = lag.value_at_quantile(0.99) * 1_000;
+                shared.progress.lag_p99_ns.store(p99, Ordering::Relaxed);
+                lag.reset();
+            }
+        }
+    }
+}
+
+async fn open_loop(shared: &Rc<Shared>, timer: &mut Timer, intended: &[u64]) {
+    let origin = shared.origin();
+    for (seq, &at) in intended.iter().enumerate() {
+        let late = mono_ns() >= origin + at;
+        timer.wait_until(origin + at).await;
+        shared.in_flight.set(shared.in_flight.get() + 1);
+        let s = shared.clone();
+        tokio::task::spawn_local(async move {
+            let rec = send(&s, seq as u64, 0, at).await;
+            finish(&s, rec);
+            if s.in_flight.get() == 0 {
+                s.idle.notify_one();
+            }
+        });
+        if late && seq % 32 == 31 {
+            // Far behind: let the requests already in flight make progress.
+            tokio::task::yield_now().await;
+        }
+    }
+    while shared.in_flight.get() > 0 {
+        shared.idle.notified().await;
+    }
+}
+
+async fn worker(
+    shared: Rc<Shared>,
+    worker: u32,
+    think_ns: u64,
+    requests: Option<u64>,
+    duration_ns: Option<u64>,
+) {
+    let mut timer = match Timer::new() {
+        Ok(t) => t,
+        Err(_) => return,
+    };
+    let mut intended = 0u64;
+    loop {
+        if think_ns > 0 {
+            timer.wait_until(shared.origin() + intended).await;
+        }
+        if duration_ns.is_some_and(|d| intended >= d) {
+            return;
+        }
+        let seq = shared.next_seq.get();
+        if requests.is_some_and(|k| seq >= k) {
+            return;
+        }
+        shared.next_seq.set(seq + 1);
+        shared.in_flight.set(shared.in_flight.get() + 1);
+        let rec = send(&shared, seq, worker, intended).await;
+        let end = rec.last_seen_ns();
+        finish(&shared, rec);
+        intended = end + think_ns;
+    }
+}
+
+/// Waits for a slot when there is a ceiling, sends, and returns the record.
+async fn send(shared: &Rc<Shared>, seq: u64, worker: u32, intended_ns: u64) -> RequestRecord {
+    let mut slot_wait_ns = 0;
+    let _permit = match &shared.slots {
+        Some(sem) => {
+            let w0 = shared.now_ns();
+            let permit = sem.acquire().await.ok();
+            slot_wait_ns = shared.now_ns().saturating_sub(w0);
+            permit
+        }
+        None => None,
+    };
+    let prompts = &shared.cfg.prompts;
+    let prompt = (seq % prompts.len() as u64) as usize;
+    let t0 = Instant::now();
+    let sent_ns = shared.now_ns().max(intended_ns);
+    let slot_wait_ns = slot_wait_ns.min(sent_ns - intended_ns);
+    let in_flight_sent = shared.sent.get() + 1;
+    shared.sent.set(in_flight_sent);
+    shared
+        .progress
+        .sent
+        .store(in_flight_sent, Ordering::Relaxed);
+    let active = shared.in_flight.get();
+    if active > shared.peak_in_flight.get() {
+        shared.peak_in_flight.set(active);
+    }
+    shared.progress.in_flight.store(active, Ordering::Relaxed);
+    let lag_us = (sent_ns - intended_ns - slot_wait_ns) / 1_000;
+    let _ = shared.lag.borrow_mut().record(lag_us.max(1));
+    let call = shared.cfg.client.call_prepared(&prompts[prompt], t0).await;
+    RequestRecord {
+        seq,
+        worker,
+        prompt: prompt as u32,
+        warmup: intended_ns < shared.cfg.warmup_ns,
+        intended_ns,
+        sent_ns,
+        slot_wait_ns,
+        call,
+    }
+}
+
+fn finish(shared: &Rc<Shared>, rec: RequestRecord) {
+    let left = shared.in_flight.get().saturating_sub(1);
+    shared.in_flight.set(left);
+    let p = &shared.progress;
+    p.in_flight.store(left, Ordering::Relaxed);
+    p.done.fetch_add(1, Ordering::Relaxed);
+    if !rec.call.is_ok() {
+        p.failed.fetch_add(1, Ordering::Relaxed);
+    }
+    let end = rec.last_seen_ns();
+    if end > shared.last_end_ns.get() {
+        shared.last_end_ns.set(end);
+    }
+    shared.push(rec);
+}

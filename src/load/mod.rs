@@ -1,0 +1,187 @@
+//! Load: many requests against one server, timed from the intended send.
+//!
+//! ```text
+//! schedule  seeded arrivals → intended offsets (pure)            schedule.rs
+//! engine    one thread, current-thread runtime: timerfd waits,   engine.rs, clock.rs
+//!           open loop / ceiling / closed loop → RequestRecord
+//! sink      writer thread: JSONL lines, fsync ≥ once a second    sink.rs, record.rs
+//! analyse   records → percentiles (intended and service views),  analyse.rs, slo.rs
+//!           lag, rates, goodput, per-second rows, client check
+//! output    summary.json, summary.md, index.html, hdr/, interval log   output.rs
+//! ```
+//!
+//! Everything after the engine works on the record file only, so `agentbench
+//! report` renders a load run (even an interrupted one) the same way `load` does.
+
+pub mod analyse;
+pub mod clock;
+pub mod engine;
+pub mod output;
+pub mod record;
+pub mod schedule;
+pub mod sink;
+pub mod slo;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use analyse::{analyse_file, LoadAnalysis, LoadSummary};
+pub use engine::{Mode, Progress};
+pub use record::{
+    is_load_file, read_load_file, LoadFile, LoadHeader, LoadLine, LoadPlanInfo, PromptInfo,
+    RequestRecord, RunEnd,
+};
+pub use schedule::{Arrival, Extent, OpenSchedule};
+pub use slo::Slo;
+
+use crate::client::{OllamaClient, PreparedCall, RequestSettings, ServerInfo};
+use crate::record::Backend;
+
+/// Exit code of `load` when the client could not keep up.
+pub const EXIT_CLIENT_LIMITED: u8 = 5;
+
+/// How far in the future the origin is set when a run starts, so that the engine's
+/// thread, runtime and timer exist before the first intended send.
+pub const START_LEAD: Duration = Duration::from_millis(30);
+
+/// One load run, fully specified.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// The client, bound to the server and protocol.
+    pub client: OllamaClient,
+    /// The prompts, used in turn, with what the header says of them.
+    pub prompts: Vec<(PromptInfo, PreparedCall)>,
+    /// How load is offered.
+    pub mode: Mode,
+    /// The plan as the header records it.
+    pub plan: LoadPlanInfo,
+    /// The server measured.
+    pub backend: Backend,
+    /// What it said about itself.
+    pub server: ServerInfo,
+    /// The model.
+    pub model: String,
+    /// Options sent.
+    pub settings: RequestSettings,
+}
+
+/// Where a run's outputs went, and its figures.
+#[derive(Debug, Clone)]
+pub struct LoadOutcome {
+    /// The output folder.
+    pub out_dir: PathBuf,
+    /// records.jsonl.
+    pub records: PathBuf,
+    /// The files written from the records.
+    pub outputs: output::OutputPaths,
+    /// The analysis.
+    pub analysis: LoadAnalysis,
+}
+
+/// A load run failed before or while writing its records.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The output folder could not be made, or already holds records.
+    #[error("cannot use the output folder {path}: {why}")]
+    OutDir {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// Writing the records failed.
+    #[error(transparent)]
+    Sink(#[from] sink::SinkError),
+    /// The engine's thread could not start.
+    #[error("cannot start the load engine: {0}")]
+    Engine(#[source] std::io::Error),
+    /// Reading the records back failed.
+    #[error(transparent)]
+    Read(#[from] record::LoadReadError),
+    /// Writing the outputs failed.
+    #[error(transparent)]
+    Output(#[from] output::OutputError),
+}
+
+/// Runs `spec`, writing `out_dir/records.jsonl` as requests finish, then the
+/// outputs computed from it. `on_tick` is called about once a second with the live
+/// counters (for a progress line) while the run goes on.
+pub fn run_load(
+    spec: LoadSpec,
+    out_dir: &Path,
+    mut on_tick: impl FnMut(&Progress, Duration),
+) -> Result<LoadOutcome, LoadError> {
+    let records = out_dir.join("records.jsonl");
+    prepare_out_dir(out_dir, &records)?;
+    let origin_mono_ns = clock::mono_ns() + crate::clock::nanos(START_LEAD);
+    let origin_unix_ns = crate::clock::unix_ns_now() + crate::clock::nanos(START_LEAD);
+    let header = LoadHeader {
+        schema_version: record::LOAD_SCHEMA_VERSION,
+        harness: crate::provenance::Harness::current(),
+        host: crate::provenance::Host::current(),
+        backend: spec.backend,
+        server: spec.server,
+        model: spec.model,
+        settings: spec.settings,
+        plan: spec.plan,
+        prompts: spec.prompts.iter().map(|(i, _)| i.clone()).collect(),
+        origin_unix_ns,
+    };
+    let (tx, writer) = sink::start_writer(&records, &header)?;
+    let cfg = engine::EngineConfig {
+        client: spec.client,
+        prompts: Arc::new(spec.prompts.into_iter().map(|(_, p)| p).collect()),
+        mode: spec.mode,
+        warmup_ns: header.plan.warmup_ns,
+        origin_mono_ns,
+    };
+    let progress = Arc::new(Progress::default());
+    let engine_tx = tx.clone();
+    let engine_progress = progress.clone();
+    let engine = std::thread::Builder::new()
+        .name("agentbench-load-main".into())
+        .spawn(move || engine::run_engine(cfg, engine_tx, engine_progress))
+        .map_err(LoadError::Engine)?;
+    let started = std::time::Instant::now();
+    let mut next_tick = Duration::from_secs(1);
+    while !engine.is_finished() {
+        std::thread::sleep(Duration::from_millis(20));
+        let elapsed = started.elapsed();
+        if elapsed >= next_tick {
+            on_tick(&progress, elapsed);
+            next_tick += Duration::from_secs(1);
+        }
+    }
+    let end = engine
+        .join()
+        .map_err(|_| LoadError::Engine(std::io::Error::other("the load engine panicked")))?
+        .map_err(LoadError::Engine)?;
+    let _ = tx.send(sink::SinkMsg::End(end));
+    drop(tx);
+    writer
+        .join()
+        .map_err(|_| LoadError::Engine(std::io::Error::other("the record writer panicked")))??;
+    let analysis = analyse_file(&records)?;
+    let outputs = output::write_outputs(&analysis, out_dir)?;
+    Ok(LoadOutcome {
+        out_dir: out_dir.to_path_buf(),
+        records,
+        outputs,
+        analysis,
+    })
+}
+
+fn prepare_out_dir(out_dir: &Path, records: &Path) -> Result<(), LoadError> {
+    let fail = |why: String| LoadError::OutDir {
+        path: out_dir.to_path_buf(),
+        why,
+    };
+    if records.exists() {
+        return Err(fail(format!(
+            "{} already exists; choose another --out so that earlier records are kept",
+            records.display()
+        )));
+    }
+    std::fs::create_dir_all(out_dir).map_err(|e| fail(e.to_string()))
+}

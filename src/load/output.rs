@@ -1,0 +1,564 @@
+//! Exports of a load run, all computed from its records: `summary.json`,
+//! `summary.md`, `index.html` (time series and percentile plots, inline SVG),
+//! `hdr/*.us.hdr` + `.ms.hgrm` (whole-run histograms, mergeable) and
+//! `intervals.hlog` (HdrHistogram interval log, one histogram per second per
+//! metric, tagged).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::Histogram;
+use plotters::prelude::*;
+
+use super::analyse::{LoadAnalysis, Pcts};
+use crate::report::escape_html;
+use crate::report::plots::{nines, nines_label};
+
+/// Writing an output failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {why}")]
+pub struct OutputError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub why: String,
+}
+
+/// The files [`write_outputs`] wrote.
+#[derive(Debug, Clone)]
+pub struct OutputPaths {
+    /// summary.json.
+    pub summary_json: PathBuf,
+    /// summary.md.
+    pub summary_md: PathBuf,
+    /// index.html.
+    pub index_html: PathBuf,
+    /// intervals.hlog.
+    pub interval_log: PathBuf,
+    /// hdr/ files.
+    pub histograms: Vec<PathBuf>,
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    std::fs::write(path, bytes).map_err(|e| OutputError {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })
+}
+
+/// Writes every export of `a` into `dir` (which exists).
+pub fn write_outputs(a: &LoadAnalysis, dir: &Path) -> Result<OutputPaths, OutputError> {
+    let summary_json = dir.join("summary.json");
+    let json = serde_json::json!({
+        "model": a.header.model,
+        "backend": a.header.backend,
+        "plan": a.header.plan,
+        "summary": a.summary,
+    });
+    let text = serde_json::to_string_pretty(&json).map_err(|e| OutputError {
+        path: summary_json.clone(),
+        why: e.to_string(),
+    })?;
+    write(&summary_json, text.as_bytes())?;
+    let summary_md = dir.join("summary.md");
+    write(&summary_md, markdown(a).as_bytes())?;
+    let hdr_dir = dir.join("hdr");
+    std::fs::create_dir_all(&hdr_dir).map_err(|e| OutputError {
+        path: hdr_dir.clone(),
+        why: e.to_string(),
+    })?;
+    let h = &a.histograms;
+    let mut histograms = Vec::new();
+    for (name, hist) in [
+        ("ttft", &h.ttft),
+        ("ttft_service", &h.ttft_service),
+        ("e2e", &h.e2e),
+        ("e2e_service", &h.e2e_service),
+        ("lag", &h.lag),
+    ] {
+        let v2 = hdr_dir.join(format!("load-{name}.us.hdr"));
+        let hgrm = hdr_dir.join(format!("load-{name}.ms.hgrm"));
+        let fail = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e: crate::metrics::hdr::HdrError| OutputError {
+                path: p,
+                why: e.to_string(),
+            }
+        };
+        crate::metrics::hdr::write_hdr_file(hist, &v2).map_err(fail(&v2))?;
+        crate::metrics::hdr::write_hgrm_file(hist, &hgrm).map_err(fail(&hgrm))?;
+        histograms.push(v2);
+        histograms.push(hgrm);
+    }
+    let interval_log = dir.join("intervals.hlog");
+    write(&interval_log, &interval_log_bytes(a))?;
+    let index_html = dir.join("index.html");
+    write(&index_html, html(a).as_bytes())?;
+    Ok(OutputPaths {
+        summary_json,
+        summary_md,
+        index_html,
+        interval_log,
+        histograms,
+    })
+}
+
+/// The interval log: per second, E2E and TTFT from the intended send (µs), tagged
+/// `e2e` and `ttft`, timestamps relative to the run's origin (`BaseTime`).
+pub fn interval_log_bytes(a: &LoadAnalysis) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut ser = V2DeflateSerializer::new();
+    let origin = std::time::UNIX_EPOCH + Duration::from_nanos(a.header.origin_unix_ns);
+    {
+        let Ok(mut log) = IntervalLogWriterBuilder::new()
+            .add_comment("agentbench load: latency from the intended send, microseconds")
+            .with_start_time(origin)
+            .with_base_time(origin)
+            .begin_log_with(&mut buf, &mut ser)
+        else {
+            return Vec::new();
+        };
+        let h = &a.histograms;
+        for (i, (e2e, ttft)) in h.e2e_per_second.iter().zip(&h.ttft_per_second).enumerate() {
+            let start = Duration::from_secs(i as u64);
+            for (tag, hist) in [("e2e", e2e), ("ttft", ttft)] {
+                if hist.is_empty() {
+                    continue;
+                }
+                let _ = log.write_histogram(hist, start, Duration::from_secs(1), Tag::new(tag));
+            }
+        }
+    }
+    buf
+}
+
+fn fmt(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "∞".to_string(), fmt)
+}
+
+fn pct_row(name: &str, p: &Pcts) -> [String; 8] {
+    [
+        name.to_string(),
+        p.n.to_string(),
+        fmt(p.p50),
+        fmt(p.p90),
+        fmt(p.p99),
+        fmt(p.p999),
+        fmt(p.max),
+        fmt(p.mean),
+    ]
+}
+
+fn latency_rows(a: &LoadAnalysis) -> Vec<[String; 8]> {
+    let s = &a.summary;
+    let mut rows = vec![
+        pct_row("TTFT from intended send", &s.ttft.from_intended),
+        pct_row("TTFT service (from actual send)", &s.ttft.service),
+        pct_row("E2E from intended send", &s.e2e.from_intended),
+        pct_row("E2E service (from actual send)", &s.e2e.service),
+        pct_row("TPOT", &s.tpot),
+        pct_row("scheduler lag", &s.lag),
+    ];
+    if let Some(w) = &s.slot_wait {
+        rows.push(pct_row("wait for a slot", w));
+    }
+    rows
+}
+
+const LATENCY_HEAD: [&str; 8] = ["ms", "n", "p50", "p90", "p99", "p99.9", "max", "mean"];
+
+fn verdict_line(a: &LoadAnalysis) -> String {
+    let c = &a.summary.client;
+    if c.client_limited {
+        format!(
+            "CLIENT-LIMITED: {} — these numbers describe agentbench, not the server",
+            c.reasons.join("; ")
+        )
+    } else {
+        let cpu = c.cpu_busy.map_or_else(String::new, |b| {
+            format!(", measuring thread on CPU {:.0} %", b * 100.0)
+        });
+        let rate = c.rate_ratio.map_or_else(String::new, |r| {
+            format!(", send rate {:.1} % of target", r * 100.0)
+        });
+        format!(
+            "client kept up (lag p99 {:.3} ms ≤ {:.3} ms{rate}{cpu})",
+            c.lag_p99_ms, c.max_lag_ms
+        )
+    }
+}
+
+fn plan_line(a: &LoadAnalysis) -> String {
+    let p = &a.header.plan;
+    let mut parts = vec![format!("mode {}", p.mode)];
+    if let Some(c) = p.concurrency {
+        parts.push(format!("concurrency {c}"));
+    }
+    if p.think_ns > 0 {
+        parts.push(format!("think {} ms", p.think_ns as f64 / 1e6));
+    }
+    if let Some(r) = p.rate {
+        parts.push(format!("rate {r}/s {}", p.arrival.as_deref().unwrap_or("")));
+    }
+    if let Some(m) = p.max_concurrency {
+        parts.push(format!("max concurrency {m}"));
+    }
+    if let Some(k) = p.requests {
+        parts.push(format!("{k} requests"));
+    }
+    if let Some(d) = p.duration_ns {
+        parts.push(format!("{} s", d as f64 / 1e9));
+    }
+    if p.warmup_ns > 0 {
+        parts.push(format!("warm-up {} s", p.warmup_ns as f64 / 1e9));
+    }
+    parts.push(format!("seed {}", p.seed));
+    parts.join(", ")
+}
+
+/// The Markdown summary.
+pub fn markdown(a: &LoadAnalysis) -> String {
+    let s = &a.summary;
+    let h = &a.header;
+    let mut out = String::new();
+    let _ = writeln!(out, "# agentbench load: {}\n", h.model);
+    let _ = writeln!(
+        out,
+        "{} ({}{}), {}\n",
+        h.backend.url,
+        h.backend.protocol,
+        h.backend
+            .stub
+            .as_deref()
+            .map_or_else(String::new, |p| format!(", embedded stub {p}")),
+        plan_line(a)
+    );
+    let _ = writeln!(out, "**{}**\n", verdict_line(a));
+    if let Some(why) = &s.stopped_early {
+        let _ = writeln!(out, "Note: {why}\n");
+    }
+    let _ = writeln!(
+        out,
+        "{} measured requests ({} warm-up excluded): {} ok, {} failed (error rate {:.2} %) in {:.2} s; sent {:.2}/s, completed {:.2}/s, {:.1} output tok/s\n",
+        s.measured,
+        s.warmup,
+        s.ok,
+        s.failed,
+        s.error_rate * 100.0,
+        s.window_s,
+        s.send_rate,
+        s.ok_rate,
+        s.output_tokens_per_s
+    );
+    if !s.errors.is_empty() {
+        let e: Vec<String> = s.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(out, "Errors: {}\n", e.join(", "));
+    }
+    if let Some(g) = &s.goodput {
+        let _ = writeln!(
+            out,
+            "Goodput ({}): {} of {} requests met every bound ({:.1} %), {:.2}/s\n",
+            g.slo,
+            g.met,
+            s.measured,
+            g.fraction * 100.0,
+            g.rate_per_s
+        );
+    }
+    let _ = writeln!(out, "| {} |", LATENCY_HEAD.join(" | "));
+    let _ = writeln!(out, "|{}|", ["---"; 8].join("|"));
+    for row in latency_rows(a) {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+    let _ = writeln!(
+        out,
+        "\nWith failures as infinite latency: TTFT p50 {} p90 {} p99 {}; E2E p50 {} p90 {} p99 {} (ms; ∞ = the percentile falls among failures)",
+        opt(s.ttft_failures_infinite.p50),
+        opt(s.ttft_failures_infinite.p90),
+        opt(s.ttft_failures_infinite.p99),
+        opt(s.e2e_failures_infinite.p50),
+        opt(s.e2e_failures_infinite.p90),
+        opt(s.e2e_failures_infinite.p99),
+    );
+    out
+}
+
+const W: u32 = 860;
+const H: u32 = 300;
+
+type Series = (String, Vec<(f64, f64)>);
+
+fn line_chart(title: &str, y_desc: &str, series: &[Series]) -> String {
+    let mut svg = String::new();
+    let pts = series.iter().flat_map(|(_, p)| p.iter());
+    let max_x = pts.clone().map(|p| p.0).fold(1.0f64, f64::max);
+    let max_y = pts.map(|p| p.1).fold(0.0f64, f64::max).max(1e-3) * 1.1;
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        if root.fill(&WHITE).is_err() {
+            return String::new();
+        }
+        let Ok(mut chart) = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..max_x, 0f64..max_y)
+        else {
+            return String::new();
+        };
+        let _ = chart
+            .configure_mesh()
+            .x_desc("seconds from start")
+            .y_desc(y_desc)
+            .draw();
+        for (i, (name, p)) in series.iter().enumerate() {
+            let color = crate::report::plots::color(i);
+            if let Ok(s) =
+                chart.draw_series(LineSeries::new(p.iter().copied(), color.stroke_width(2)))
+            {
+                s.label(name.as_str()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            }
+        }
+        let _ = chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw();
+        let _ = root.present();
+    }
+    svg
+}
+
+fn quantile_points(h: &Histogram<u64>) -> Vec<(f64, f64)> {
+    h.iter_quantiles(5)
+        .map(|v| (v.quantile_iterated_to(), v.value_iterated_to() as f64 / 1e3))
+        .filter(|(q, _)| *q < 1.0)
+        .map(|(q, v)| (nines(q), v))
+        .collect()
+}
+
+fn percentile_chart(title: &str, series: &[(&str, &Histogram<u64>)]) -> String {
+    let data: Vec<Series> = series
+        .iter()
+        .filter(|(_, h)| !h.is_empty())
+        .map(|(n, h)| (n.to_string(), quantile_points(h)))
+        .collect();
+    let mut svg = String::new();
+    let max_x = data
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.0))
+        .fold(2.0f64, f64::max)
+        .ceil();
+    let max_y = data
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.1))
+        .fold(0.0f64, f64::max)
+        .max(1e-3)
+        * 1.1;
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        if root.fill(&WHITE).is_err() {
+            return String::new();
+        }
+        let Ok(mut chart) = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..max_x, 0f64..max_y)
+        else {
+            return String::new();
+        };
+        let _ = chart
+            .configure_mesh()
+            .x_desc("percentile (log scale of 1/(1−p))")
+            .y_desc("ms")
+            .x_label_formatter(&|x| nines_label(*x))
+            .draw();
+        for (i, (name, p)) in data.iter().enumerate() {
+            let color = crate::report::plots::color(i);
+            if let Ok(s) =
+                chart.draw_series(LineSeries::new(p.iter().copied(), color.stroke_width(2)))
+            {
+                s.label(name.as_str()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            }
+        }
+        let _ = chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw();
+        let _ = root.present();
+    }
+    svg
+}
+
+fn per_second(
+    a: &LoadAnalysis,
+    f: impl Fn(&super::analyse::SecondRow) -> Option<f64>,
+) -> Vec<(f64, f64)> {
+    a.summary
+        .seconds
+        .iter()
+        .filter_map(|r| f(r).map(|v| (r.t as f64 + 0.5, v)))
+        .collect()
+}
+
+fn figure(svg: String, caption: &str) -> String {
+    format!(
+        "<figure>{svg}<figcaption>{}</figcaption></figure>\n",
+        escape_html(caption)
+    )
+}
+
+/// The HTML report.
+pub fn html(a: &LoadAnalysis) -> String {
+    let s = &a.summary;
+    let h = &a.header;
+    let mut body = String::new();
+    let limited = s.client.client_limited;
+    let _ = writeln!(
+        body,
+        "<p class=\"{}\">{}</p>",
+        if limited { "bad" } else { "good" },
+        escape_html(&verdict_line(a))
+    );
+    let _ = writeln!(
+        body,
+        "<p>{} · {} ({}{}) · model {} · {} · harness {} {}</p>",
+        escape_html(&plan_line(a)),
+        escape_html(&h.backend.url),
+        escape_html(&h.backend.protocol),
+        escape_html(
+            &h.backend
+                .stub
+                .as_deref()
+                .map_or_else(String::new, |p| format!(", embedded stub {p}"))
+        ),
+        escape_html(&h.model),
+        escape_html(h.host.cpu_model.as_deref().unwrap_or("unknown CPU")),
+        escape_html(&h.harness.version),
+        escape_html(h.harness.git_commit.as_deref().unwrap_or("")),
+    );
+    if let Some(why) = &s.stopped_early {
+        let _ = writeln!(body, "<p class=\"bad\">{}</p>", escape_html(why));
+    }
+    for line in markdown(a)
+        .lines()
+        .skip(4)
+        .take_while(|l| !l.starts_with('|'))
+    {
+        if !line.trim().is_empty() && !line.starts_with("**") {
+            let _ = writeln!(body, "<p>{}</p>", escape_html(line));
+        }
+    }
+    body.push_str("<table><tr>");
+    for c in LATENCY_HEAD {
+        let _ = write!(body, "<th>{c}</th>");
+    }
+    body.push_str("</tr>\n");
+    for row in latency_rows(a) {
+        body.push_str("<tr>");
+        for c in row {
+            let _ = write!(body, "<td>{}</td>", escape_html(&c));
+        }
+        body.push_str("</tr>\n");
+    }
+    body.push_str("</table>\n");
+    let target: Vec<(f64, f64)> = if s.target_rate.is_some() {
+        per_second(a, |r| Some(r.intended as f64))
+    } else {
+        Vec::new()
+    };
+    let mut rate_series = Vec::new();
+    if !target.is_empty() {
+        rate_series.push(("target (intended sends)".to_string(), target));
+    }
+    rate_series.push(("sent".to_string(), per_second(a, |r| Some(r.sent as f64))));
+    rate_series.push((
+        "finished".to_string(),
+        per_second(a, |r| Some(r.done as f64)),
+    ));
+    rate_series.push((
+        "failed".to_string(),
+        per_second(a, |r| Some(r.failed as f64)),
+    ));
+    body.push_str(&figure(
+        line_chart("Requests per second", "requests / s", &rate_series),
+        "Target (the schedule's intended sends) against what was sent and what finished, per second.",
+    ));
+    body.push_str(&figure(
+        line_chart(
+            "In flight",
+            "requests",
+            &[(
+                "in flight at the end of each second".into(),
+                per_second(a, |r| Some(r.in_flight as f64)),
+            )],
+        ),
+        "Requests sent and not yet finished.",
+    ));
+    body.push_str(&figure(
+        line_chart(
+            "Latency from the intended send, per second",
+            "ms",
+            &[
+                ("TTFT p50".into(), per_second(a, |r| r.ttft_p50)),
+                ("TTFT p99".into(), per_second(a, |r| r.ttft_p99)),
+                ("E2E p50".into(), per_second(a, |r| r.e2e_p50)),
+                ("E2E p99".into(), per_second(a, |r| r.e2e_p99)),
+            ],
+        ),
+        "By the second in which each request finished.",
+    ));
+    body.push_str(&figure(
+        line_chart(
+            "Scheduler lag p99, per second",
+            "ms",
+            &[("lag p99".into(), per_second(a, |r| r.lag_p99))],
+        ),
+        "How late the harness itself sent requests (waits for a concurrency slot excluded), by the second of sending.",
+    ));
+    let hs = &a.histograms;
+    body.push_str(&figure(
+        percentile_chart(
+            "E2E percentiles: from the intended send vs service time",
+            &[("from intended send", &hs.e2e), ("service (from actual send)", &hs.e2e_service)],
+        ),
+        "The gap between the curves is time spent waiting before the request went out (a concurrency slot, or a late client).",
+    ));
+    body.push_str(&figure(
+        percentile_chart(
+            "TTFT percentiles: from the intended send vs service time",
+            &[("from intended send", &hs.ttft), ("service (from actual send)", &hs.ttft_service)],
+        ),
+        "Completed requests only; failures are counted in the error rate and in the ∞ percentiles above.",
+    ));
+    page(&format!("agentbench load: {}", h.model), &body)
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{text-align:left}}.bad{{color:#b00;font-weight:bold}}.good{{color:#070}}figure{{margin:1.5em 0}}figcaption{{font-size:90%;color:#555}}</style></head>\n<body><h1>{t}</h1>\n{body}</body></html>\n",
+        t = escape_html(title)
+    )
+}

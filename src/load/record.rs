@@ -1,0 +1,316 @@
+//! The load run's record file: `records.jsonl`, line 1 a [`LoadHeader`], then one
+//! [`RequestRecord`] per request in completion order, and a [`RunEnd`] when the run
+//! finished (absent after a crash: every complete line before it still counts).
+//!
+//! Every time is an offset in nanoseconds from the run's one monotonic origin
+//! ([`LoadHeader::origin_unix_ns`] is the same instant on the wall clock, for humans
+//! and for aligning hosts). A request's [`CallRecord`] keeps its own offsets from
+//! its t0, which is [`RequestRecord::sent_ns`] on the run's clock.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::{CallRecord, RequestSettings, ServerInfo};
+use crate::provenance::{Harness, Host};
+use crate::record::Backend;
+
+/// Version of the load record format; bumped on an incompatible change.
+pub const LOAD_SCHEMA_VERSION: u32 = 1;
+
+/// One line of a load record file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LoadLine {
+    /// First line: provenance and the plan.
+    LoadHeader(Box<LoadHeader>),
+    /// One request.
+    Request(Box<RequestRecord>),
+    /// Written once the last request completed: the client's own accounts.
+    LoadEnd(Box<RunEnd>),
+}
+
+/// Provenance and the plan of a load run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadHeader {
+    /// [`LOAD_SCHEMA_VERSION`] of the writer.
+    pub schema_version: u32,
+    /// The harness build.
+    pub harness: Harness,
+    /// The measuring machine.
+    pub host: Host,
+    /// The server measured.
+    pub backend: Backend,
+    /// What the server said about itself and the model.
+    pub server: ServerInfo,
+    /// Model name as requested.
+    pub model: String,
+    /// Options sent with every request.
+    pub settings: RequestSettings,
+    /// How load was offered.
+    pub plan: LoadPlanInfo,
+    /// The prompts sent, by index ([`RequestRecord::prompt`]).
+    pub prompts: Vec<PromptInfo>,
+    /// Wall-clock time of the run's monotonic origin, ns since the Unix epoch.
+    pub origin_unix_ns: u64,
+}
+
+/// The plan as recorded: enough to regenerate the schedule and to judge the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadPlanInfo {
+    /// `closed` or `open`.
+    pub mode: String,
+    /// Closed loop: workers.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub concurrency: Option<u32>,
+    /// Closed loop: think time between a worker's requests, ns.
+    #[serde(default)]
+    pub think_ns: u64,
+    /// Open loop: target arrivals per second.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rate: Option<f64>,
+    /// Open loop: `constant`, `poisson` or `gamma:CV`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub arrival: Option<String>,
+    /// Open loop: the ceiling on requests in flight.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_concurrency: Option<u32>,
+    /// Seed of the schedule.
+    pub seed: u64,
+    /// Requests to send, when bounded by count.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub requests: Option<u64>,
+    /// Length of the run, ns, when bounded by time.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub duration_ns: Option<u64>,
+    /// Requests intended before this offset are warm-up: recorded, excluded from
+    /// statistics.
+    pub warmup_ns: u64,
+    /// Open loop: number of intended sends and the SHA-256 of their offsets.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub schedule: Option<ScheduleInfo>,
+    /// The SLO of goodput, as given (`ttft=500ms,…`), when any.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub slo: Option<String>,
+    /// p99 scheduler lag above which the run is client-limited, ns.
+    pub max_lag_ns: u64,
+}
+
+/// The open-loop schedule's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleInfo {
+    /// Intended sends.
+    pub count: u64,
+    /// [`super::schedule::schedule_hash`] of the offsets.
+    pub sha256: String,
+}
+
+/// One prompt of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptInfo {
+    /// `analysis`, `report` or `synthetic`.
+    pub name: String,
+    /// SHA-256 of the prompt text.
+    pub sha256: String,
+    /// Length in bytes.
+    pub bytes: u64,
+}
+
+/// One request of a load run.
+///
+/// Invariants: `intended_ns <= sent_ns`; `slot_wait_ns <= sent_ns - intended_ns`;
+/// the call's t0 is `sent_ns`. Latency from the intended send = `sent_ns −
+/// intended_ns` + the call's own offset; scheduler lag = `sent_ns − intended_ns −
+/// slot_wait_ns` (the harness's own lateness, excluding waits for a concurrency
+/// slot, which the server's pace causes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Position in the schedule (open loop) or in the order of sends (closed loop).
+    pub seq: u64,
+    /// Closed loop: the worker; open loop: 0.
+    pub worker: u32,
+    /// Index into [`LoadHeader::prompts`].
+    pub prompt: u32,
+    /// Intended before the warm-up ended: excluded from statistics.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warmup: bool,
+    /// When the request should have been sent, ns from the origin.
+    pub intended_ns: u64,
+    /// When it was sent (the call's t0), ns from the origin.
+    pub sent_ns: u64,
+    /// Time spent waiting for a concurrency slot (`--max-concurrency`), ns.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub slot_wait_ns: u64,
+    /// The call's raw observations.
+    pub call: CallRecord,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+impl RequestRecord {
+    /// Scheduler lag: how late the harness itself sent the request, ns.
+    pub fn lag_ns(&self) -> u64 {
+        self.sent_ns
+            .saturating_sub(self.intended_ns)
+            .saturating_sub(self.slot_wait_ns)
+    }
+
+    /// Offset to add to a call offset to measure it from the intended send.
+    pub fn behind_ns(&self) -> u64 {
+        self.sent_ns.saturating_sub(self.intended_ns)
+    }
+
+    /// The last moment the request is known to have been alive, ns from the
+    /// origin: its end when complete, else its last chunk or headers, else its send.
+    pub fn last_seen_ns(&self) -> u64 {
+        let c = &self.call;
+        let off = c
+            .end_ns
+            .or_else(|| c.chunk_ns.last().copied())
+            .or(c.headers_ns)
+            .unwrap_or(0);
+        self.sent_ns + off
+    }
+}
+
+/// The client's own accounts, written after the last request completed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunEnd {
+    /// Origin → last request completed, ns.
+    pub wall_ns: u64,
+    /// CPU time of the thread that sent every request and read every response
+    /// (the measuring thread), ns.
+    pub client_cpu_ns: u64,
+    /// CPU time of the whole process, ns (includes an embedded stub when there is
+    /// one, and the record writer).
+    pub process_cpu_ns: u64,
+    /// Requests sent.
+    pub sent: u64,
+    /// The most requests in flight at once.
+    pub peak_in_flight: u64,
+    /// Set when the run stopped before its plan was done, with the reason.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stopped_early: Option<String>,
+}
+
+/// A load record file as read: header, requests, and the end line when present.
+#[derive(Debug, Clone)]
+pub struct LoadFile {
+    /// The header.
+    pub header: LoadHeader,
+    /// The requests, in file order.
+    pub requests: Vec<RequestRecord>,
+    /// The end line (absent after a crash).
+    pub end: Option<RunEnd>,
+    /// Lines that did not parse, as (1-based line, reason): a torn last line after
+    /// a crash is one.
+    pub skipped: Vec<(usize, String)>,
+}
+
+/// Reading a load record file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadReadError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Line 1 is not a load header.
+    #[error("{path}:1 is not a load record header ({why}); is this the records.jsonl of `agentbench load`?")]
+    NotLoad {
+        /// The file.
+        path: PathBuf,
+        /// What line 1 was.
+        why: String,
+    },
+}
+
+/// True when the first line of `path` is a load header (cheap: reads one line).
+pub fn is_load_file(path: &Path) -> bool {
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    let mut first = String::new();
+    if BufReader::new(f).read_line(&mut first).is_err() {
+        return false;
+    }
+    first.contains("\"kind\":\"load_header\"")
+}
+
+/// What [`scan_load_file`] found besides the requests.
+#[derive(Debug, Clone)]
+pub struct LoadScan {
+    /// The header.
+    pub header: LoadHeader,
+    /// The end line (absent after a crash).
+    pub end: Option<RunEnd>,
+    /// Lines that did not parse, as (1-based line, reason).
+    pub skipped: Vec<(usize, String)>,
+}
+
+/// Reads a load record file line by line, handing each request to `on_request`
+/// without keeping it (memory stays flat however long the run was). Lines that do
+/// not parse (a torn last line after a crash) are skipped and listed; every
+/// complete line counts.
+pub fn scan_load_file(
+    path: &Path,
+    mut on_request: impl FnMut(RequestRecord),
+) -> Result<LoadScan, LoadReadError> {
+    let io = |source| LoadReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let not_load = |why: String| LoadReadError::NotLoad {
+        path: path.to_path_buf(),
+        why,
+    };
+    let reader = BufReader::new(File::open(path).map_err(io)?);
+    let mut header = None;
+    let mut end = None;
+    let mut skipped = Vec::new();
+    for (i, line) in reader.split(b'\n').enumerate() {
+        let line = line.map_err(io)?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed: Result<LoadLine, _> = serde_json::from_slice(&line);
+        match (i, parsed) {
+            (0, Ok(LoadLine::LoadHeader(h))) => header = Some(*h),
+            (0, Ok(_)) => return Err(not_load("another kind of line".into())),
+            (0, Err(e)) => return Err(not_load(e.to_string())),
+            (_, Ok(LoadLine::Request(r))) => on_request(*r),
+            (_, Ok(LoadLine::LoadEnd(e))) => end = Some(*e),
+            (n, Ok(LoadLine::LoadHeader(_))) => {
+                skipped.push((n + 1, "a second header".to_string()))
+            }
+            (n, Err(e)) => skipped.push((n + 1, e.to_string())),
+        }
+    }
+    let header = header.ok_or_else(|| not_load("the file is empty".into()))?;
+    Ok(LoadScan {
+        header,
+        end,
+        skipped,
+    })
+}
+
+/// Reads a whole load record file into memory (see [`scan_load_file`] for the
+/// streaming form).
+pub fn read_load_file(path: &Path) -> Result<LoadFile, LoadReadError> {
+    let mut requests = Vec::new();
+    let scan = scan_load_file(path, |r| requests.push(r))?;
+    Ok(LoadFile {
+        header: scan.header,
+        requests,
+        end: scan.end,
+        skipped: scan.skipped,
+    })
+}
