@@ -29,12 +29,17 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", conflicts_with = "rate")]
     pub concurrency: Option<u32>,
     /// Closed loop: pause between a worker's requests, milliseconds.
-    #[arg(long, value_name = "MS", requires = "concurrency")]
+    #[arg(
+        long,
+        value_name = "MS",
+        requires = "concurrency",
+        allow_negative_numbers = true
+    )]
     pub think: Option<f64>,
     /// Open loop: target requests per second. The whole schedule of intended sends
     /// is computed up front from --seed; a late request is still sent, and its
     /// lateness kept.
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Open loop: inter-arrival gaps: constant, poisson, or gamma:CV.
     #[arg(
@@ -49,14 +54,19 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", requires = "rate")]
     pub max_concurrency: Option<u32>,
     /// Run length in seconds (default 10 when --requests is not given).
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
     pub duration: Option<f64>,
     /// Number of requests to send.
     #[arg(long, value_name = "K")]
     pub requests: Option<u64>,
     /// Requests intended in the first S seconds are recorded but excluded from
     /// every statistic.
-    #[arg(long, value_name = "S", default_value_t = 0.0)]
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
     pub warmup: f64,
     /// Seed of the schedule (and of the synthetic prompt).
     #[arg(long, default_value_t = 1)]
@@ -321,6 +331,9 @@ pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
             (info, call)
         })
         .collect();
+    // A fresh pool for the engine: the probe's idle connections belong to this
+    // thread's runtime, whose reactor does not run while the engine does.
+    let client = OllamaClient::new(&target.url, timeouts)?.with_protocol(protocol);
     let spec = LoadSpec {
         client,
         prompts: prepared,

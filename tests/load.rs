@@ -1,0 +1,377 @@
+//! `agentbench load` end to end, as a user runs it (the binary, a real stub on
+//! 127.0.0.1, real files): the schedule recorded is the schedule of the seed, a
+//! constant rate is achieved, a closed loop never exceeds its workers, the client
+//! check flags a client that cannot keep up (exit 5), bad flags are refused before
+//! anything is written, and a run killed mid-way leaves records a report can read.
+//!
+//! Bounds: every run here is bounded in requests and seconds and stops by itself.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use agentbench::load::{read_load_file, Arrival, Extent, OpenSchedule};
+
+fn agentbench() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentbench"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("OLLAMA_HOST")
+        .env_remove("AGENTBENCH_MODEL");
+    cmd
+}
+
+fn load(args: &[&str], out: &Path) -> Output {
+    agentbench()
+        .arg("load")
+        .args(args)
+        .arg("--quiet")
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn recorded_intended_sends_are_the_seeded_schedule_and_constant_rate_is_achieved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    // 2,000 requests at 400/s, constant: 5 s.
+    let o = load(
+        &[
+            "--stub",
+            "instant",
+            "--rate",
+            "400",
+            "--arrival",
+            "constant",
+            "--requests",
+            "2000",
+            "--seed",
+            "11",
+            "--prompt-tokens",
+            "32",
+            "--output-tokens",
+            "8",
+            // The debug-built test binary on a shared CI machine: the lag bound is
+            // not what this test checks (see the client-check tests).
+            "--max-lag",
+            "1s",
+        ],
+        &out,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let file = read_load_file(&out.join("records.jsonl")).unwrap();
+    assert!(file.end.is_some(), "the end line is written");
+    let mut intended: Vec<u64> = file.requests.iter().map(|r| r.intended_ns).collect();
+    intended.sort_unstable();
+    let expected = OpenSchedule {
+        rate: 400.0,
+        arrival: Arrival::Constant,
+        seed: 11,
+        extent: Extent::Requests(2000),
+    }
+    .intended();
+    assert_eq!(
+        intended, expected,
+        "every intended send is the schedule's, once"
+    );
+    let mut seqs: Vec<u64> = file.requests.iter().map(|r| r.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..2000).collect::<Vec<_>>());
+    for r in &file.requests {
+        assert!(
+            r.sent_ns >= r.intended_ns,
+            "seq {} sent before it was due",
+            r.seq
+        );
+        assert!(r.call.is_ok(), "seq {}: {:?}", r.seq, r.call.error);
+    }
+    // Achieved send rate over the run: within 1 % of the target.
+    let first = file.requests.iter().map(|r| r.sent_ns).min().unwrap();
+    let last = file.requests.iter().map(|r| r.sent_ns).max().unwrap();
+    let achieved = 1999.0 / ((last - first) as f64 / 1e9);
+    assert!(
+        (achieved - 400.0).abs() <= 4.0,
+        "achieved {achieved:.2}/s for a target of 400/s"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["summary"]["measured"], 2000);
+    assert_eq!(summary["summary"]["failed"], 0);
+    let ratio = summary["summary"]["client"]["rate_ratio"].as_f64().unwrap();
+    assert!((ratio - 1.0).abs() < 0.01, "rate ratio {ratio}");
+    for f in [
+        "index.html",
+        "summary.md",
+        "intervals.hlog",
+        "hdr/load-e2e.us.hdr",
+    ] {
+        assert!(out.join(f).is_file(), "{f} written");
+    }
+}
+
+#[test]
+fn closed_loop_never_has_more_than_its_workers_in_flight() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    // The paced stub holds each response ~1.2 s: 3 workers, 9 requests = 3 waves.
+    let o = load(
+        &[
+            "--stub",
+            "paced",
+            "--concurrency",
+            "3",
+            "--requests",
+            "9",
+            "--max-lag",
+            "1s",
+        ],
+        &out,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let file = read_load_file(&out.join("records.jsonl")).unwrap();
+    assert_eq!(file.requests.len(), 9);
+    // Sweep the [sent, end] intervals: the overlap never exceeds 3.
+    let mut events: Vec<(u64, i32)> = Vec::new();
+    for r in &file.requests {
+        events.push((r.sent_ns, 1));
+        events.push((r.last_seen_ns(), -1));
+    }
+    events.sort();
+    let (mut level, mut peak) = (0, 0);
+    for (_, d) in events {
+        level += d;
+        peak = peak.max(level);
+    }
+    assert_eq!(
+        peak, 3,
+        "three workers keep three requests in flight, no more"
+    );
+    assert_eq!(file.end.unwrap().peak_in_flight, 3);
+    // Each worker's next request is intended when its previous one ended.
+    let mut by_worker: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
+    for r in &file.requests {
+        by_worker.entry(r.worker).or_default().push(r);
+    }
+    assert_eq!(by_worker.len(), 3);
+    for reqs in by_worker.values_mut() {
+        reqs.sort_by_key(|r| r.intended_ns);
+        for w in reqs.windows(2) {
+            assert_eq!(w[1].intended_ns, w[0].last_seen_ns());
+        }
+    }
+}
+
+#[test]
+fn a_client_that_cannot_keep_up_is_flagged_and_exits_5_a_comfortable_one_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Far beyond what one core sends: 100,000/s for 3,000 requests.
+    let fast = tmp.path().join("too-fast");
+    let o = load(
+        &[
+            "--stub",
+            "instant",
+            "--rate",
+            "100000",
+            "--arrival",
+            "constant",
+            "--requests",
+            "3000",
+            "--prompt-tokens",
+            "16",
+            "--output-tokens",
+            "4",
+        ],
+        &fast,
+    );
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("CLIENT-LIMITED"), "{stderr}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fast.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["summary"]["client"]["client_limited"], true);
+    let html = std::fs::read_to_string(fast.join("index.html")).unwrap();
+    assert!(html.contains("CLIENT-LIMITED"));
+
+    // 20/s: comfortable for any build. The lag bound is widened because this is
+    // a debug build on a machine shared with the rest of the test suite; the rate
+    // and CPU checks still apply.
+    let calm = tmp.path().join("calm");
+    let o = load(
+        &[
+            "--stub",
+            "instant",
+            "--rate",
+            "20",
+            "--arrival",
+            "constant",
+            "--requests",
+            "40",
+            "--prompt-tokens",
+            "16",
+            "--output-tokens",
+            "4",
+            "--max-lag",
+            "50ms",
+        ],
+        &calm,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(calm.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["summary"]["client"]["client_limited"], false,
+        "{summary}"
+    );
+}
+
+#[test]
+fn bad_flags_are_refused_naming_the_flag_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--rate", "0"], "--rate"),
+        (&["--rate", "-5"], "--rate"),
+        (&["--rate", "NaN"], "--rate"),
+        (&["--rate", "5", "--concurrency", "2"], "--concurrency"),
+        (&["--concurrency", "0"], "--concurrency"),
+        (
+            &["--rate", "5", "--max-concurrency", "0"],
+            "--max-concurrency",
+        ),
+        (&["--rate", "5", "--arrival", "uniform"], "--arrival"),
+        (&["--rate", "5", "--arrival", "gamma:-1"], "--arrival"),
+        (&["--duration", "-1"], "--duration"),
+        (&["--duration", "2", "--warmup", "5"], "--warmup"),
+        (&["--slo", "latency=1s"], "--slo"),
+        (&["--slo", "ttft=500"], "--slo"),
+        (&["--slo", "ttft=5parsecs"], "--slo"),
+        (&["--max-lag", "1"], "--max-lag"),
+        (&["--requests", "0"], "--requests"),
+        (&["--think", "5"], "--concurrency"),
+        (
+            &["--rate", "5", "--requests", "10", "--duration", "2"],
+            "--duration",
+        ),
+    ];
+    for (i, (args, flag)) in cases.iter().enumerate() {
+        let out = tmp.path().join(format!("case-{i}"));
+        let mut all = vec!["--stub", "instant"];
+        all.extend_from_slice(args);
+        let o = load(&all, &out);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains(flag),
+            "{args:?} should name {flag}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!out.exists(), "{args:?} wrote {}", out.display());
+    }
+    // An unreachable server: named, exit 2, nothing written.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = tmp.path().join("unreachable");
+    let url = format!("http://127.0.0.1:{port}");
+    let o = agentbench()
+        .args([
+            "load",
+            "--base-url",
+            &url,
+            "--rate",
+            "5",
+            "--requests",
+            "5",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&url));
+    assert!(!out.exists());
+}
+
+fn complete_lines(path: &Path) -> usize {
+    std::fs::read(path)
+        .map(|d| d.iter().filter(|&&b| b == b'\n').count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn sigkill_mid_run_leaves_complete_lines_that_a_report_renders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let records = out.join("records.jsonl");
+    let mut child = agentbench()
+        .args([
+            "load",
+            "--stub",
+            "instant",
+            "--rate",
+            "200",
+            "--duration",
+            "30",
+            "--prompt-tokens",
+            "16",
+            "--output-tokens",
+            "4",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    // Records are fsynced at least once a second: wait for a few hundred lines.
+    while complete_lines(&records) < 300 {
+        assert!(
+            start.elapsed() < Duration::from_secs(25),
+            "no records appeared"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let file = read_load_file(&records).unwrap();
+    assert!(
+        file.requests.len() >= 299,
+        "{} requests",
+        file.requests.len()
+    );
+    assert!(file.end.is_none(), "killed before the end line");
+    assert!(
+        file.skipped.len() <= 1,
+        "at most the torn last line: {:?}",
+        file.skipped
+    );
+    let report = tmp.path().join("report");
+    let o = agentbench()
+        .arg("report")
+        .arg(&records)
+        .arg("--out")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(
+        html.contains("interrupted"),
+        "the report says the run was cut short"
+    );
+    assert!(!html.contains("NaN"));
+}
