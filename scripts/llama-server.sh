@@ -4,7 +4,8 @@
 # ${AGENTBENCH_CACHE:-~/.cache/agentbench}, so a warm `provision` costs seconds.
 #
 #   scripts/llama-server.sh provision   # build llama-server + assemble the model (idempotent)
-#   scripts/llama-server.sh start       # provision, start on 127.0.0.1:<free port>,
+#   scripts/llama-server.sh start       # provision, start on 127.0.0.1:<free port>
+#                                       # (LLM_THREADS, LLM_CTX, LLM_PARALLEL=slots),
 #                                       # wait for /health, print `LLM_BASE_URL=... LLM_PID=...`
 #   scripts/llama-server.sh stop PID    # stop the server started by `start`
 #   scripts/llama-server.sh deps        # install the build's system package (cmake) only
@@ -93,9 +94,13 @@ start_server() {
   fetch_model
   local port="${LLM_PORT:-$(free_port)}"
   local logfile="${LLM_LOG:-$CACHE/llama-server-$port.log}"
+  # LLM_PARALLEL=N: N parallel slots (llama-server -np; the context is split
+  # between them). Unset: the engine's default.
+  local parallel=()
+  [ -n "${LLM_PARALLEL:-}" ] && parallel=(-np "$LLM_PARALLEL")
   "$SERVER_BIN" -m "$MODEL_PATH" --host 127.0.0.1 --port "$port" \
     --no-jinja --chat-template gemma -t "${LLM_THREADS:-$(nproc)}" -c "${LLM_CTX:-4096}" \
-    --alias gemma3-270m >"$logfile" 2>&1 &
+    "${parallel[@]}" --alias gemma3-270m >"$logfile" 2>&1 &
   local pid=$!
   local deadline=$((SECONDS + ${LLM_START_TIMEOUT:-60}))
   until curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; do

@@ -52,6 +52,12 @@ fn required() -> bool {
 /// The server to test against, or `None` (one line printed) when none can be had
 /// and none is required.
 fn llm_server(test: &str) -> Option<LlmServer> {
+    llm_server_with(test, &[])
+}
+
+/// Like [`llm_server`], starting the server with extra environment for the script
+/// (e.g. `LLM_PARALLEL`). With `LLM_BASE_URL` set, that server is used as it is.
+fn llm_server_with(test: &str, env: &[(&str, &str)]) -> Option<LlmServer> {
     let model = std::env::var("LLM_MODEL").unwrap_or_else(|_| "gemma3-270m".into());
     if let Ok(url) = std::env::var("LLM_BASE_URL") {
         if !url.trim().is_empty() {
@@ -82,6 +88,7 @@ fn llm_server(test: &str) -> Option<LlmServer> {
     let out = Command::new(script())
         .arg("start")
         .env("LLM_THREADS", threads)
+        .envs(env.iter().copied())
         .output()
         .expect("scripts/llama-server.sh start runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -386,4 +393,79 @@ fn record_replay_profile() {
     );
     // Give the server a moment before it is stopped (its log shows the request).
     std::thread::sleep(Duration::from_millis(10));
+}
+
+/// `agentbench load` against the real server with 2 parallel slots: a closed loop of
+/// 4 workers with bounded output. Two requests are served at a time, so the other
+/// two wait for a slot inside the server: their TTFT includes another request's
+/// service, which the server's own prefill time does not. Every request completes
+/// with the server's timings, and the client keeps up.
+#[test]
+fn load_closed_loop_against_two_slots_shows_queueing() {
+    let Some(server) = llm_server_with(
+        "load_closed_loop_against_two_slots_shows_queueing",
+        &[("LLM_PARALLEL", "2")],
+    ) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("load");
+    let o = run_cli(
+        &[
+            "load",
+            "--protocol",
+            "openai",
+            "--base-url",
+            &server.url,
+            "--model",
+            &server.model,
+            "--concurrency",
+            "4",
+            "--requests",
+            "12",
+            "--prompt-tokens",
+            "48",
+            "--output-tokens",
+            "12",
+            "--quiet",
+            // A debug-built client on a machine where the model takes the other core.
+            "--max-lag",
+            "20ms",
+        ],
+        &out,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let file = agentbench::load::read_load_file(&out.join("records.jsonl")).unwrap();
+    assert_eq!(file.requests.len(), 12);
+    let mut queued = 0;
+    let mut services = Vec::new();
+    for r in &file.requests {
+        let c = &r.call;
+        assert!(c.is_ok(), "seq {}: {:?}", r.seq, c.error);
+        let t = c.server.timings.as_ref().expect("llama.cpp timings");
+        let prompt_ms = t.prompt_ms.expect("prompt_ms");
+        let predicted_ms = t.predicted_ms.expect("predicted_ms");
+        assert!(t.predicted_n.is_some_and(|n| n >= 1));
+        services.push(prompt_ms + predicted_ms);
+        let ttft_ms = CallMetrics::new(c).ttft().unwrap().as_secs_f64() * 1e3;
+        // Waited for a slot: TTFT exceeds the server's prefill by more than half a
+        // typical whole service time.
+        if ttft_ms > prompt_ms + 0.5 * (prompt_ms + predicted_ms) {
+            queued += 1;
+        }
+    }
+    assert!(
+        queued >= 2,
+        "with 4 workers on 2 slots some requests must queue; {queued} did (service ms {services:?})"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["summary"]["client"]["client_limited"], false);
+    assert_eq!(summary["summary"]["failed"], 0);
 }
