@@ -74,7 +74,10 @@ fn bench_load(c: &mut Criterion) {
                 run_engine(cfg, tx, Arc::new(Progress::default())).expect("engine runs");
                 total += t.elapsed();
                 let ok = drain.join().expect("drain");
-                assert_eq!(ok, REQUESTS, "every request completes against the fast stub");
+                assert_eq!(
+                    ok, REQUESTS,
+                    "every request completes against the fast stub"
+                );
             }
             total
         })

@@ -263,6 +263,7 @@ struct Acc {
     last_seen: u64,
     first_dispatch: Option<u64>,
     last_dispatch: u64,
+    fit: RateFit,
     output_tokens: u64,
     slo: Option<Slo>,
     met: u64,
@@ -306,6 +307,7 @@ impl Acc {
         let dispatch = r.sent_ns - r.slot_wait_ns.min(r.behind_ns());
         self.first_dispatch = Some(self.first_dispatch.map_or(dispatch, |f| f.min(dispatch)));
         self.last_dispatch = self.last_dispatch.max(dispatch);
+        self.fit.add(r.intended_ns, dispatch);
         let _ = self.h.lag.record(us(r.lag_ns()));
         let _ = self.lag_per_second[sent_s].record(us(r.lag_ns()));
         if r.slot_wait_ns > 0 || self.slot_wait.len() > 0 {
@@ -422,6 +424,7 @@ fn new_acc(header: &LoadHeader) -> Acc {
         last_seen: 0,
         first_dispatch: None,
         last_dispatch: 0,
+        fit: RateFit::default(),
         output_tokens: 0,
         slo: header.plan.slo.as_deref().and_then(|s| s.parse().ok()),
         met: 0,
@@ -494,18 +497,7 @@ fn finish(
             lag.p99, max_lag_ms
         ));
     }
-    let rate_ratio = match (plan.rate, a.first_dispatch) {
-        (Some(target), Some(first)) if measured > 1 => {
-            let span = a.last_dispatch.saturating_sub(first) as f64 / 1e9;
-            let achieved = if span > 0.0 {
-                (measured - 1) as f64 / span
-            } else {
-                f64::INFINITY
-            };
-            Some(achieved / target)
-        }
-        _ => None,
-    };
+    let rate_ratio = plan.rate.and_then(|_| a.fit.rate_ratio());
     if let Some(r) = rate_ratio {
         if r < MIN_RATE_RATIO {
             reasons.push(format!(
@@ -616,4 +608,77 @@ fn open_schedule(header: &LoadHeader) -> Option<super::schedule::OpenSchedule> {
         seed: plan.seed,
         extent,
     })
+}
+
+/// Least-squares fit of dispatch times on intended times (seconds): a client that
+/// keeps pace has slope 1 (a constant delay shifts the line, it does not tilt it);
+/// one that sends slower than the schedule has slope > 1. The achieved/target rate
+/// ratio is 1 / slope: robust to a few late sends at either end of the run, which
+/// a first-to-last span is not.
+#[derive(Debug, Default, Clone, Copy)]
+struct RateFit {
+    n: f64,
+    sx: f64,
+    sy: f64,
+    sxx: f64,
+    sxy: f64,
+}
+
+impl RateFit {
+    fn add(&mut self, intended_ns: u64, dispatch_ns: u64) {
+        let (x, y) = (intended_ns as f64 / 1e9, dispatch_ns as f64 / 1e9);
+        self.n += 1.0;
+        self.sx += x;
+        self.sy += y;
+        self.sxx += x * x;
+        self.sxy += x * y;
+    }
+
+    fn rate_ratio(&self) -> Option<f64> {
+        if self.n < 2.0 {
+            return None;
+        }
+        let den = self.n * self.sxx - self.sx * self.sx;
+        if den <= 0.0 {
+            return None;
+        }
+        let slope = (self.n * self.sxy - self.sx * self.sy) / den;
+        (slope > 0.0).then(|| 1.0 / slope)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_fit_sees_a_slow_client_and_forgives_a_constant_delay() {
+        let mut on_time = RateFit::default();
+        let mut delayed = RateFit::default();
+        let mut slow = RateFit::default();
+        for i in 0..1000u64 {
+            let t = i * 1_000_000; // 1,000/s
+            on_time.add(t, t);
+            delayed.add(t, t + 5_000_000);
+            slow.add(t, i * 1_250_000); // 800/s achieved
+        }
+        assert!((on_time.rate_ratio().unwrap() - 1.0).abs() < 1e-9);
+        assert!((delayed.rate_ratio().unwrap() - 1.0).abs() < 1e-9);
+        assert!((slow.rate_ratio().unwrap() - 0.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn failures_as_infinite_latency() {
+        let mut h = new_histogram();
+        for v in 1..=98u64 {
+            h.record(v * 1000).unwrap();
+        }
+        let f = failures_infinite(&h, 2);
+        assert!(f.p50.is_some());
+        assert!(f.p90.is_some());
+        // 100 samples, 2 infinite: p99 is the 99th value, among the failures.
+        assert_eq!(f.p99, None);
+        let none_failed = failures_infinite(&h, 0);
+        assert!(none_failed.p99.is_some());
+    }
 }

@@ -88,6 +88,9 @@ struct Shared {
     sink: Sender<SinkMsg>,
     progress: Arc<Progress>,
     batch: RefCell<Vec<RequestRecord>>,
+    /// Dispatched and not finished (includes requests waiting for a slot).
+    outstanding: Cell<u64>,
+    /// Sent and not finished.
     in_flight: Cell<u64>,
     peak_in_flight: Cell<u64>,
     sent: Cell<u64>,
@@ -164,6 +167,7 @@ async fn drive(
         sink,
         progress,
         batch: RefCell::new(Vec::with_capacity(BATCH_MAX)),
+        outstanding: Cell::new(0),
         in_flight: Cell::new(0),
         peak_in_flight: Cell::new(0),
         sent: Cell::new(0),
@@ -237,12 +241,13 @@ async fn open_loop(shared: &Rc<Shared>, timer: &mut Timer, intended: &[u64]) {
     for (seq, &at) in intended.iter().enumerate() {
         let late = mono_ns() >= origin + at;
         timer.wait_until(origin + at).await;
-        shared.in_flight.set(shared.in_flight.get() + 1);
+        shared.outstanding.set(shared.outstanding.get() + 1);
         let s = shared.clone();
         tokio::task::spawn_local(async move {
             let rec = send(&s, seq as u64, 0, at).await;
             finish(&s, rec);
-            if s.in_flight.get() == 0 {
+            s.outstanding.set(s.outstanding.get() - 1);
+            if s.outstanding.get() == 0 {
                 s.idle.notify_one();
             }
         });
@@ -251,7 +256,7 @@ async fn open_loop(shared: &Rc<Shared>, timer: &mut Timer, intended: &[u64]) {
             tokio::task::yield_now().await;
         }
     }
-    while shared.in_flight.get() > 0 {
+    while shared.outstanding.get() > 0 {
         shared.idle.notified().await;
     }
 }
@@ -280,7 +285,6 @@ async fn worker(
             return;
         }
         shared.next_seq.set(seq + 1);
-        shared.in_flight.set(shared.in_flight.get() + 1);
         let rec = send(&shared, seq, worker, intended).await;
         let end = rec.last_seen_ns();
         finish(&shared, rec);
@@ -305,13 +309,11 @@ async fn send(shared: &Rc<Shared>, seq: u64, worker: u32, intended_ns: u64) -> R
     let t0 = Instant::now();
     let sent_ns = shared.now_ns().max(intended_ns);
     let slot_wait_ns = slot_wait_ns.min(sent_ns - intended_ns);
-    let in_flight_sent = shared.sent.get() + 1;
-    shared.sent.set(in_flight_sent);
-    shared
-        .progress
-        .sent
-        .store(in_flight_sent, Ordering::Relaxed);
-    let active = shared.in_flight.get();
+    let sent = shared.sent.get() + 1;
+    shared.sent.set(sent);
+    shared.progress.sent.store(sent, Ordering::Relaxed);
+    let active = shared.in_flight.get() + 1;
+    shared.in_flight.set(active);
     if active > shared.peak_in_flight.get() {
         shared.peak_in_flight.set(active);
     }

@@ -112,7 +112,7 @@ pub fn format_duration_ns(ns: u64) -> String {
 pub fn parse_duration_ns(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
         .ok_or_else(|| format!("{s:?} has no unit; write e.g. 500ms, 2s, 800us"))?;
     let (num, unit) = s.split_at(split);
     let scale = match unit.trim() {
@@ -194,7 +194,7 @@ mod tests {
             ("latency=1s", "unknown SLO metric"),
             ("ttft=5parsecs", "unknown unit"),
             ("ttft=1s,ttft=2s", "twice"),
-            ("ttft=-1s", "no unit"),
+            ("ttft=-1s", "positive"),
             ("ttft=0ms", "positive"),
             ("", "no bound"),
             ("ttft", "metric=duration"),
