@@ -86,7 +86,8 @@ impl CapacityModel {
         secs((i + 1) as f64 / self.decode_tps)
     }
 
-    /// Slot time of one request without jitter: `prefill_time + output_tokens / decode_tps`.
+    /// Slot time of one request without jitter: `prefill_time + output_tokens / decode_tps`
+    /// (each term at most a million seconds).
     pub fn service_time(&self, prompt_tokens: u64, output_tokens: u64) -> Duration {
         self.prefill_time(prompt_tokens) + secs(output_tokens as f64 / self.decode_tps)
     }
@@ -128,8 +129,12 @@ impl CapacityModel {
     }
 }
 
+/// The longest time the model ever computes (a million seconds): extreme rates give
+/// long but representable times, so deadlines never overflow an `Instant`.
+const MAX_SECS: f64 = 1e6;
+
 fn secs(s: f64) -> Duration {
-    Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
+    Duration::try_from_secs_f64(s.min(MAX_SECS)).unwrap_or(Duration::ZERO)
 }
 
 /// A one-off stall: `after` the first generation request arrived, for `duration`, the
@@ -318,5 +323,13 @@ mod tests {
         let f = j.jitter_factors(100);
         assert!(f.iter().all(|x| (0.8..=1.2).contains(x)));
         assert_eq!(f, j.jitter_factors(100));
+        // Extreme rates give long, representable times (no overflow, no panic).
+        let slow = parse_params(true, "prefill=1e-300,decode=1e-300,tokens=2000")
+            .unwrap()
+            .capacity
+            .unwrap();
+        let t = slow.service_time(u64::MAX, u64::MAX);
+        assert_eq!(t, Duration::from_secs(2_000_000));
+        let _ = std::time::Instant::now() + t;
     }
 }

@@ -1,8 +1,8 @@
 //! Ollama stubs that speak the protocol faithfully, for benchmarking the harness itself.
 //!
-//! Two servers share one set of JSON builders, so their replies have identical shapes:
+//! The servers share one set of JSON builders, so their replies have identical shapes:
 //!
-//! - [`InstantStub`] (wiremock 0.6): answers every request at once. Its server timings are
+//! - [`InstantStub`] (hyper 1, own thread): answers every request at once. Its server timings are
 //!   the real time its responder spent, so client overhead (E2E − `total_duration`) shows
 //!   the harness's own cost.
 //! - [`PacedStub`] (hyper 1): streams each NDJSON line as its own HTTP chunk following a
