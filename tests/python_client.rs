@@ -56,7 +56,7 @@ async fn official_python_client_accepts_both_stubs() {
     let profile = StubProfile::default().with_chunks(40);
     let expected = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(expected.path(), &profile.text).unwrap();
-    for kind in [StubKind::Instant, StubKind::Paced] {
+    for kind in [StubKind::Instant, StubKind::Paced, StubKind::Fast] {
         let stub = serve(default_addr(0), profile.clone(), kind).await.unwrap();
         let (python, script, url, expected) = (
             python.clone(),

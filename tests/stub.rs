@@ -17,9 +17,10 @@ const METRICS: [&str; 6] = [
     "eval_duration",
 ];
 
+/// The instant, paced and fast stubs serving `profile`: same routes, same shapes.
 async fn both(profile: StubProfile) -> Vec<RunningStub> {
     let mut out = Vec::new();
-    for kind in [StubKind::Instant, StubKind::Paced] {
+    for kind in [StubKind::Instant, StubKind::Paced, StubKind::Fast] {
         out.push(serve(default_addr(0), profile.clone(), kind).await.unwrap());
     }
     out
@@ -319,13 +320,13 @@ async fn info_routes() {
         assert_eq!(m["name"], "gemma3:latest");
         assert_eq!(m["model"], "gemma3:latest");
         assert_eq!(m["digest"].as_str().unwrap().len(), 64);
-        assert!(m["size"].as_u64().unwrap() > 0);
+        assert_eq!(m["size"].as_u64(), Some(0), "a stub has no weights");
         check_created_at(&json!({"created_at": m["modified_at"]}));
-        assert_eq!(m["details"]["family"], "gemma3");
+        assert_eq!(m["details"]["family"], "agentbench-stub");
         assert_eq!(m["details"]["format"], "gguf");
-        assert_eq!(m["details"]["parameter_size"], "4.3B");
-        assert_eq!(m["details"]["quantization_level"], "Q4_K_M");
-        assert_eq!(m["details"]["families"], json!(["gemma3"]));
+        assert_eq!(m["details"]["parameter_size"], "none");
+        assert_eq!(m["details"]["quantization_level"], "none");
+        assert_eq!(m["details"]["families"], json!(["agentbench-stub"]));
 
         for req in [json!({"model": "gemma3"}), json!({"name": "gemma3:latest"})] {
             let r = call(&client, url, "/api/show", Some(req)).await;
@@ -335,8 +336,12 @@ async fn info_routes() {
                 assert!(s[f].is_string(), "{f}");
             }
             assert_eq!(s["details"]["parent_model"], "");
-            assert_eq!(s["details"]["quantization_level"], "Q4_K_M");
-            assert_eq!(s["model_info"]["general.architecture"], "gemma3");
+            assert_eq!(s["details"]["quantization_level"], "none");
+            assert_eq!(s["model_info"]["general.architecture"], "agentbench-stub");
+            assert_eq!(
+                s["model_info"]["general.name"],
+                "agentbench stub, profile instant"
+            );
         }
 
         // Nothing loaded before the first generation; loaded after it.
@@ -357,7 +362,7 @@ async fn info_routes() {
             assert!(m[f].is_string(), "{f}");
         }
         assert!(m["size"].is_u64() && m["size_vram"].is_u64());
-        assert_eq!(m["details"]["family"], "gemma3");
+        assert_eq!(m["details"]["family"], "agentbench-stub");
         assert!(m["expires_at"].as_str().unwrap() > "2100");
     }
 }
@@ -560,7 +565,12 @@ async fn serve_reports_bind_errors_and_real_port() {
         stub.url(),
         format!("http://127.0.0.1:{}", stub.addr().port())
     );
-    for kind in [StubKind::Instant, StubKind::Paced] {
+    for kind in [
+        StubKind::Instant,
+        StubKind::Paced,
+        StubKind::Fast,
+        StubKind::Capacity,
+    ] {
         let err = serve(stub.addr(), StubProfile::default(), kind)
             .await
             .err()
@@ -576,8 +586,39 @@ async fn serve_reports_bind_errors_and_real_port() {
     .err()
     .unwrap();
     assert!(err.to_string().contains("chunk"), "{err}");
-    assert!(StubProfile::named("fast")
+    assert!(StubProfile::named("quick")
         .unwrap_err()
         .to_string()
         .contains("instant, paced, realistic"));
+}
+
+/// Issue 12, defect 7: the replay stub says what it is — the agentbench stub replaying a
+/// recorded stream of the small model — and never claims a 4.3B Q4_K_M model.
+#[tokio::test]
+async fn the_replay_stubs_identity_is_true() {
+    let client = reqwest::Client::new();
+    let stub = serve(
+        default_addr(0),
+        StubProfile::named("replay").unwrap(),
+        StubKind::Paced,
+    )
+    .await
+    .unwrap();
+    let url = stub.url();
+    let r = call(&client, url, "/api/show", Some(json!({"model": "gemma3"}))).await;
+    assert_eq!(r.status, 200);
+    let s: Value = serde_json::from_str(&r.body).unwrap();
+    let text = r.body.as_str();
+    assert!(!text.contains("4.3B") && !text.contains("Q4_K_M"), "{text}");
+    assert_eq!(s["details"]["family"], "agentbench-stub");
+    assert_eq!(s["details"]["parent_model"], "gemma3-270m");
+    let name = s["model_info"]["general.name"].as_str().unwrap();
+    assert!(
+        name.contains("agentbench stub") && name.contains("replay") && name.contains("gemma3-270m"),
+        "{name}"
+    );
+    assert!(s["modelfile"].as_str().unwrap().contains("gemma3-270m"));
+    let tags = call(&client, url, "/api/tags", None).await.body;
+    assert!(!tags.contains("4.3B") && !tags.contains("Q4_K_M"), "{tags}");
+    stub.shutdown().await;
 }

@@ -1,4 +1,4 @@
-//! The whole workflow end to end against the zero-latency wiremock stub over
+//! The whole workflow end to end against the zero-latency instant stub over
 //! loopback, and the record file round trip.
 
 use std::path::PathBuf;

@@ -300,7 +300,9 @@ pub struct RunArgs {
     /// stream, the default fallback), or fault:NAME to inject a server
     /// fault (refused, not-found, http-500, error-mid-stream, truncate, no-metrics,
     /// malformed-line, invalid-utf8, split-utf8, stall, slow-drip, oversized-line,
-    /// close-before-headers, html-payload).
+    /// close-before-headers, html-payload), or the load-test stubs fast[:chunks=N]
+    /// and capacity[:slots=S,prefill=P,decode=D,tokens=T] (see `agentbench stub
+    /// --help`).
     #[arg(long, value_name = "PROFILE")]
     pub stub: Option<String>,
     /// Generation option key=value (num_gpu, num_ctx, temperature, num_predict,
@@ -351,8 +353,11 @@ pub struct StubArgs {
     /// Address to bind (loopback unless you say otherwise).
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
-    /// Stub profile: instant, paced, realistic, sweep or replay (a recorded
-    /// llama.cpp stream).
+    /// Stub profile: instant, paced, realistic, sweep, replay (a recorded
+    /// llama.cpp stream), fault:NAME, fast[:chunks=64,pause=1s@2s] (pre-rendered
+    /// bytes for load tests) or capacity[:slots=2,prefill=4000,decode=200,tokens=32,
+    /// jitter=0.2,seed=N,pause=1s@2s] (S slots, FIFO queue, prefill/decode tokens/s
+    /// per slot). fast and capacity count requests at GET /stub/stats.
     #[arg(long, default_value = "realistic")]
     pub profile: String,
     /// Model name the stub serves (others get 404 like Ollama).
@@ -360,7 +365,8 @@ pub struct StubArgs {
     pub model: String,
     /// Print each request's arrival to stderr as `REQUEST <unix_ns> <method> <path>`
     /// (the stub's own arrival record; polled every 2 ms, so the lines may lag but the
-    /// times do not). Used by scripts/measure_process.sh.
+    /// times do not). Used by scripts/measure_process.sh. Not for fast and capacity,
+    /// which keep no per-request log (see GET /stub/stats).
     #[arg(long)]
     pub log_requests: bool,
 }
@@ -504,7 +510,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 /// (`127.0.0.1:PORT`), so another program can read where to connect.
 async fn serve_stub(args: &StubArgs) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let kind = stub_kind(&args.profile);
+    let kind = crate::stub::kind_for(&args.profile);
     let profile =
         crate::stub::StubProfile::named(&args.profile)?.with_models([args.model.as_str()]);
     let addr = std::net::SocketAddr::new(args.bind, args.port);
@@ -537,10 +543,8 @@ async fn log_requests_until_ctrl_c(stub: &crate::stub::RunningStub) -> anyhow::R
         tokio::select! {
             r = &mut ctrl_c => return r.map_err(Into::into),
             _ = tick.tick() => {
-                for r in stub.requests() {
-                    if last.is_some_and(|l| r.instant <= l) {
-                        continue;
-                    }
+                // Only the arrivals after the last one printed are copied.
+                for r in stub.requests_after(last) {
                     let ns = r
                         .at
                         .duration_since(std::time::UNIX_EPOCH)
@@ -550,15 +554,5 @@ async fn log_requests_until_ctrl_c(stub: &crate::stub::RunningStub) -> anyhow::R
                 }
             }
         }
-    }
-}
-
-/// The server that serves a named profile: wiremock for the zero-latency `instant`
-/// profile, the paced streaming server for every paced one.
-fn stub_kind(profile: &str) -> crate::stub::StubKind {
-    if profile == "instant" {
-        crate::stub::StubKind::Instant
-    } else {
-        crate::stub::StubKind::Paced
     }
 }

@@ -47,11 +47,11 @@ pub(super) struct Target {
     pub(super) stub: Option<RunningStub>,
 }
 
-/// Starts the embedded stub `profile` serving `model` on 127.0.0.1 (port 0): the
-/// zero-latency wiremock stub for `instant`, the paced server otherwise. Both run on
+/// Starts the embedded stub `profile` serving `model` on 127.0.0.1 (port 0): the server
+/// [`crate::stub::kind_for`] names (zero-latency instant, fast, capacity or paced). Both run on
 /// their own thread, so the stub never shares a thread with the measured client.
 async fn start_stub(profile: &str, model: &str) -> Result<Target> {
-    let kind = super::stub_kind(profile);
+    let kind = crate::stub::kind_for(profile);
     let profile = StubProfile::named(profile)?.with_models([model]);
     let stub = serve(default_addr(0), profile, kind)
         .await

@@ -135,7 +135,7 @@ pub fn split_words(s: &str) -> Result<Vec<String>, String> {
 /// The server every agent talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PeerBackend {
-    /// The embedded zero-latency wiremock stub (client overhead = the client's cost).
+    /// The embedded zero-latency instant stub (client overhead = the client's cost).
     Instant,
     /// The embedded paced stub (TTFT 200 ms, 50 gaps of 20 ms).
     Paced,

@@ -21,7 +21,6 @@ use tokio::task::JoinSet;
 
 use super::ndjson::{json_escape, nanos, Endpoint, ServerTimings, Stamp};
 use super::routes::{Action, Core, GenPlan, GenWhat, StubResponse, MAX_BODY_BYTES};
-use crate::client::ErrorKind;
 
 /// One way for a server to fail (or to answer something hostile but valid).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -117,25 +116,6 @@ impl Fault {
             Fault::OversizedLine => "oversized-line",
             Fault::CloseBeforeHeaders => "close-before-headers",
             Fault::HtmlPayload => "html-payload",
-        }
-    }
-
-    /// How the client must classify a call against this fault; `None` when the
-    /// call completes. [`Fault::Stall`] and [`Fault::SlowDrip`] are timeouts only
-    /// under an idle or overall per-call limit shorter than the fault.
-    pub fn expected_error(self) -> Option<ErrorKind> {
-        match self {
-            Fault::Refused => Some(ErrorKind::Connect),
-            Fault::ModelNotFound => Some(ErrorKind::ModelNotFound),
-            Fault::Http500 => Some(ErrorKind::HttpStatus),
-            Fault::ErrorMidStream => Some(ErrorKind::ServerError),
-            Fault::Truncate => Some(ErrorKind::Truncated),
-            Fault::MalformedLine => Some(ErrorKind::MalformedLine),
-            Fault::InvalidUtf8 => Some(ErrorKind::InvalidUtf8),
-            Fault::Stall | Fault::SlowDrip => Some(ErrorKind::Timeout),
-            Fault::OversizedLine => Some(ErrorKind::LineTooLong),
-            Fault::CloseBeforeHeaders => Some(ErrorKind::ConnectionClosed),
-            Fault::NoMetrics | Fault::SplitUtf8 | Fault::HtmlPayload => None,
         }
     }
 

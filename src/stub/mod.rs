@@ -1,8 +1,8 @@
 //! Ollama stubs that speak the protocol faithfully, for benchmarking the harness itself.
 //!
-//! Two servers share one set of JSON builders, so their replies have identical shapes:
+//! The servers share one set of JSON builders, so their replies have identical shapes:
 //!
-//! - [`InstantStub`] (wiremock 0.6): answers every request at once. Its server timings are
+//! - [`InstantStub`] (hyper 1, own thread): answers every request at once. Its server timings are
 //!   the real time its responder spent, so client overhead (E2E − `total_duration`) shows
 //!   the harness's own cost.
 //! - [`PacedStub`] (hyper 1): streams each NDJSON line as its own HTTP chunk following a
@@ -23,28 +23,39 @@
 //! A profile with a [`Fault`] (`fault:<name>`) makes the paced stub inject that server
 //! fault on generations (see [`faults`](Fault)).
 //!
-//! [`serve`] is the entry point for a standalone stub (`agentbench stub`).
+//! For load tests, [`LoadStub`] serves the `fast` profile (pre-rendered bytes, far faster
+//! than a client can ask) and the `capacity` profile (S slots, a FIFO queue and per-slot
+//! prefill/decode rates: a known truth, [`CapacityModel`]), both with an optional one-off
+//! [`Pause`] and counters ([`StubStats`], [`RunningStub::stats`], `GET /stub/stats`).
+//!
+//! [`serve`] is the entry point for a standalone stub (`agentbench stub`), and
+//! [`kind_for`] says which server a profile name needs.
 
+mod capacity;
 pub mod emulate;
 mod faults;
 mod instant;
+mod load;
 mod ndjson;
 mod paced;
 mod profile;
 mod routes;
+mod server;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
+pub use capacity::{CapacityModel, Pause, CAPACITY_PARAMS, FAST_PARAMS, MAX_TOKENS};
 pub use faults::{Fault, UnknownFault, HTML_PAYLOAD, MULTIBYTE_TEXT, OVERSIZED_LINE_BYTES};
 pub use instant::{InstantStub, OllamaResponder};
+pub use load::{LoadStub, StubStats};
 pub use ndjson::{rfc3339_nanos, ServerTimings};
 pub use paced::PacedStub;
 pub use profile::{
     split_text, stub_digest, ModelSpec, Pacing, ReplayChunk, ReplayRecording, SplitMix64,
     StubProfile, UnknownProfile, DEFAULT_MODEL, DEFAULT_TEXT, PROFILE_NAMES, REPLAY_PATH,
-    REPLAY_SOURCE_LINE,
+    REPLAY_SOURCE_LINE, STUB_FAMILY,
 };
 pub use routes::{RequestRecord, StubResponse, MAX_REQUEST_RECORDS, STUB_VERSION};
 
@@ -76,14 +87,21 @@ pub enum StubKind {
     /// [`PacedStub`]: streams on the profile's schedule.
     #[default]
     Paced,
+    /// [`LoadStub`] without a capacity model: pre-rendered bytes, as fast as it can.
+    Fast,
+    /// [`LoadStub`] with the profile's [`CapacityModel`] (the default model when the
+    /// profile has none).
+    Capacity,
 }
 
 impl StubKind {
-    /// `"instant"` or `"paced"`.
+    /// `"instant"`, `"paced"`, `"fast"` or `"capacity"`.
     pub fn as_str(self) -> &'static str {
         match self {
             StubKind::Instant => "instant",
             StubKind::Paced => "paced",
+            StubKind::Fast => "fast",
+            StubKind::Capacity => "capacity",
         }
     }
 }
@@ -97,15 +115,32 @@ impl fmt::Display for StubKind {
 impl FromStr for StubKind {
     type Err = String;
 
-    /// Parses `instant` or `paced`.
+    /// Parses `instant`, `paced`, `fast` or `capacity`.
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "instant" => Ok(StubKind::Instant),
             "paced" => Ok(StubKind::Paced),
+            "fast" => Ok(StubKind::Fast),
+            "capacity" => Ok(StubKind::Capacity),
             other => Err(format!(
-                "unknown stub kind {other:?}; valid: instant, paced"
+                "unknown stub kind {other:?}; valid: instant, paced, fast, capacity"
             )),
         }
+    }
+}
+
+/// The server that serves the profile named `profile_name` (as given to
+/// [`StubProfile::named`]): [`StubKind::Instant`] for `instant`, [`StubKind::Fast`] for
+/// `fast` / `fast:…`, [`StubKind::Capacity`] for `capacity` / `capacity:…`, and
+/// [`StubKind::Paced`] for every other profile (paced, realistic, sweep, replay,
+/// fault:…). Never fails: an unknown name is reported by [`StubProfile::named`].
+pub fn kind_for(profile_name: &str) -> StubKind {
+    let head = profile_name.split(':').next().unwrap_or(profile_name);
+    match head {
+        "instant" if profile_name == "instant" => StubKind::Instant,
+        "fast" => StubKind::Fast,
+        "capacity" => StubKind::Capacity,
+        _ => StubKind::Paced,
     }
 }
 
@@ -120,6 +155,10 @@ pub enum RunningStub {
     Instant(InstantStub),
     /// A paced stub.
     Paced(PacedStub),
+    /// A fast stub ([`StubKind::Fast`]).
+    Fast(LoadStub),
+    /// A capacity stub ([`StubKind::Capacity`]).
+    Capacity(LoadStub),
 }
 
 impl RunningStub {
@@ -128,6 +167,7 @@ impl RunningStub {
         match self {
             RunningStub::Instant(s) => s.url(),
             RunningStub::Paced(s) => s.url(),
+            RunningStub::Fast(s) | RunningStub::Capacity(s) => s.url(),
         }
     }
 
@@ -136,6 +176,7 @@ impl RunningStub {
         match self {
             RunningStub::Instant(s) => s.addr(),
             RunningStub::Paced(s) => s.addr(),
+            RunningStub::Fast(s) | RunningStub::Capacity(s) => s.addr(),
         }
     }
 
@@ -144,6 +185,8 @@ impl RunningStub {
         match self {
             RunningStub::Instant(_) => StubKind::Instant,
             RunningStub::Paced(_) => StubKind::Paced,
+            RunningStub::Fast(_) => StubKind::Fast,
+            RunningStub::Capacity(_) => StubKind::Capacity,
         }
     }
 
@@ -152,22 +195,43 @@ impl RunningStub {
         match self {
             RunningStub::Instant(s) => s.profile(),
             RunningStub::Paced(s) => s.profile(),
+            RunningStub::Fast(s) | RunningStub::Capacity(s) => s.profile(),
         }
     }
 
     /// Requests seen so far (at most the last [`MAX_REQUEST_RECORDS`]), oldest first.
+    /// The fast and capacity stubs keep no per-request log (always empty; see
+    /// [`RunningStub::stats`]).
     pub fn requests(&self) -> Vec<RequestRecord> {
+        self.requests_after(None)
+    }
+
+    /// The recorded requests that arrived after `after` (all of them for `None`), oldest
+    /// first: copies only those, so polling for new arrivals stays cheap.
+    pub fn requests_after(&self, after: Option<std::time::Instant>) -> Vec<RequestRecord> {
         match self {
-            RunningStub::Instant(s) => s.requests(),
-            RunningStub::Paced(s) => s.requests(),
+            RunningStub::Instant(s) => s.requests_after(after),
+            RunningStub::Paced(s) => s.requests_after(after),
+            RunningStub::Fast(_) | RunningStub::Capacity(_) => Vec::new(),
         }
     }
 
-    /// Stops the stub; for a paced stub, waits for in-flight responses.
+    /// Generation counters ([`StubStats`]): arrivals, completions and peak in-flight of
+    /// the fast and capacity stubs; all zeros for the instant and paced stubs, which do
+    /// not count.
+    pub fn stats(&self) -> StubStats {
+        match self {
+            RunningStub::Fast(s) | RunningStub::Capacity(s) => s.stats(),
+            RunningStub::Instant(_) | RunningStub::Paced(_) => StubStats::default(),
+        }
+    }
+
+    /// Stops the stub and waits for in-flight responses to finish.
     pub async fn shutdown(self) {
         match self {
-            RunningStub::Instant(s) => drop(s),
+            RunningStub::Instant(s) => s.shutdown().await,
             RunningStub::Paced(s) => s.shutdown().await,
+            RunningStub::Fast(s) | RunningStub::Capacity(s) => s.shutdown().await,
         }
     }
 
@@ -200,5 +264,23 @@ pub async fn serve(
     Ok(match kind {
         StubKind::Instant => RunningStub::Instant(InstantStub::start_on(listener, profile).await?),
         StubKind::Paced => RunningStub::Paced(PacedStub::start_on(listener, profile).await?),
+        StubKind::Fast => {
+            let profile = StubProfile {
+                capacity: None,
+                ..profile
+            };
+            RunningStub::Fast(LoadStub::start_on(listener, profile).await?)
+        }
+        StubKind::Capacity => {
+            let mut profile = profile;
+            let chunks = profile.chunks;
+            let model = profile.capacity.get_or_insert_with(|| CapacityModel {
+                tokens: chunks,
+                ..CapacityModel::default()
+            });
+            let tokens = model.tokens;
+            let profile = profile.with_chunks(tokens);
+            RunningStub::Capacity(LoadStub::start_on(listener, profile).await?)
+        }
     })
 }

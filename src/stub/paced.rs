@@ -133,7 +133,13 @@ impl PacedStub {
     /// Arrivals of the requests seen so far (at most the last 10 000), oldest first. A
     /// request is recorded as soon as its head is parsed, before its body is read.
     pub fn requests(&self) -> Vec<RequestRecord> {
-        self.core.requests()
+        self.core.requests_after(None)
+    }
+
+    /// The recorded arrivals after `after` (all for `None`), oldest first; copies only
+    /// those.
+    pub fn requests_after(&self, after: Option<Instant>) -> Vec<RequestRecord> {
+        self.core.requests_after(after)
     }
 
     /// The profile being served.

@@ -4,6 +4,7 @@
 //! chunks, JSON pieces pre-rendered, chunk schedule precomputed), so per-request work stays
 //! small.
 
+use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -11,10 +12,19 @@ use sha2::{Digest, Sha256};
 
 use crate::client::{LlamaTimings, Usage};
 
+use super::capacity::{parse_params, CapacityModel, Pause, CAPACITY_PARAMS, FAST_PARAMS};
 use super::faults::{Fault, HTML_PAYLOAD, MULTIBYTE_TEXT};
 
 /// Names accepted by [`StubProfile::named`], in the order they are documented.
-pub const PROFILE_NAMES: &[&str] = &["instant", "paced", "realistic", "sweep", "replay"];
+pub const PROFILE_NAMES: &[&str] = &[
+    "instant",
+    "paced",
+    "realistic",
+    "sweep",
+    "replay",
+    "fast",
+    "capacity",
+];
 
 /// The recorded stream the `replay` profile serves, relative to the crate root. It lives
 /// beside `mock-data/`, not in it: every file under `mock-data/` is part of the benchmark
@@ -288,8 +298,10 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    /// A gemma3-like spec named `name` (family gemma3, 4.3B, Q4_K_M, 3.3 GB) with a digest
-    /// derived from the name.
+    /// A spec named `name` that says what it is: family `agentbench-stub`, parameter
+    /// size and quantization `none` (a stub has no weights), size 0, a digest derived
+    /// from the name. The stub's profile (and, for `replay`, the recorded model) is
+    /// reported beside it by `/api/show`.
     pub fn new(name: impl Into<String>) -> Self {
         let name = name.into();
         let name = if name.contains(':') {
@@ -300,14 +312,17 @@ impl ModelSpec {
         ModelSpec {
             digest: stub_digest(&name),
             name,
-            family: "gemma3".into(),
-            parameter_size: "4.3B".into(),
-            quantization_level: "Q4_K_M".into(),
-            size: 3_338_801_804,
+            family: STUB_FAMILY.into(),
+            parameter_size: "none".into(),
+            quantization_level: "none".into(),
+            size: 0,
             context_length: 131_072,
         }
     }
 }
+
+/// The model family every stub model reports (`details.family`, `general.architecture`).
+pub const STUB_FAMILY: &str = "agentbench-stub";
 
 /// The digest a stub reports for `name`: sha256 of `agentbench-stub/<name>`, in hex.
 pub fn stub_digest(name: &str) -> String {
@@ -315,16 +330,33 @@ pub fn stub_digest(name: &str) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The name given to [`StubProfile::named`] is not one of [`PROFILE_NAMES`].
+/// The name given to [`StubProfile::named`] is not one of [`PROFILE_NAMES`], or its
+/// parameters (`fast:…`, `capacity:…`) are wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown stub profile {name:?}; valid profiles: {}, or fault:<name> with a fault among {}",
-    PROFILE_NAMES.join(", "),
-    Fault::names()
-)]
 pub struct UnknownProfile {
     /// The name that was asked for.
     pub name: String,
+    /// What is wrong with the parameters (names the parameter, lists the valid ones);
+    /// `None` when the profile itself is unknown.
+    pub reason: Option<String>,
+}
+
+impl fmt::Display for UnknownProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.reason {
+            Some(r) => write!(f, "bad stub profile {:?}: {r}", self.name),
+            None => write!(
+                f,
+                "unknown stub profile {:?}; valid profiles: {}, or fault:<name> with a fault \
+                 among {}; fast and capacity take parameters (fast:{}, capacity:{})",
+                self.name,
+                PROFILE_NAMES.join(", "),
+                Fault::names(),
+                FAST_PARAMS.join(","),
+                CAPACITY_PARAMS.join(",")
+            ),
+        }
+    }
 }
 
 impl UnknownProfile {
@@ -362,6 +394,14 @@ pub struct StubProfile {
     /// Explicit content chunks (a replayed stream's pieces); empty = `text` split into
     /// `chunks` pieces. When set, their concatenation is `text`.
     pub pieces: Vec<String>,
+    /// The real model whose recorded stream this profile replays (`replay`: the
+    /// recording's model, e.g. `gemma3-270m`); `None` for synthetic text. Reported by
+    /// `/api/show` so the stub never passes for that model.
+    pub replay_of: Option<String>,
+    /// The capacity model served by the capacity stub (`capacity:…`); `None` elsewhere.
+    pub capacity: Option<CapacityModel>,
+    /// A one-off stall (fast and capacity stubs only; `…pause=1s@2s`).
+    pub pause: Option<Pause>,
 }
 
 impl Default for StubProfile {
@@ -377,6 +417,9 @@ impl Default for StubProfile {
             emulate: None,
             fault: None,
             pieces: Vec::new(),
+            replay_of: None,
+            capacity: None,
+            pause: None,
         }
     }
 }
@@ -397,11 +440,41 @@ impl StubProfile {
     /// - `fault:<name>` (e.g. `fault:truncate`): 20 chunks served by the paced stub's
     ///   fault responder with [`Fault`] `<name>` injected; `fault:html-payload` serves
     ///   [`HTML_PAYLOAD`] and `fault:split-utf8` serves [`MULTIBYTE_TEXT`].
+    /// - `fast[:chunks=N,pause=D@T]`: the fast stub ([`super::LoadStub`]): pre-rendered
+    ///   bytes, no pacing, 64 chunks unless `chunks` says otherwise.
+    /// - `capacity[:slots=S,prefill=P,decode=D,tokens=T,jitter=J,seed=N,pause=D@T]`: the
+    ///   capacity stub, serving [`CapacityModel`] (defaults `slots=2,prefill=4000,
+    ///   decode=200,tokens=32`, no jitter); the text is split into `tokens` chunks.
+    ///
+    /// `pause=D@T` (fast and capacity): a one-off stall of `D` starting `T` after the first
+    /// generation request arrived (durations `1s`, `250ms`, `500us`; see [`Pause`]).
+    /// Errors name the bad parameter and list the valid ones.
     pub fn named(name: &str) -> Result<Self, UnknownProfile> {
         let base = StubProfile::default();
+        let (head, params) = name.split_once(':').unwrap_or((name, ""));
+        if head == "fast" || head == "capacity" {
+            let capacity = head == "capacity";
+            let p = parse_params(capacity, params).map_err(|reason| UnknownProfile {
+                name: name.into(),
+                reason: Some(reason),
+            })?;
+            let chunks = match &p.capacity {
+                Some(m) => m.tokens,
+                None => p.chunks.unwrap_or(64),
+            };
+            return Ok(StubProfile {
+                name: name.into(),
+                chunks,
+                capacity: p.capacity,
+                pause: p.pause,
+                ..base
+            });
+        }
         if let Some(fault) = name.strip_prefix("fault:") {
-            let fault =
-                Fault::from_name(fault).ok_or_else(|| UnknownProfile { name: name.into() })?;
+            let fault = Fault::from_name(fault).ok_or_else(|| UnknownProfile {
+                name: name.into(),
+                reason: None,
+            })?;
             let text = match fault {
                 Fault::HtmlPayload => HTML_PAYLOAD,
                 Fault::SplitUtf8 => MULTIBYTE_TEXT,
@@ -453,10 +526,14 @@ impl StubProfile {
                     chunks: pieces.len(),
                     pacing: r.pacing(),
                     pieces,
+                    replay_of: Some(r.model.clone()),
                     ..base
                 })
             }
-            other => Err(UnknownProfile { name: other.into() }),
+            other => Err(UnknownProfile {
+                name: other.into(),
+                reason: None,
+            }),
         }
     }
 
