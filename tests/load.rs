@@ -397,3 +397,218 @@ fn sigkill_mid_run_leaves_complete_lines_that_a_report_renders() {
     );
     assert!(!html.contains("NaN"));
 }
+
+fn summary_of(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
+}
+
+fn ms(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// Coordinated omission, with a server that stalls once for 1 s (2 s after its
+/// first request; every load run below starts its own stub):
+/// - open loop at 50/s with at most 2 in flight: the ~50 requests intended during
+///   the stall wait for a slot, and latency from the intended send shows it
+///   (p99 ≥ 0.5 s) while service times (p99) stay low: measured from the actual
+///   send, the stall vanishes — the flaw this harness exists to avoid;
+/// - a closed loop against the same stall hides it too: only its 2 workers' requests
+///   see it, so its p99 stays low while its maximum holds the stall;
+/// - a pure open loop keeps sending on schedule through the stall (lag stays low)
+///   and the requests sent into the stall carry it in their service time.
+#[test]
+fn a_stall_shows_in_latency_from_the_intended_send_not_in_service_time() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let stall = "fast:pause=1s@2s";
+    let common = [
+        "--prompt-tokens",
+        "16",
+        "--output-tokens",
+        "8",
+        "--max-lag",
+        "60s",
+    ];
+
+    let ceiling = tmp.path().join("ceiling");
+    let mut args = vec![
+        "--stub",
+        stall,
+        "--rate",
+        "50",
+        "--arrival",
+        "constant",
+        "--duration",
+        "6",
+        "--max-concurrency",
+        "2",
+    ];
+    args.extend(common);
+    let o = load(&args, &ceiling);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = summary_of(&ceiling);
+    let e2e = &s["summary"]["e2e"];
+    eprintln!("ceiling: {e2e}");
+    assert!(
+        ms(&e2e["from_intended"]["p99"]) >= 500.0,
+        "from intended: {e2e}"
+    );
+    assert!(ms(&e2e["service"]["p99"]) < 200.0, "service: {e2e}");
+    let file = read_load_file(&ceiling.join("records.jsonl")).unwrap();
+    let waited = file
+        .requests
+        .iter()
+        .filter(|r| r.slot_wait_ns >= 100_000_000)
+        .count();
+    assert!(waited >= 20, "{waited} requests waited ≥ 100 ms for a slot");
+
+    let closed = tmp.path().join("closed");
+    let mut args = vec![
+        "--stub",
+        stall,
+        "--concurrency",
+        "2",
+        "--think",
+        "20",
+        "--duration",
+        "6",
+    ];
+    args.extend(common);
+    let o = load(&args, &closed);
+    assert!(o.status.success(), "{}", text(&o));
+    let e2e = &summary_of(&closed)["summary"]["e2e"];
+    eprintln!("closed: {e2e}");
+    assert!(
+        ms(&e2e["from_intended"]["max"]) >= 900.0,
+        "the stall is in the max: {e2e}"
+    );
+    assert!(
+        ms(&e2e["from_intended"]["p99"]) < 200.0,
+        "a closed loop hides it: {e2e}"
+    );
+
+    let open = tmp.path().join("open");
+    let mut args = vec![
+        "--stub",
+        stall,
+        "--rate",
+        "50",
+        "--arrival",
+        "constant",
+        "--duration",
+        "6",
+    ];
+    args.extend(common);
+    let o = load(&args, &open);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = summary_of(&open);
+    eprintln!("open: lag {}", s["summary"]["lag"]);
+    assert!(
+        ms(&s["summary"]["lag"]["p99"]) < 100.0,
+        "sent on schedule: {}",
+        s["summary"]["lag"]
+    );
+    let file = read_load_file(&open.join("records.jsonl")).unwrap();
+    let stalled = file
+        .requests
+        .iter()
+        .filter(|r| r.call.end_ns.is_some_and(|e| e >= 500_000_000))
+        .count();
+    assert!(
+        stalled >= 20,
+        "{stalled} requests sent into the stall carry it as service time"
+    );
+}
+
+/// The capacity stub (2 slots, fixed service time, FIFO) near saturation: the
+/// service time the stub reports is the model's, and the mean wait the client
+/// measured (TTFT from the actual send less the time to the first chunk) matches
+/// the FIFO queue simulated on the same arrival times. The simulation uses each
+/// request's service as the stub reported it (prefill + decode), so a stub thread
+/// that a busy machine delays moves the truth and the measurement together.
+#[test]
+fn queueing_at_the_capacity_stub_matches_the_fifo_model() {
+    use agentbench::stub::CapacityModel;
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let model = CapacityModel {
+        slots: 2,
+        prefill_tps: 4000.0,
+        decode_tps: 200.0,
+        tokens: 10,
+        jitter: 0.0,
+        seed: 0,
+    };
+    let profile = "capacity:slots=2,prefill=4000,decode=200,tokens=10";
+    let o = load(
+        &[
+            "--stub",
+            profile,
+            "--rate",
+            "25",
+            "--arrival",
+            "poisson",
+            "--seed",
+            "3",
+            "--requests",
+            "250",
+            "--prompt-tokens",
+            "32",
+            "--output-tokens",
+            "10",
+            "--max-lag",
+            "60s",
+        ],
+        &out,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let mut file = read_load_file(&out.join("records.jsonl")).unwrap();
+    file.requests.sort_by_key(|r| r.sent_ns);
+    let prompt_tokens = CapacityModel::prompt_tokens(file.requests[0].call.prompt_bytes);
+    let service = model.service_time(prompt_tokens, 10).as_secs_f64();
+    let to_first = (model.prefill_time(prompt_tokens) + model.decode_offset(0)).as_secs_f64();
+    // Utilisation: 22/s × service / 2 slots.
+    let rho = 22.0 * service / 2.0;
+    let served = |r: &agentbench::load::RequestRecord| {
+        let s = &r.call.server;
+        (s.prompt_eval_duration.unwrap() + s.eval_duration.unwrap()) as f64 / 1e9
+    };
+    let mut reported: Vec<f64> = file.requests.iter().map(served).collect();
+    reported.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = reported[reported.len() / 2];
+    assert!(
+        (median - service).abs() <= 0.1 * service,
+        "the stub's median service {median:.4} s vs the model's {service:.4} s"
+    );
+    assert!((0.6..0.95).contains(&rho), "near saturation: ρ = {rho:.2}");
+    // FIFO queue with 2 servers on the recorded arrival times.
+    let mut free = [0.0f64; 2];
+    let mut sim_wait = 0.0;
+    let mut measured_wait = 0.0;
+    for r in &file.requests {
+        let arrival = r.sent_ns as f64 / 1e9;
+        let (k, _) = free
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.partial_cmp(b.1).unwrap())
+            .unwrap();
+        let start = free[k].max(arrival);
+        sim_wait += start - arrival;
+        free[k] = start + served(r);
+        let ttft = r.call.chunk_ns[0] as f64 / 1e9;
+        measured_wait += (ttft - to_first).max(0.0);
+    }
+    let n = file.requests.len() as f64;
+    let (sim, measured) = (sim_wait / n * 1e3, measured_wait / n * 1e3);
+    eprintln!("mean wait: measured {measured:.2} ms, FIFO model {sim:.2} ms, ρ {rho:.2}");
+    assert!(
+        sim > 5.0,
+        "the model must queue at ρ = {rho:.2}: {sim:.2} ms"
+    );
+    assert!(
+        (measured - sim).abs() <= 5.0 + 0.25 * sim,
+        "mean wait: measured {measured:.2} ms, FIFO model {sim:.2} ms (service {:.1} ms, ρ {rho:.2})",
+        service * 1e3
+    );
+}
