@@ -300,9 +300,9 @@ pub struct RunArgs {
     /// stream, the default fallback), or fault:NAME to inject a server
     /// fault (refused, not-found, http-500, error-mid-stream, truncate, no-metrics,
     /// malformed-line, invalid-utf8, split-utf8, stall, slow-drip, oversized-line,
-    /// close-before-headers, html-payload), or the load-test stubs fast[:chunks=N]
-    /// and capacity[:slots=S,prefill=P,decode=D,tokens=T] (see `agentbench stub
-    /// --help`).
+    /// close-before-headers, html-payload), or the load-test stubs fast and
+    /// capacity, with parameters such as fast:chunks=N or
+    /// capacity:slots=S,prefill=P,decode=D,tokens=T (see `agentbench stub --help`).
     #[arg(long, value_name = "PROFILE")]
     pub stub: Option<String>,
     /// Generation option key=value (num_gpu, num_ctx, temperature, num_predict,
@@ -354,10 +354,12 @@ pub struct StubArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
     /// Stub profile: instant, paced, realistic, sweep, replay (a recorded
-    /// llama.cpp stream), fault:NAME, fast[:chunks=64,pause=1s@2s] (pre-rendered
-    /// bytes for load tests) or capacity[:slots=2,prefill=4000,decode=200,tokens=32,
-    /// jitter=0.2,seed=N,pause=1s@2s] (S slots, FIFO queue, prefill/decode tokens/s
-    /// per slot). fast and capacity count requests at GET /stub/stats.
+    /// llama.cpp stream), fault:NAME, fast (pre-rendered bytes for load tests;
+    /// parameters e.g. fast:chunks=64,pause=1s@2s) or capacity (S slots, FIFO
+    /// queue, prefill/decode tokens/s per slot; e.g.
+    /// capacity:slots=2,prefill=4000,decode=200,tokens=32,jitter=0.2,seed=7,pause=1s@2s;
+    /// pause=D@T stalls once for D, T after the first generation). fast and
+    /// capacity count requests at GET /stub/stats.
     #[arg(long, default_value = "realistic")]
     pub profile: String,
     /// Model name the stub serves (others get 404 like Ollama).
