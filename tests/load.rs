@@ -612,3 +612,131 @@ fn queueing_at_the_capacity_stub_matches_the_fifo_model() {
         service * 1e3
     );
 }
+
+/// A standalone stub process on 127.0.0.1; killed when dropped.
+struct StubProcess {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl StubProcess {
+    fn start(profile: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = agentbench()
+            .args(["stub", "--port", "0", "--profile", profile])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        StubProcess {
+            child,
+            addr: line.trim().to_string(),
+        }
+    }
+
+    fn stats(&self) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
+        write!(
+            s,
+            "GET /stub/stats HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default();
+        serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {resp}"))
+    }
+}
+
+impl Drop for StubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Faults mixed into a 5,000-request run at about 1 % (the fast stub's seeded fault
+/// mix: HTTP 500, an error object mid-stream, a body cut before its final object):
+/// every request has exactly one record, the errors by class equal what the stub
+/// says it injected, and rates and goodput count the failures.
+#[test]
+fn faults_under_load_are_counted_by_class_in_every_rate() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let stub = StubProcess::start("fast:faults=0.01,fault_seed=5");
+    let url = format!("http://{}", stub.addr);
+    let o = load(
+        &[
+            "--base-url",
+            &url,
+            "--concurrency",
+            "8",
+            "--requests",
+            "5000",
+            "--prompt-tokens",
+            "16",
+            "--output-tokens",
+            "8",
+            "--slo",
+            "e2e=10s",
+            "--max-lag",
+            "60s",
+        ],
+        &out,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "failed requests → exit 3: {}",
+        text(&o)
+    );
+    let injected = stub.stats();
+    let file = read_load_file(&out.join("records.jsonl")).unwrap();
+    let mut seqs: Vec<u64> = file.requests.iter().map(|r| r.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (0..5000).collect::<Vec<_>>(),
+        "one record per request"
+    );
+    let n = |k: &str| injected[k].as_u64().unwrap();
+    let (http, mid, cut) = (
+        n("injected_http_500"),
+        n("injected_error_mid_stream"),
+        n("injected_truncate"),
+    );
+    assert!(
+        (20..=90).contains(&(http + mid + cut)),
+        "about 1 % of 5,000: {injected}"
+    );
+    let s = summary_of(&out);
+    let errors = &s["summary"]["errors"];
+    let count = |k: &str| errors[k].as_u64().unwrap_or(0);
+    assert_eq!(count("http_status"), http, "{errors} vs {injected}");
+    assert_eq!(count("server_error"), mid, "{errors} vs {injected}");
+    assert_eq!(count("truncated"), cut, "{errors} vs {injected}");
+    let failed = http + mid + cut;
+    assert_eq!(s["summary"]["failed"].as_u64().unwrap(), failed);
+    assert_eq!(s["summary"]["measured"].as_u64().unwrap(), 5000);
+    let error_rate = s["summary"]["error_rate"].as_f64().unwrap();
+    assert!((error_rate - failed as f64 / 5000.0).abs() < 1e-12);
+    // Goodput's denominator holds the failures: every completed request met a 10 s
+    // E2E here, so goodput is exactly the completed fraction.
+    let goodput = &s["summary"]["goodput"];
+    assert_eq!(goodput["met"].as_u64().unwrap(), 5000 - failed);
+    let fraction = goodput["fraction"].as_f64().unwrap();
+    assert!((fraction - (5000 - failed) as f64 / 5000.0).abs() < 1e-12);
+    // The request rate counts every request, the ok rate only the completed ones.
+    let (rate, ok_rate) = (
+        ms(&s["summary"]["request_rate"]),
+        ms(&s["summary"]["ok_rate"]),
+    );
+    assert!((ok_rate / rate - (5000 - failed) as f64 / 5000.0).abs() < 1e-9);
+}

@@ -148,19 +148,78 @@ pub struct Pause {
     pub after: Duration,
 }
 
+/// Faults mixed into a load stub's generations: each generation, independently with
+/// probability `rate` (drawn from a [`SplitMix64`] seeded with `seed`, one draw per
+/// generation in arrival order), gets one of [`InjectedFault::ALL`], chosen uniformly.
+/// Written `faults=RATE` (and `fault_seed=N`), e.g. `fast:faults=0.01`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FaultMix {
+    /// Probability in [0, 1] that a generation is faulty.
+    pub rate: f64,
+    /// Seed of the draws.
+    pub seed: u64,
+}
+
+// `rate` is checked to be in 0..=1 when parsed (NaN is refused): equality is reflexive.
+impl Eq for FaultMix {}
+
+/// A fault the load stubs inject (see [`FaultMix`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum InjectedFault {
+    /// HTTP 500 with a JSON error body, before any content.
+    Http500,
+    /// Half the content, then an error object in the stream.
+    ErrorMidStream,
+    /// Half the content, then the body ends without the final object.
+    Truncate,
+}
+
+impl InjectedFault {
+    /// Every injected fault, in the order draws index them.
+    pub const ALL: [InjectedFault; 3] = [
+        InjectedFault::Http500,
+        InjectedFault::ErrorMidStream,
+        InjectedFault::Truncate,
+    ];
+
+    /// `http-500`, `error-mid-stream`, `truncate` (the names of the matching
+    /// `fault:NAME` profiles).
+    pub fn name(self) -> &'static str {
+        match self {
+            InjectedFault::Http500 => "http-500",
+            InjectedFault::ErrorMidStream => "error-mid-stream",
+            InjectedFault::Truncate => "truncate",
+        }
+    }
+
+    /// The fault for a draw, or `None` (no fault) — `u` uniform in [0, 1).
+    pub fn pick(rate: f64, u: f64, v: u64) -> Option<InjectedFault> {
+        (u < rate).then(|| Self::ALL[(v % Self::ALL.len() as u64) as usize])
+    }
+}
+
 /// What a `fast:…` or `capacity:…` profile name asks for.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub(crate) struct LoadParams {
     pub chunks: Option<usize>,
     pub capacity: Option<CapacityModel>,
     pub pause: Option<Pause>,
+    pub faults: Option<FaultMix>,
 }
 
 /// Parameters valid after `fast:`.
-pub const FAST_PARAMS: &[&str] = &["chunks", "pause"];
+pub const FAST_PARAMS: &[&str] = &["chunks", "pause", "faults", "fault_seed"];
 /// Parameters valid after `capacity:`.
 pub const CAPACITY_PARAMS: &[&str] = &[
-    "slots", "prefill", "decode", "tokens", "jitter", "seed", "pause",
+    "slots",
+    "prefill",
+    "decode",
+    "tokens",
+    "jitter",
+    "seed",
+    "pause",
+    "faults",
+    "fault_seed",
 ];
 
 /// Parses the parameter list of `fast` (`capacity = false`) or `capacity`. Errors name the
@@ -214,6 +273,17 @@ pub(crate) fn parse_params(capacity: bool, params: &str) -> Result<LoadParams, S
                     return Err(bad("the pause must last longer than 0"));
                 }
                 out.pause = Some(Pause { duration, after });
+            }
+            ("faults", _) => {
+                let rate = num()?;
+                if !(0.0..=1.0).contains(&rate) {
+                    return Err(bad("a probability in 0..=1, e.g. faults=0.01"));
+                }
+                out.faults.get_or_insert(FaultMix { rate, seed: 0 }).rate = rate;
+            }
+            ("fault_seed", _) => {
+                let seed = int()?;
+                out.faults.get_or_insert(FaultMix { rate: 0.0, seed }).seed = seed;
             }
             ("chunks", _) => {
                 let n = int()? as usize;

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep_until, Sleep};
 
-use super::capacity::{CapacityModel, Pause};
+use super::capacity::{CapacityModel, InjectedFault, Pause};
 use super::ndjson::{nanos, Endpoint, ServerTimings, Stamp};
 use super::profile::SplitMix64;
 use super::routes::{Action, Core, GenPlan, GenWhat, StubResponse, MAX_BODY_BYTES};
@@ -53,6 +53,15 @@ pub struct StubStats {
     pub in_service: u64,
     /// The most generations holding a slot at once (capacity stub; never above `slots`).
     pub peak_in_service: u64,
+    /// Generations answered with an injected HTTP 500 (`faults=`).
+    #[serde(default)]
+    pub injected_http_500: u64,
+    /// Generations cut by an injected error object mid-stream.
+    #[serde(default)]
+    pub injected_error_mid_stream: u64,
+    /// Generations whose body ended early without the final object.
+    #[serde(default)]
+    pub injected_truncate: u64,
 }
 
 #[derive(Default)]
@@ -63,6 +72,7 @@ struct Counters {
     peak_in_flight: AtomicU64,
     in_service: AtomicU64,
     peak_in_service: AtomicU64,
+    injected: [AtomicU64; 3],
 }
 
 impl Counters {
@@ -75,6 +85,9 @@ impl Counters {
             peak_in_flight: l(&self.peak_in_flight),
             in_service: l(&self.in_service),
             peak_in_service: l(&self.peak_in_service),
+            injected_http_500: l(&self.injected[0]),
+            injected_error_mid_stream: l(&self.injected[1]),
+            injected_truncate: l(&self.injected[2]),
         }
     }
 }
@@ -101,6 +114,7 @@ struct Shared {
     core: Core,
     capacity: Option<Capacity>,
     pause: Option<Pause>,
+    faults: Option<(f64, Mutex<SplitMix64>)>,
     first_gen: OnceLock<Instant>,
     counters: Counters,
     /// Per model, per endpoint (see [`ep_index`]).
@@ -238,6 +252,9 @@ impl LoadStub {
     pub async fn start_on(listener: TcpListener, profile: StubProfile) -> Result<Self, StubError> {
         let model = profile.capacity.clone();
         let pause = profile.pause;
+        let faults = profile
+            .faults
+            .map(|f| (f.rate, Mutex::new(SplitMix64::new(f.seed))));
         let core = Core::new(profile).map_err(StubError::InvalidProfile)?;
         let capacity = match model {
             Some(m) => {
@@ -261,6 +278,7 @@ impl LoadStub {
             core,
             capacity,
             pause,
+            faults,
             first_gen: OnceLock::new(),
             counters: Counters::default(),
             pre,
@@ -386,6 +404,19 @@ async fn handle(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Load
         GenWhat::Text { n, done_reason } => (n, done_reason),
     };
     let flight = Flight::arrive(&sh, arrival);
+    let fault = sh.faults.as_ref().and_then(|(rate, rng)| {
+        let mut rng = rng.lock().unwrap_or_else(|e| e.into_inner());
+        let (u, v) = (rng.next_f64(), rng.next_u64());
+        InjectedFault::pick(*rate, u, v)
+    });
+    if let Some(f) = fault {
+        let i = InjectedFault::ALL.iter().position(|x| *x == f).unwrap_or(0);
+        sh.counters.injected[i].fetch_add(1, Ordering::Relaxed);
+    }
+    if fault == Some(InjectedFault::Http500) {
+        drop(flight);
+        return Ok(reply(StubResponse::error(500, "injected fault: http-500")));
+    }
     let (service, factor) = match &sh.capacity {
         Some(cap) => {
             let Ok(permit) = cap.slots.clone().acquire_owned().await else {
@@ -420,6 +451,7 @@ async fn handle(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Load
         flight,
         service,
         finished: false,
+        fault,
     };
     let mut resp = Response::new(LoadBody::Gen(Box::new(body)));
     let ct = if plan.stream {
@@ -430,6 +462,16 @@ async fn handle(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Load
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
     Ok(resp)
+}
+
+/// The error object an injected `error-mid-stream` fault ends a stream with, in the
+/// endpoint's protocol.
+fn error_line(ep: Endpoint) -> &'static [u8] {
+    if ep.is_openai() {
+        b"data: {\"error\":{\"message\":\"injected fault: error-mid-stream\",\"type\":\"server_error\",\"code\":500}}\n\n"
+    } else {
+        b"{\"error\":\"injected fault: error-mid-stream\"}\n"
+    }
 }
 
 fn reply(r: StubResponse) -> Response<LoadBody> {
@@ -494,6 +536,9 @@ struct GenBody {
     flight: Flight,
     service: Option<InService>,
     finished: bool,
+    /// An injected mid-stream fault: after half the content, an error object
+    /// (`ErrorMidStream`) or the end of the body (`Truncate`).
+    fault: Option<InjectedFault>,
 }
 
 impl GenBody {
@@ -545,6 +590,30 @@ impl GenBody {
         }
         let now = Instant::now();
         let pre = &self.sh.pre[self.plan.model][ep_index(self.plan.ep)];
+        if let Some(f) = self.fault {
+            let half = self.n / 2;
+            if self.next >= half || !self.plan.stream {
+                self.finished = true;
+                self.flight.complete();
+                self.service = None;
+                return match f {
+                    InjectedFault::ErrorMidStream => {
+                        Poll::Ready(Some(Bytes::from(error_line(self.plan.ep))))
+                    }
+                    _ => Poll::Ready(None),
+                };
+            }
+            // Content up to the cut, in one piece (fast) or chunk by chunk.
+            let upto = if self.sh.capacity.is_some() {
+                self.next + 1
+            } else {
+                half
+            };
+            self.first.get_or_insert(now);
+            let piece = pre.stream.slice(pre.offsets[self.next]..pre.offsets[upto]);
+            self.next = upto;
+            return Poll::Ready(Some(piece));
+        }
         if self.next < self.n {
             self.first.get_or_insert(now);
             self.last = now;

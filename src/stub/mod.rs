@@ -46,7 +46,9 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 
-pub use capacity::{CapacityModel, Pause, CAPACITY_PARAMS, FAST_PARAMS, MAX_TOKENS};
+pub use capacity::{
+    CapacityModel, FaultMix, InjectedFault, Pause, CAPACITY_PARAMS, FAST_PARAMS, MAX_TOKENS,
+};
 pub use faults::{Fault, UnknownFault, HTML_PAYLOAD, MULTIBYTE_TEXT, OVERSIZED_LINE_BYTES};
 pub use instant::{InstantStub, OllamaResponder};
 pub use load::{LoadStub, StubStats};

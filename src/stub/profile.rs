@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::client::{LlamaTimings, Usage};
 
-use super::capacity::{parse_params, CapacityModel, Pause, CAPACITY_PARAMS, FAST_PARAMS};
+use super::capacity::{parse_params, CapacityModel, FaultMix, Pause, CAPACITY_PARAMS, FAST_PARAMS};
 use super::faults::{Fault, HTML_PAYLOAD, MULTIBYTE_TEXT};
 
 /// Names accepted by [`StubProfile::named`], in the order they are documented.
@@ -402,6 +402,8 @@ pub struct StubProfile {
     pub capacity: Option<CapacityModel>,
     /// A one-off stall (fast and capacity stubs only; `…pause=1s@2s`).
     pub pause: Option<Pause>,
+    /// Faults mixed into generations (fast and capacity stubs only; `…faults=0.01`).
+    pub faults: Option<FaultMix>,
 }
 
 impl Default for StubProfile {
@@ -420,6 +422,7 @@ impl Default for StubProfile {
             replay_of: None,
             capacity: None,
             pause: None,
+            faults: None,
         }
     }
 }
@@ -446,6 +449,8 @@ impl StubProfile {
     ///   capacity stub, serving [`CapacityModel`] (defaults `slots=2,prefill=4000,
     ///   decode=200,tokens=32`, no jitter); the text is split into `tokens` chunks.
     ///
+    /// `faults=P[,fault_seed=N]` (fast and capacity): each generation independently
+    /// faulty with probability `P` (see [`FaultMix`]).
     /// `pause=D@T` (fast and capacity): a one-off stall of `D` starting `T` after the first
     /// generation request arrived (durations `1s`, `250ms`, `500us`; see [`Pause`]).
     /// Errors name the bad parameter and list the valid ones.
@@ -467,6 +472,7 @@ impl StubProfile {
                 chunks,
                 capacity: p.capacity,
                 pause: p.pause,
+                faults: p.faults,
                 ..base
             });
         }
