@@ -10,7 +10,7 @@ use crate::client::{resolve_base_url, OllamaClient, Protocol, RequestSettings, T
 use crate::ingest::{ingest, IngestOptions};
 use crate::record::{read_records, Backend, CorpusInfo, Header, StartState};
 use crate::report::{write_sweep_report, SweepReportPaths};
-use crate::stub::{default_addr, serve, RunningStub, StubKind, StubProfile};
+use crate::stub::{default_addr, serve, RunningStub, StubProfile};
 use crate::sweep::{
     analyze, matrix, matrix_from_file, run_sweep, AnalysisOpts, Axes, SweepOutcome, SweepPaths,
     SweepSpec,
@@ -174,11 +174,7 @@ async fn target(args: &SweepArgs, timeouts: Timeouts) -> Result<(String, Option<
         let profile = profile.to_string();
         let model = args.server.model.clone();
         async move {
-            let kind = if profile == "instant" {
-                StubKind::Instant
-            } else {
-                StubKind::Paced
-            };
+            let kind = crate::stub::kind_for(&profile);
             let p = StubProfile::named(&profile)?.with_models([model.as_str()]);
             let stub = serve(default_addr(0), p, kind)
                 .await

@@ -17,7 +17,7 @@ use super::spec::{AgentCommand, AgentSpec, PeerBackend};
 use super::{PeersError, ProcessRecord};
 use crate::client::{Endpoint, OllamaClient, RequestSettings, ServerInfo, Timeouts};
 use crate::record::{Backend, CorpusInfo, Header, Line, RecordWriter, WorkflowRecord};
-use crate::stub::{default_addr, serve, RunningStub, StubKind, StubProfile};
+use crate::stub::{default_addr, serve, RunningStub, StubProfile};
 
 /// What `agentbench peers` does.
 #[derive(Debug, Clone)]
@@ -146,11 +146,7 @@ pub fn run_peers(cfg: &PeersConfig) -> Result<PeersOutcome, PeersError> {
         .map_err(|e| PeersError::Setup(format!("cannot start a runtime: {e}")))?;
     let stub: Option<RunningStub> = match cfg.backend.stub_profile() {
         Some(name) => {
-            let kind = if name == "instant" {
-                StubKind::Instant
-            } else {
-                StubKind::Paced
-            };
+            let kind = crate::stub::kind_for(name);
             let profile = StubProfile::named(name)
                 .map_err(crate::stub::StubError::from)?
                 .with_models([cfg.model.as_str()]);
