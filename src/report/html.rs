@@ -276,7 +276,8 @@ impl Exporter for HtmlExporter {
                 &format!(
                     "Median decode throughput (server eval_count / eval_duration) and median TTFT \
                      per group and stage. Bars: 95% percentile-bootstrap CI of the median \
-                     (2000 resamples) when n ≥ {}, else min–max. {}.",
+                     ({} resamples) when n ≥ {}, else min–max. {}.",
+                    super::BOOTSTRAP_RESAMPLES,
                     super::BOOTSTRAP_MIN_N,
                     e(&methods.join("; "))
                 ),

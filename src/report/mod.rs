@@ -18,7 +18,7 @@ use thiserror::Error;
 pub use self::csv::{CsvExporter, CSV_HEADER};
 pub use data::{
     ConfigStage, GroupData, Interval, IntervalMethod, ReportData, ReportInput, StageBreakdown,
-    WorkflowBreakdown, BOOTSTRAP_MIN_N,
+    WorkflowBreakdown, BOOTSTRAP_MIN_N, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED,
 };
 pub use html::HtmlExporter;
 pub use markdown::MarkdownExporter;
