@@ -216,6 +216,12 @@ async fn a_sweep_resumes_and_skips_a_torn_last_line() {
     let out = sweep(stub.url(), &spec, dir.path()).await;
     assert_eq!((out.executed, out.already_done), (2, 4));
     assert_eq!(out.torn_bytes, 40);
+    // The same policy as `run --resume`: the file as found is kept beside it.
+    let found = format!("{kept}\n{torn}");
+    assert_eq!(
+        std::fs::read(dir.path().join("records.jsonl.torn-1")).unwrap(),
+        found.as_bytes()
+    );
     let file = read_records(&path).unwrap();
     assert!(file.skipped.is_empty(), "{:?}", file.skipped);
     let mut pairs: Vec<_> = file
