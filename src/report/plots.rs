@@ -128,12 +128,7 @@ pub(crate) fn fmt_ms(v: f64) -> String {
 }
 
 fn short_name(m: LatencyMetric) -> &'static str {
-    match m {
-        LatencyMetric::Ttft => "TTFT",
-        LatencyMetric::Itl => "ITL",
-        LatencyMetric::E2e => "E2E",
-        LatencyMetric::ClientOverhead => "client overhead",
-    }
+    m.def().name
 }
 
 /// Percentile spectrum of `metric` per group, from the HDR histograms: x is the
