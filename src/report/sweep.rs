@@ -318,8 +318,8 @@ pub fn write_sweep_report(
     Ok(paths)
 }
 
-/// One figure per metric: rows are configurations × stage (warm calls), each with
-/// its samples, mean and bootstrap CI of the mean.
+/// One figure per metric: rows are configurations × stage × warmth (cells with
+/// samples), each with its samples, mean and bootstrap CI of the mean.
 fn metric_figures(a: &SweepAnalysis, dir: &Path) -> Result<String, ReportError> {
     let mut out = String::new();
     for metric in Metric::ALL {
@@ -329,16 +329,21 @@ fn metric_figures(a: &SweepAnalysis, dir: &Path) -> Result<String, ReportError> 
         let mut rows = Vec::new();
         for config in &a.configs {
             for (si, stage) in Stage::ALL.into_iter().enumerate() {
-                let Some(c) = cells.get(&(config.clone(), stage, Warmth::Warm)) else {
-                    continue;
-                };
-                rows.push(IntervalRow {
-                    label: format!("{config} · {}", stage.name()),
-                    color: si,
-                    samples: &c.samples,
-                    center: c.desc.map(|d| d.mean),
-                    ci: c.ci.map(|b| [b.ci.lower, b.ci.upper]),
-                });
+                for (wi, warmth) in [Warmth::Warm, Warmth::Cold].into_iter().enumerate() {
+                    let Some(c) = cells.get(&(config.clone(), stage, warmth)) else {
+                        continue;
+                    };
+                    if c.samples.is_empty() {
+                        continue;
+                    }
+                    rows.push(IntervalRow {
+                        label: format!("{config} · {} · {}", stage.name(), warmth.name()),
+                        color: si + 2 * wi,
+                        samples: &c.samples,
+                        center: c.desc.map(|d| d.mean),
+                        ci: c.ci.map(|b| [b.ci.lower, b.ci.upper]),
+                    });
+                }
             }
         }
         if rows.is_empty() {
@@ -354,9 +359,10 @@ fn metric_figures(a: &SweepAnalysis, dir: &Path) -> Result<String, ReportError> 
             &format!("plot-{}", def.id.replace('_', "-")),
             &svg,
             &escape(&format!(
-                "{} of warm calls per configuration and stage (colour: analysis, report): \
-                 dots are the calls, the large dot is the mean, the bar its bootstrap CI \
-                 (none under the minimum n). Cold calls are in the tables below.",
+                "{} per configuration, stage and warmth (one colour each for warm analysis, \
+                 warm report, cold analysis and cold report calls): the small dots are the \
+                 calls, the large dot is the mean, the bar its bootstrap CI (none under the \
+                 minimum n). Cold and warm calls are never pooled.",
                 def.label()
             )),
         ));
