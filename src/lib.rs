@@ -20,5 +20,6 @@ pub mod prompt;
 pub mod provenance;
 pub mod record;
 pub mod report;
+pub mod rng;
 pub mod stub;
 pub mod sweep;

@@ -157,9 +157,19 @@ async fn finds_the_planted_difference_and_only_it_with_labels_following_reloads(
     let md = std::fs::read_to_string(paths.markdown).unwrap();
     assert!(md.contains("**1 of 2** configurations: ctx1024"), "{md}");
     assert!(md.contains("### Truncated prompts"));
-    assert!(std::fs::read_to_string(paths.html)
-        .unwrap()
-        .contains("<table>"));
+    let html = std::fs::read_to_string(paths.html).unwrap();
+    assert!(html.contains("<table>"));
+    // The shared page shell, and a figure per metric.
+    assert!(html.contains("<h1>Sweep report: "), "{html:.400}");
+    for id in [
+        "plot-decode-tps",
+        "plot-ttft",
+        "plot-e2e",
+        "plot-client-overhead",
+    ] {
+        assert!(html.contains(&format!("<figure id=\"{id}\">")), "{id}");
+    }
+    assert!(html.contains("<strong>1 of 2</strong> configurations: ctx1024"));
     stub.shutdown().await;
 }
 
@@ -216,6 +226,12 @@ async fn a_sweep_resumes_and_skips_a_torn_last_line() {
     let out = sweep(stub.url(), &spec, dir.path()).await;
     assert_eq!((out.executed, out.already_done), (2, 4));
     assert_eq!(out.torn_bytes, 40);
+    // The same policy as `run --resume`: the file as found is kept beside it.
+    let found = format!("{kept}\n{torn}");
+    assert_eq!(
+        std::fs::read(dir.path().join("records.jsonl.torn-1")).unwrap(),
+        found.as_bytes()
+    );
     let file = read_records(&path).unwrap();
     assert!(file.skipped.is_empty(), "{:?}", file.skipped);
     let mut pairs: Vec<_> = file

@@ -8,6 +8,8 @@
 
 pub mod build;
 
+use std::sync::LazyLock;
+
 use serde::Serialize;
 
 use crate::metrics::stats::{bootstrap_ci, median, BootstrapOpts, Statistic, StatsError};
@@ -23,12 +25,17 @@ pub struct RoundMeasure {
     pub wall_ns: Option<f64>,
 }
 
-/// The metrics compared, in table order.
-pub const METRICS: [&str; 3] = [
-    "analysis.client_overhead",
-    "report.client_overhead",
-    "workflow.wall",
-];
+/// The metrics compared, in table order: the metric catalog's entries with a
+/// [`commits_id`](crate::metrics::catalog::MetricDef::commits_id)
+/// (`analysis.client_overhead`, `report.client_overhead`, `workflow.wall`).
+/// [`RoundMeasure`] holds their per-round values in ns, summed from integer
+/// nanoseconds so the paired differences carry no unit-conversion rounding.
+pub static METRICS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    crate::metrics::catalog::commits_metrics()
+        .iter()
+        .map(|m| m.id)
+        .collect()
+});
 
 impl RoundMeasure {
     /// The value of `metric` (one of [`METRICS`]), ns.

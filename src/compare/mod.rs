@@ -8,6 +8,7 @@ mod bmf;
 mod provenance;
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use serde::Serialize;
 use thiserror::Error;
@@ -16,167 +17,20 @@ pub use bmf::bencher_metric_format;
 pub use provenance::{provenance_mismatches, ProvenanceMismatch};
 
 use crate::metrics::stats::{bootstrap_ci, compare_samples, BootstrapOpts, CompareOpts, Statistic};
-use crate::metrics::CallMetrics;
-use crate::record::{Phase, RecordFile, Stage, WorkflowRecord};
+use crate::record::RecordFile;
 
-/// Whether a larger value is better or worse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Latencies, overheads, phase times.
-    LowerIsBetter,
-    /// Throughput.
-    HigherIsBetter,
-}
+pub use crate::metrics::catalog::Direction;
 
-/// A metric that `compare` knows how to draw from records.
-#[derive(Debug, Clone, Copy)]
-pub struct MetricSpec {
-    /// Stable name, e.g. `analysis.ttft_ms`.
-    pub name: &'static str,
-    /// Unit of the samples.
-    pub unit: &'static str,
-    /// Which way is better.
-    pub direction: Direction,
-    /// Default noise threshold: changes smaller than this (in %) are `unchanged`
-    /// even when significant.
-    pub threshold_pct: f64,
-    extract: fn(&[WorkflowRecord]) -> Vec<f64>,
-}
+/// A metric that `compare` draws from records: a catalog entry at one stage (or a
+/// workflow metric), named `<stage>.<history_id>` / `workflow.<history_id>`.
+pub use crate::metrics::catalog::StageMetric as MetricSpec;
 
-impl MetricSpec {
-    /// The metric's samples from `runs` (completed calls / reached phases only).
-    pub fn samples(&self, runs: &[WorkflowRecord]) -> Vec<f64> {
-        (self.extract)(runs)
-    }
-}
-
-fn call_samples(
-    runs: &[WorkflowRecord],
-    stage: Stage,
-    f: impl Fn(&CallMetrics<'_>) -> Option<f64>,
-) -> Vec<f64> {
-    runs.iter()
-        .filter_map(|r| r.call(stage))
-        .filter_map(|c| f(&CallMetrics::new(&c.call)))
-        .collect()
-}
-
-fn phase_samples(runs: &[WorkflowRecord], phases: &[Phase]) -> Vec<f64> {
-    runs.iter()
-        .filter_map(|r| {
-            let spans: Vec<_> = phases.iter().map(|p| r.phase(*p)).collect::<Option<_>>()?;
-            Some(
-                spans
-                    .iter()
-                    .map(|s| s.end_ns.saturating_sub(s.start_ns) as f64 / 1e6)
-                    .sum(),
-            )
-        })
-        .collect()
-}
-
-fn ms(d: std::time::Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-macro_rules! call_metric {
-    ($name:literal, $stage:expr, $unit:literal, $dir:expr, $pct:literal, $f:expr) => {
-        MetricSpec {
-            name: $name,
-            unit: $unit,
-            direction: $dir,
-            threshold_pct: $pct,
-            extract: |runs| call_samples(runs, $stage, $f),
-        }
-    };
-}
-
-use Direction::{HigherIsBetter, LowerIsBetter};
-
-/// Every metric compared, with its default threshold. Client overhead and phase
-/// times are the harness's own cost; TTFT, E2E and decode rate are dominated by the
-/// server.
-pub const METRICS: &[MetricSpec] = &[
-    call_metric!(
-        "analysis.ttft_ms",
-        Stage::Analysis,
-        "ms",
-        LowerIsBetter,
-        5.0,
-        |m| m.ttft().map(ms)
-    ),
-    call_metric!(
-        "analysis.e2e_ms",
-        Stage::Analysis,
-        "ms",
-        LowerIsBetter,
-        5.0,
-        |m| m.e2e().map(ms)
-    ),
-    call_metric!(
-        "analysis.client_overhead_ms",
-        Stage::Analysis,
-        "ms",
-        LowerIsBetter,
-        5.0,
-        |m| m.client_overhead_ns().map(|n| n as f64 / 1e6)
-    ),
-    call_metric!(
-        "analysis.decode_tps",
-        Stage::Analysis,
-        "tok/s",
-        HigherIsBetter,
-        3.0,
-        |m| m.decode_tps()
-    ),
-    call_metric!(
-        "report.ttft_ms",
-        Stage::Report,
-        "ms",
-        LowerIsBetter,
-        5.0,
-        |m| m.ttft().map(ms)
-    ),
-    call_metric!(
-        "report.e2e_ms",
-        Stage::Report,
-        "ms",
-        LowerIsBetter,
-        5.0,
-        |m| m.e2e().map(ms)
-    ),
-    call_metric!(
-        "report.client_overhead_ms",
-        Stage::Report,
-        "ms",
-        LowerIsBetter,
-        5.0,
-        |m| m.client_overhead_ns().map(|n| n as f64 / 1e6)
-    ),
-    call_metric!(
-        "report.decode_tps",
-        Stage::Report,
-        "tok/s",
-        HigherIsBetter,
-        3.0,
-        |m| m.decode_tps()
-    ),
-    MetricSpec {
-        name: "workflow.ingest_ms",
-        unit: "ms",
-        direction: LowerIsBetter,
-        threshold_pct: 5.0,
-        extract: |runs| phase_samples(runs, &[Phase::Ingest]),
-    },
-    MetricSpec {
-        name: "workflow.prompt_build_ms",
-        unit: "ms",
-        direction: LowerIsBetter,
-        threshold_pct: 5.0,
-        extract: |runs| phase_samples(runs, &[Phase::AnalysisPrompt, Phase::ReportPrompt]),
-    },
-];
+/// Every metric compared, in report order, from the metric catalog
+/// ([`crate::metrics::catalog::history_metrics`]): per stage TTFT, E2E, client
+/// overhead and decode rate, then the ingest and prompt-building phases. Each
+/// entry's default threshold is the catalog's.
+pub static METRICS: LazyLock<&'static [MetricSpec]> =
+    LazyLock::new(crate::metrics::catalog::history_metrics);
 
 /// The verdict on one metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -230,7 +84,8 @@ pub struct MetricComparison {
 /// Options of [`compare`].
 #[derive(Debug, Clone)]
 pub struct CompareOptions {
-    /// Per-metric thresholds (%) overriding [`MetricSpec::threshold_pct`].
+    /// Per-metric thresholds (%) overriding the catalog's
+    /// [`threshold_pct`](crate::metrics::catalog::MetricDef::threshold_pct).
     pub thresholds: BTreeMap<String, f64>,
     /// Bootstrap resamples, confidence and seed.
     pub bootstrap: BootstrapOpts,
@@ -255,7 +110,7 @@ pub enum ThresholdError {
     #[error("threshold `{0}` is not of the form metric=percent (e.g. analysis.ttft_ms=10)")]
     Form(String),
     /// Unknown metric name.
-    #[error("unknown metric `{0}`; known: {known}", known = METRICS.iter().map(|m| m.name).collect::<Vec<_>>().join(", "))]
+    #[error("unknown metric `{0}`; known: {known}", known = METRICS.iter().map(|m| m.id).collect::<Vec<_>>().join(", "))]
     UnknownMetric(String),
     /// Not a non-negative number.
     #[error("threshold for `{0}` must be a non-negative percentage")]
@@ -270,7 +125,7 @@ impl CompareOptions {
             let (name, pct) = pair
                 .split_once('=')
                 .ok_or_else(|| ThresholdError::Form(pair.to_string()))?;
-            if !METRICS.iter().any(|m| m.name == name) {
+            if !METRICS.iter().any(|m| m.id == name) {
                 return Err(ThresholdError::UnknownMetric(name.to_string()));
             }
             let pct: f64 = pct
@@ -309,10 +164,10 @@ pub fn compare_metric(
 ) -> MetricComparison {
     let threshold_pct = opts
         .thresholds
-        .get(spec.name)
+        .get(spec.id)
         .copied()
-        .unwrap_or(spec.threshold_pct);
-    let higher_is_better = spec.direction == HigherIsBetter;
+        .unwrap_or(spec.def.threshold_pct);
+    let higher_is_better = spec.def.higher_is_better();
     let cmp_opts = CompareOpts {
         bootstrap: opts.bootstrap,
         statistic: Statistic::Median,
@@ -336,9 +191,9 @@ pub fn compare_metric(
         _ => Verdict::Insufficient,
     };
     MetricComparison {
-        metric: spec.name.to_string(),
-        unit: spec.unit.to_string(),
-        direction: spec.direction,
+        metric: spec.id.to_string(),
+        unit: spec.def.unit.to_string(),
+        direction: spec.def.direction,
         n_baseline: baseline.len(),
         n_candidate: candidate.len(),
         median_baseline: comparison.map(|c| c.median_baseline),

@@ -6,10 +6,9 @@
 //! `mock-data/` tree: 101 files (28 CSV, 44 JSON, 29 Markdown), roughly 430 KB.
 
 mod render;
-mod rng;
 mod sim;
 
-pub use rng::SplitMix64;
+pub use crate::rng::SplitMix64;
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};

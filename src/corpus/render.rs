@@ -1,8 +1,8 @@
 //! Layout of the corpus and rendering of each file kind.
 
-use super::rng::SplitMix64;
 use super::sim::{iso8601, round, session, stats, Call, Clock, Config, Grid, MODELS};
 use super::GenFile;
+use crate::rng::SplitMix64;
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
 

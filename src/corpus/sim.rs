@@ -1,6 +1,6 @@
 //! Simulated Ollama calls: plausible, seed-determined timings for the generated corpus.
 
-use super::rng::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// Models that appear in the corpus.
 pub(crate) const MODELS: [&str; 3] = ["gemma3:latest", "llama3.1:8b-instruct-q4_0", "qwen2.5:7b"];

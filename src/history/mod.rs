@@ -3,8 +3,8 @@
 //! and the trend of each metric drawn from it.
 //!
 //! An entry is derived from raw records only: the medians come from the record
-//! file's runs through the same metric definitions `compare` uses
-//! ([`crate::compare::METRICS`]), the provenance from its header. Instruction
+//! file's runs through the same metric definitions `compare` uses (the metric
+//! catalog's [`history_metrics`](crate::metrics::catalog::history_metrics)), the provenance from its header. Instruction
 //! counts, when given, come from `agentbench icount --json`.
 //!
 //! Invariants: entries are appended, never rewritten; a line that cannot be read
@@ -126,7 +126,7 @@ pub fn entry_from_records(
     }
     let medians = METRICS
         .iter()
-        .filter_map(|m| median(&m.samples(&runs)).map(|v| (m.name.to_string(), v)))
+        .filter_map(|m| median(&m.samples(&runs)).map(|v| (m.id.to_string(), v)))
         .collect();
     let h = &file.header;
     let backend = match &h.backend.stub {

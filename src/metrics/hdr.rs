@@ -31,6 +31,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::catalog::{self, MetricDef};
 use super::CallMetrics;
 use crate::client::CallRecord;
 use crate::record::{Header, RecordFile, WorkflowRecord};
@@ -67,44 +68,31 @@ impl LatencyMetric {
         LatencyMetric::ClientOverhead,
     ];
 
-    /// Stable lowercase slug used in file names and HTML ids (`ttft`, `itl`, `e2e`,
-    /// `client-overhead`).
-    pub fn slug(self) -> &'static str {
-        match self {
+    /// The metric's catalog entry (names, unit, definition).
+    pub fn def(self) -> &'static MetricDef {
+        catalog::expect(match self {
             LatencyMetric::Ttft => "ttft",
             LatencyMetric::Itl => "itl",
             LatencyMetric::E2e => "e2e",
-            LatencyMetric::ClientOverhead => "client-overhead",
-        }
+            LatencyMetric::ClientOverhead => "client_overhead",
+        })
+    }
+
+    /// Stable lowercase slug used in file names and HTML ids (`ttft`, `itl`, `e2e`,
+    /// `client-overhead`): the catalog entry's [`hdr_slug`](MetricDef::hdr_slug).
+    pub fn slug(self) -> &'static str {
+        let d = self.def();
+        d.hdr_slug.unwrap_or(d.id)
     }
 
     /// Human title.
     pub fn title(self) -> &'static str {
-        match self {
-            LatencyMetric::Ttft => "Time to first token (TTFT)",
-            LatencyMetric::Itl => "Inter-chunk latency (ITL)",
-            LatencyMetric::E2e => "End-to-end latency (E2E)",
-            LatencyMetric::ClientOverhead => "Client overhead",
-        }
+        self.def().title
     }
 
-    /// The definition of REFERENCE.md §4, one sentence.
+    /// The metric's definition, one sentence (from the catalog).
     pub fn definition(self) -> &'static str {
-        match self {
-            LatencyMetric::Ttft => {
-                "TTFT = first non-empty content chunk received − t0 (t0 = just before send; \
-                 includes queueing, model load, prefill and network)."
-            }
-            LatencyMetric::Itl => {
-                "ITL = gaps between consecutive content chunks, pooled across calls before \
-                 percentiles (chunk level: a chunk may hold several tokens; not TPOT)."
-            }
-            LatencyMetric::E2e => "E2E = last chunk received − t0.",
-            LatencyMetric::ClientOverhead => {
-                "Client overhead = E2E (client clock) − total_duration (server clock); \
-                 negative values (clock disagreement) are recorded as 0 and counted."
-            }
-        }
+        self.def().definition
     }
 
     /// The metric whose slug is `slug`, if any.

@@ -2,6 +2,7 @@
 //! REFERENCE.md §4 (vLLM / AIPerf conventions). Nothing here is stored as truth.
 
 pub mod call;
+pub mod catalog;
 pub mod hdr;
 pub mod stats;
 pub mod summary;

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::ProcessRecord;
+use crate::metrics::catalog::{self, MetricDef};
 use crate::metrics::stats::{bootstrap_ci, bootstrap_diff_ci, describe, BootstrapOpts, Statistic};
 use crate::metrics::CallMetrics;
 use crate::record::WorkflowRecord;
@@ -43,52 +44,40 @@ impl PeerMetric {
         PeerMetric::DecodeTps,
     ];
 
-    /// Identifier (`start_to_first_request`, …), as in peers.json.
-    pub fn slug(self) -> &'static str {
-        match self {
+    /// The metric's catalog entry (names, unit, direction).
+    pub fn def(self) -> &'static MetricDef {
+        catalog::expect(match self {
             PeerMetric::StartToFirstRequest => "start_to_first_request",
             PeerMetric::PeakRss => "peak_rss",
             PeerMetric::CpuTime => "cpu_time",
-            PeerMetric::Wall => "wall",
+            PeerMetric::Wall => "process_wall",
             PeerMetric::ClientOverhead => "client_overhead",
             PeerMetric::Ttft => "ttft",
             PeerMetric::E2e => "e2e",
             PeerMetric::DecodeTps => "decode_tps",
-        }
+        })
     }
 
-    /// Human title.
+    /// Identifier (`start_to_first_request`, …), as in peers.json: the catalog
+    /// entry's [`peers_id`](MetricDef::peers_id).
+    pub fn slug(self) -> &'static str {
+        let d = self.def();
+        d.peers_id.unwrap_or(d.id)
+    }
+
+    /// Human title ([`MetricDef::peers_display`]).
     pub fn title(self) -> &'static str {
-        match self {
-            PeerMetric::StartToFirstRequest => "start to first request",
-            PeerMetric::PeakRss => "peak RSS",
-            PeerMetric::CpuTime => "CPU time (user + sys)",
-            PeerMetric::Wall => "wall time",
-            PeerMetric::ClientOverhead => "client overhead per call",
-            PeerMetric::Ttft => "TTFT",
-            PeerMetric::E2e => "E2E",
-            PeerMetric::DecodeTps => "server decode tok/s",
-        }
+        self.def().peers_display()
     }
 
     /// Unit of the samples.
     pub fn unit(self) -> &'static str {
-        match self {
-            PeerMetric::PeakRss => "MB",
-            PeerMetric::DecodeTps => "tok/s",
-            _ => "ms",
-        }
+        self.def().unit
     }
 
     /// `process` or `call`: what one sample is.
     pub fn per(self) -> &'static str {
-        match self {
-            PeerMetric::StartToFirstRequest
-            | PeerMetric::PeakRss
-            | PeerMetric::CpuTime
-            | PeerMetric::Wall => "process",
-            _ => "call",
-        }
+        self.def().scope().name()
     }
 
     /// The definition shown under the table and plot.
@@ -107,13 +96,14 @@ impl PeerMetric {
 
     /// A lower value is better (all but throughput).
     pub fn lower_is_better(self) -> bool {
-        self != PeerMetric::DecodeTps
+        !self.def().higher_is_better()
     }
 
-    /// Whether an agent / reference ratio means anything: not for the server's own
-    /// decode throughput, which is not the client's doing.
+    /// Whether an agent / reference ratio means anything: not for a
+    /// [server figure](MetricDef::server_figure) such as the server's own decode
+    /// throughput, which is not the client's doing.
     pub fn has_ratio(self) -> bool {
-        self != PeerMetric::DecodeTps
+        !self.def().server_figure
     }
 }
 
@@ -256,19 +246,13 @@ pub fn agent_figures(
                     .collect(),
                 PeerMetric::CpuTime => processes.iter().map(|p| ms(p.user_ns + p.sys_ns)).collect(),
                 PeerMetric::Wall => processes.iter().map(|p| ms(p.wall_ns)).collect(),
-                PeerMetric::ClientOverhead => calls
+                PeerMetric::ClientOverhead
+                | PeerMetric::Ttft
+                | PeerMetric::E2e
+                | PeerMetric::DecodeTps => calls
                     .iter()
-                    .filter_map(|c| c.client_overhead_ns().map(|n| n as f64 / 1e6))
+                    .flat_map(|c| metric.def().call_values(c))
                     .collect(),
-                PeerMetric::Ttft => calls
-                    .iter()
-                    .filter_map(|c| c.ttft().map(|d| d.as_secs_f64() * 1e3))
-                    .collect(),
-                PeerMetric::E2e => calls
-                    .iter()
-                    .filter_map(|c| c.e2e().map(|d| d.as_secs_f64() * 1e3))
-                    .collect(),
-                PeerMetric::DecodeTps => calls.iter().filter_map(|c| c.decode_tps()).collect(),
             };
             let stats = MetricStats::of(&samples);
             AgentMetric {

@@ -1,18 +1,16 @@
 //! The side-by-side report: `index.html` (self-contained, inline SVG, every string
-//! escaped with [`escape_html`]), `peers.md`, and the console table's rows.
+//! escaped with [`e`], the shared page shell's escaping), `peers.md`, and the console table's rows.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-use plotters::prelude::*;
 
 use super::analysis::{AgentFigures, MetricStats, PeerMetric, Ratio, TARGETS};
 use super::prompts::PromptCheck;
 use super::spec::{AgentSpec, PeerBackend};
 use super::{PeersError, ProcessRecord};
-use crate::report::html::{figure, STYLE};
-use crate::report::plots::{color, fmt_ms, keyed, pe};
-use crate::report::{escape_html as e, ReportError};
+use crate::report::page::{escape as e, figure, Page};
+use crate::report::plots::{interval_plot, IntervalRow};
+use crate::report::ReportError;
 
 /// Everything the report shows.
 #[derive(Debug, Clone, Copy)]
@@ -168,109 +166,23 @@ fn targets_scope(ctx: &ReportContext<'_>) -> String {
 }
 
 /// One metric: per agent a row of sample dots, the bootstrap CI of the median as
-/// an error bar and the median as a large dot. Log x axis when the values span more
-/// than 30×.
+/// an error bar and the median as a large dot ([`interval_plot`]).
 fn metric_plot(m: PeerMetric, figures: &[AgentFigures]) -> Result<String, String> {
-    let n = figures.len().max(1);
-    let all: Vec<f64> = figures
+    let rows: Vec<IntervalRow<'_>> = figures
         .iter()
-        .filter_map(|f| f.get(m))
-        .flat_map(|x| {
-            x.samples
-                .iter()
-                .copied()
-                .chain(x.stats.iter().flat_map(|s| s.ci.into_iter().flatten()))
-        })
-        .filter(|v| v.is_finite())
-        .collect();
-    let (lo, hi) = all
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
-    let log = !all.is_empty() && lo > 0.0 && hi / lo > 30.0;
-    let tr = |v: f64| if log { v.log10() } else { v };
-    let (x0, x1) = if all.is_empty() {
-        (0.0, 1.0)
-    } else if log {
-        (tr(lo) - 0.1, tr(hi) + 0.1)
-    } else {
-        let span = (hi - lo.min(0.0)).max(1e-9);
-        (lo.min(0.0), hi + span * 0.08)
-    };
-    let keys: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
-    let names: Vec<String> = figures.iter().map(|f| f.agent.clone()).collect();
-    let height = 90 + 48 * n as u32;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (860, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(pe)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!(
-                    "{} ({}{})",
-                    m.title(),
-                    m.unit(),
-                    if log { ", log scale" } else { "" }
-                ),
-                ("sans-serif", 16),
-            )
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(110)
-            .build_cartesian_2d(x0..x1, keyed(0f64..n as f64, keys))
-            .map_err(pe)?;
-        chart
-            .configure_mesh()
-            .y_label_formatter(&|y| {
-                let row = y.floor() as usize;
-                names
-                    .get(n - 1 - row.min(n - 1))
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .x_label_formatter(&|x| fmt_ms(if log { 10f64.powf(*x) } else { *x }))
-            .disable_y_mesh()
-            .light_line_style(WHITE.mix(0.0))
-            .draw()
-            .map_err(pe)?;
-        for (i, f) in figures.iter().enumerate() {
-            let Some(x) = f.get(m) else { continue };
-            let c = color(i);
-            let y = (n - 1 - i) as f64 + 0.5;
-            let dots = x
-                .samples
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| v.is_finite() && (!log || **v > 0.0))
-                .map(|(k, v)| {
-                    let jitter = ((k as f64 * 0.618_034).fract() - 0.5) * 0.4;
-                    Circle::new((tr(*v), y + jitter), 2, c.mix(0.45).filled())
-                });
-            chart.draw_series(dots).map_err(pe)?;
-            if let Some(s) = &x.stats {
-                if let Some([l, h]) = s.ci {
-                    chart
-                        .draw_series(std::iter::once(ErrorBar::new_horizontal(
-                            y,
-                            tr(l),
-                            tr(s.median),
-                            tr(h),
-                            c.stroke_width(2),
-                            14,
-                        )))
-                        .map_err(pe)?;
-                }
-                chart
-                    .draw_series(std::iter::once(Circle::new(
-                        (tr(s.median), y),
-                        5,
-                        c.filled(),
-                    )))
-                    .map_err(pe)?;
+        .enumerate()
+        .map(|(i, f)| {
+            let x = f.get(m);
+            IntervalRow {
+                label: f.agent.clone(),
+                color: i,
+                samples: x.map_or(&[][..], |x| x.samples.as_slice()),
+                center: x.and_then(|x| x.stats.map(|s| s.median)),
+                ci: x.and_then(|x| x.stats.and_then(|s| s.ci)),
             }
-        }
-        root.present().map_err(pe)?;
-    }
-    Ok(svg)
+        })
+        .collect();
+    interval_plot(m.title(), m.unit(), &rows)
 }
 
 fn md(s: &str) -> String {
@@ -335,12 +247,8 @@ fn prompt_line(p: &PromptCheck) -> String {
 }
 
 fn render_html(ctx: &ReportContext<'_>, path: &Path) -> Result<String, PeersError> {
+    let mut page = Page::new("agentbench peers");
     let mut s = String::new();
-    s.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    s.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-    s.push_str("<title>agentbench peers</title>\n<style>");
-    s.push_str(STYLE);
-    s.push_str("</style>\n</head>\n<body>\n<main>\n<h1>agentbench peers</h1>\n");
     let _ = writeln!(s, "<p class=\"lead\">{}</p>", e(&lead(ctx)));
     s.push_str("<h2 id=\"agents\">Agents</h2>\n<table><thead><tr><th>agent</th><th>command</th>\
                 <th class=\"num\">processes</th><th class=\"num\">failed</th><th class=\"num\">runs recorded</th></tr></thead><tbody>\n");
@@ -458,8 +366,9 @@ fn render_html(ctx: &ReportContext<'_>, path: &Path) -> Result<String, PeersErro
             e(&p.log_file.display().to_string()),
         );
     }
-    s.push_str("</tbody></table>\n</main>\n</body>\n</html>\n");
-    Ok(s)
+    s.push_str("</tbody></table>\n");
+    page.push_html(&s);
+    Ok(page.finish())
 }
 
 fn render_markdown(ctx: &ReportContext<'_>) -> String {

@@ -93,43 +93,18 @@ impl RecordWriter {
     }
 
     /// Reopens an existing record file to append more runs (`agentbench run
-    /// --resume`). A torn last line (bytes after the last newline, as left by a
-    /// crash mid-write) is detected: the whole file is first copied to
-    /// `<file>.torn-<n>` (the first unused `n` from 1), then the file is truncated
-    /// to its last complete line and fsynced. Returns the writer, the records
-    /// already there, and the torn line when there was one.
+    /// --resume`). A torn last line is handled by [`cut_torn_tail`] (the file as found
+    /// is copied to `<file>.torn-<n>`, then cut to its last complete line). Returns
+    /// the writer, the records already there, and the torn line when there was one.
     pub fn resume(path: &Path) -> Result<(Self, RecordFile, Option<TornLine>), RecordReadError> {
-        let io = |source| RecordReadError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let data = std::fs::read(path).map_err(io)?;
-        let keep = data.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-        let tail = &data[keep..];
-        let mut torn = None;
-        if !tail.iter().all(u8::is_ascii_whitespace) {
-            let mut n = 1;
-            let saved_to = loop {
-                let mut name = path.as_os_str().to_owned();
-                name.push(format!(".torn-{n}"));
-                let candidate = PathBuf::from(name);
-                if !candidate.exists() {
-                    break candidate;
-                }
-                n += 1;
-            };
-            std::fs::write(&saved_to, &data).map_err(io)?;
-            torn = Some(TornLine {
-                line: data[..keep].iter().filter(|&&b| b == b'\n').count() + 1,
-                bytes: tail.len() as u64,
-                saved_to,
-            });
-        }
-        let file = OpenOptions::new().append(true).open(path).map_err(io)?;
-        if keep < data.len() {
-            file.set_len(keep as u64).map_err(io)?;
-            file.sync_all().map_err(io)?;
-        }
+        let torn = cut_torn_tail(path)?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|source| RecordReadError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let records = read_records(path)?;
         Ok((
             Self {
@@ -159,7 +134,56 @@ impl RecordWriter {
     }
 }
 
-/// A torn last line found (and cut away) by [`RecordWriter::resume`].
+/// The one policy for a torn last line (bytes after the last newline, as a crash
+/// mid-write leaves), used by `run --resume` ([`RecordWriter::resume`]) and by a
+/// resumed sweep: when those bytes are not all whitespace, the whole file as found
+/// is copied to `<file>.torn-<n>` (the first unused `n` from 1) and fsynced, then
+/// the file is truncated to its last complete line and fsynced; the torn line is
+/// returned. A whitespace-only tail is cut without a copy and `None` is returned.
+/// A file that ends with a newline is left untouched.
+pub fn cut_torn_tail(path: &Path) -> Result<Option<TornLine>, RecordReadError> {
+    let io = |source| RecordReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let data = std::fs::read(path).map_err(io)?;
+    let keep = data.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    if keep == data.len() {
+        return Ok(None);
+    }
+    let tail = &data[keep..];
+    let mut torn = None;
+    if !tail.iter().all(u8::is_ascii_whitespace) {
+        let mut n = 1;
+        let saved_to = loop {
+            let mut name = path.as_os_str().to_owned();
+            name.push(format!(".torn-{n}"));
+            let candidate = PathBuf::from(name);
+            if !candidate.exists() {
+                break candidate;
+            }
+            n += 1;
+        };
+        let mut copy = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&saved_to)
+            .map_err(io)?;
+        copy.write_all(&data).map_err(io)?;
+        copy.sync_all().map_err(io)?;
+        torn = Some(TornLine {
+            line: data[..keep].iter().filter(|&&b| b == b'\n').count() + 1,
+            bytes: tail.len() as u64,
+            saved_to,
+        });
+    }
+    let file = OpenOptions::new().write(true).open(path).map_err(io)?;
+    file.set_len(keep as u64).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    Ok(torn)
+}
+
+/// A torn last line found (and cut away) by [`cut_torn_tail`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornLine {
     /// 1-based line number of the torn line.
@@ -213,4 +237,68 @@ pub fn read_records(path: &Path) -> Result<RecordFile, RecordReadError> {
         runs,
         skipped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_and_cut_torn_tail_leave_the_same_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = Header::new(
+            crate::record::Backend {
+                url: "http://127.0.0.1:1".into(),
+                protocol: "ollama".into(),
+                endpoint: crate::client::Endpoint::Generate,
+                stub: Some("instant".into()),
+            },
+            crate::client::ServerInfo::default(),
+            "m",
+            &crate::client::RequestSettings::default(),
+            crate::record::CorpusInfo {
+                root: "c".into(),
+                stats: Default::default(),
+            },
+        );
+        let run = WorkflowRecord::new(0, 1);
+        let mut found = Vec::new();
+        for sub in ["run", "sweep"] {
+            let path = dir.path().join(sub).join("records.jsonl");
+            let mut w = RecordWriter::create(&path, &header).unwrap();
+            w.append(&run).unwrap();
+            drop(w);
+            let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+            f.write_all(br#"{"kind":"workflow","run_in"#).unwrap();
+            found = std::fs::read(&path).unwrap();
+        }
+        let run_path = dir.path().join("run/records.jsonl");
+        let sweep_path = dir.path().join("sweep/records.jsonl");
+        let (_w, file, torn_run) = RecordWriter::resume(&run_path).unwrap();
+        let torn_sweep = cut_torn_tail(&sweep_path).unwrap();
+        assert_eq!(file.runs.len(), 1);
+        assert!(file.skipped.is_empty());
+        let (a, b) = (torn_run.unwrap(), torn_sweep.unwrap());
+        assert_eq!((a.line, a.bytes), (3, 26));
+        assert_eq!((b.line, b.bytes), (a.line, a.bytes));
+        assert_eq!(a.saved_to, dir.path().join("run/records.jsonl.torn-1"));
+        assert_eq!(b.saved_to, dir.path().join("sweep/records.jsonl.torn-1"));
+        assert_eq!(std::fs::read(&a.saved_to).unwrap(), found);
+        assert_eq!(std::fs::read(&b.saved_to).unwrap(), found);
+        let cut = std::fs::read(&run_path).unwrap();
+        assert_eq!(cut, std::fs::read(&sweep_path).unwrap());
+        assert!(cut.ends_with(b"\n"));
+        // A second pass finds nothing; a new torn line goes to the next free name.
+        assert_eq!(cut_torn_tail(&sweep_path).unwrap(), None);
+        std::fs::write(&sweep_path, [cut.as_slice(), b"{"].concat()).unwrap();
+        let again = cut_torn_tail(&sweep_path).unwrap().unwrap();
+        assert_eq!(
+            again.saved_to,
+            dir.path().join("sweep/records.jsonl.torn-2")
+        );
+        // Whitespace after the last newline is cut, not reported.
+        std::fs::write(&sweep_path, [cut.as_slice(), b"  "].concat()).unwrap();
+        assert_eq!(cut_torn_tail(&sweep_path).unwrap(), None);
+        assert_eq!(std::fs::read(&sweep_path).unwrap(), cut);
+    }
 }

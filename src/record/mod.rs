@@ -4,7 +4,10 @@
 
 mod io;
 
-pub use io::{read_records, RecordFile, RecordReadError, RecordWriteError, RecordWriter, TornLine};
+pub use io::{
+    cut_torn_tail, read_records, RecordFile, RecordReadError, RecordWriteError, RecordWriter,
+    TornLine,
+};
 
 use std::collections::BTreeMap;
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::metrics::hdr::{GroupKey, LatencyHistograms};
-use crate::metrics::stats::{percentile_sorted, sorted};
+use crate::metrics::stats::{bootstrap_ci, percentile_sorted, sorted, BootstrapOpts, Statistic};
 use crate::metrics::{CallMetrics, RunSummary};
 use crate::record::{Phase, RecordFile, Stage, WorkflowRecord};
 
@@ -95,6 +95,12 @@ pub enum IntervalMethod {
 /// Samples needed before a bootstrap interval is computed instead of min/max.
 pub const BOOTSTRAP_MIN_N: usize = 10;
 
+/// Resamples of the report's bootstrap intervals.
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+
+/// Seed of the report's bootstrap intervals: the same records give the same bounds.
+pub const BOOTSTRAP_SEED: u64 = 0x2545_F491_4F6C_DD1D;
+
 /// A median with bounds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Interval {
@@ -111,8 +117,10 @@ pub struct Interval {
 }
 
 impl Interval {
-    /// The median with a deterministic 95% percentile-bootstrap CI when there are
-    /// at least [`BOOTSTRAP_MIN_N`] samples, else with min/max; `None` when empty.
+    /// The median with a deterministic 95% percentile-bootstrap CI of the median
+    /// ([`bootstrap_ci`], [`BOOTSTRAP_RESAMPLES`] resamples, seed [`BOOTSTRAP_SEED`]) when
+    /// there are at least [`BOOTSTRAP_MIN_N`] samples, else (or when a sample is
+    /// infinite) with min/max; `None` when empty. NaN samples are dropped.
     pub fn of(samples: impl IntoIterator<Item = f64>) -> Option<Self> {
         let v = sorted(samples);
         let median = percentile_sorted(&v, 50.0)?;
@@ -126,25 +134,26 @@ impl Interval {
                 method: IntervalMethod::MinMax,
             });
         }
-        let mut seed = 0x2545_F491_4F6C_DD1D_u64;
-        let mut medians = Vec::with_capacity(2000);
-        let mut resample = vec![0.0; n];
-        for _ in 0..2000 {
-            for x in resample.iter_mut() {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                *x = v[(seed % n as u64) as usize];
-            }
-            resample.sort_by(f64::total_cmp);
-            medians.push(percentile_sorted(&resample, 50.0).unwrap_or(median));
-        }
-        medians.sort_by(f64::total_cmp);
+        let opts = BootstrapOpts {
+            resamples: BOOTSTRAP_RESAMPLES,
+            confidence: 0.95,
+            seed: BOOTSTRAP_SEED,
+        };
+        let Ok(b) = bootstrap_ci(&v, Statistic::Median, &opts) else {
+            // Only an infinite sample makes the bootstrap refuse; say so by min/max.
+            return Some(Self {
+                n,
+                median,
+                lo: v[0],
+                hi: v[n - 1],
+                method: IntervalMethod::MinMax,
+            });
+        };
         Some(Self {
             n,
             median,
-            lo: percentile_sorted(&medians, 2.5).unwrap_or(median),
-            hi: percentile_sorted(&medians, 97.5).unwrap_or(median),
+            lo: b.ci.lower,
+            hi: b.ci.upper,
             method: IntervalMethod::Bootstrap95,
         })
     }

@@ -1,11 +1,13 @@
 //! `index.html`: one self-contained page (inline SVG and CSS; no script, no
 //! external style sheet, font or image). Every record-derived string is escaped
-//! with [`escape_html`]; SVG text is escaped by plotters.
+//! with [`escape_html`]; SVG text is escaped by plotters. The document shell is
+//! the shared [`Page`].
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use super::data::IntervalMethod;
+use super::page::{figure, Page};
 use super::{escape_html as e, fmt3, plots, summary_rows, Exporter, ReportData, ReportError};
 use crate::metrics::hdr::LatencyMetric;
 use crate::metrics::Quantiles;
@@ -19,46 +21,12 @@ use crate::record::Header;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HtmlExporter;
 
-/// The report pages' inline CSS (shared with the history and peers pages).
-pub(crate) const STYLE: &str = r#"
-:root { --fg:#1f2328; --muted:#59636e; --line:#d1d9e0; --bg:#ffffff; --alt:#f6f8fa; --accent:#4e79a7; }
-* { box-sizing: border-box; }
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
-       color: var(--fg); background: var(--bg); margin: 0; line-height: 1.5; }
-main { max-width: 1120px; margin: 0 auto; padding: 24px 32px 64px; }
-h1 { font-size: 1.8rem; margin: 0 0 4px; }
-h2 { font-size: 1.3rem; margin: 40px 0 8px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
-h3 { font-size: 1.05rem; margin: 24px 0 6px; }
-p.lead, .muted { color: var(--muted); }
-table { border-collapse: collapse; width: 100%; font-size: 0.88rem; margin: 8px 0 16px; }
-th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
-th { background: var(--alt); font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tbody tr:nth-child(even) { background: #fbfcfd; }
-figure { margin: 16px 0 28px; padding: 12px; border: 1px solid var(--line); border-radius: 6px; }
-figure svg { display: block; max-width: 100%; height: auto; margin: 0 auto; }
-figcaption { font-size: 0.88rem; color: var(--muted); margin-top: 8px; }
-code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.85rem; }
-pre { background: var(--alt); padding: 8px; border-radius: 4px; white-space: pre-wrap; word-break: break-word; max-height: 320px; overflow: auto; }
-details { margin: 6px 0; }
-summary { cursor: pointer; }
-.grid { display: grid; grid-template-columns: 1fr 1fr; gap: 0 16px; }
-@media (max-width: 900px) { .grid { grid-template-columns: 1fr; } }
-.badge { display: inline-block; padding: 0 6px; border-radius: 10px; background: var(--alt); border: 1px solid var(--line); font-size: 0.8rem; }
-.err { color: #b42318; }
-"#;
-
 fn q_cell(q: &Option<Quantiles>) -> String {
     format!(
         "<td class=\"num\">{}</td><td class=\"num\">{}</td>",
         fmt3(q.as_ref().map(|q| q.median)),
         fmt3(q.as_ref().map(|q| q.p95))
     )
-}
-
-/// A `<figure>` with an id, an inline SVG and an (already escaped) caption.
-pub(crate) fn figure(id: &str, svg: &str, caption: &str) -> String {
-    format!("<figure id=\"{id}\">\n{svg}\n<figcaption>{caption}</figcaption>\n</figure>\n")
 }
 
 fn json(v: &impl serde::Serialize) -> String {
@@ -127,12 +95,8 @@ impl Exporter for HtmlExporter {
             })
         };
         let groups = &data.groups;
+        let mut page = Page::new("agentbench report");
         let mut s = String::new();
-        s.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-        s.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-        s.push_str("<title>agentbench report</title>\n<style>");
-        s.push_str(STYLE);
-        s.push_str("</style>\n</head>\n<body>\n<main>\n<h1>agentbench report</h1>\n");
         let runs: usize = groups.iter().map(|g| g.summary.runs).sum();
         let _ = writeln!(
             s,
@@ -276,7 +240,8 @@ impl Exporter for HtmlExporter {
                 &format!(
                     "Median decode throughput (server eval_count / eval_duration) and median TTFT \
                      per group and stage. Bars: 95% percentile-bootstrap CI of the median \
-                     (2000 resamples) when n ≥ {}, else min–max. {}.",
+                     ({} resamples) when n ≥ {}, else min–max. {}.",
+                    super::BOOTSTRAP_RESAMPLES,
                     super::BOOTSTRAP_MIN_N,
                     e(&methods.join("; "))
                 ),
@@ -388,7 +353,8 @@ impl Exporter for HtmlExporter {
                 g.histograms.clamped_high
             );
         }
-        s.push_str("</ul>\n</main>\n</body>\n</html>\n");
-        Ok(s.into_bytes())
+        s.push_str("</ul>\n");
+        page.push_html(&s);
+        Ok(page.finish().into_bytes())
     }
 }

@@ -5,8 +5,9 @@
 
 mod csv;
 mod data;
-pub(crate) mod html;
+mod html;
 mod markdown;
+pub mod page;
 pub mod plots;
 mod sweep;
 mod trend;
@@ -18,7 +19,7 @@ use thiserror::Error;
 pub use self::csv::{CsvExporter, CSV_HEADER};
 pub use data::{
     ConfigStage, GroupData, Interval, IntervalMethod, ReportData, ReportInput, StageBreakdown,
-    WorkflowBreakdown, BOOTSTRAP_MIN_N,
+    WorkflowBreakdown, BOOTSTRAP_MIN_N, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED,
 };
 pub use html::HtmlExporter;
 pub use markdown::MarkdownExporter;
@@ -148,20 +149,9 @@ pub fn write_report_with_history(
 }
 
 /// Escapes `& < > " '` so that `s` is inert as HTML text or as a quoted
-/// attribute value. Every record-derived string goes through it.
+/// attribute value ([`page::escape`]). Every record-derived string goes through it.
 pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + s.len() / 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    page::escape(s)
 }
 
 /// The snake_case name of an error kind (as in the record files).

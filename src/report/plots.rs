@@ -128,12 +128,7 @@ pub(crate) fn fmt_ms(v: f64) -> String {
 }
 
 fn short_name(m: LatencyMetric) -> &'static str {
-    match m {
-        LatencyMetric::Ttft => "TTFT",
-        LatencyMetric::Itl => "ITL",
-        LatencyMetric::E2e => "E2E",
-        LatencyMetric::ClientOverhead => "client overhead",
-    }
+    m.def().name
 }
 
 /// Percentile spectrum of `metric` per group, from the HDR histograms: x is the
@@ -506,6 +501,123 @@ pub fn config_plot(groups: &[GroupData]) -> PlotResult {
                 .label_font((FONT, 12))
                 .draw()
                 .map_err(pe)?;
+        }
+        root.present().map_err(pe)?;
+    }
+    Ok(svg)
+}
+
+/// One row of an [`interval_plot`]: a label, its samples (drawn as small jittered
+/// dots), a centre (a large dot, e.g. the median) and an interval around it (an
+/// error bar, e.g. a bootstrap CI).
+#[derive(Debug, Clone)]
+pub struct IntervalRow<'a> {
+    /// Row label on the y axis.
+    pub label: String,
+    /// Palette index ([`color`]).
+    pub color: usize,
+    /// The samples; non-finite values are not drawn.
+    pub samples: &'a [f64],
+    /// The centre value, when there is one.
+    pub center: Option<f64>,
+    /// The interval `[lower, upper]`, when there is one.
+    pub ci: Option<[f64; 2]>,
+}
+
+/// Rows of sample dots with a centre and an interval each, top to bottom in
+/// `rows` order, titled `title (unit)`. The x axis is logarithmic when all values
+/// are positive and span more than 30× (the title then says `log scale`). Used by
+/// the peers page (agents) and the sweep page (configurations × stage); public so
+/// that any new report can draw the same figure.
+pub fn interval_plot(title: &str, unit: &str, rows: &[IntervalRow<'_>]) -> PlotResult {
+    let n = rows.len().max(1);
+    let all: Vec<f64> = rows
+        .iter()
+        .flat_map(|r| r.samples.iter().copied().chain(r.ci.into_iter().flatten()))
+        .filter(|v| v.is_finite())
+        .collect();
+    let (lo, hi) = all
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+    let log = !all.is_empty() && lo > 0.0 && hi / lo > 30.0;
+    let tr = |v: f64| if log { v.log10() } else { v };
+    let (x0, x1) = if all.is_empty() {
+        (0.0, 1.0)
+    } else if log {
+        (tr(lo) - 0.1, tr(hi) + 0.1)
+    } else {
+        let span = (hi - lo.min(0.0)).max(1e-9);
+        (lo.min(0.0), hi + span * 0.08)
+    };
+    let keys: Vec<f64> = (0..n).map(|i| i as f64 + 0.5).collect();
+    let names: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
+    let label_width = names
+        .iter()
+        .map(|l| l.chars().count() as u32)
+        .max()
+        .unwrap_or(0)
+        .clamp(14, 40)
+        * 7
+        + 12;
+    let height = 90 + 48 * n as u32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(pe)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("{title} ({unit}{})", if log { ", log scale" } else { "" }),
+                (FONT, 16),
+            )
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(label_width)
+            .build_cartesian_2d(x0..x1, keyed(0f64..n as f64, keys))
+            .map_err(pe)?;
+        chart
+            .configure_mesh()
+            .y_label_formatter(&|y| {
+                let row = y.floor() as usize;
+                names
+                    .get(n - 1 - row.min(n - 1))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .x_label_formatter(&|x| fmt_ms(if log { 10f64.powf(*x) } else { *x }))
+            .disable_y_mesh()
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(pe)?;
+        for (i, r) in rows.iter().enumerate() {
+            let c = color(r.color);
+            let y = (n - 1 - i) as f64 + 0.5;
+            let dots = r
+                .samples
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite() && (!log || **v > 0.0))
+                .map(|(k, v)| {
+                    let jitter = ((k as f64 * 0.618_034).fract() - 0.5) * 0.4;
+                    Circle::new((tr(*v), y + jitter), 2, c.mix(0.45).filled())
+                });
+            chart.draw_series(dots).map_err(pe)?;
+            if let Some(m) = r.center {
+                if let Some([l, h]) = r.ci {
+                    chart
+                        .draw_series(std::iter::once(ErrorBar::new_horizontal(
+                            y,
+                            tr(l),
+                            tr(m),
+                            tr(h),
+                            c.stroke_width(2),
+                            14,
+                        )))
+                        .map_err(pe)?;
+                }
+                chart
+                    .draw_series(std::iter::once(Circle::new((tr(m), y), 5, c.filled())))
+                    .map_err(pe)?;
+            }
         }
         root.present().map_err(pe)?;
     }

@@ -4,6 +4,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::page::{escape, figure, Page};
+use super::plots::{interval_plot, IntervalRow};
 use super::ReportError;
 use crate::record::{Header, Stage};
 use crate::sweep::analysis::{CallFlag, ColdCause, Metric, SweepAnalysis, Warmth};
@@ -290,7 +292,7 @@ fn render_warnings(s: &mut String, a: &SweepAnalysis) {
 pub struct SweepReportPaths {
     /// `sweep.md`.
     pub markdown: PathBuf,
-    /// `sweep.html` (the same report, rendered).
+    /// `sweep.html`: the same report in the shared page shell, with a plot per metric.
     pub html: PathBuf,
 }
 
@@ -302,12 +304,7 @@ pub fn write_sweep_report(
     a: &SweepAnalysis,
 ) -> Result<SweepReportPaths, ReportError> {
     let md = render_sweep_markdown(header, spec, a);
-    let body = markdown_to_html(&md);
-    let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>agentbench sweep</title>\
-         <style>body{{font-family:sans-serif;max-width:80em;margin:auto}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>{body}</body></html>\n"
-    );
+    let html = render_sweep_html(&md, header, a, dir)?;
     let paths = SweepReportPaths {
         markdown: dir.join("sweep.md"),
         html: dir.join("sweep.html"),
@@ -321,86 +318,82 @@ pub fn write_sweep_report(
     Ok(paths)
 }
 
-fn esc(t: &str) -> String {
-    let t = t
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    // **bold** and `code`, as the renderer above writes them.
+/// One figure per metric: rows are configurations × stage × warmth (cells with
+/// samples), each with its samples, mean and bootstrap CI of the mean.
+fn metric_figures(a: &SweepAnalysis, dir: &Path) -> Result<String, ReportError> {
     let mut out = String::new();
-    for (i, part) in t.split("**").enumerate() {
-        if i % 2 == 1 {
-            let _ = write!(out, "<strong>{part}</strong>");
-        } else {
-            out.push_str(part);
+    for metric in Metric::ALL {
+        let Some(cells) = a.cells.get(&metric) else {
+            continue;
+        };
+        let mut rows = Vec::new();
+        for config in &a.configs {
+            for (si, stage) in Stage::ALL.into_iter().enumerate() {
+                for (wi, warmth) in [Warmth::Warm, Warmth::Cold].into_iter().enumerate() {
+                    let Some(c) = cells.get(&(config.clone(), stage, warmth)) else {
+                        continue;
+                    };
+                    if c.samples.is_empty() {
+                        continue;
+                    }
+                    rows.push(IntervalRow {
+                        label: format!("{config} · {} · {}", stage.name(), warmth.name()),
+                        color: si + 2 * wi,
+                        samples: &c.samples,
+                        center: c.desc.map(|d| d.mean),
+                        ci: c.ci.map(|b| [b.ci.lower, b.ci.upper]),
+                    });
+                }
+            }
         }
-    }
-    let mut code = String::new();
-    for (i, part) in out.split('`').enumerate() {
-        if i % 2 == 1 {
-            let _ = write!(code, "<code>{part}</code>");
-        } else {
-            code.push_str(part);
+        if rows.is_empty() {
+            continue;
         }
+        let def = metric.def();
+        let svg = interval_plot(def.name, def.unit, &rows).map_err(|reason| ReportError::Plot {
+            plot: def.id.to_string(),
+            path: dir.join("sweep.html"),
+            reason,
+        })?;
+        out.push_str(&figure(
+            &format!("plot-{}", def.id.replace('_', "-")),
+            &svg,
+            &escape(&format!(
+                "{} per configuration, stage and warmth (one colour each for warm analysis, \
+                 warm report, cold analysis and cold report calls): the small dots are the \
+                 calls, the large dot is the mean, the bar its bootstrap CI (none under the \
+                 minimum n). Cold and warm calls are never pooled.",
+                def.label()
+            )),
+        ));
     }
-    code
+    Ok(out)
 }
 
-/// HTML for the Markdown subset [`render_sweep_markdown`] writes: headings, bullets,
-/// pipe tables, paragraphs.
-fn markdown_to_html(md: &str) -> String {
-    let mut out = String::new();
-    let (mut in_list, mut in_table) = (false, false);
-    for line in md.lines() {
-        let is_item = line.starts_with("- ");
-        let is_row = line.starts_with('|');
-        if in_list && !is_item {
-            out.push_str("</ul>\n");
-            in_list = false;
-        }
-        if in_table && !is_row {
-            out.push_str("</table>\n");
-            in_table = false;
-        }
-        if let Some(h) = line.strip_prefix("### ") {
-            let _ = writeln!(out, "<h3>{}</h3>", esc(h));
-        } else if let Some(h) = line.strip_prefix("## ") {
-            let _ = writeln!(out, "<h2>{}</h2>", esc(h));
-        } else if let Some(h) = line.strip_prefix("# ") {
-            let _ = writeln!(out, "<h1>{}</h1>", esc(h));
-        } else if let Some(item) = line.strip_prefix("- ") {
-            if !in_list {
-                out.push_str("<ul>\n");
-                in_list = true;
-            }
-            let _ = writeln!(out, "<li>{}</li>", esc(item));
-        } else if is_row {
-            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
-            if cells
-                .iter()
-                .all(|c| c.chars().all(|ch| matches!(ch, '-' | ':')))
-            {
-                continue;
-            }
-            let tag = if in_table { "td" } else { "th" };
-            if !in_table {
-                out.push_str("<table>\n");
-                in_table = true;
-            }
-            out.push_str("<tr>");
-            for c in cells {
-                let _ = write!(out, "<{tag}>{}</{tag}>", esc(c));
-            }
-            out.push_str("</tr>\n");
-        } else if !line.trim().is_empty() {
-            let _ = writeln!(out, "<p>{}</p>", esc(line));
-        }
+/// `sweep.html`: the Markdown report rendered by pulldown-cmark into the shared
+/// page shell, with the per-metric figures after the summary.
+fn render_sweep_html(
+    md: &str,
+    header: &Header,
+    a: &SweepAnalysis,
+    dir: &Path,
+) -> Result<String, ReportError> {
+    let mut page = Page::new(&format!("Sweep report: {}", header.model));
+    // The Markdown's own title is the page's.
+    let body = match md.split_once('\n') {
+        Some((first, rest)) if first.starts_with("# ") => rest,
+        _ => md,
+    };
+    let split = body
+        .find("## Summary")
+        .and_then(|i| body[i + 1..].find("\n## ").map(|j| i + 1 + j + 1))
+        .unwrap_or(body.len());
+    page.markdown(&body[..split]);
+    let figures = metric_figures(a, dir)?;
+    if !figures.is_empty() {
+        page.section("plots", "Per metric");
+        page.push_html(&figures);
     }
-    if in_list {
-        out.push_str("</ul>\n");
-    }
-    if in_table {
-        out.push_str("</table>\n");
-    }
-    out
+    page.markdown(&body[split..]);
+    Ok(page.finish())
 }

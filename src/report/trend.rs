@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use plotters::prelude::*;
 
+use super::page::figure;
 use super::plots::{color, PlotResult};
 use super::{escape_html as e, fmt3};
 use crate::history::{trend, HistoryEntry, TrendSeries, TREND_METRICS};
@@ -125,12 +126,11 @@ pub fn history_section(entries: &[HistoryEntry]) -> PlotResult {
             continue;
         }
         let svg = trend_plot(m, unit_of(m), &series, entries.len())?;
-        let _ = writeln!(
-            s,
-            "<figure id=\"trend-{}\">\n{svg}\n<figcaption>{} by commit.</figcaption>\n</figure>",
-            e(m),
-            e(m)
-        );
+        s.push_str(&figure(
+            &format!("trend-{}", e(m)),
+            &svg,
+            &format!("{} by commit.", e(m)),
+        ));
     }
     s.push_str(
         "<table><thead><tr><th>#</th><th>commit</th><th>commit date</th><th>series</th>\
@@ -154,14 +154,10 @@ pub fn history_section(entries: &[HistoryEntry]) -> PlotResult {
     Ok(s)
 }
 
-/// A standalone page with only the history section (`agentbench history`).
+/// A standalone page with only the history section (`agentbench history`), in the
+/// shared [`Page`](super::page::Page) shell.
 pub fn history_page(entries: &[HistoryEntry]) -> PlotResult {
-    let mut s = String::new();
-    s.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    s.push_str("<title>agentbench history</title>\n<style>");
-    s.push_str(super::html::STYLE);
-    s.push_str("</style>\n</head>\n<body>\n<main>\n<h1>agentbench history</h1>\n");
-    s.push_str(&history_section(entries)?);
-    s.push_str("</main>\n</body>\n</html>\n");
-    Ok(s)
+    let mut page = super::page::Page::new("agentbench history");
+    page.push_html(&history_section(entries)?);
+    Ok(page.finish())
 }

@@ -250,30 +250,9 @@ impl Pacing {
     }
 }
 
-/// splitmix64 (Steele, Lea, Flood 2014): a tiny deterministic PRNG, good enough for jitter.
-#[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator whose sequence is fully determined by `seed`.
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    /// The next 64 pseudo-random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform float in `[0, 1)` (53 bits of precision).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+/// The crate's seeded PRNG ([`crate::rng::SplitMix64`]), re-exported where the stubs'
+/// jitter has always named it; the stream is unchanged.
+pub use crate::rng::SplitMix64;
 
 /// One model a stub pretends to serve, with the metadata `/api/tags`, `/api/show` and
 /// `/api/ps` report.

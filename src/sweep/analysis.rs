@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::matrix::BASELINE;
 use super::runner::SweepSpec;
 use crate::client::ErrorKind;
+use crate::metrics::catalog::{self, MetricDef};
 use crate::metrics::stats::{
     bootstrap_ci, compare_samples, describe, BootstrapCi, BootstrapOpts, CompareOpts, Comparison,
     Description, Statistic,
@@ -237,29 +238,29 @@ impl Metric {
         Metric::Overhead,
     ];
 
-    /// Name with unit.
-    pub fn label(self) -> &'static str {
-        match self {
-            Metric::DecodeTps => "decode tok/s",
-            Metric::Ttft => "TTFT (ms)",
-            Metric::E2e => "E2E (ms)",
-            Metric::Overhead => "client overhead (ms)",
-        }
+    /// The metric's catalog entry (names, unit, direction, extractor).
+    pub fn def(self) -> &'static MetricDef {
+        catalog::expect(match self {
+            Metric::DecodeTps => "decode_tps",
+            Metric::Ttft => "ttft",
+            Metric::E2e => "e2e",
+            Metric::Overhead => "client_overhead",
+        })
+    }
+
+    /// Name with unit ([`MetricDef::label`]).
+    pub fn label(self) -> String {
+        self.def().label()
     }
 
     /// Whether a larger value is better.
     pub fn higher_is_better(self) -> bool {
-        self == Metric::DecodeTps
+        self.def().higher_is_better()
     }
 
     /// The call's value (completed calls only).
     pub fn value(self, m: &CallMetrics<'_>) -> Option<f64> {
-        match self {
-            Metric::DecodeTps => m.decode_tps(),
-            Metric::Ttft => m.ttft().map(|d| d.as_secs_f64() * 1e3),
-            Metric::E2e => m.e2e().map(|d| d.as_secs_f64() * 1e3),
-            Metric::Overhead => m.client_overhead_ns().map(|n| n as f64 / 1e6),
-        }
+        self.def().call_value(m)
     }
 }
 

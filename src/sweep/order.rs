@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stub::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// One planned run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,8 +2,6 @@
 //! reloads, one JSONL record file for the whole sweep, and resumption.
 
 use std::collections::BTreeSet;
-use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -15,7 +13,7 @@ use super::order::{interleaved, Slot};
 use crate::agent::{Agent, WorkflowConfig};
 use crate::client::{Endpoint, GenOptions, OllamaClient, RequestSettings};
 use crate::ingest::IngestOptions;
-use crate::record::{read_records, Header, RecordWriter, StartState};
+use crate::record::{cut_torn_tail, read_records, Header, RecordWriter, StartState};
 
 /// Everything that defines a sweep. Written to `sweep.json` beside the records; a
 /// resumed sweep must have the same spec.
@@ -88,8 +86,8 @@ pub struct SweepOutcome {
     pub already_done: usize,
     /// Runs made now with a failed call.
     pub failed: usize,
-    /// Bytes of a torn last line removed before appending (saved in
-    /// `records.jsonl.torn`).
+    /// Bytes of a torn last line removed before appending ([`cut_torn_tail`]: the file
+    /// as found is saved as `records.jsonl.torn-<n>`).
     pub torn_bytes: usize,
     /// Undecodable lines of an existing file (1-based line, reason).
     pub skipped_lines: Vec<(usize, String)>,
@@ -112,32 +110,6 @@ impl SweepPaths {
             plan: dir.join("sweep.json"),
         }
     }
-}
-
-/// Removes a torn last line (bytes after the last newline) and saves it beside the
-/// file. Returns the number of bytes removed.
-fn repair_torn_tail(path: &Path) -> Result<usize> {
-    let mut f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes)?;
-    let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    let torn = bytes.len() - keep;
-    if torn > 0 {
-        let mut side = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path.with_extension("jsonl.torn"))?;
-        side.write_all(&bytes[keep..])?;
-        side.write_all(b"\n")?;
-        f.set_len(keep as u64)?;
-        f.seek(SeekFrom::End(0))?;
-        f.sync_data()?;
-    }
-    Ok(torn)
 }
 
 /// Runs (or resumes) a sweep against `client`, writing `paths`. Every planned
@@ -181,7 +153,7 @@ pub async fn run_sweep(
                 paths.plan.display()
             );
         }
-        outcome.torn_bytes = repair_torn_tail(&paths.records)?;
+        outcome.torn_bytes = cut_torn_tail(&paths.records)?.map_or(0, |t| t.bytes as usize);
         let file = read_records(&paths.records)?;
         outcome.skipped_lines = file.skipped;
         for r in &file.runs {

@@ -1,12 +1,12 @@
 //! Seeded percentile-bootstrap confidence intervals (Efron & Tibshirani 1993, ch. 13).
 //!
-//! Each resample draws n indices with replacement from a local SplitMix64 seeded by the
-//! caller, computes the statistic, and the interval is the (α/2, 1 − α/2) R-7 percentiles
+//! Each resample draws n indices with replacement from the crate's SplitMix64
+//! ([`crate::rng`]) seeded by the caller, computes the statistic, and the interval is the (α/2, 1 − α/2) R-7 percentiles
 //! of the resampled statistics. Same data + same [`BootstrapOpts`] ⇒ bit-identical result.
 
 use super::describe::{mean, median_sorted, percentile_sorted};
-use super::rng::SplitMix64;
 use super::{check_sample, StatsError};
+use crate::rng::SplitMix64;
 
 /// The statistic a bootstrap interval is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -112,7 +112,7 @@ pub struct BootstrapCi {
 /// Fills `buf` with a resample (with replacement) of `samples`.
 fn resample(samples: &[f64], buf: &mut Vec<f64>, rng: &mut SplitMix64) {
     buf.clear();
-    buf.extend((0..samples.len()).map(|_| samples[rng.below(samples.len())]));
+    buf.extend((0..samples.len()).map(|_| samples[rng.index(samples.len())]));
 }
 
 fn interval(mut stats: Vec<f64>, confidence: f64) -> Result<ConfidenceInterval, StatsError> {

@@ -21,7 +21,6 @@ pub mod compare;
 pub mod describe;
 pub mod effect;
 pub mod mann_whitney;
-mod rng;
 pub mod welch;
 
 pub use bootstrap::{
