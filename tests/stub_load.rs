@@ -183,7 +183,8 @@ async fn capacity_stub_serves_in_waves_of_its_slots() {
     for h in calls {
         done.push(h.await.unwrap());
     }
-    let tol = Duration::from_millis(25);
+    // Wide enough for a debug build on a busy 2-core machine; waves are 185 ms apart.
+    let tol = Duration::from_millis(50);
     let near = |got: Duration, want: Duration| got.abs_diff(want) <= tol;
     let mut waits = Vec::new();
     for (rec, _) in &done {
@@ -211,7 +212,7 @@ async fn capacity_stub_serves_in_waves_of_its_slots() {
     for (i, e) in ends.iter().enumerate() {
         let want = service * (i as u32 / 2 + 1);
         assert!(
-            e.abs_diff(want) <= Duration::from_millis(40),
+            e.abs_diff(want) <= Duration::from_millis(60),
             "completion {i} at {e:?}, want {want:?} ({ends:?})"
         );
     }

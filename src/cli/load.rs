@@ -163,7 +163,7 @@ fn plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
         None => None,
     };
     let think_ns = match args.think {
-        Some(ms) if ms == 0.0 => 0,
+        Some(0.0) => 0,
         Some(ms) => (positive("--think", ms)? * 1e6).round() as u64,
         None => 0,
     };
@@ -263,7 +263,7 @@ pub fn synthetic_prompt(tokens: u32, seed: u64) -> String {
         "load", "test", "agent", "token", "model", "cache", "queue", "slot", "bench", "trace",
         "prompt", "reply", "server", "client", "stream", "chunk",
     ];
-    let mut rng = crate::stub::SplitMix64::new(seed);
+    let mut rng = crate::rng::SplitMix64::new(seed);
     let mut out = String::with_capacity(tokens as usize * 7);
     for i in 0..tokens {
         if i > 0 {

@@ -310,7 +310,7 @@ impl Acc {
         self.fit.add(r.intended_ns, dispatch);
         let _ = self.h.lag.record(us(r.lag_ns()));
         let _ = self.lag_per_second[sent_s].record(us(r.lag_ns()));
-        if r.slot_wait_ns > 0 || self.slot_wait.len() > 0 {
+        if r.slot_wait_ns > 0 || !self.slot_wait.is_empty() {
             let _ = self.slot_wait.record(us(r.slot_wait_ns));
         }
         let m = CallMetrics::new(&r.call);

@@ -225,7 +225,7 @@ async fn flusher(shared: Rc<Shared>) {
         tick.tick().await;
         shared.flush();
         n += 1;
-        if n % per_second == 0 {
+        if n.is_multiple_of(per_second) {
             let mut lag = shared.lag.borrow_mut();
             if !lag.is_empty() {
                 let p99 = lag.value_at_quantile(0.99) * 1_000;

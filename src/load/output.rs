@@ -15,6 +15,7 @@ use plotters::prelude::*;
 
 use super::analyse::{LoadAnalysis, Pcts};
 use crate::report::escape_html;
+use crate::report::page::{Cell, Page, Table};
 use crate::report::plots::{nines, nines_label};
 
 /// Writing an output failed.
@@ -423,75 +424,109 @@ fn per_second(
         .collect()
 }
 
-fn figure(svg: String, caption: &str) -> String {
-    format!(
-        "<figure>{svg}<figcaption>{}</figcaption></figure>\n",
-        escape_html(caption)
-    )
-}
-
-/// The HTML report.
+/// The HTML report, on the shared page shell ([`Page`]).
 pub fn html(a: &LoadAnalysis) -> String {
     let s = &a.summary;
     let h = &a.header;
-    let mut body = String::new();
-    let limited = s.client.client_limited;
-    let _ = writeln!(
-        body,
-        "<p class=\"{}\">{}</p>",
-        if limited { "bad" } else { "good" },
-        escape_html(&verdict_line(a))
-    );
-    let _ = writeln!(
-        body,
-        "<p>{} · {} ({}{}) · model {} · {} · harness {} {}</p>",
-        escape_html(&plan_line(a)),
-        escape_html(&h.backend.url),
-        escape_html(&h.backend.protocol),
-        escape_html(
-            &h.backend
-                .stub
-                .as_deref()
-                .map_or_else(String::new, |p| format!(", embedded stub {p}"))
-        ),
-        escape_html(&h.model),
-        escape_html(h.host.cpu_model.as_deref().unwrap_or("unknown CPU")),
-        escape_html(&h.harness.version),
-        escape_html(h.harness.git_commit.as_deref().unwrap_or("")),
-    );
-    if let Some(why) = &s.stopped_early {
-        let _ = writeln!(body, "<p class=\"bad\">{}</p>", escape_html(why));
+    let mut page = Page::new(&format!("agentbench load: {}", h.model));
+    page.lead(&plan_line(a));
+    let verdict = escape_html(&verdict_line(a));
+    if s.client.client_limited {
+        page.push_html(&format!(
+            "<p class=\"err\"><strong>{verdict}</strong></p>\n"
+        ));
+    } else {
+        page.push_html(&format!("<p><strong>{verdict}</strong></p>\n"));
     }
+    if let Some(why) = &s.stopped_early {
+        page.push_html(&format!("<p class=\"err\">{}</p>\n", escape_html(why)));
+    }
+    page.provenance(&[
+        (
+            "backend",
+            format!(
+                "{} ({}{})",
+                h.backend.url,
+                h.backend.protocol,
+                h.backend
+                    .stub
+                    .as_deref()
+                    .map_or_else(String::new, |p| format!(", embedded stub {p}"))
+            ),
+        ),
+        ("model", h.model.clone()),
+        (
+            "harness",
+            format!(
+                "{} {} ({})",
+                h.harness.version,
+                h.harness.git_commit.as_deref().unwrap_or("unknown commit"),
+                h.harness.profile
+            ),
+        ),
+        (
+            "host",
+            format!(
+                "{}, {} cores",
+                h.host.cpu_model.as_deref().unwrap_or("unknown CPU"),
+                h.host.cores
+            ),
+        ),
+    ]);
+    page.section("figures", "Requests and goodput");
     for line in markdown(a)
         .lines()
         .skip(4)
         .take_while(|l| !l.starts_with('|'))
     {
-        if !line.trim().is_empty() && !line.starts_with("**") {
-            let _ = writeln!(body, "<p>{}</p>", escape_html(line));
+        if !line.trim().is_empty() && !line.starts_with("**") && !line.starts_with("Note:") {
+            page.paragraph(line);
         }
     }
-    body.push_str("<table><tr>");
-    for c in LATENCY_HEAD {
-        let _ = write!(body, "<th>{c}</th>");
-    }
-    body.push_str("</tr>\n");
+    page.section(
+        "latency",
+        "Latency: from the intended send and from the actual send",
+    );
+    let mut t = Table::new(LATENCY_HEAD.iter().map(|c| Cell::text(c)).collect());
     for row in latency_rows(a) {
-        body.push_str("<tr>");
-        for c in row {
-            let _ = write!(body, "<td>{}</td>", escape_html(&c));
-        }
-        body.push_str("</tr>\n");
+        let mut cells = vec![Cell::text(&row[0])];
+        cells.extend(row[1..].iter().map(|c| Cell::num(c)));
+        t.row(cells);
     }
-    body.push_str("</table>\n");
-    let target: Vec<(f64, f64)> = if s.target_rate.is_some() {
-        per_second(a, |r| Some(r.intended as f64))
-    } else {
-        Vec::new()
-    };
+    page.table(&t);
+    page.note(&format!(
+        "With failures as infinite latency: TTFT p50 {} p90 {} p99 {}; E2E p50 {} p90 {} p99 {} (ms; ∞ = the percentile falls among failures).",
+        opt(s.ttft_failures_infinite.p50),
+        opt(s.ttft_failures_infinite.p90),
+        opt(s.ttft_failures_infinite.p99),
+        opt(s.e2e_failures_infinite.p50),
+        opt(s.e2e_failures_infinite.p90),
+        opt(s.e2e_failures_infinite.p99),
+    ));
+    let hs = &a.histograms;
+    page.figure(
+        "e2e-percentiles",
+        &percentile_chart(
+            "E2E percentiles: from the intended send vs service time",
+            &[("from intended send", &hs.e2e), ("service (from actual send)", &hs.e2e_service)],
+        ),
+        "The gap between the curves is time spent waiting before the request went out (a concurrency slot, or a late client).",
+    );
+    page.figure(
+        "ttft-percentiles",
+        &percentile_chart(
+            "TTFT percentiles: from the intended send vs service time",
+            &[("from intended send", &hs.ttft), ("service (from actual send)", &hs.ttft_service)],
+        ),
+        "Completed requests only; failures are counted in the error rate and in the ∞ percentiles above.",
+    );
+    page.section("time", "Over time");
     let mut rate_series = Vec::new();
-    if !target.is_empty() {
-        rate_series.push(("target (intended sends)".to_string(), target));
+    if s.target_rate.is_some() {
+        rate_series.push((
+            "target (intended sends)".to_string(),
+            per_second(a, |r| Some(r.intended as f64)),
+        ));
     }
     rate_series.push(("sent".to_string(), per_second(a, |r| Some(r.sent as f64))));
     rate_series.push((
@@ -502,12 +537,14 @@ pub fn html(a: &LoadAnalysis) -> String {
         "failed".to_string(),
         per_second(a, |r| Some(r.failed as f64)),
     ));
-    body.push_str(&figure(
-        line_chart("Requests per second", "requests / s", &rate_series),
+    page.figure(
+        "rate",
+        &line_chart("Requests per second", "requests / s", &rate_series),
         "Target (the schedule's intended sends) against what was sent and what finished, per second.",
-    ));
-    body.push_str(&figure(
-        line_chart(
+    );
+    page.figure(
+        "in-flight",
+        &line_chart(
             "In flight",
             "requests",
             &[(
@@ -516,9 +553,10 @@ pub fn html(a: &LoadAnalysis) -> String {
             )],
         ),
         "Requests sent and not yet finished.",
-    ));
-    body.push_str(&figure(
-        line_chart(
+    );
+    page.figure(
+        "latency-over-time",
+        &line_chart(
             "Latency from the intended send, per second",
             "ms",
             &[
@@ -529,36 +567,15 @@ pub fn html(a: &LoadAnalysis) -> String {
             ],
         ),
         "By the second in which each request finished.",
-    ));
-    body.push_str(&figure(
-        line_chart(
+    );
+    page.figure(
+        "lag",
+        &line_chart(
             "Scheduler lag p99, per second",
             "ms",
             &[("lag p99".into(), per_second(a, |r| r.lag_p99))],
         ),
         "How late the harness itself sent requests (waits for a concurrency slot excluded), by the second of sending.",
-    ));
-    let hs = &a.histograms;
-    body.push_str(&figure(
-        percentile_chart(
-            "E2E percentiles: from the intended send vs service time",
-            &[("from intended send", &hs.e2e), ("service (from actual send)", &hs.e2e_service)],
-        ),
-        "The gap between the curves is time spent waiting before the request went out (a concurrency slot, or a late client).",
-    ));
-    body.push_str(&figure(
-        percentile_chart(
-            "TTFT percentiles: from the intended send vs service time",
-            &[("from intended send", &hs.ttft), ("service (from actual send)", &hs.ttft_service)],
-        ),
-        "Completed requests only; failures are counted in the error rate and in the ∞ percentiles above.",
-    ));
-    page(&format!("agentbench load: {}", h.model), &body)
-}
-
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>body{{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{text-align:left}}.bad{{color:#b00;font-weight:bold}}.good{{color:#070}}figure{{margin:1.5em 0}}figcaption{{font-size:90%;color:#555}}</style></head>\n<body><h1>{t}</h1>\n{body}</body></html>\n",
-        t = escape_html(title)
-    )
+    );
+    page.finish()
 }

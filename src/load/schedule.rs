@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
-use crate::stub::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// How inter-arrival gaps are drawn.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -35,13 +35,16 @@ pub struct SinkError {
 /// The longest a written line may wait before it is flushed and fsynced.
 pub const SYNC_EVERY: Duration = Duration::from_secs(1);
 
+/// The writer thread: joined, it gives the request lines written.
+pub type Writer = JoinHandle<Result<u64, SinkError>>;
+
 /// Creates `path` (it must not exist), writes `header` as line 1 (fsynced), and
 /// starts the writer thread. Drop every sender to end it; join for the count of
 /// request lines written.
 pub fn start_writer(
     path: &Path,
     header: &LoadHeader,
-) -> Result<(Sender<SinkMsg>, JoinHandle<Result<u64, SinkError>>), SinkError> {
+) -> Result<(Sender<SinkMsg>, Writer), SinkError> {
     let err = |source| SinkError {
         path: path.to_path_buf(),
         source,

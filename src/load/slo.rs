@@ -96,9 +96,9 @@ impl fmt::Display for Slo {
 /// `1.5s`, `500ms`, `80us`, `12ns`: the largest unit that keeps the value whole
 /// where possible.
 pub fn format_duration_ns(ns: u64) -> String {
-    if ns >= 1_000_000_000 && ns % 1_000_000 == 0 {
+    if ns >= 1_000_000_000 && ns.is_multiple_of(1_000_000) {
         format!("{}s", ns as f64 / 1e9)
-    } else if ns >= 1_000_000 && ns % 1_000 == 0 {
+    } else if ns >= 1_000_000 && ns.is_multiple_of(1_000) {
         format!("{}ms", ns as f64 / 1e6)
     } else if ns >= 1_000 {
         format!("{}us", ns as f64 / 1e3)
