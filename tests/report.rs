@@ -131,7 +131,7 @@ fn run(index: u32, analysis: CallRecord, report: Option<CallRecord>) -> Workflow
         None
     } else {
         Some(agentbench::record::RunFailure {
-            stage: Stage::Analysis,
+            stage: agentbench::record::FailedStep::Analysis,
             message: "truncated".into(),
         })
     };

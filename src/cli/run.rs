@@ -196,13 +196,7 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
             llm_report = Some(report_path.clone());
         }
         if let Some(failure) = &run.failure {
-            progress.suspend(|| {
-                eprintln!(
-                    "run {i}: {} call failed: {}",
-                    failure.stage.name(),
-                    failure.message
-                )
-            });
+            progress.suspend(|| eprintln!("run {i}: {failure}"));
         }
         runs.push(run);
         write_summary(&summary_path, &runs, &corpus_skipped, None)?;
