@@ -218,6 +218,9 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     if !args.quiet {
         print!("{}", stage_table(&run_summary));
     }
+    if let Some(neg) = run_summary.negative_client_overhead() {
+        eprintln!("agentbench: warning: {}", neg.warning());
+    }
     let html = super::report::report_files(std::slice::from_ref(&records_path), None, &out_dir)?
         .index_html;
     Ok(RunOutcome {

@@ -196,6 +196,18 @@ impl Exporter for HtmlExporter {
             );
         }
         s.push_str("</tbody></table>\n");
+        for g in groups {
+            if let Some(neg) = g.summary.negative_client_overhead() {
+                let _ = writeln!(
+                    s,
+                    "<p class=\"err\" id=\"negative-overhead-{}\">Warning, group <span \
+                     class=\"badge\">{}</span>: {}.</p>",
+                    e(&g.short),
+                    e(&g.short),
+                    e(&neg.warning())
+                );
+            }
+        }
 
         // Summary.
         s.push_str(
@@ -251,7 +263,7 @@ impl Exporter for HtmlExporter {
             "plot-phases",
             &svg,
             "Per stage and group, medians over completed calls of: client overhead = E2E − \
-             server total_duration (the harness's and network's share, negatives drawn as 0); \
+             server total_duration (the harness's and network's share; calls where it is negative are left out); \
              server load = load_duration; prefill = prompt_eval_duration; decode = \
              eval_duration; unaccounted server = total_duration − (load + prompt_eval + eval). \
              Each part is its own median, so the bar need not equal the median E2E.",
