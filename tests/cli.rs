@@ -336,3 +336,81 @@ fn sweep_runs_interleaved_on_the_emulating_stub_and_resumes() {
         records
     );
 }
+
+/// A server whose final chunk claims a `total_duration` (60 s) longer than the whole
+/// call took: the console warns (count, worst value), `summary.json` counts it per
+/// stage, the call is kept out of the client-overhead statistics, and the record
+/// keeps the server's figure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_negative_client_overhead_is_warned_about_and_left_out() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/version"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"version":"0.9.0"}"#))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/show"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"details":{}}"#))
+        .mount(&server)
+        .await;
+    let body = concat!(
+        r#"{"model":"m","response":"Summary: fine.","done":false}"#,
+        "\n",
+        r#"{"model":"m","response":"","done":true,"done_reason":"stop","total_duration":60000000000,"eval_count":1,"eval_duration":1000000}"#,
+        "\n"
+    );
+    Mock::given(method("POST"))
+        .and(path("/api/generate"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/x-ndjson")
+                .set_body_string(body),
+        )
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("r");
+    let url = server.uri();
+    let out = {
+        let out_dir = out_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            agentbench()
+                .args(["run", "--runs", "2", "--model", "m", "--base-url", &url])
+                .arg("--out")
+                .arg(&out_dir)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    assert_exit(&out, 0);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("warning: 4 call(s) reported a server time longer than their own E2E")
+            && err.contains("as low as -59"),
+        "{err}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    for stage in summary["stages"].as_array().unwrap() {
+        let neg = &stage["negative_client_overhead"];
+        assert_eq!(neg["calls"], 2, "{stage}");
+        assert!(neg["worst_ms"].as_f64().unwrap() < -59_000.0, "{stage}");
+        assert!(
+            stage.get("client_overhead_ms").is_none(),
+            "no sample left: {stage}"
+        );
+    }
+    let records = std::fs::read_to_string(out_dir.join("records.jsonl")).unwrap();
+    assert!(records.contains("\"total_duration\":60000000000"));
+    let html = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
+    assert!(
+        html.contains("id=\"negative-overhead-") && html.contains("4 call(s) reported"),
+        "the report warns per group"
+    );
+}

@@ -130,7 +130,9 @@ fn u(v: &Value) -> u64 {
 #[test]
 fn builtin_twice_and_an_external_agent_are_measured_from_outside() {
     let s = setup();
-    let fake = s.fake("fake", "ok");
+    // A mode the fake agent treats as "ok", with an ampersand; the command quotes
+    // its paths with `'`.
+    let fake = s.fake("fake", "ok&more");
     let o = s.peers(&[
         "--agent",
         "rust=builtin",
@@ -227,6 +229,14 @@ fn builtin_twice_and_an_external_agent_are_measured_from_outside() {
     let md = std::fs::read_to_string(s.out().join("peers.md")).unwrap();
     assert!(
         md.contains("| fake / rust |") || md.contains("fake / rust"),
+        "{md}"
+    );
+    // Markdown, not HTML: the command's quotes and ampersand stay as typed.
+    for entity in ["&#39;", "&amp;", "&quot;", "&lt;", "&gt;"] {
+        assert!(!md.contains(entity), "{entity} in peers.md:\n{md}");
+    }
+    assert!(
+        md.contains("| fake | `python3 '") && md.contains("ok&more"),
         "{md}"
     );
     let stdout = String::from_utf8_lossy(&o.stdout);

@@ -62,7 +62,7 @@ fn maximal() -> Value {
             metrics: vec!["m: 1".into()],
         }),
         failure: Some(RunFailure {
-            stage: agentbench::record::Stage::Report,
+            stage: agentbench::record::FailedStep::Report,
             message: "cut".into(),
         }),
         config: Some("baseline".into()),

@@ -131,7 +131,7 @@ fn run(index: u32, analysis: CallRecord, report: Option<CallRecord>) -> Workflow
         None
     } else {
         Some(agentbench::record::RunFailure {
-            stage: Stage::Analysis,
+            stage: agentbench::record::FailedStep::Analysis,
             message: "truncated".into(),
         })
     };
@@ -437,4 +437,27 @@ fn one_group_renders_without_the_comparison_plot() {
     assert!(html.contains("id=\"plot-ttft\""));
     assert!(!html.contains("id=\"plot-config\""));
     assert!(html.contains("One configuration only"));
+}
+
+/// The lead says where the server parts came from for each protocol recorded:
+/// Ollama's final-chunk fields only for Ollama, llama.cpp's `timings` for an
+/// OpenAI-compatible backend.
+#[test]
+fn the_lead_names_the_server_parts_source_per_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, mut b) = fixture(dir.path());
+    b.header.backend.protocol = "openai".into();
+
+    let paths = write_report(std::slice::from_ref(&b), &dir.path().join("openai")).unwrap();
+    let html = std::fs::read_to_string(paths.index_html).unwrap();
+    assert!(
+        !html.contains("final-chunk") && !html.contains("final chunk"),
+        "openai only: {html}"
+    );
+    assert!(html.contains("llama.cpp's <code>timings</code>"));
+
+    let paths = write_report(&[a, b], &dir.path().join("both")).unwrap();
+    let html = std::fs::read_to_string(paths.index_html).unwrap();
+    assert!(html.contains("over Ollama's protocol, from the final chunk's fields"));
+    assert!(html.contains("over the OpenAI-compatible protocol, from llama.cpp's"));
 }

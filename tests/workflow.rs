@@ -108,7 +108,7 @@ async fn a_missing_model_is_a_recorded_error_not_a_sample() {
     let run = agent(stub.url(), Endpoint::Generate).run_once(0).await;
     assert_eq!(run.calls.len(), 1, "no report call without an analysis");
     let failure = run.failure.as_ref().unwrap();
-    assert_eq!(failure.stage, Stage::Analysis);
+    assert_eq!(failure.stage, agentbench::record::FailedStep::Analysis);
     assert!(
         failure.message.contains("ollama pull gemma3:latest"),
         "{}",
@@ -152,4 +152,51 @@ async fn records_round_trip_and_a_torn_last_line_is_skipped() {
     assert_eq!(back.runs.len(), 2);
     assert_eq!(back.skipped.len(), 1);
     assert_eq!(back.skipped[0].0, 4, "line number of the torn line");
+}
+
+/// A corpus that vanished before the run: the failure is ingest's own (no call was
+/// made), not the analysis stage's, and it prints as such.
+#[tokio::test]
+async fn an_ingest_failure_is_recorded_as_ingest_not_as_a_call() {
+    let corpus = tempfile::tempdir().unwrap();
+    let root = corpus.path().join("corpus");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("a.csv"), "x,y\n1,2\n").unwrap();
+    let client = OllamaClient::new("http://127.0.0.1:1", Timeouts::default()).unwrap();
+    let agent = Agent::new(
+        client,
+        WorkflowConfig {
+            corpus_root: root.clone(),
+            ingest: IngestOptions::default(),
+            model: "gemma3:latest".into(),
+            settings: RequestSettings::default(),
+            endpoint: Endpoint::Generate,
+        },
+    )
+    .unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+    let run = agent.run_once(0).await;
+    assert!(run.calls.is_empty(), "no call was made");
+    let failure = run.failure.expect("the run failed");
+    assert_eq!(failure.stage, agentbench::record::FailedStep::Ingest);
+    assert_eq!(failure.stage.stage(), None);
+    let shown = failure.to_string();
+    assert!(shown.starts_with("ingest failed: "), "{shown}");
+    assert!(!shown.contains("analysis"), "{shown}");
+    let json = serde_json::to_value(&failure).unwrap();
+    assert_eq!(json["stage"], "ingest");
+}
+
+/// Record files written before the ingest step existed stay readable: their
+/// failures (including an ingest failure then recorded as `analysis`) decode.
+#[test]
+fn an_old_failure_line_still_decodes() {
+    use agentbench::record::{FailedStep, RunFailure};
+    let old: RunFailure =
+        serde_json::from_str(r#"{"stage":"analysis","message":"ingest failed: gone"}"#).unwrap();
+    assert_eq!(old.stage, FailedStep::Analysis);
+    let report: RunFailure =
+        serde_json::from_str(r#"{"stage":"report","message":"truncated"}"#).unwrap();
+    assert_eq!(report.stage, FailedStep::Report);
+    assert_eq!(report.to_string(), "report call failed: truncated");
 }

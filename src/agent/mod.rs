@@ -13,7 +13,9 @@ use thiserror::Error;
 use crate::client::{CallRecord, CallRequest, Endpoint, OllamaClient, RequestSettings};
 use crate::ingest::{check_root, ingest, summarize, IngestError, IngestOptions};
 use crate::prompt::{analysis_prompt, parse_analysis, report_prompt};
-use crate::record::{Phase, PhaseSpan, RunFailure, Stage, StageCall, StartState, WorkflowRecord};
+use crate::record::{
+    FailedStep, Phase, PhaseSpan, RunFailure, Stage, StageCall, StartState, WorkflowRecord,
+};
 
 /// What one run does.
 #[derive(Debug, Clone)]
@@ -157,8 +159,8 @@ impl Agent {
             }
             Err(e) => {
                 record.failure = Some(RunFailure {
-                    stage: Stage::Analysis,
-                    message: format!("ingest failed: {e}"),
+                    stage: FailedStep::Ingest,
+                    message: e.to_string(),
                 });
                 record.phases = clock.spans;
                 return record;
@@ -182,7 +184,7 @@ impl Agent {
         });
         if let Some(message) = failed {
             record.failure = Some(RunFailure {
-                stage: Stage::Analysis,
+                stage: FailedStep::Analysis,
                 message,
             });
             record.phases = clock.spans;
@@ -200,7 +202,7 @@ impl Agent {
             .await;
         if let Some(e) = &call.error {
             record.failure = Some(RunFailure {
-                stage: Stage::Report,
+                stage: FailedStep::Report,
                 message: e.message.clone(),
             });
         }

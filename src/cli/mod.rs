@@ -384,6 +384,31 @@ pub struct CorpusArgs {
     pub seed: u64,
 }
 
+/// The whole `agentbench` binary: parses the command line, runs it, maps an error
+/// to exit code 2 (with one `agentbench: error:` line). Shared by `src/main.rs` and
+/// the `agentbench-planted` test fixture, so both are the same program.
+pub fn main() -> std::process::ExitCode {
+    restore_default_sigpipe();
+    let cli = Cli::parse();
+    match execute(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("agentbench: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// Rust ignores SIGPIPE, so `agentbench … | head` would panic on the first write
+/// after `head` exits. A command-line tool should end quietly instead, as `cat` does.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Runs a parsed command line. Returns the process exit code on success.
 pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {

@@ -194,7 +194,7 @@ async fn agent(args: &AgentArgs) -> Result<ExitCode> {
         let run = agent.run_once(i).await;
         if let Some(f) = &run.failure {
             failed += 1;
-            eprintln!("run {i}: {} call failed: {}", f.stage.name(), f.message);
+            eprintln!("run {i}: {f}");
         }
         writer.append(&run)?;
     }

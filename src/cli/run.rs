@@ -198,13 +198,7 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
             llm_report = Some(report_path.clone());
         }
         if let Some(failure) = &run.failure {
-            progress.suspend(|| {
-                eprintln!(
-                    "run {i}: {} call failed: {}",
-                    failure.stage.name(),
-                    failure.message
-                )
-            });
+            progress.suspend(|| eprintln!("run {i}: {failure}"));
         }
         runs.push(run);
         write_summary(&summary_path, &runs, &corpus_skipped, None)?;
@@ -225,6 +219,9 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     let run_summary = RunSummary::of(&runs);
     if !args.quiet {
         print!("{}", stage_table(&run_summary));
+    }
+    if let Some(neg) = run_summary.negative_client_overhead() {
+        eprintln!("agentbench: warning: {}", neg.warning());
     }
     let html = super::report::report_files(std::slice::from_ref(&records_path), None, &out_dir)?
         .index_html;

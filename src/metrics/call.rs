@@ -114,12 +114,25 @@ impl<'a> CallMetrics<'a> {
         ratio(self.output_tokens(), Some(e2e.as_nanos() as u64))
     }
 
-    /// Client overhead = E2E (client) − server time, in signed nanoseconds
-    /// (negative when the clocks disagree; kept, not clamped). Server time is
+    /// Client overhead = E2E (client) − server time, in nanoseconds. Server time is
     /// Ollama's `total_duration`, or llama.cpp's `prompt_ms + predicted_ms` (see
     /// [`ServerFields::server_ns`](crate::client::ServerFields::server_ns)); undefined
-    /// when the server sends neither (Ollama's `/v1`, vLLM).
+    /// when the server sends neither (Ollama's `/v1`, vLLM). Also undefined when
+    /// negative: a server that claims more time than the whole call took has timings
+    /// that cannot be right, so the call is kept out of every client-overhead
+    /// statistic (it stays in the records) and is reported by
+    /// [`Self::negative_client_overhead_ns`] instead.
     pub fn client_overhead_ns(&self) -> Option<i64> {
+        self.signed_client_overhead_ns().filter(|&ns| ns >= 0)
+    }
+
+    /// E2E − server time when it is negative (the server claims a longer duration
+    /// than the client measured for the whole call): for warnings, never a sample.
+    pub fn negative_client_overhead_ns(&self) -> Option<i64> {
+        self.signed_client_overhead_ns().filter(|&ns| ns < 0)
+    }
+
+    fn signed_client_overhead_ns(&self) -> Option<i64> {
         let e2e = i64::try_from(self.e2e()?.as_nanos()).ok()?;
         let total = i64::try_from(self.rec.server.server_ns()?).ok()?;
         Some(e2e - total)

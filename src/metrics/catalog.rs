@@ -252,7 +252,8 @@ pub static CATALOG: [MetricDef; 12] = [
         threshold_pct: 5.0,
         source: Source::Call(|m| m.client_overhead_ns().map(|n| n as f64 / 1e6)),
         definition: "Client overhead = E2E (client clock) − total_duration (server clock); \
-                     negative values (clock disagreement) are recorded as 0 and counted.",
+                     a negative value (the server claims more time than the call took) is no \
+                     sample: such calls are counted and warned about.",
         server_figure: false,
         history_id: Some("client_overhead_ms"),
         commits_id: Some("client_overhead"),

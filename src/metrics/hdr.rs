@@ -7,9 +7,10 @@
 //! Values are recorded in **microseconds** (nanoseconds rounded to the nearest µs)
 //! with 3 significant digits over the fixed range 0 µs ..= 1 hour ([`HIGHEST_US`];
 //! auto-resize is off). A value above one hour is recorded as one hour and counted
-//! in [`LatencyHistograms::clamped_high`]. Client overhead is signed (E2E − server
-//! `total_duration`, two different clocks): a negative overhead is recorded as 0
-//! and counted in [`LatencyHistograms::negative_overhead`].
+//! in [`LatencyHistograms::clamped_high`]. Client overhead is E2E − server
+//! `total_duration` (two different clocks): a negative overhead (the server claims
+//! more time than the call took) is no sample; it is counted in
+//! [`LatencyHistograms::negative_overhead`].
 //!
 //! # Files
 //!
@@ -240,7 +241,7 @@ pub struct LatencyHistograms {
     pub calls_ok: u64,
     /// Failed calls seen (they add no samples).
     pub calls_failed: u64,
-    /// Client overheads that were negative and recorded as 0.
+    /// Completed calls whose client overhead was negative (not recorded).
     pub negative_overhead: u64,
     /// Samples above [`HIGHEST_US`], recorded as [`HIGHEST_US`].
     pub clamped_high: u64,
@@ -323,13 +324,12 @@ impl LatencyHistograms {
             self.put(LatencyMetric::E2e, us(t));
         }
         if let Some(ns) = m.client_overhead_ns() {
-            let v = if ns < 0 {
-                self.negative_overhead += 1;
-                0
-            } else {
-                us(Duration::from_nanos(ns as u64))
-            };
-            self.put(LatencyMetric::ClientOverhead, v);
+            self.put(
+                LatencyMetric::ClientOverhead,
+                us(Duration::from_nanos(ns as u64)),
+            );
+        } else if m.negative_client_overhead_ns().is_some() {
+            self.negative_overhead += 1;
         }
     }
 

@@ -8,4 +8,4 @@ pub mod stats;
 pub mod summary;
 
 pub use call::CallMetrics;
-pub use summary::{Quantiles, RunSummary, StageSummary};
+pub use summary::{NegativeOverhead, Quantiles, RunSummary, StageSummary};

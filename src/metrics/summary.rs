@@ -87,6 +87,55 @@ pub struct StageSummary {
     /// Output tokens per call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<Quantiles>,
+    /// Completed calls whose server-reported time exceeds their E2E (a negative
+    /// client overhead: the server's timings cannot be right). They are left out of
+    /// `client_overhead_ms` and stay in the records. Absent when there are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_client_overhead: Option<NegativeOverhead>,
+}
+
+/// Calls with a negative client overhead (E2E − server time < 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NegativeOverhead {
+    /// How many.
+    pub calls: usize,
+    /// The most negative client overhead among them, milliseconds.
+    pub worst_ms: f64,
+}
+
+impl NegativeOverhead {
+    /// Counts the negative client overheads among `ns`; `None` when there are none.
+    pub fn of(ns: impl IntoIterator<Item = i64>) -> Option<Self> {
+        let (calls, worst) = ns
+            .into_iter()
+            .filter(|&n| n < 0)
+            .fold((0, 0i64), |(c, w), n| (c + 1, w.min(n)));
+        (calls > 0).then(|| Self {
+            calls,
+            worst_ms: worst as f64 / MS,
+        })
+    }
+
+    /// Both summaries together (the count added, the worse value kept).
+    pub fn merge(a: Option<&Self>, b: Option<&Self>) -> Option<Self> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(Self {
+                calls: a.calls + b.calls,
+                worst_ms: a.worst_ms.min(b.worst_ms),
+            }),
+            (a, b) => a.or(b).cloned(),
+        }
+    }
+
+    /// One line for a reader: how many calls, the worst value, and what was done.
+    pub fn warning(&self) -> String {
+        format!(
+            "{} call(s) reported a server time longer than their own E2E (client overhead \
+             as low as {:.3} ms): the server's timings cannot be right; these calls are left \
+             out of client overhead and kept in the records",
+            self.calls, self.worst_ms
+        )
+    }
 }
 
 /// All runs of an invocation, summarized.
@@ -143,11 +192,22 @@ impl StageSummary {
                     .filter_map(|m| m.output_tokens())
                     .map(|n| n as f64),
             ),
+            negative_client_overhead: NegativeOverhead::of(
+                calls.iter().filter_map(|m| m.negative_client_overhead_ns()),
+            ),
         }
     }
 }
 
 impl RunSummary {
+    /// The negative client overheads of every stage together; `None` when there
+    /// are none.
+    pub fn negative_client_overhead(&self) -> Option<NegativeOverhead> {
+        self.stages.iter().fold(None, |acc, s| {
+            NegativeOverhead::merge(acc.as_ref(), s.negative_client_overhead.as_ref())
+        })
+    }
+
     /// Summarizes runs. Pure: the same runs give the same summary.
     pub fn of(runs: &[WorkflowRecord]) -> Self {
         let phases = [

@@ -185,8 +185,51 @@ fn metric_plot(m: PeerMetric, figures: &[AgentFigures]) -> Result<String, String
     interval_plot(m.title(), m.unit(), &rows)
 }
 
+/// Text for `peers.md`: Markdown, not HTML, so no HTML entities (a command's `'`
+/// stays `'`). The characters that could start Markdown markup or raw HTML
+/// (`` \ ` * < > [ | ``; a `]` alone starts nothing) are backslash-escaped, as is
+/// an `&` that would start an entity reference; line breaks become spaces, so a
+/// cell cannot break its table.
 fn md(s: &str) -> String {
-    e(s).replace('|', "\\|").replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(s.len() + 8);
+    for (i, c) in s.char_indices() {
+        match c {
+            '\\' | '`' | '*' | '<' | '>' | '[' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '&' if starts_entity(&s[i + 1..]) => out.push_str("\\&"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether text after an `&` would make it an entity or character reference
+/// (`&name;`, `&#123;`, `&#x1F;`).
+fn starts_entity(rest: &str) -> bool {
+    let body = rest.strip_prefix('#').unwrap_or(rest);
+    let end = body
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(body.len());
+    end > 0 && body[end..].starts_with(';')
+}
+
+/// A cell of the figures table: harness-formatted numbers (`6.2× [5.5, 7.0]`),
+/// metric titles and agent names (letters, digits, `-`, `_`, `.`), so only what
+/// would break the table is replaced.
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// Text inside a Markdown code span in a table cell: literal (backslash escapes do
+/// not apply in code spans), so only what would end the span (`` ` ``, as `'`),
+/// the cell (`|`, escaped as GFM tables allow) or the line is replaced.
+fn md_code(s: &str) -> String {
+    s.replace('`', "'")
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), PeersError> {
@@ -376,12 +419,7 @@ fn render_markdown(ctx: &ReportContext<'_>) -> String {
     let _ = writeln!(s, "{}\n", md(&lead(ctx)));
     s.push_str("| agent | command |\n|---|---|\n");
     for a in ctx.agents {
-        let _ = writeln!(
-            s,
-            "| {} | `{}` |",
-            md(&a.name),
-            md(&a.given).replace('`', "'")
-        );
+        let _ = writeln!(s, "| {} | `{}` |", md(&a.name), md_code(&a.given));
     }
     let _ = writeln!(s, "\n{}\n", md(&prompt_line(ctx.prompt_check)));
     for f in ctx.failures {
@@ -396,7 +434,7 @@ fn render_markdown(ctx: &ReportContext<'_>) -> String {
         "\n| {} |",
         rows[0]
             .iter()
-            .map(|h| md(h))
+            .map(|h| md_cell(h))
             .collect::<Vec<_>>()
             .join(" | ")
     );
@@ -409,7 +447,10 @@ fn render_markdown(ctx: &ReportContext<'_>) -> String {
         let _ = writeln!(
             s,
             "| {} |",
-            row.iter().map(|c| md(c)).collect::<Vec<_>>().join(" | ")
+            row.iter()
+                .map(|c| md_cell(c))
+                .collect::<Vec<_>>()
+                .join(" | ")
         );
     }
     let targets = target_lines(ctx);
@@ -424,4 +465,21 @@ fn render_markdown(ctx: &ReportContext<'_>) -> String {
         let _ = writeln!(s, "- **{}**: {}", m.title(), md(m.definition()));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{md, md_code};
+
+    #[test]
+    fn markdown_text_has_no_html_entities_and_cannot_inject_markup() {
+        assert_eq!(md("O'Brien & \"co\""), "O'Brien & \"co\"");
+        assert_eq!(md("a && b"), "a && b");
+        assert_eq!(md("<script>x</script>"), "\\<script\\>x\\</script\\>");
+        assert_eq!(md("a|b\nc"), "a\\|b c");
+        assert_eq!(md("[x](y) *z*"), "\\[x](y) \\*z\\*");
+        // An `&` that would form an entity or character reference is escaped.
+        assert_eq!(md("&amp; &#39; &#x27;"), "\\&amp; \\&#39; \\&#x27;");
+        assert_eq!(md_code("sh -c 'a && b' | `x`"), "sh -c 'a && b' \\| 'x'");
+    }
 }

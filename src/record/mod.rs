@@ -220,13 +220,73 @@ pub struct StageCall {
     pub call: CallRecord,
 }
 
+/// Where a run stopped: ingest (no call made) or a stage's call.
+///
+/// Serialized as `ingest`, `analysis`, `report`: files written before `ingest`
+/// existed (an ingest failure was then recorded as `analysis`) read unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailedStep {
+    /// Walking or parsing the corpus failed; no call was made.
+    Ingest,
+    /// The analysis call failed.
+    Analysis,
+    /// The report call failed.
+    Report,
+}
+
+impl FailedStep {
+    /// Lowercase name, as serialized.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailedStep::Ingest => "ingest",
+            FailedStep::Analysis => "analysis",
+            FailedStep::Report => "report",
+        }
+    }
+
+    /// What failed, for a message: `ingest` or `<stage> call`.
+    pub fn what(self) -> &'static str {
+        match self {
+            FailedStep::Ingest => "ingest",
+            FailedStep::Analysis => "analysis call",
+            FailedStep::Report => "report call",
+        }
+    }
+
+    /// The stage whose call failed (`None` for ingest).
+    pub fn stage(self) -> Option<Stage> {
+        match self {
+            FailedStep::Ingest => None,
+            FailedStep::Analysis => Some(Stage::Analysis),
+            FailedStep::Report => Some(Stage::Report),
+        }
+    }
+}
+
+impl From<Stage> for FailedStep {
+    fn from(stage: Stage) -> Self {
+        match stage {
+            Stage::Analysis => FailedStep::Analysis,
+            Stage::Report => FailedStep::Report,
+        }
+    }
+}
+
 /// Why a run stopped early.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunFailure {
-    /// The stage that failed.
-    pub stage: Stage,
-    /// The call's error message (its kind is in the call record).
+    /// What failed: ingest, or the stage whose call failed.
+    pub stage: FailedStep,
+    /// The error message (a call's kind is in its call record).
     pub message: String,
+}
+
+impl std::fmt::Display for RunFailure {
+    /// `ingest failed: …` or `analysis call failed: …`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failed: {}", self.stage.what(), self.message)
+    }
 }
 
 /// One run of the workflow: ingest → analysis call → parse → report call.

@@ -24,7 +24,7 @@ pub struct ReportInput<'a> {
 pub struct StageBreakdown {
     /// Completed calls measured.
     pub n: usize,
-    /// E2E − total_duration, negatives as 0.
+    /// E2E − total_duration (calls with a negative one left out).
     pub client_overhead: f64,
     /// Server `load_duration` (absent = 0).
     pub load: f64,
@@ -63,7 +63,7 @@ pub struct WorkflowBreakdown {
     pub parse: f64,
     /// Call phases minus the calls' E2E (request set-up, response hand-off).
     pub call_handling: f64,
-    /// Σ client overhead of the run's calls (negatives as 0).
+    /// Σ client overhead of the run's calls (a run with a negative one is left out).
     pub client_overhead: f64,
     /// Σ server total_duration of the run's calls.
     pub server: f64,
@@ -258,7 +258,7 @@ fn workflow_parts(run: &WorkflowRecord) -> Option<WorkflowBreakdown> {
     for c in &run.calls {
         let m = CallMetrics::new(&c.call);
         e2e += m.e2e()?.as_nanos() as f64 / MS;
-        over += m.client_overhead_ns()?.max(0) as f64 / MS;
+        over += m.client_overhead_ns()? as f64 / MS;
         server += c.call.server.server_ns()? as f64 / MS;
     }
     let calls = span_ms(run, Phase::AnalysisCall)? + span_ms(run, Phase::ReportCall)?;

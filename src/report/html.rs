@@ -81,6 +81,35 @@ fn provenance_rows(h: &Header) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Where the server parts of the report come from, for the protocols the inputs
+/// were recorded with (each named once, in a fixed order).
+fn server_parts_source<'a>(protocols: impl IntoIterator<Item = &'a str>) -> String {
+    let protocols: std::collections::BTreeSet<&str> = protocols.into_iter().collect();
+    let mut parts = Vec::new();
+    for p in &protocols {
+        parts.push(match *p {
+            "ollama" => "over Ollama's protocol, from the final chunk's fields \
+                         (<code>total_duration</code>, <code>load_duration</code>, \
+                         <code>prompt_eval_duration</code>, <code>eval_duration</code>)"
+                .to_string(),
+            "openai" => "over the OpenAI-compatible protocol, from llama.cpp's \
+                         <code>timings</code> (<code>prompt_ms</code>, \
+                         <code>predicted_ms</code>; no load or total: server time is their \
+                         sum); a server that sends only <code>usage</code> (vLLM, Ollama's \
+                         <code>/v1</code>) gives none"
+                .to_string(),
+            other => format!(
+                "over protocol <code>{}</code>, from nothing this build reads",
+                e(other)
+            ),
+        });
+    }
+    if parts.is_empty() {
+        return "no input, no server parts.".to_string();
+    }
+    format!("server parts come {}.", parts.join("; "))
+}
+
 impl Exporter for HtmlExporter {
     fn file_name(&self) -> &'static str {
         "index.html"
@@ -102,10 +131,15 @@ impl Exporter for HtmlExporter {
             s,
             "<p class=\"lead\">{} input file(s), {} group(s), {} workflow run(s). Times are \
              measured on the client's monotonic clock from t0 = just before each request \
-             is sent; server parts come from Ollama's final-chunk fields.</p>",
+             is sent; {}</p>",
             data.inputs.len(),
             groups.len(),
-            runs
+            runs,
+            server_parts_source(
+                data.inputs
+                    .iter()
+                    .map(|(i, _)| i.file.header.backend.protocol.as_str())
+            )
         );
 
         // Groups.
@@ -126,6 +160,18 @@ impl Exporter for HtmlExporter {
             );
         }
         s.push_str("</tbody></table>\n");
+        for g in groups {
+            if let Some(neg) = g.summary.negative_client_overhead() {
+                let _ = writeln!(
+                    s,
+                    "<p class=\"err\" id=\"negative-overhead-{}\">Warning, group <span \
+                     class=\"badge\">{}</span>: {}.</p>",
+                    e(&g.short),
+                    e(&g.short),
+                    e(&neg.warning())
+                );
+            }
+        }
 
         // Summary.
         s.push_str(
@@ -181,7 +227,7 @@ impl Exporter for HtmlExporter {
             "plot-phases",
             &svg,
             "Per stage and group, medians over completed calls of: client overhead = E2E − \
-             server total_duration (the harness's and network's share, negatives drawn as 0); \
+             server total_duration (the harness's and network's share; calls where it is negative are left out); \
              server load = load_duration; prefill = prompt_eval_duration; decode = \
              eval_duration; unaccounted server = total_duration − (load + prompt_eval + eval). \
              Each part is its own median, so the bar need not equal the median E2E.",

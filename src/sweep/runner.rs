@@ -235,15 +235,7 @@ pub async fn run_sweep(
         last_key = Some(key);
         if let Some(f) = &run.failure {
             outcome.failed += 1;
-            bar.suspend(|| {
-                eprintln!(
-                    "run {index} ({}, round {}): {} call failed: {}",
-                    config.id,
-                    slot.round,
-                    f.stage.name(),
-                    f.message
-                )
-            });
+            bar.suspend(|| eprintln!("run {index} ({}, round {}): {f}", config.id, slot.round));
         }
         writer.append(&run)?;
         outcome.executed += 1;
