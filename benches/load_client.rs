@@ -69,6 +69,7 @@ fn bench_load(c: &mut Criterion) {
                     },
                     warmup_ns: 0,
                     origin_mono_ns: mono_ns(),
+                    stop: None,
                 };
                 let t = Instant::now();
                 run_engine(cfg, tx, Arc::new(Progress::default())).expect("engine runs");

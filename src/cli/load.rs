@@ -355,10 +355,12 @@ pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| out_dir_under("reports/load", &model));
     let target_rate = args.rate;
     let quiet = args.quiet;
+    let mut next_line = Duration::from_secs(1);
     let outcome = run_load(spec, &out_dir, |p, elapsed| {
-        if quiet {
-            return;
+        if quiet || elapsed < next_line {
+            return crate::load::Watch::Continue;
         }
+        next_line += Duration::from_secs(1);
         let sent = p.sent.load(Ordering::Relaxed);
         let achieved = sent as f64 / elapsed.as_secs_f64().max(1e-9);
         let target = target_rate.map_or_else(String::new, |r| format!("rate {r:.1}/s target · "));
@@ -369,6 +371,7 @@ pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
             p.failed.load(Ordering::Relaxed),
             p.lag_p99_ns.load(Ordering::Relaxed) as f64 / 1e6
         );
+        crate::load::Watch::Continue
     })?;
     if let Some(stub) = target.stub {
         runtime.block_on(stub.shutdown());

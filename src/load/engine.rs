@@ -9,7 +9,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,6 +61,9 @@ pub struct EngineConfig {
     pub warmup_ns: u64,
     /// The origin on CLOCK_MONOTONIC ([`mono_ns`]); the engine waits for it.
     pub origin_mono_ns: u64,
+    /// Set to stop offering load: no request is sent after it is seen (requests in
+    /// flight finish and are recorded). `None`: the plan runs to its end.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// Live counters for a progress line, updated by the engine thread.
@@ -102,6 +105,13 @@ struct Shared {
 }
 
 impl Shared {
+    fn stopped(&self) -> bool {
+        self.cfg
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+    }
+
     fn origin(&self) -> u64 {
         self.cfg.origin_mono_ns
     }
@@ -205,13 +215,16 @@ async fn drive(
     ticker.abort();
     shared.flush();
     let client_cpu_ns = thread_cpu_ns().saturating_sub(cpu0);
+    let stopped_early = shared.stopped().then(|| {
+        "stopped before the plan's end (the caller asked; see the run's report)".to_string()
+    });
     Ok(RunEnd {
         wall_ns: shared.last_end_ns.get(),
         client_cpu_ns,
         process_cpu_ns: super::clock::process_cpu_ns(),
         sent: shared.sent.get(),
         peak_in_flight: shared.peak_in_flight.get(),
-        stopped_early: None,
+        stopped_early,
     })
 }
 
@@ -241,6 +254,9 @@ async fn open_loop(shared: &Rc<Shared>, timer: &mut Timer, intended: &[u64]) {
     for (seq, &at) in intended.iter().enumerate() {
         let late = mono_ns() >= origin + at;
         timer.wait_until(origin + at).await;
+        if shared.stopped() {
+            break;
+        }
         shared.outstanding.set(shared.outstanding.get() + 1);
         let s = shared.clone();
         tokio::task::spawn_local(async move {
@@ -277,7 +293,7 @@ async fn worker(
         if think_ns > 0 {
             timer.wait_until(shared.origin() + intended).await;
         }
-        if duration_ns.is_some_and(|d| intended >= d) {
+        if duration_ns.is_some_and(|d| intended >= d) || shared.stopped() {
             return;
         }
         let seq = shared.next_seq.get();

@@ -104,13 +104,27 @@ pub enum LoadError {
     Output(#[from] output::OutputError),
 }
 
+/// How often [`run_load`] calls its watcher.
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// What a watcher tells [`run_load`] after each tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watch {
+    /// Go on.
+    Continue,
+    /// Stop offering load (requests in flight finish and are recorded); the reason
+    /// goes into the end line.
+    Stop(String),
+}
+
 /// Runs `spec`, writing `out_dir/records.jsonl` as requests finish, then the
-/// outputs computed from it. `on_tick` is called about once a second with the live
-/// counters (for a progress line) while the run goes on.
+/// outputs computed from it. `watch` is called every [`TICK`] with the live
+/// counters and the time since the start (for a progress line, or to stop a run
+/// early, e.g. when the server is overloaded).
 pub fn run_load(
     spec: LoadSpec,
     out_dir: &Path,
-    mut on_tick: impl FnMut(&Progress, Duration),
+    mut watch: impl FnMut(&Progress, Duration) -> Watch,
 ) -> Result<LoadOutcome, LoadError> {
     let records = out_dir.join("records.jsonl");
     prepare_out_dir(out_dir, &records)?;
@@ -135,8 +149,14 @@ pub fn run_load(
         mode: spec.mode,
         warmup_ns: header.plan.warmup_ns,
         origin_mono_ns,
+        stop: None,
     };
     let progress = Arc::new(Progress::default());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cfg = engine::EngineConfig {
+        stop: Some(stop.clone()),
+        ..cfg
+    };
     let engine_tx = tx.clone();
     let engine_progress = progress.clone();
     let engine = std::thread::Builder::new()
@@ -144,19 +164,23 @@ pub fn run_load(
         .spawn(move || engine::run_engine(cfg, engine_tx, engine_progress))
         .map_err(LoadError::Engine)?;
     let started = std::time::Instant::now();
-    let mut next_tick = Duration::from_secs(1);
+    let mut stopped = None;
     while !engine.is_finished() {
-        std::thread::sleep(Duration::from_millis(20));
-        let elapsed = started.elapsed();
-        if elapsed >= next_tick {
-            on_tick(&progress, elapsed);
-            next_tick += Duration::from_secs(1);
+        std::thread::sleep(TICK);
+        if stopped.is_none() {
+            if let Watch::Stop(why) = watch(&progress, started.elapsed()) {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                stopped = Some(why);
+            }
         }
     }
-    let end = engine
+    let mut end = engine
         .join()
         .map_err(|_| LoadError::Engine(std::io::Error::other("the load engine panicked")))?
         .map_err(LoadError::Engine)?;
+    if stopped.is_some() {
+        end.stopped_early = stopped;
+    }
     let _ = tx.send(sink::SinkMsg::End(end));
     drop(tx);
     writer
