@@ -277,8 +277,14 @@ fn the_workflow_against_a_real_model_agrees_with_the_server() {
     println!("workflow: 2 runs in {:.1} s", wall.as_secs_f64());
 }
 
-/// Records one real stream (the workflow's analysis prompt, `max_tokens` 128, seed
-/// 42) as the `replay` stub profile's recording: the second of two identical requests,
+/// Records one real stream (the workflow's analysis prompt, `max_tokens` 384, seed
+/// 42, sampled: temperature 0.7, top_p 0.9, top_k 40, repeat_penalty 1.15) as the
+/// `replay` stub profile's recording. Greedy decoding (temperature 0, as recorded
+/// before) loops on this prompt with Gemma 3 270M — "## References / - 1 to 2
+/// references" until `max_tokens`, which became every stub run's `llm_report.md` —
+/// and so do repeat_penalty 1.1–1.3, frequency/presence penalties and DRY at
+/// temperature 0 (tried 2026-12-03); these settings end the text naturally. It is the
+/// second of two identical requests,
 /// so llama.cpp's prompt cache holds the prompt, as in every workflow run after the
 /// first against `llama-server` (a cold prefill of this prompt takes 11 s on this
 /// 2-core VM, too slow for the default fallback). Ignored: it rewrites a committed file.
@@ -298,7 +304,7 @@ fn record_replay_profile() {
     )
     .unwrap();
     let prompt = agentbench::prompt::analysis_prompt(&agentbench::ingest::summarize(&corpus));
-    let max_tokens = 128u64;
+    let max_tokens = 384u64;
     let body = serde_json::json!({
         "model": server.model,
         "prompt": prompt,
@@ -306,7 +312,10 @@ fn record_replay_profile() {
         "stream_options": {"include_usage": true},
         "max_tokens": max_tokens,
         "seed": 42,
-        "temperature": 0,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "top_k": 40,
+        "repeat_penalty": 1.15,
     });
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let record_once = || {
@@ -352,7 +361,7 @@ fn record_replay_profile() {
         }
         agentbench::stub::ReplayRecording {
             source: format!(
-                "llama.cpp llama-server (vendored in llama-cpp-python 0.3.36, scripts/llama-server.sh), Gemma 3 270M Q4_K_M, {} thread(s), 2-core VM; /v1/completions, analysis prompt of mock-data/, seed 42, temperature 0; the second of two identical requests (prompt cache hit); receive times at the client over loopback",
+                "llama.cpp llama-server (vendored in llama-cpp-python 0.3.36, scripts/llama-server.sh), Gemma 3 270M Q4_K_M, {} thread(s), 2-core VM; /v1/completions, analysis prompt of mock-data/, max_tokens 384, seed 42, temperature 0.7, top_p 0.9, top_k 40, repeat_penalty 1.15; the second of two identical requests (prompt cache hit); receive times at the client over loopback",
                 std::env::var("LLM_THREADS").unwrap_or_else(|_| "1".into())
             ),
             model: server.model.clone(),
@@ -375,6 +384,14 @@ fn record_replay_profile() {
         .and_then(|t| t.cache_n)
         .unwrap_or(0);
     assert!(cached > 0, "the second request should hit the prompt cache");
+    let text = |r: &agentbench::stub::ReplayRecording| {
+        r.chunks.iter().map(|c| c.text.as_str()).collect::<String>()
+    };
+    assert_eq!(
+        text(&cold),
+        text(&recording),
+        "the seed makes both requests' text the same"
+    );
     println!(
         "cold request: TTFT {:.1} ms, end {:.1} ms; recording the warm one ({cached} prompt tokens cached)",
         cold.chunks[0].at_ns as f64 / 1e6,

@@ -622,3 +622,26 @@ async fn the_replay_stubs_identity_is_true() {
     assert!(!tags.contains("4.3B") && !tags.contains("Q4_K_M"), "{tags}");
     stub.shutdown().await;
 }
+
+/// The `replay` recording (the text of every stub run's `llm_report.md` by default)
+/// is no degenerate loop: it stopped before `max_tokens`, and no line repeats more
+/// than twice (the greedy recording before it was "## References / - 1 to 2
+/// references" ten times over, cut at `max_tokens`).
+#[test]
+fn the_replay_recording_is_not_a_degenerate_loop() {
+    let r = agentbench::stub::ReplayRecording::embedded();
+    let tokens = r
+        .usage
+        .as_ref()
+        .and_then(|u| u.completion_tokens)
+        .expect("usage recorded");
+    assert!(tokens < r.max_tokens, "{tokens} tokens: cut at max_tokens");
+    let text: String = r.chunks.iter().map(|c| c.text.as_str()).collect();
+    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        *seen.entry(line).or_default() += 1;
+    }
+    let worst = seen.iter().max_by_key(|(_, n)| **n).unwrap();
+    assert!(*worst.1 <= 2, "{worst:?} repeats in:\n{text}");
+    assert_eq!(StubProfile::named("replay").unwrap().text, text);
+}
