@@ -4,6 +4,7 @@
 //! metrics ([`metrics`]) → exports. Nothing derived is stored as primary data.
 
 pub mod agent;
+pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod clock;

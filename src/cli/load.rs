@@ -114,7 +114,7 @@ pub struct LoadArgs {
     pub quiet: bool,
 }
 
-fn positive(flag: &str, v: f64) -> Result<f64> {
+pub(super) fn positive(flag: &str, v: f64) -> Result<f64> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
@@ -236,15 +236,19 @@ fn plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
 
 /// The prompts: the workflow's analysis and report prompts from the corpus, or
 /// one synthetic prompt of about N tokens.
-fn prompts_of(args: &LoadArgs) -> Result<Vec<(String, String)>> {
-    if let Some(n) = args.prompt_tokens {
+pub(super) fn prompts_of(
+    prompt_tokens: Option<u32>,
+    seed: u64,
+    corpus_root: &std::path::Path,
+) -> Result<Vec<(String, String)>> {
+    if let Some(n) = prompt_tokens {
         if n == 0 {
             bail!("--prompt-tokens must be at least 1");
         }
-        return Ok(vec![("synthetic".into(), synthetic_prompt(n, args.seed))]);
+        return Ok(vec![("synthetic".into(), synthetic_prompt(n, seed))]);
     }
-    let context = || format!("cannot ingest the corpus at {}", args.corpus.display());
-    let corpus = crate::ingest::ingest(&args.corpus, &crate::ingest::IngestOptions::default())
+    let context = || format!("cannot ingest the corpus at {}", corpus_root.display());
+    let corpus = crate::ingest::ingest(corpus_root, &crate::ingest::IngestOptions::default())
         .with_context(context)?;
     let summary = crate::ingest::summarize(&corpus);
     let analysis = crate::prompt::analysis_prompt(&summary);
@@ -274,46 +278,50 @@ pub fn synthetic_prompt(tokens: u32, seed: u64) -> String {
     out
 }
 
-fn settings_of(args: &LoadArgs) -> Result<RequestSettings> {
-    let mut settings = RequestSettings::from_pairs(&args.options).context("bad --option")?;
+pub(super) fn settings_of(
+    options: &[String],
+    output_tokens: u32,
+    protocol: crate::client::Protocol,
+) -> Result<RequestSettings> {
+    let mut settings = RequestSettings::from_pairs(options).context("bad --option")?;
     if settings.options.num_predict.is_none() {
-        settings.options.num_predict = Some(i64::from(args.output_tokens));
+        settings.options.num_predict = Some(i64::from(output_tokens));
     }
     if settings.options.seed.is_none() {
         settings.options.seed = Some(42);
     }
-    settings
-        .check_protocol(args.server.protocol)
-        .context("bad --option")?;
+    settings.check_protocol(protocol).context("bad --option")?;
     Ok(settings)
 }
 
-/// Runs `agentbench load` and returns its exit code: 0, 3 when a request failed,
-/// 5 when the client could not keep up (takes precedence).
-pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
-    let (mode, plan) = plan_of(args)?;
-    let settings = settings_of(args)?;
-    let timeouts = Timeouts {
-        idle: Duration::from_secs_f64(positive("--idle-timeout", args.idle_timeout)?),
-        total: args
-            .timeout
-            .map(|t| positive("--timeout", t).map(Duration::from_secs_f64))
-            .transpose()?,
-        ..Timeouts::default()
-    };
-    let prompts = prompts_of(args)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let protocol = args.server.protocol;
-    let model = args.server.model.clone();
-    let (target, client, server) = runtime.block_on(async {
-        let target = choose_target(&args.server, args.stub.as_deref(), timeouts).await?;
+/// The backend of a load-type command: started (or probed), its self-description,
+/// and the prompts rendered for it.
+pub(super) struct Prepared {
+    pub(super) target: super::run::Target,
+    pub(super) server: crate::client::ServerInfo,
+    pub(super) prompts: Vec<(PromptInfo, crate::client::PreparedCall)>,
+    pub(super) backend: Backend,
+}
+
+/// Starts or probes the backend on `runtime`, asks it about `model`, and renders
+/// the prompts for it.
+pub(super) fn prepare_backend(
+    runtime: &tokio::runtime::Runtime,
+    server: &ServerArgs,
+    stub: Option<&str>,
+    timeouts: Timeouts,
+    prompts: &[(String, String)],
+    settings: &RequestSettings,
+) -> Result<Prepared> {
+    let protocol = server.protocol;
+    let model = server.model.clone();
+    let (target, client, info) = runtime.block_on(async {
+        let target = choose_target(server, stub, timeouts).await?;
         let client = OllamaClient::new(&target.url, timeouts)?.with_protocol(protocol);
-        let server = client.server_info(&model).await?;
-        anyhow::Ok((target, client, server))
+        let info = client.server_info(&model).await?;
+        anyhow::Ok((target, client, info))
     })?;
-    let endpoint = args.server.endpoint();
+    let endpoint = server.endpoint();
     let prepared = prompts
         .iter()
         .map(|(name, text)| {
@@ -321,7 +329,7 @@ pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
                 endpoint,
                 model: &model,
                 prompt: text,
-                settings: &settings,
+                settings,
             });
             let info = PromptInfo {
                 name: name.clone(),
@@ -331,6 +339,56 @@ pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
             (info, call)
         })
         .collect();
+    let backend = Backend {
+        url: target.url.clone(),
+        protocol: protocol.name().into(),
+        endpoint,
+        stub: target.stub.as_ref().map(|s| s.profile().name.clone()),
+    };
+    Ok(Prepared {
+        target,
+        server: info,
+        prompts: prepared,
+        backend,
+    })
+}
+
+/// `--idle-timeout` and `--timeout`, checked.
+pub(super) fn timeouts_of(idle: f64, total: Option<f64>) -> Result<Timeouts> {
+    Ok(Timeouts {
+        idle: Duration::from_secs_f64(positive("--idle-timeout", idle)?),
+        total: total
+            .map(|t| positive("--timeout", t).map(Duration::from_secs_f64))
+            .transpose()?,
+        ..Timeouts::default()
+    })
+}
+
+/// Runs `agentbench load` and returns its exit code: 0, 3 when a request failed,
+/// 5 when the client could not keep up (takes precedence).
+pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
+    let (mode, plan) = plan_of(args)?;
+    let protocol = args.server.protocol;
+    let settings = settings_of(&args.options, args.output_tokens, protocol)?;
+    let timeouts = timeouts_of(args.idle_timeout, args.timeout)?;
+    let prompts = prompts_of(args.prompt_tokens, args.seed, &args.corpus)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let model = args.server.model.clone();
+    let Prepared {
+        target,
+        server,
+        prompts: prepared,
+        backend,
+    } = prepare_backend(
+        &runtime,
+        &args.server,
+        args.stub.as_deref(),
+        timeouts,
+        &prompts,
+        &settings,
+    )?;
     // A fresh pool for the engine: the probe's idle connections belong to this
     // thread's runtime, whose reactor does not run while the engine does.
     let client = OllamaClient::new(&target.url, timeouts)?.with_protocol(protocol);
@@ -339,12 +397,7 @@ pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
         prompts: prepared,
         mode,
         plan,
-        backend: Backend {
-            url: target.url.clone(),
-            protocol: protocol.name().into(),
-            endpoint,
-            stub: target.stub.as_ref().map(|s| s.profile().name.clone()),
-        },
+        backend,
         server,
         model: model.clone(),
         settings,

@@ -1,6 +1,7 @@
 //! The command line: clap options → library calls. `main.rs` only parses, runs and
 //! maps errors to exit codes.
 
+mod capacity;
 mod commits;
 mod compare;
 mod history;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use capacity::CapacityArgs;
 pub use load::{synthetic_prompt, LoadArgs};
 pub use peers::{AgentArgs, PeersArgs};
 pub use run::{run, RunOutcome, FALLBACK_STUB_PROFILE};
@@ -38,6 +40,9 @@ pub enum Command {
     /// Offer load to a server (closed loop, open loop, open loop with a ceiling),
     /// timed from the intended send; exit 5 when the client could not keep up.
     Load(LoadArgs),
+    /// Find the highest rate a server sustains under a percentile SLO, as an
+    /// interval from bootstrap bounds, probing rates with the load engine.
+    Capacity(CapacityArgs),
     /// Serve a stub speaking Ollama's API and the OpenAI-compatible /v1 routes on
     /// 127.0.0.1 until interrupted.
     Stub(StubArgs),
@@ -457,6 +462,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Compare(args) => compare::run_compare(&args),
         Command::Load(args) => load::run_load_cli(&args),
+        Command::Capacity(args) => capacity::run_capacity_cli(&args),
         Command::Icount(args) => icount::run_icount(&args),
         Command::Commits(args) => commits::run_commits(&args),
         Command::History(args) => history::run_history(&args),

@@ -1,0 +1,501 @@
+//! Capacity under an SLO, with a confidence interval: the highest rate whose SLO
+//! percentiles' upper 95 % bootstrap bounds stay within their limits, and the
+//! lowest rate where a lower bound exceeds one (or the queue grew without bound),
+//! found by probing rates with the load engine.
+//!
+//! ```text
+//! slo       p99:ttft<=2s,…  → targets; requests a probe needs       slo.rs
+//! search    which rate next; when is it bracketed (pure)             search.rs
+//! stats     percentile bootstrap (failures = ∞); overload test      stats.rs
+//! probe     one open-loop load run per rate (records, report), its
+//!           verdict from its records; stopped early when overloaded  this file
+//! output    capacity.json / .md / index.html                         output.rs
+//! ```
+//!
+//! Every probe is a normal load run in `OUT/probes/NN-RATE/`; the capacity report
+//! is computed from their records.
+
+pub mod output;
+pub mod search;
+pub mod slo;
+pub mod stats;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use search::{Bracket, Outcome, Search, SearchPlan, Step, Verdict};
+pub use slo::{CapacitySlo, Target};
+
+use crate::client::{OllamaClient, PreparedCall, RequestSettings, ServerInfo, Timeouts};
+use crate::load::record::{scan_load_file, ScheduleInfo};
+use crate::load::schedule::schedule_hash;
+use crate::load::slo::SloMetric;
+use crate::load::{
+    run_load, Arrival, Extent, LoadError, LoadPlanInfo, LoadSpec, Mode, OpenSchedule, PromptInfo,
+    Watch,
+};
+use crate::metrics::CallMetrics;
+use crate::record::Backend;
+
+/// Bootstrap resamples per target and probe.
+pub const RESAMPLES: usize = 1000;
+/// Confidence of the intervals.
+pub const CONFIDENCE: f64 = 0.95;
+/// Warm-up requests added to each probe, as a fraction of its measured requests.
+pub const WARMUP_FRACTION: f64 = 0.1;
+
+/// Makes a fresh client (its own connection pool) for each probe.
+#[derive(Debug, Clone)]
+pub struct ClientFactory {
+    /// Base URL.
+    pub url: String,
+    /// Per-request limits.
+    pub timeouts: Timeouts,
+    /// Wire protocol.
+    pub protocol: crate::client::Protocol,
+}
+
+impl ClientFactory {
+    /// A new client.
+    pub fn make(&self) -> Result<OllamaClient, crate::client::ClientBuildError> {
+        Ok(OllamaClient::new(&self.url, self.timeouts)?.with_protocol(self.protocol))
+    }
+}
+
+/// A capacity search, fully specified.
+#[derive(Debug, Clone)]
+pub struct CapacitySpec {
+    /// Makes a fresh client (one connection pool) for each probe.
+    pub client: ClientFactory,
+    /// The prompts, used in turn.
+    pub prompts: Vec<(PromptInfo, PreparedCall)>,
+    /// The server measured.
+    pub backend: Backend,
+    /// What it said about itself.
+    pub server: ServerInfo,
+    /// The model.
+    pub model: String,
+    /// Options sent.
+    pub settings: RequestSettings,
+    /// The SLO.
+    pub slo: CapacitySlo,
+    /// The search's range and budget.
+    pub plan: SearchPlan,
+    /// Measured requests per probe (at least the SLO's minimum).
+    pub requests: u64,
+    /// Arrival process of every probe.
+    pub arrival: Arrival,
+    /// Seed: probe `i` uses `seed + i` for its schedule and its bootstrap.
+    pub seed: u64,
+    /// The load engine's lag bound (a probe beyond it is client-limited).
+    pub max_lag_ns: u64,
+}
+
+/// One target's percentile at one probe, ms (∞ when failures reach it).
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetResult {
+    /// The target, as written.
+    pub target: String,
+    /// Its limit, ms.
+    pub limit_ms: f64,
+    /// Samples (measured requests; failures count as ∞).
+    pub n: usize,
+    /// The percentile.
+    pub estimate_ms: Option<f64>,
+    /// Lower bound of its 95 % bootstrap interval (`None`: ∞, or no samples).
+    pub lower_ms: Option<f64>,
+    /// Upper bound (`None`: ∞, or no samples).
+    pub upper_ms: Option<f64>,
+}
+
+/// One probe.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeResult {
+    /// 1-based.
+    pub index: usize,
+    /// Offered rate, req/s.
+    pub rate: f64,
+    /// A second look at an inconclusive rate.
+    pub repeat: bool,
+    /// Requests in the schedule (warm-up included).
+    pub requests: u64,
+    /// Requests measured (warm-up excluded), ok or failed.
+    pub measured: u64,
+    /// Of those, failed.
+    pub failed: u64,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Per target.
+    pub targets: Vec<TargetResult>,
+    /// Goodput fraction (every target's metric within its limit, per request).
+    pub goodput: Option<f64>,
+    /// Completed requests per second.
+    pub ok_rate: f64,
+    /// How the probe ended: `completed`, or why it stopped early.
+    pub ended: String,
+    /// The probe's output folder.
+    pub out_dir: PathBuf,
+}
+
+/// The capacity search's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityReport {
+    /// The SLO, as given.
+    pub slo: String,
+    /// Range, budget and tolerance.
+    pub min_rate: f64,
+    /// See `min_rate`.
+    pub max_rate: f64,
+    /// Probes allowed.
+    pub max_probes: usize,
+    /// ± fraction asked for.
+    pub tolerance: f64,
+    /// Measured requests per probe, and how that was chosen.
+    pub requests_per_probe: u64,
+    /// Why that many.
+    pub requests_why: String,
+    /// The probes, in order.
+    pub probes: Vec<ProbeResult>,
+    /// Where the capacity lies.
+    pub bracket: Bracket,
+    /// How the search ended.
+    pub outcome: Outcome,
+    /// Geometric centre of the bracket, req/s.
+    pub estimate: Option<f64>,
+    /// Half-width of the bracket relative to its centre.
+    pub half_width: Option<f64>,
+    /// Requests sent over all probes.
+    pub requests_spent: u64,
+    /// Seconds the search took.
+    pub wall_s: f64,
+}
+
+impl CapacityReport {
+    /// One line: what was found.
+    pub fn headline(&self) -> String {
+        let b = &self.bracket;
+        let tail = format!(
+            "{} probes, {} requests, {:.0} s",
+            self.probes.len(),
+            self.requests_spent,
+            self.wall_s
+        );
+        match (&self.outcome, b.pass, b.fail) {
+            (Outcome::BelowRange, _, Some(f)) => format!(
+                "capacity below the range: even {f:.2} req/s failed {} ({tail})",
+                self.slo
+            ),
+            (Outcome::AboveRange, Some(p), _) => format!(
+                "capacity above the range: {p:.2} req/s still met {} ({tail})",
+                self.slo
+            ),
+            (o, Some(lo), Some(hi)) => format!(
+                "capacity between {lo:.2} and {hi:.2} req/s (≈ {:.2} ± {:.1} %) under {}{} ({tail})",
+                (lo * hi).sqrt(),
+                100.0 * (hi - lo) / (hi + lo),
+                self.slo,
+                if *o == Outcome::Narrowed {
+                    String::new()
+                } else {
+                    format!(
+                        "; NOT narrowed to ± {:.0} % within the budget",
+                        self.tolerance * 100.0
+                    )
+                }
+            ),
+            _ => format!("no rate could be judged ({tail})"),
+        }
+    }
+}
+
+/// A capacity search failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CapacityError {
+    /// A probe's load run failed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A probe was client-limited: the search would measure agentbench.
+    #[error("probe {index} at {rate:.2} req/s was CLIENT-LIMITED ({why}); the capacity found would be agentbench's, not the server's — lower --max-rate or use a faster client host")]
+    ClientLimited {
+        /// Probe number.
+        index: usize,
+        /// Its rate.
+        rate: f64,
+        /// Why.
+        why: String,
+        /// The report up to and including that probe.
+        partial: Box<CapacityReport>,
+    },
+    /// Reading a probe's records failed.
+    #[error(transparent)]
+    Read(#[from] crate::load::record::LoadReadError),
+    /// Writing the report failed.
+    #[error(transparent)]
+    Output(#[from] output::OutputError),
+}
+
+/// The per-request SLO equivalent of the targets, for each probe's goodput: per
+/// metric, its strictest limit.
+pub fn request_slo(slo: &CapacitySlo) -> String {
+    let mut parts: Vec<(SloMetric, u64)> = Vec::new();
+    for t in &slo.targets {
+        match parts.iter_mut().find(|(m, _)| *m == t.metric) {
+            Some((_, l)) => *l = (*l).min(t.limit_ns),
+            None => parts.push((t.metric, t.limit_ns)),
+        }
+    }
+    parts
+        .iter()
+        .map(|(m, l)| format!("{}={}", m.name(), crate::load::slo::format_duration_ns(*l)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Runs the search, one load run per probe under `out_dir/probes/`, then writes
+/// `capacity.json`, `capacity.md` and `index.html` into `out_dir`. `on_probe` is
+/// called after each probe.
+pub fn run_capacity(
+    spec: &CapacitySpec,
+    out_dir: &Path,
+    mut on_probe: impl FnMut(&ProbeResult),
+) -> Result<CapacityReport, CapacityError> {
+    let started = std::time::Instant::now();
+    let mut search = Search::new(spec.plan);
+    let mut report = CapacityReport {
+        slo: spec.slo.to_string(),
+        min_rate: spec.plan.min_rate,
+        max_rate: spec.plan.max_rate,
+        max_probes: spec.plan.max_probes,
+        tolerance: spec.plan.tolerance,
+        requests_per_probe: spec.requests,
+        requests_why: format!(
+            "at least {} = ⌈{} / (1 − q)⌉ for the highest percentile, so that {} samples lie beyond it",
+            spec.slo.min_requests(),
+            slo::TAIL_SAMPLES,
+            slo::TAIL_SAMPLES
+        ),
+        probes: Vec::new(),
+        bracket: Bracket::default(),
+        outcome: Outcome::NotNarrowed,
+        estimate: None,
+        half_width: None,
+        requests_spent: 0,
+        wall_s: 0.0,
+    };
+    while let Step::Probe { rate, repeat } = search.next() {
+        let index = report.probes.len() + 1;
+        let measured = if repeat {
+            spec.requests * 2
+        } else {
+            spec.requests
+        };
+        let (probe, why_limited) = run_probe(spec, out_dir, index, rate, repeat, measured)?;
+        search.record(rate, probe.verdict, repeat);
+        report.requests_spent += probe.requests;
+        on_probe(&probe);
+        report.probes.push(probe);
+        if let Some(why) = why_limited {
+            finish(&mut report, &search, started);
+            output::write_report(&report, out_dir)?;
+            return Err(CapacityError::ClientLimited {
+                index,
+                rate,
+                why,
+                partial: Box::new(report),
+            });
+        }
+    }
+    finish(&mut report, &search, started);
+    output::write_report(&report, out_dir)?;
+    Ok(report)
+}
+
+fn finish(report: &mut CapacityReport, search: &Search, started: std::time::Instant) {
+    report.bracket = search.bracket.clone();
+    report.outcome = search.outcome();
+    if let (Some(lo), Some(hi)) = (report.bracket.pass, report.bracket.fail) {
+        report.estimate = Some((lo * hi).sqrt());
+        report.half_width = Some((hi - lo) / (hi + lo));
+    }
+    report.wall_s = started.elapsed().as_secs_f64();
+}
+
+/// One probe: a load run at `rate`, then its verdict from its records. Returns
+/// the client-limited reasons as the second value when the client did not keep up.
+fn run_probe(
+    spec: &CapacitySpec,
+    out_dir: &Path,
+    index: usize,
+    rate: f64,
+    repeat: bool,
+    measured: u64,
+) -> Result<(ProbeResult, Option<String>), CapacityError> {
+    let warm = ((measured as f64) * WARMUP_FRACTION).ceil() as u64;
+    let seed = spec.seed.wrapping_add(index as u64);
+    let schedule = OpenSchedule {
+        rate,
+        arrival: spec.arrival,
+        seed,
+        extent: Extent::Requests(measured + warm),
+    };
+    let intended = schedule.intended();
+    let warmup_ns = intended.get(warm as usize).copied().unwrap_or(0);
+    let dir = out_dir
+        .join("probes")
+        .join(format!("{index:02}-{rate:.3}rps"));
+    let plan = LoadPlanInfo {
+        mode: "open".into(),
+        concurrency: None,
+        think_ns: 0,
+        rate: Some(rate),
+        arrival: Some(spec.arrival.to_string()),
+        max_concurrency: None,
+        seed,
+        requests: Some(measured + warm),
+        duration_ns: None,
+        warmup_ns,
+        schedule: Some(ScheduleInfo {
+            count: intended.len() as u64,
+            sha256: schedule_hash(&intended),
+        }),
+        slo: Some(request_slo(&spec.slo)),
+        max_lag_ns: spec.max_lag_ns,
+    };
+    let load = LoadSpec {
+        client: spec.client.make().map_err(|e| {
+            LoadError::Engine(std::io::Error::other(format!(
+                "cannot build the client: {e}"
+            )))
+        })?,
+        prompts: spec.prompts.clone(),
+        mode: Mode::Open {
+            intended: Arc::new(intended),
+            max_concurrency: None,
+        },
+        plan,
+        backend: spec.backend.clone(),
+        server: spec.server.clone(),
+        model: spec.model.clone(),
+        settings: spec.settings.clone(),
+    };
+    let mut overload = stats::OverloadTest::new(rate);
+    let outcome = run_load(load, &dir, |p, elapsed| {
+        let why = overload.observe(
+            elapsed.as_secs_f64(),
+            p.in_flight.load(Ordering::Relaxed),
+            p.sent.load(Ordering::Relaxed),
+            p.done.load(Ordering::Relaxed),
+        );
+        why.map_or(Watch::Continue, Watch::Stop)
+    })?;
+    let s = &outcome.analysis.summary;
+    let overloaded = s
+        .stopped_early
+        .as_deref()
+        .filter(|w| w.starts_with("overloaded"))
+        .map(str::to_string);
+    let targets = target_results(spec, &outcome.records, seed)?;
+    let verdict = if overloaded.is_some() {
+        Verdict::Overloaded
+    } else if targets
+        .iter()
+        .all(|t| t.upper_ms.is_some_and(|u| u <= t.limit_ms))
+    {
+        Verdict::Pass
+    } else if targets
+        .iter()
+        .any(|t| t.n > 0 && t.lower_ms.is_none_or(|l| l > t.limit_ms))
+    {
+        Verdict::Fail
+    } else {
+        Verdict::Inconclusive
+    };
+    // An overloaded probe stands whatever the client's pace: overload is judged
+    // from what was sent against what completed, so the server fell behind even
+    // the rate the client managed.
+    let why_limited =
+        (s.client.client_limited && overloaded.is_none()).then(|| s.client.reasons.join("; "));
+    let probe = ProbeResult {
+        index,
+        rate,
+        repeat,
+        requests: s.requests,
+        measured: s.measured,
+        failed: s.failed,
+        verdict,
+        targets,
+        goodput: s.goodput.as_ref().map(|g| g.fraction),
+        ok_rate: s.ok_rate,
+        ended: overloaded.unwrap_or_else(|| "completed".into()),
+        out_dir: dir,
+    };
+    Ok((probe, why_limited))
+}
+
+/// Each target's percentile and interval from a probe's records (measured requests
+/// only; a failed request is ∞; TPOT only where defined).
+fn target_results(
+    spec: &CapacitySpec,
+    records: &Path,
+    seed: u64,
+) -> Result<Vec<TargetResult>, CapacityError> {
+    let metrics: Vec<SloMetric> = spec.slo.targets.iter().map(|t| t.metric).collect();
+    // (intended send, value) per target: the bootstrap keeps arrival order.
+    let mut samples: Vec<Vec<(u64, f64)>> = vec![Vec::new(); metrics.len()];
+    scan_load_file(records, |r| {
+        if r.warmup {
+            return;
+        }
+        let behind = r.behind_ns() as f64 / 1e6;
+        let m = CallMetrics::new(&r.call);
+        for (k, metric) in metrics.iter().enumerate() {
+            let v = if !r.call.is_ok() {
+                Some(f64::INFINITY)
+            } else {
+                match metric {
+                    SloMetric::Ttft => m.ttft().map(|d| behind + d.as_secs_f64() * 1e3),
+                    SloMetric::E2e => m.e2e().map(|d| behind + d.as_secs_f64() * 1e3),
+                    SloMetric::Tpot => m.tpot().map(|d| d.as_secs_f64() * 1e3),
+                }
+            };
+            if let Some(v) = v {
+                samples[k].push((r.intended_ns, v));
+            }
+        }
+    })?;
+    let samples: Vec<Vec<f64>> = samples
+        .into_iter()
+        .map(|mut s| {
+            s.sort_by_key(|(t, _)| *t);
+            s.into_iter().map(|(_, v)| v).collect()
+        })
+        .collect();
+    let finite = |v: f64| v.is_finite().then_some(v);
+    Ok(spec
+        .slo
+        .targets
+        .iter()
+        .zip(samples)
+        .enumerate()
+        .map(|(k, (t, s))| {
+            let ci = stats::quantile_ci(
+                &s,
+                t.quantile,
+                RESAMPLES,
+                CONFIDENCE,
+                seed.wrapping_mul(31).wrapping_add(k as u64),
+            );
+            TargetResult {
+                target: t.to_string(),
+                limit_ms: t.limit_ns as f64 / 1e6,
+                n: s.len(),
+                estimate_ms: ci.and_then(|c| finite(c.estimate)),
+                lower_ms: ci.and_then(|c| finite(c.lower)),
+                upper_ms: ci.and_then(|c| finite(c.upper)),
+            }
+        })
+        .collect())
+}
