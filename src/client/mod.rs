@@ -6,22 +6,22 @@
 //! [`CallRecord`] with [`CallRecord::error`] set and whatever was received before
 //! the failure kept. Derived numbers live in [`crate::metrics`].
 
+pub mod call;
 pub mod endpoint;
 pub mod lifecycle;
 pub mod ndjson;
 pub mod options;
-pub mod record;
 mod server_info;
 pub mod sse;
 mod stream;
 pub use stream::PreparedCall;
 
+pub use call::{
+    CallError, CallRecord, Endpoint, ErrorKind, LlamaTimings, Protocol, ServerFields, Usage,
+};
 pub use endpoint::{resolve_base_url, BadBaseUrl, DEFAULT_OLLAMA_URL};
 pub use lifecycle::{LifecycleError, PsModel};
 pub use options::{GenOptions, OptionError, RequestSettings, OPTION_KEYS};
-pub use record::{
-    CallError, CallRecord, Endpoint, ErrorKind, LlamaTimings, Protocol, ServerFields, Usage,
-};
 pub use server_info::{ServerInfo, ServerProbeError};
 
 use std::time::Duration;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::record::Protocol;
+use super::call::Protocol;
 use super::stream::root_cause;
 use super::OllamaClient;
 

@@ -8,8 +8,8 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::call::{CallError, CallRecord, Endpoint, ErrorKind, Protocol, ServerFields};
 use super::ndjson::{decode_chunk, DecodeError, LineSplitter};
-use super::record::{CallError, CallRecord, Endpoint, ErrorKind, Protocol, ServerFields};
 use super::sse::{decode_sse_line, SseLine};
 use super::{CallRequest, OllamaClient};
 use crate::client::options::GenOptions;
