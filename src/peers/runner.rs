@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::analysis::{agent_figures, ratios, AgentFigures, Ratio};
+use super::figures::{agent_figures, ratios, AgentFigures, Ratio};
 use super::process::run_measured;
 use super::prompts::{verify_prompts, PromptCheck};
 use super::report::{table_rows, target_lines, write_peers_report, PeersReportPaths};
