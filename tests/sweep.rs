@@ -11,7 +11,7 @@ use agentbench::client::{Endpoint, OllamaClient, RequestSettings, Timeouts};
 use agentbench::record::{read_records, Stage, StartState};
 use agentbench::stub::emulate::{Emulation, Planted};
 use agentbench::stub::{PacedStub, StubProfile};
-use agentbench::sweep::analysis::{label_call, CallFlag, ColdCause, Metric, Warmth};
+use agentbench::sweep::study::{label_call, CallFlag, ColdCause, Metric, Warmth};
 use agentbench::sweep::{analyze, matrix, run_sweep, AnalysisOpts, Axes, SweepPaths, SweepSpec};
 
 const THRESHOLD: Duration = Duration::from_millis(20);

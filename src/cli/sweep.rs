@@ -256,10 +256,10 @@ pub async fn sweep(args: &SweepArgs) -> Result<SweepCliOutcome> {
     };
     let analysis = analyze(&file, Some(&spec), opts);
     let report = write_sweep_report(&args.out, &file.header, Some(&spec), &analysis)?;
-    let count = |p: fn(&crate::sweep::analysis::CallFlag) -> bool| {
+    let count = |p: fn(&crate::sweep::study::CallFlag) -> bool| {
         analysis.flagged.iter().filter(|c| p(&c.flag)).count()
     };
-    use crate::sweep::analysis::CallFlag as F;
+    use crate::sweep::study::CallFlag as F;
     let warnings = vec![
         (
             "cold calls".to_string(),
