@@ -12,7 +12,7 @@ use clap::Args;
 
 use super::run::{choose_target, out_dir_under};
 use super::ServerArgs;
-use crate::client::{OllamaClient, RequestSettings, Timeouts};
+use crate::client::{LlmClient, RequestSettings, Timeouts};
 use crate::load::schedule::schedule_hash;
 use crate::load::slo::parse_duration_ns;
 use crate::load::{
@@ -309,7 +309,7 @@ pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
     let model = args.server.model.clone();
     let (target, client, server) = runtime.block_on(async {
         let target = choose_target(&args.server, args.stub.as_deref(), timeouts).await?;
-        let client = OllamaClient::new(&target.url, timeouts)?.with_protocol(protocol);
+        let client = LlmClient::new(&target.url, timeouts)?.with_protocol(protocol);
         let server = client.server_info(&model).await?;
         anyhow::Ok((target, client, server))
     })?;
@@ -333,7 +333,7 @@ pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
         .collect();
     // A fresh pool for the engine: the probe's idle connections belong to this
     // thread's runtime, whose reactor does not run while the engine does.
-    let client = OllamaClient::new(&target.url, timeouts)?.with_protocol(protocol);
+    let client = LlmClient::new(&target.url, timeouts)?.with_protocol(protocol);
     let spec = LoadSpec {
         client,
         prompts: prepared,

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::agent::{Agent, WorkflowConfig};
-use crate::client::{resolve_base_url, Endpoint, OllamaClient, RequestSettings, Timeouts};
+use crate::client::{resolve_base_url, Endpoint, LlmClient, RequestSettings, Timeouts};
 use crate::ingest::{check_root, IngestOptions};
 use crate::peers::{run_peers, AgentSpec, PeerBackend, PeersConfig};
 use crate::record::RecordWriter;
@@ -164,7 +164,7 @@ async fn agent(args: &AgentArgs) -> Result<ExitCode> {
     let url = resolve_base_url(Some(&args.base_url), None)?;
     check_root(&args.corpus)
         .with_context(|| format!("cannot ingest the corpus at {}", args.corpus.display()))?;
-    let client = OllamaClient::new(&url, Timeouts::default())?;
+    let client = LlmClient::new(&url, Timeouts::default())?;
     // First request: fail fast on a dead server, as `run` does.
     if let Err(e) = client.probe(Duration::from_secs(5)).await {
         bail!("the server at --base-url does not answer: {e}");

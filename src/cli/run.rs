@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::table::stage_table;
 use super::RunArgs;
 use crate::agent::{Agent, WorkflowConfig};
-use crate::client::{resolve_base_url, OllamaClient, RequestSettings, Timeouts};
+use crate::client::{resolve_base_url, LlmClient, RequestSettings, Timeouts};
 use crate::ingest::{check_root, ingest, IngestOptions};
 use crate::metrics::RunSummary;
 use crate::record::{Backend, CorpusInfo, Header, RecordWriter, Stage, WorkflowRecord};
@@ -96,7 +96,7 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     // within milliseconds of start, and a dead server is reported without delay.
     let target = choose_target(&args.server, args.stub.as_deref(), timeouts).await?;
     let corpus = ingest(&args.corpus, &ingest_options).with_context(corpus_context)?;
-    let client = OllamaClient::new(&target.url, timeouts)?.with_protocol(protocol);
+    let client = LlmClient::new(&target.url, timeouts)?.with_protocol(protocol);
     let model = &args.server.model;
     let server = client.server_info(model).await?;
     let endpoint = args.server.endpoint();
@@ -309,7 +309,7 @@ pub(super) async fn choose_target(
     let ollama_host = std::env::var("OLLAMA_HOST").ok();
     let base_url = server.base_url.as_deref();
     let url = resolve_base_url(base_url, ollama_host.as_deref())?;
-    let probe_client = OllamaClient::new(&url, timeouts)?.with_protocol(server.protocol);
+    let probe_client = LlmClient::new(&url, timeouts)?.with_protocol(server.protocol);
     match probe_client.probe(Duration::from_secs(2)).await {
         Ok(_) => Ok(Target { url, stub: None }),
         Err(e) if base_url.is_some() || ollama_host.is_some() => {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::stream::root_cause;
-use super::{OllamaClient, RequestSettings};
+use super::{LlmClient, RequestSettings};
 use crate::record::StartState;
 
 /// One entry of `GET /api/ps`.
@@ -83,10 +83,10 @@ impl PsModel {
     }
 }
 
-/// How long [`OllamaClient::prepare`] polls `/api/ps` for the expected state.
+/// How long [`LlmClient::prepare`] polls `/api/ps` for the expected state.
 pub const VERIFY_LIMIT: Duration = Duration::from_secs(15);
 
-impl OllamaClient {
+impl LlmClient {
     fn lifecycle_err(&self, what: &'static str, reason: String) -> LifecycleError {
         LifecycleError::Request {
             what,

@@ -15,7 +15,7 @@ use super::report::{table_rows, target_lines, write_peers_report, PeersReportPat
 use super::schema::Schema;
 use super::spec::{AgentCommand, AgentSpec, PeerBackend};
 use super::{PeersError, ProcessRecord};
-use crate::client::{Endpoint, OllamaClient, RequestSettings, ServerInfo, Timeouts};
+use crate::client::{Endpoint, LlmClient, RequestSettings, ServerInfo, Timeouts};
 use crate::record::{Backend, CorpusInfo, Header, Line, RecordWriter, WorkflowRecord};
 use crate::stub::{default_addr, serve, RunningStub, StubProfile};
 
@@ -160,7 +160,7 @@ pub fn run_peers(cfg: &PeersConfig) -> Result<PeersOutcome, PeersError> {
         (None, b) => return Err(PeersError::Setup(format!("no stub started for {b}"))),
     };
     let server = runtime.block_on(async {
-        match OllamaClient::new(&url, Timeouts::default()) {
+        match LlmClient::new(&url, Timeouts::default()) {
             Ok(c) => c
                 .server_info(&cfg.model)
                 .await

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::matrix::SweepConfig;
 use super::order::{interleaved, Slot};
 use crate::agent::{Agent, WorkflowConfig};
-use crate::client::{Endpoint, GenOptions, OllamaClient, RequestSettings};
+use crate::client::{Endpoint, GenOptions, LlmClient, RequestSettings};
 use crate::ingest::IngestOptions;
 use crate::record::{cut_torn_tail, read_records, Header, RecordWriter, StartState};
 
@@ -117,7 +117,7 @@ impl SweepPaths {
 /// appended and fsynced as it completes.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_sweep(
-    client: &OllamaClient,
+    client: &LlmClient,
     model: &str,
     endpoint: Endpoint,
     corpus_root: &Path,
