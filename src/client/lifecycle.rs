@@ -10,7 +10,47 @@ use thiserror::Error;
 
 use super::stream::root_cause;
 use super::{LlmClient, RequestSettings};
-use crate::record::StartState;
+
+/// How the model's state was set before a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartState {
+    /// Nothing done before the run: the model is as it comes.
+    #[default]
+    AsIs,
+    /// Unloaded first (empty prompt, `keep_alive: 0`), verified absent in `/api/ps`:
+    /// the run's first call loads the model.
+    Cold,
+    /// Loaded first (empty prompt, with the run's options), verified present in
+    /// `/api/ps`: the run's first call finds the model loaded.
+    Warm,
+}
+
+impl StartState {
+    /// `as-is`, `cold` or `warm`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StartState::AsIs => "as-is",
+            StartState::Cold => "cold",
+            StartState::Warm => "warm",
+        }
+    }
+}
+
+impl std::str::FromStr for StartState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "as-is" => Ok(StartState::AsIs),
+            "cold" => Ok(StartState::Cold),
+            "warm" => Ok(StartState::Warm),
+            other => Err(format!(
+                "unknown start state {other:?}; valid: as-is, cold, warm"
+            )),
+        }
+    }
+}
 
 /// One entry of `GET /api/ps`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -20,7 +20,7 @@ pub use call::{
     CallError, CallRecord, Endpoint, ErrorKind, LlamaTimings, Protocol, ServerFields, Usage,
 };
 pub use endpoint::{resolve_base_url, BadBaseUrl, DEFAULT_OLLAMA_URL};
-pub use lifecycle::{LifecycleError, PsModel};
+pub use lifecycle::{LifecycleError, PsModel, StartState};
 pub use options::{GenOptions, OptionError, RequestSettings, OPTION_KEYS};
 pub use server_info::{ServerInfo, ServerProbeError};
 
