@@ -1,6 +1,6 @@
 //! HDR latency histograms: TTFT, ITL, E2E and client overhead per group
 //! (backend + configuration), fed only from [`CallMetrics`] so that every sample
-//! follows the definitions of REFERENCE.md §4.
+//! follows the definitions of `docs/metrics.md`.
 //!
 //! # Units, range and clamping
 //!
