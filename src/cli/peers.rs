@@ -14,6 +14,7 @@ use crate::client::{resolve_base_url, Endpoint, LlmClient, RequestSettings, Time
 use crate::ingest::{check_root, IngestOptions};
 use crate::peers::{run_peers, AgentSpec, PeerBackend, PeersConfig};
 use crate::record::RecordWriter;
+use crate::runner::run_durably;
 
 /// `agentbench peers`.
 #[derive(Debug, Args)]
@@ -188,17 +189,24 @@ async fn agent(args: &AgentArgs) -> Result<ExitCode> {
         .append(true)
         .open(&args.out)
         .with_context(|| format!("cannot open {}", args.out.display()))?;
+    // The external-agent protocol: workflow lines only (peers writes the header), each
+    // appended and fsynced by the library's durable loop.
     let mut writer = RecordWriter::append_to(&args.out)?;
-    let mut failed = 0;
-    for i in 0..args.runs {
-        let run = agent.run_once(i).await;
-        if let Some(f) = &run.failure {
-            failed += 1;
-            eprintln!("run {i}: {f}");
-        }
-        writer.append(&run)?;
-    }
-    Ok(if failed > 0 {
+    let plan: Vec<u32> = (0..args.runs).collect();
+    let made = run_durably(
+        &mut writer,
+        &plan,
+        None,
+        async |&i| Ok(agent.run_once(i).await),
+        |i, run| {
+            if let Some(f) = &run.failure {
+                eprintln!("run {i}: {f}");
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(if made.failed > 0 {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
