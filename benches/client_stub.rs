@@ -1,4 +1,4 @@
-//! One streamed call (`OllamaClient::call`, the analysis prompt of `mock-data/`) of
+//! One streamed call (`LlmClient::call`, the analysis prompt of `mock-data/`) of
 //! 100 and of 1000 chunks against the zero-latency instant stub over loopback, in a
 //! current-thread tokio runtime. Every measured call feeds the HDR histograms
 //! (`stub:instant`, `client_stub/<n> chunks`), including the client overhead

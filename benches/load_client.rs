@@ -9,7 +9,7 @@ use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agentbench::client::{CallRequest, Endpoint, OllamaClient, RequestSettings, Timeouts};
+use agentbench::client::{CallRequest, Endpoint, LlmClient, RequestSettings, Timeouts};
 use agentbench::load::clock::mono_ns;
 use agentbench::load::engine::{run_engine, EngineConfig, Mode, Progress};
 use agentbench::load::sink::SinkMsg;
@@ -41,7 +41,7 @@ fn bench_load(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let client = OllamaClient::new(&url, Timeouts::default()).expect("client");
+                let client = LlmClient::new(&url, Timeouts::default()).expect("client");
                 let prepared = client.prepare_call(&CallRequest {
                     endpoint: Endpoint::Generate,
                     model: DEFAULT_MODEL,

@@ -22,5 +22,6 @@ pub mod provenance;
 pub mod record;
 pub mod report;
 pub mod rng;
+pub mod runner;
 pub mod stub;
 pub mod sweep;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use agentbench::client::{
-    CallRecord, CallRequest, Endpoint, ErrorKind, OllamaClient, RequestSettings, Timeouts,
+    CallRecord, CallRequest, Endpoint, ErrorKind, LlmClient, RequestSettings, Timeouts,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -76,7 +76,7 @@ fn piece(text: &str) -> Vec<u8> {
 }
 
 async fn call(url: &str, timeouts: Timeouts) -> CallRecord {
-    let client = OllamaClient::new(url, timeouts).unwrap();
+    let client = LlmClient::new(url, timeouts).unwrap();
     let settings = RequestSettings::default();
     client
         .call(&CallRequest {
@@ -218,7 +218,7 @@ async fn an_overlong_line_is_bounded() {
     let big = vec![b'x'; 4096];
     let parts = vec![head_200(), chunk(&big), chunk(&big), last_chunk()];
     let url = serve_once(parts, Duration::ZERO).await;
-    let client = OllamaClient::new(&url, fast())
+    let client = LlmClient::new(&url, fast())
         .unwrap()
         .with_max_line_bytes(1000);
     let settings = RequestSettings::default();

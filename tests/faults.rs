@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use agentbench::client::{
-    CallRecord, CallRequest, Endpoint, ErrorKind, OllamaClient, RequestSettings, ServerFields,
+    CallRecord, CallRequest, Endpoint, ErrorKind, LlmClient, RequestSettings, ServerFields,
     Timeouts,
 };
 use agentbench::metrics::CallMetrics;
@@ -25,7 +25,7 @@ fn timeouts(fault: Fault) -> Timeouts {
 async fn call_fault(fault: Fault, endpoint: Endpoint) -> (CallRecord, StubProfile) {
     let profile = StubProfile::named(&format!("fault:{}", fault.name())).unwrap();
     let stub = PacedStub::start(profile.clone()).await.unwrap();
-    let client = OllamaClient::new(stub.url(), timeouts(fault)).unwrap();
+    let client = LlmClient::new(stub.url(), timeouts(fault)).unwrap();
     let settings = RequestSettings::default();
     let rec = client
         .call(&CallRequest {
@@ -162,7 +162,7 @@ async fn chat_streams_are_classified_the_same_way() {
 async fn retries_are_off_by_default_and_marked_when_on() {
     let profile = StubProfile::named("fault:http-500").unwrap();
     let stub = PacedStub::start(profile).await.unwrap();
-    let client = OllamaClient::new(stub.url(), timeouts(Fault::Http500)).unwrap();
+    let client = LlmClient::new(stub.url(), timeouts(Fault::Http500)).unwrap();
     let settings = RequestSettings::default();
     let req = CallRequest {
         endpoint: Endpoint::Generate,

@@ -6,9 +6,9 @@ use agentbench::client::{
     CallError, CallRecord, Endpoint, ErrorKind, RequestSettings, ServerFields,
 };
 use agentbench::metrics::hdr::{
-    merge_hdr_files, new_histogram, percentile_distribution, read_hdr_file, write_hdr_file,
-    HdrError, LatencyHistograms, LatencyMetric, HGRM_SCALE,
+    new_histogram, percentile_distribution, HdrError, LatencyHistograms, LatencyMetric, HGRM_SCALE,
 };
+use agentbench::report::hdr_files::{merge_hdr_files, read_hdr_file, write_hdr_file};
 use hdrhistogram::Histogram;
 
 fn xorshift(seed: &mut u64) -> u64 {

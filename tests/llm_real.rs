@@ -83,7 +83,7 @@ fn llm_server_with(test: &str, env: &[(&str, &str)]) -> Option<LlmServer> {
         return None;
     }
     // One thread unless told otherwise: on a shared 2-core machine two llama.cpp
-    // threads fighting other processes run ~10x slower (see REFERENCE.md).
+    // threads fighting other processes for the cores run ~10x slower than one.
     let threads = std::env::var("LLM_THREADS").unwrap_or_else(|_| "1".into());
     let out = Command::new(script())
         .arg("start")

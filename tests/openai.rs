@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use agentbench::client::{
-    CallRecord, CallRequest, Endpoint, ErrorKind, OllamaClient, Protocol, RequestSettings,
+    CallRecord, CallRequest, Endpoint, ErrorKind, LlmClient, Protocol, RequestSettings,
     ServerProbeError, Timeouts,
 };
 use agentbench::metrics::CallMetrics;
@@ -14,8 +14,8 @@ use agentbench::stub::{InstantStub, PacedStub, StubProfile, DEFAULT_MODEL, DEFAU
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-fn client(url: &str) -> OllamaClient {
-    OllamaClient::new(url, fast())
+fn client(url: &str) -> LlmClient {
+    LlmClient::new(url, fast())
         .unwrap()
         .with_protocol(Protocol::OpenAi)
 }

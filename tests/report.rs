@@ -351,7 +351,7 @@ fn report_renders_every_plot_self_contained_and_escaped() {
         .iter()
         .find(|h| h.metric == LatencyMetric::Ttft && h.group.backend == "stub:instant")
         .unwrap();
-    let hist = agentbench::metrics::hdr::read_hdr_file(&ttft_a.hdr).unwrap();
+    let hist = agentbench::report::hdr_files::read_hdr_file(&ttft_a.hdr).unwrap();
     assert_eq!(
         hist.len(),
         6,

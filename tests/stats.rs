@@ -252,8 +252,8 @@ fn mann_whitney_exact_matches_enumeration() {
 ///   p ≈ 0.012: "significant" at 5 %, but resting on 6 numbers; the 95 % interval of the
 ///   difference, 8.0 to 22.4 tok/s, is as wide as the difference itself.
 /// - Even taken at face value the test only says the two sets of three runs differ. The
-///   throughput is the *server's* figure (eval_count / eval_duration, REFERENCE.md §2
-///   flaw 1): the client's language cannot change it, and the difference followed the
+///   throughput is the *server's* figure (eval_count / eval_duration, `docs/metrics.md`
+///   §2, decode tok/s): the client's language cannot change it, and the difference followed the
 ///   test dates (same-week runs had Python slightly ahead). No statistic can turn that
 ///   confound into a language effect.
 #[test]

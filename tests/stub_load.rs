@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use agentbench::client::{
-    CallRecord, CallRequest, Endpoint, OllamaClient, Protocol, RequestSettings, Timeouts,
+    CallRecord, CallRequest, Endpoint, LlmClient, Protocol, RequestSettings, Timeouts,
 };
 use agentbench::stub::{
     default_addr, kind_for, serve, CapacityModel, RunningStub, StubKind, StubProfile, StubStats,
@@ -24,13 +24,13 @@ async fn start(name: &str) -> RunningStub {
     .unwrap()
 }
 
-fn client(url: &str, protocol: Protocol) -> OllamaClient {
-    OllamaClient::new(url, Timeouts::default())
+fn client(url: &str, protocol: Protocol) -> LlmClient {
+    LlmClient::new(url, Timeouts::default())
         .unwrap()
         .with_protocol(protocol)
 }
 
-async fn call(c: &OllamaClient, endpoint: Endpoint, prompt: &str) -> CallRecord {
+async fn call(c: &LlmClient, endpoint: Endpoint, prompt: &str) -> CallRecord {
     let settings = RequestSettings::default();
     c.call(&CallRequest {
         endpoint,

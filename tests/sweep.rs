@@ -7,11 +7,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use agentbench::client::{Endpoint, OllamaClient, RequestSettings, Timeouts};
+use agentbench::client::{Endpoint, LlmClient, RequestSettings, Timeouts};
 use agentbench::record::{read_records, Stage, StartState};
 use agentbench::stub::emulate::{Emulation, Planted};
 use agentbench::stub::{PacedStub, StubProfile};
-use agentbench::sweep::analysis::{label_call, CallFlag, ColdCause, Metric, Warmth};
+use agentbench::sweep::study::{label_call, CallFlag, ColdCause, Metric, Warmth};
 use agentbench::sweep::{analyze, matrix, run_sweep, AnalysisOpts, Axes, SweepPaths, SweepSpec};
 
 const THRESHOLD: Duration = Duration::from_millis(20);
@@ -55,7 +55,7 @@ fn spec(runs: u32, warmup: u32, start: StartState) -> SweepSpec {
 }
 
 async fn sweep(url: &str, spec: &SweepSpec, dir: &Path) -> agentbench::sweep::SweepOutcome {
-    let client = OllamaClient::new(url, Timeouts::default()).unwrap();
+    let client = LlmClient::new(url, Timeouts::default()).unwrap();
     run_sweep(
         &client,
         "gemma3:latest",
@@ -176,7 +176,7 @@ async fn finds_the_planted_difference_and_only_it_with_labels_following_reloads(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cold_and_warm_start_states_are_prepared_and_verified() {
     let stub = stub().await;
-    let client = OllamaClient::new(stub.url(), Timeouts::default()).unwrap();
+    let client = LlmClient::new(stub.url(), Timeouts::default()).unwrap();
     let settings = RequestSettings::default();
     client
         .prepare("gemma3", StartState::Warm, &settings)
@@ -245,7 +245,7 @@ async fn a_sweep_resumes_and_skips_a_torn_last_line() {
     assert_eq!(file.runs.len(), 6);
 
     // A different sweep in the same folder is refused.
-    let client = OllamaClient::new(stub.url(), Timeouts::default()).unwrap();
+    let client = LlmClient::new(stub.url(), Timeouts::default()).unwrap();
     let other = SweepSpec {
         seed: 8,
         ..spec.clone()

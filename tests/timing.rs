@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use agentbench::client::{CallRequest, Endpoint, OllamaClient, RequestSettings, Timeouts};
+use agentbench::client::{CallRequest, Endpoint, LlmClient, RequestSettings, Timeouts};
 use agentbench::metrics::stats::{percentile_sorted, sorted};
 use agentbench::metrics::CallMetrics;
 use agentbench::stub::{PacedStub, StubProfile};
@@ -12,7 +12,7 @@ use agentbench::stub::{PacedStub, StubProfile};
 async fn ttft_and_gaps_match_the_paced_truth() {
     let profile = StubProfile::named("paced").unwrap();
     let stub = PacedStub::start(profile).await.unwrap();
-    let client = OllamaClient::new(stub.url(), Timeouts::default()).unwrap();
+    let client = LlmClient::new(stub.url(), Timeouts::default()).unwrap();
     let settings = RequestSettings::default();
     let request = CallRequest {
         endpoint: Endpoint::Generate,

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use agentbench::agent::{Agent, WorkflowConfig};
-use agentbench::client::{Endpoint, OllamaClient, RequestSettings, Timeouts};
+use agentbench::client::{Endpoint, LlmClient, RequestSettings, Timeouts};
 use agentbench::ingest::IngestOptions;
 use agentbench::metrics::{CallMetrics, RunSummary};
 use agentbench::prompt::prompt_hash;
@@ -18,7 +18,7 @@ fn mock_data() -> PathBuf {
 }
 
 fn agent(url: &str, endpoint: Endpoint) -> Agent {
-    let client = OllamaClient::new(url, Timeouts::default()).unwrap();
+    let client = LlmClient::new(url, Timeouts::default()).unwrap();
     Agent::new(
         client,
         WorkflowConfig {
@@ -162,7 +162,7 @@ async fn an_ingest_failure_is_recorded_as_ingest_not_as_a_call() {
     let root = corpus.path().join("corpus");
     std::fs::create_dir(&root).unwrap();
     std::fs::write(root.join("a.csv"), "x,y\n1,2\n").unwrap();
-    let client = OllamaClient::new("http://127.0.0.1:1", Timeouts::default()).unwrap();
+    let client = LlmClient::new("http://127.0.0.1:1", Timeouts::default()).unwrap();
     let agent = Agent::new(
         client,
         WorkflowConfig {

@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use agentbench::agent::Agent;
-use agentbench::client::{
-    CallRecord, Endpoint, OllamaClient, RequestSettings, ServerInfo, Timeouts,
-};
+use agentbench::client::{CallRecord, Endpoint, LlmClient, RequestSettings, ServerInfo, Timeouts};
 use agentbench::ingest::{ingest, summarize, DataSummary, IngestOptions};
 use agentbench::metrics::hdr::{GroupKey, HistogramSet, LatencyMetric};
 use agentbench::metrics::RunSummary;
@@ -81,8 +79,8 @@ pub fn mock_summary() -> DataSummary {
 }
 
 /// A client with the CLI's default timeouts.
-pub fn client(url: &str) -> OllamaClient {
-    OllamaClient::new(url, Timeouts::default()).expect("plain-http client")
+pub fn client(url: &str) -> LlmClient {
+    LlmClient::new(url, Timeouts::default()).expect("plain-http client")
 }
 
 // ---------------------------------------------------------------------------
@@ -168,7 +166,7 @@ pub fn header(url: &str, stub: Option<&str>, model: &str, server: ServerInfo) ->
 pub fn instant_stub_setup(
     rt: &tokio::runtime::Runtime,
     profile: StubProfile,
-) -> (InstantStub, OllamaClient, Header) {
+) -> (InstantStub, LlmClient, Header) {
     let stub = rt
         .block_on(InstantStub::start(profile))
         .expect("the instant stub starts");

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use thiserror::Error;
 
-use crate::client::{CallRecord, CallRequest, Endpoint, OllamaClient, RequestSettings};
+use crate::client::{CallRecord, CallRequest, Endpoint, LlmClient, RequestSettings};
 use crate::ingest::{check_root, ingest, summarize, IngestError, IngestOptions};
 use crate::prompt::{analysis_prompt, parse_analysis, report_prompt};
 use crate::record::{
@@ -40,7 +40,7 @@ pub struct AgentError(#[from] pub IngestError);
 /// Runs the workflow against one server.
 #[derive(Debug, Clone)]
 pub struct Agent {
-    client: OllamaClient,
+    client: LlmClient,
     config: WorkflowConfig,
     retries: u32,
 }
@@ -93,7 +93,7 @@ impl PhaseClock {
 impl Agent {
     /// An agent using `client` for both calls. Checks that the corpus root is a
     /// directory (one `stat`), so a bad root fails before any call.
-    pub fn new(client: OllamaClient, config: WorkflowConfig) -> Result<Self, AgentError> {
+    pub fn new(client: LlmClient, config: WorkflowConfig) -> Result<Self, AgentError> {
         check_root(&config.corpus_root)?;
         Ok(Self {
             client,
@@ -116,7 +116,7 @@ impl Agent {
     }
 
     /// The client.
-    pub fn client(&self) -> &OllamaClient {
+    pub fn client(&self) -> &LlmClient {
         &self.client
     }
 

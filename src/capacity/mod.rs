@@ -29,7 +29,7 @@ use serde::Serialize;
 pub use search::{Bracket, Outcome, Search, SearchPlan, Step, Verdict};
 pub use slo::{CapacitySlo, Target};
 
-use crate::client::{OllamaClient, PreparedCall, RequestSettings, ServerInfo, Timeouts};
+use crate::client::{LlmClient, PreparedCall, RequestSettings, ServerInfo, Timeouts};
 use crate::load::record::{scan_load_file, ScheduleInfo};
 use crate::load::schedule::schedule_hash;
 use crate::load::slo::SloMetric;
@@ -60,8 +60,8 @@ pub struct ClientFactory {
 
 impl ClientFactory {
     /// A new client.
-    pub fn make(&self) -> Result<OllamaClient, crate::client::ClientBuildError> {
-        Ok(OllamaClient::new(&self.url, self.timeouts)?.with_protocol(self.protocol))
+    pub fn make(&self) -> Result<LlmClient, crate::client::ClientBuildError> {
+        Ok(LlmClient::new(&self.url, self.timeouts)?.with_protocol(self.protocol))
     }
 }
 

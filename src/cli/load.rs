@@ -12,7 +12,7 @@ use clap::Args;
 
 use super::run::{choose_target, out_dir_under};
 use super::ServerArgs;
-use crate::client::{OllamaClient, RequestSettings, Timeouts};
+use crate::client::{LlmClient, RequestSettings, Timeouts};
 use crate::load::schedule::schedule_hash;
 use crate::load::slo::parse_duration_ns;
 use crate::load::{
@@ -317,7 +317,7 @@ pub(super) fn prepare_backend(
     let model = server.model.clone();
     let (target, client, info) = runtime.block_on(async {
         let target = choose_target(server, stub, timeouts).await?;
-        let client = OllamaClient::new(&target.url, timeouts)?.with_protocol(protocol);
+        let client = LlmClient::new(&target.url, timeouts)?.with_protocol(protocol);
         let info = client.server_info(&model).await?;
         anyhow::Ok((target, client, info))
     })?;
@@ -391,7 +391,7 @@ pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
     )?;
     // A fresh pool for the engine: the probe's idle connections belong to this
     // thread's runtime, whose reactor does not run while the engine does.
-    let client = OllamaClient::new(&target.url, timeouts)?.with_protocol(protocol);
+    let client = LlmClient::new(&target.url, timeouts)?.with_protocol(protocol);
     let spec = LoadSpec {
         client,
         prompts: prepared,

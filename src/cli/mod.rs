@@ -470,7 +470,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Peers(args) => peers::run_peers_cli(&args),
         Command::Agent(args) => peers::run_agent_cli(&args),
         Command::Merge(args) => {
-            let merged = crate::metrics::hdr::merge_hdr_files(&args.inputs, &args.out)?;
+            let merged = crate::report::hdr_files::merge_hdr_files(&args.inputs, &args.out)?;
             println!(
                 "merged {} files: {} samples, p50 {} µs, p99 {} µs",
                 args.inputs.len(),

@@ -10,10 +10,11 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::agent::{Agent, WorkflowConfig};
-use crate::client::{resolve_base_url, Endpoint, OllamaClient, RequestSettings, Timeouts};
+use crate::client::{resolve_base_url, Endpoint, LlmClient, RequestSettings, Timeouts};
 use crate::ingest::{check_root, IngestOptions};
 use crate::peers::{run_peers, AgentSpec, PeerBackend, PeersConfig};
 use crate::record::RecordWriter;
+use crate::runner::run_durably;
 
 /// `agentbench peers`.
 #[derive(Debug, Args)]
@@ -164,7 +165,7 @@ async fn agent(args: &AgentArgs) -> Result<ExitCode> {
     let url = resolve_base_url(Some(&args.base_url), None)?;
     check_root(&args.corpus)
         .with_context(|| format!("cannot ingest the corpus at {}", args.corpus.display()))?;
-    let client = OllamaClient::new(&url, Timeouts::default())?;
+    let client = LlmClient::new(&url, Timeouts::default())?;
     // First request: fail fast on a dead server, as `run` does.
     if let Err(e) = client.probe(Duration::from_secs(5)).await {
         bail!("the server at --base-url does not answer: {e}");
@@ -188,17 +189,24 @@ async fn agent(args: &AgentArgs) -> Result<ExitCode> {
         .append(true)
         .open(&args.out)
         .with_context(|| format!("cannot open {}", args.out.display()))?;
+    // The external-agent protocol: workflow lines only (peers writes the header), each
+    // appended and fsynced by the library's durable loop.
     let mut writer = RecordWriter::append_to(&args.out)?;
-    let mut failed = 0;
-    for i in 0..args.runs {
-        let run = agent.run_once(i).await;
-        if let Some(f) = &run.failure {
-            failed += 1;
-            eprintln!("run {i}: {f}");
-        }
-        writer.append(&run)?;
-    }
-    Ok(if failed > 0 {
+    let plan: Vec<u32> = (0..args.runs).collect();
+    let made = run_durably(
+        &mut writer,
+        &plan,
+        None,
+        async |&i| Ok(agent.run_once(i).await),
+        |i, run| {
+            if let Some(f) = &run.failure {
+                eprintln!("run {i}: {f}");
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(if made.failed > 0 {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS

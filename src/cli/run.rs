@@ -1,18 +1,19 @@
 //! `agentbench run`: the main job.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::table::stage_table;
 use super::RunArgs;
 use crate::agent::{Agent, WorkflowConfig};
-use crate::client::{resolve_base_url, OllamaClient, RequestSettings, Timeouts};
+use crate::client::{resolve_base_url, LlmClient, RequestSettings, Timeouts};
 use crate::ingest::{check_root, ingest, IngestOptions};
 use crate::metrics::RunSummary;
-use crate::record::{Backend, CorpusInfo, Header, RecordWriter, Stage, WorkflowRecord};
+use crate::record::{Backend, CorpusInfo, Header};
+use crate::runner::{self, open_records, Deadline, WorkflowRuns};
 use crate::stub::{default_addr, serve, RunningStub, StubProfile};
 
 /// Where a run's outputs went.
@@ -69,16 +70,17 @@ fn seconds(flag: &str, v: f64) -> Result<Duration> {
         .with_context(|| format!("{flag} must be a positive number of seconds, got {v}"))
 }
 
-/// Runs the workflow `args.runs` times, appending each run to the record file as it
-/// completes (flushed and fsynced), and rewriting the summary after each run, so an
-/// interruption loses at most the run in flight.
+/// Runs the workflow `args.runs` times through the library's durable loop
+/// ([`runner::run_workflows`]: each run appended and fsynced as it completes, the
+/// summary rewritten after each, so an interruption loses at most the run in flight),
+/// then prints the table and renders the report.
 pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     let started = Instant::now();
     let deadline = args
         .deadline
         .map(|d| seconds("--deadline", d))
         .transpose()?
-        .map(|d| (d, started + d));
+        .map(|d| Deadline::after(started, d));
     let protocol = args.server.protocol;
     let settings = RequestSettings::from_pairs(&args.options).context("bad --option")?;
     settings.check_protocol(protocol).context("bad --option")?;
@@ -96,7 +98,7 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     // within milliseconds of start, and a dead server is reported without delay.
     let target = choose_target(&args.server, args.stub.as_deref(), timeouts).await?;
     let corpus = ingest(&args.corpus, &ingest_options).with_context(corpus_context)?;
-    let client = OllamaClient::new(&target.url, timeouts)?.with_protocol(protocol);
+    let client = LlmClient::new(&target.url, timeouts)?.with_protocol(protocol);
     let model = &args.server.model;
     let server = client.server_info(model).await?;
     let endpoint = args.server.endpoint();
@@ -125,43 +127,28 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
 
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(model));
     let records_path = out_dir.join("records.jsonl");
-    let (mut writer, mut runs) = if records_path.exists() {
-        if !args.resume {
-            bail!(
-                "{} already exists; choose another --out so that earlier records are kept, or pass --resume to complete it",
-                records_path.display()
-            );
-        }
-        let (writer, file, torn) = RecordWriter::resume(&records_path)?;
-        if let Some(t) = &torn {
-            eprintln!(
-                "agentbench: {}: torn last line {} ({} bytes, an interrupted write) skipped and cut; the file as found is kept at {}",
-                records_path.display(),
-                t.line,
-                t.bytes,
-                t.saved_to.display()
-            );
-        }
-        for (line, why) in &file.skipped {
-            eprintln!(
-                "agentbench: {}: line {line} skipped: {why}",
-                records_path.display()
-            );
-        }
-        check_resumable(&file.header, &header)
-            .with_context(|| format!("cannot resume {}", records_path.display()))?;
-        (writer, file.runs)
-    } else {
-        (RecordWriter::create(&records_path, &header)?, Vec::new())
-    };
-    let done: std::collections::BTreeSet<u32> = runs.iter().map(|r| r.run_index).collect();
-    let todo: Vec<u32> = (0..args.runs).filter(|i| !done.contains(i)).collect();
-    if args.resume && !done.is_empty() {
+    let opened = open_records(&records_path, &header, args.resume)?;
+    if let Some(t) = &opened.torn {
         eprintln!(
-            "agentbench: resuming {}: {} run(s) already recorded, {} to go",
+            "agentbench: {}: torn last line {} ({} bytes, an interrupted write) skipped and cut; the file as found is kept at {}",
             records_path.display(),
-            done.len(),
-            todo.len()
+            t.line,
+            t.bytes,
+            t.saved_to.display()
+        );
+    }
+    for (line, why) in &opened.skipped {
+        eprintln!(
+            "agentbench: {}: line {line} skipped: {why}",
+            records_path.display()
+        );
+    }
+    let todo = runner::todo(args.runs, &opened.runs).len();
+    if args.resume && !opened.runs.is_empty() {
+        eprintln!(
+            "agentbench: resuming {}: {} run(s) already recorded, {todo} to go",
+            records_path.display(),
+            opened.runs.len(),
         );
     }
     let corpus_skipped = header.corpus.stats.skipped.clone();
@@ -173,50 +160,25 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
             corpus_skipped[0].reason
         );
     }
-    let summary_path = out_dir.join("summary.json");
-    let report_path = out_dir.join("llm_report.md");
-    let mut llm_report = None;
-    runs.reserve(todo.len());
-    let mut stopped_early = None;
-    let progress = progress_bar(todo.len() as u32);
-    for (k, &i) in todo.iter().enumerate() {
-        if let Some((limit, at)) = deadline {
-            if Instant::now() >= at {
-                stopped_early = Some(format!(
-                    "agentbench: the --deadline of {:.1} s passed: {} of {} run(s) not started; the records written are kept",
-                    limit.as_secs_f64(),
-                    todo.len() - k,
-                    args.runs
-                ));
-                break;
-            }
-        }
-        let run = agent.run_once(i).await;
-        writer.append(&run)?;
-        if let Some(text) = successful_report(&run) {
-            write_file(&report_path, text)?;
-            llm_report = Some(report_path.clone());
-        }
+    let progress = progress_bar(todo as u32);
+    let spec = WorkflowRuns {
+        runs: args.runs,
+        deadline,
+        out_dir: &out_dir,
+        corpus_skipped: &corpus_skipped,
+    };
+    let made = runner::run_workflows(&agent, opened, &spec, |i, run| {
         if let Some(failure) = &run.failure {
             progress.suspend(|| eprintln!("run {i}: {failure}"));
         }
-        runs.push(run);
-        write_summary(&summary_path, &runs, &corpus_skipped, None)?;
         progress.inc(1);
-    }
-    if stopped_early.is_some() || runs.is_empty() {
-        write_summary(
-            &summary_path,
-            &runs,
-            &corpus_skipped,
-            stopped_early.as_deref(),
-        )?;
-    }
+    })
+    .await?;
     progress.finish_and_clear();
     if let Some(stub) = target.stub {
         stub.shutdown().await;
     }
-    let run_summary = RunSummary::of(&runs);
+    let run_summary = RunSummary::of(&made.runs);
     if !args.quiet {
         print!("{}", stage_table(&run_summary));
     }
@@ -228,71 +190,12 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     Ok(RunOutcome {
         out_dir,
         records: records_path,
-        summary: summary_path,
-        llm_report,
+        summary: made.summary,
+        llm_report: made.llm_report,
         html,
         run_summary,
-        stopped_early,
+        stopped_early: made.stopped_early,
     })
-}
-
-/// Writes summary.json: the [`RunSummary`] of `runs`, the corpus files skipped
-/// (path and reason), and a `stopped_early` message when the deadline cut the
-/// invocation short.
-fn write_summary(
-    path: &Path,
-    runs: &[WorkflowRecord],
-    corpus_skipped: &[crate::ingest::Skipped],
-    stopped_early: Option<&str>,
-) -> Result<()> {
-    let mut value = serde_json::to_value(RunSummary::of(runs))?;
-    if let Some(obj) = value.as_object_mut() {
-        obj.insert(
-            "corpus_skipped".into(),
-            serde_json::to_value(corpus_skipped)?,
-        );
-        if let Some(why) = stopped_early {
-            obj.insert("stopped_early".into(), why.into());
-        }
-    }
-    write_file(path, &serde_json::to_string_pretty(&value)?)
-}
-
-/// An existing record file may be completed only by the same measurement: same
-/// model, settings, endpoint, protocol and backend (stub profile, or URL for a
-/// real server).
-fn check_resumable(old: &Header, new: &Header) -> Result<()> {
-    let mut diffs = Vec::new();
-    if old.model != new.model {
-        diffs.push(format!("model {:?} vs {:?}", old.model, new.model));
-    }
-    if old.settings != new.settings {
-        diffs.push(format!(
-            "settings {} vs {}",
-            serde_json::to_string(&old.settings).unwrap_or_default(),
-            serde_json::to_string(&new.settings).unwrap_or_default()
-        ));
-    }
-    let (a, b) = (&old.backend, &new.backend);
-    if a.endpoint != b.endpoint || a.protocol != b.protocol {
-        diffs.push(format!(
-            "endpoint {}/{:?} vs {}/{:?}",
-            a.protocol, a.endpoint, b.protocol, b.endpoint
-        ));
-    }
-    if a.stub != b.stub {
-        diffs.push(format!("stub profile {:?} vs {:?}", a.stub, b.stub));
-    } else if a.stub.is_none() && a.url != b.url {
-        diffs.push(format!("server {} vs {}", a.url, b.url));
-    }
-    if diffs.is_empty() {
-        Ok(())
-    } else {
-        bail!(
-            "the file was recorded with different settings ({}); resume with the same flags, or choose another --out",
-            diffs.join("; ")
-        )
-    }
 }
 
 /// Picks the server: a named stub, an explicit URL (must answer), or OLLAMA_HOST /
@@ -309,7 +212,7 @@ pub(super) async fn choose_target(
     let ollama_host = std::env::var("OLLAMA_HOST").ok();
     let base_url = server.base_url.as_deref();
     let url = resolve_base_url(base_url, ollama_host.as_deref())?;
-    let probe_client = OllamaClient::new(&url, timeouts)?.with_protocol(server.protocol);
+    let probe_client = LlmClient::new(&url, timeouts)?.with_protocol(server.protocol);
     match probe_client.probe(Duration::from_secs(2)).await {
         Ok(_) => Ok(Target { url, stub: None }),
         Err(e) if base_url.is_some() || ollama_host.is_some() => {
@@ -332,18 +235,6 @@ pub(super) async fn choose_target(
             Ok(target)
         }
     }
-}
-
-fn successful_report(run: &WorkflowRecord) -> Option<&str> {
-    run.call(Stage::Report)
-        .filter(|c| c.call.is_ok())
-        .map(|c| c.call.response.as_str())
-}
-
-fn write_file(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn progress_bar(runs: u32) -> ProgressBar {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::client::{resolve_base_url, OllamaClient, Protocol, RequestSettings, Timeouts};
+use crate::client::{resolve_base_url, LlmClient, Protocol, RequestSettings, Timeouts};
 use crate::ingest::{ingest, IngestOptions};
 use crate::record::{read_records, Backend, CorpusInfo, Header, StartState};
 use crate::report::{write_sweep_report, SweepReportPaths};
@@ -188,7 +188,7 @@ async fn target(args: &SweepArgs, timeouts: Timeouts) -> Result<(String, Option<
     let host = std::env::var("OLLAMA_HOST").ok();
     let base_url = args.server.base_url.as_deref();
     let url = resolve_base_url(base_url, host.as_deref())?;
-    match OllamaClient::new(&url, timeouts)?
+    match LlmClient::new(&url, timeouts)?
         .with_protocol(args.server.protocol)
         .probe(Duration::from_secs(2))
         .await
@@ -217,7 +217,7 @@ pub async fn sweep(args: &SweepArgs) -> Result<SweepCliOutcome> {
         .with_context(|| format!("cannot ingest the corpus at {}", args.corpus.display()))?;
     let (url, stub) = target(args, timeouts).await?;
     let protocol = args.server.protocol;
-    let client = OllamaClient::new(&url, timeouts)?.with_protocol(protocol);
+    let client = LlmClient::new(&url, timeouts)?.with_protocol(protocol);
     let model = &args.server.model;
     let server = client.server_info(model).await?;
     let endpoint = args.server.endpoint();
@@ -256,10 +256,10 @@ pub async fn sweep(args: &SweepArgs) -> Result<SweepCliOutcome> {
     };
     let analysis = analyze(&file, Some(&spec), opts);
     let report = write_sweep_report(&args.out, &file.header, Some(&spec), &analysis)?;
-    let count = |p: fn(&crate::sweep::analysis::CallFlag) -> bool| {
+    let count = |p: fn(&crate::sweep::study::CallFlag) -> bool| {
         analysis.flagged.iter().filter(|c| p(&c.flag)).count()
     };
-    use crate::sweep::analysis::CallFlag as F;
+    use crate::sweep::study::CallFlag as F;
     let warnings = vec![
         (
             "cold calls".to_string(),

@@ -9,8 +9,48 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::stream::root_cause;
-use super::{OllamaClient, RequestSettings};
-use crate::record::StartState;
+use super::{LlmClient, RequestSettings};
+
+/// How the model's state was set before a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartState {
+    /// Nothing done before the run: the model is as it comes.
+    #[default]
+    AsIs,
+    /// Unloaded first (empty prompt, `keep_alive: 0`), verified absent in `/api/ps`:
+    /// the run's first call loads the model.
+    Cold,
+    /// Loaded first (empty prompt, with the run's options), verified present in
+    /// `/api/ps`: the run's first call finds the model loaded.
+    Warm,
+}
+
+impl StartState {
+    /// `as-is`, `cold` or `warm`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StartState::AsIs => "as-is",
+            StartState::Cold => "cold",
+            StartState::Warm => "warm",
+        }
+    }
+}
+
+impl std::str::FromStr for StartState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "as-is" => Ok(StartState::AsIs),
+            "cold" => Ok(StartState::Cold),
+            "warm" => Ok(StartState::Warm),
+            other => Err(format!(
+                "unknown start state {other:?}; valid: as-is, cold, warm"
+            )),
+        }
+    }
+}
 
 /// One entry of `GET /api/ps`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -83,10 +123,10 @@ impl PsModel {
     }
 }
 
-/// How long [`OllamaClient::prepare`] polls `/api/ps` for the expected state.
+/// How long [`LlmClient::prepare`] polls `/api/ps` for the expected state.
 pub const VERIFY_LIMIT: Duration = Duration::from_secs(15);
 
-impl OllamaClient {
+impl LlmClient {
     fn lifecycle_err(&self, what: &'static str, reason: String) -> LifecycleError {
         LifecycleError::Request {
             what,

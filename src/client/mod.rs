@@ -2,26 +2,26 @@
 //! protocol (`/api/*`, NDJSON) and the OpenAI-compatible one (`/v1/*`, SSE; see
 //! [`Protocol`] and [`sse`]) into the same [`CallRecord`].
 //!
-//! [`OllamaClient::call`] never returns an error: a failed call is a
+//! [`LlmClient::call`] never returns an error: a failed call is a
 //! [`CallRecord`] with [`CallRecord::error`] set and whatever was received before
 //! the failure kept. Derived numbers live in [`crate::metrics`].
 
+pub mod call;
 pub mod endpoint;
 pub mod lifecycle;
 pub mod ndjson;
 pub mod options;
-pub mod record;
 mod server_info;
 pub mod sse;
 mod stream;
 pub use stream::PreparedCall;
 
-pub use endpoint::{resolve_base_url, BadBaseUrl, DEFAULT_OLLAMA_URL};
-pub use lifecycle::{LifecycleError, PsModel};
-pub use options::{GenOptions, OptionError, RequestSettings, OPTION_KEYS};
-pub use record::{
+pub use call::{
     CallError, CallRecord, Endpoint, ErrorKind, LlamaTimings, Protocol, ServerFields, Usage,
 };
+pub use endpoint::{resolve_base_url, BadBaseUrl, DEFAULT_OLLAMA_URL};
+pub use lifecycle::{LifecycleError, PsModel, StartState};
+pub use options::{GenOptions, OptionError, RequestSettings, OPTION_KEYS};
 pub use server_info::{ServerInfo, ServerProbeError};
 
 use std::time::Duration;
@@ -60,19 +60,24 @@ pub struct CallRequest<'a> {
     pub settings: &'a RequestSettings,
 }
 
-/// A reusable streaming client for one server.
+/// A reusable streaming client for one LLM server, Ollama's or OpenAI-compatible.
 ///
 /// Holds one connection pool; calls made through the same client reuse
 /// connections, as a competent agent would. Speaks Ollama's protocol unless
-/// [`OllamaClient::with_protocol`] says otherwise.
+/// [`LlmClient::with_protocol`] says otherwise.
 #[derive(Debug, Clone)]
-pub struct OllamaClient {
+pub struct LlmClient {
     http: reqwest::Client,
     base_url: String,
     timeouts: Timeouts,
     max_line: usize,
     protocol: Protocol,
 }
+
+/// The former name of [`LlmClient`], kept so that code written against it still
+/// builds (with a warning saying what to write instead).
+#[deprecated(note = "renamed `LlmClient`: it speaks Ollama's and the OpenAI-compatible protocol")]
+pub type OllamaClient = LlmClient;
 
 /// The HTTP client could not be built (e.g. an https URL without the `tls` feature).
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +90,7 @@ pub struct ClientBuildError {
     pub source: reqwest::Error,
 }
 
-impl OllamaClient {
+impl LlmClient {
     /// A client for `base_url` (as returned by [`resolve_base_url`]). Proxies from
     /// the environment are bypassed for loopback hosts, so a local benchmark never
     /// detours through a proxy.

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use thiserror::Error;
 
-use super::record::ServerFields;
+use super::call::ServerFields;
 
 /// Default bound on one NDJSON line (16 MiB): far above any real chunk, far below
 /// what would exhaust memory.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::record::Protocol;
+use super::call::Protocol;
 
 /// Ollama generation options. Every field is optional and only the ones set are
 /// serialized, so the server's own defaults apply to the rest (the "baseline").

@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::record::Protocol;
+use super::call::Protocol;
 use super::stream::root_cause;
-use super::OllamaClient;
+use super::LlmClient;
 
 /// What the server says about itself and the model. Each part is best effort:
 /// absent when the server does not answer it.
@@ -68,7 +68,7 @@ pub enum ServerProbeError {
     },
 }
 
-impl OllamaClient {
+impl LlmClient {
     /// Whether a server answers within `limit`: `GET /api/version` (Ollama; `Ok` holds
     /// the version) or `GET /v1/models` (OpenAI-compatible; `Ok` holds the model ids,
     /// comma-separated).
@@ -168,7 +168,7 @@ struct OpenAiModels {
     data: Vec<OpenAiModel>,
 }
 
-impl OllamaClient {
+impl LlmClient {
     async fn openai_models(&self, limit: Duration) -> Result<Vec<OpenAiModel>, ServerProbeError> {
         let url = format!("{}/v1/models", self.base_url());
         let unreachable = |reason: String| ServerProbeError::UnreachableOpenAi {

@@ -16,8 +16,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use super::call::{LlamaTimings, Usage};
 use super::ndjson::{borrowed_opt_str, DecodeError};
-use super::record::{LlamaTimings, Usage};
 
 /// One decoded SSE line.
 #[derive(Debug)]

@@ -8,10 +8,10 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::call::{CallError, CallRecord, Endpoint, ErrorKind, Protocol, ServerFields};
 use super::ndjson::{decode_chunk, DecodeError, LineSplitter};
-use super::record::{CallError, CallRecord, Endpoint, ErrorKind, Protocol, ServerFields};
 use super::sse::{decode_sse_line, SseLine};
-use super::{CallRequest, OllamaClient};
+use super::{CallRequest, LlmClient};
 use crate::client::options::GenOptions;
 
 #[derive(Serialize)]
@@ -186,7 +186,7 @@ impl PreparedCall {
     }
 }
 
-impl OllamaClient {
+impl LlmClient {
     /// Renders `req` for this client's protocol and server (see [`PreparedCall`]).
     pub fn prepare_call(&self, req: &CallRequest<'_>) -> PreparedCall {
         let protocol = self.protocol();
@@ -211,7 +211,7 @@ impl OllamaClient {
     /// Sends a prepared request whose t0 (the instant every `*_ns` offset of the
     /// record counts from) the caller took just before: the load engine reads its
     /// own clock at the same instant, so the record's offsets and its send time
-    /// share one origin. Never fails, like [`OllamaClient::call`].
+    /// share one origin. Never fails, like [`LlmClient::call`].
     pub async fn call_prepared(&self, prepared: &PreparedCall, t0: Instant) -> CallRecord {
         let protocol = self.protocol();
         let url = prepared.url.as_str();
@@ -325,7 +325,7 @@ impl OllamaClient {
         self.max_line
     }
 
-    /// Like [`OllamaClient::call`], but a failed call is made again, up to
+    /// Like [`LlmClient::call`], but a failed call is made again, up to
     /// `retries` more times (0 = no retry, the default everywhere). The record
     /// returned is the last attempt's, with [`CallRecord::attempt`] set and the
     /// earlier attempts' errors in [`CallRecord::retried_errors`]. A 404 (model not

@@ -19,7 +19,7 @@ use tokio::sync::{Notify, Semaphore};
 use super::clock::{mono_ns, thread_cpu_ns, tighten_timer_slack, Timer};
 use super::record::{RequestRecord, RunEnd};
 use super::sink::SinkMsg;
-use crate::client::{OllamaClient, PreparedCall};
+use crate::client::{LlmClient, PreparedCall};
 
 /// How requests are offered.
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// The client (one connection pool for the run).
-    pub client: OllamaClient,
+    pub client: LlmClient,
     /// Requests, used in turn: request `seq` sends `prompts[seq % len]`. Not empty.
     pub prompts: Arc<Vec<PreparedCall>>,
     /// How load is offered.

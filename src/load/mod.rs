@@ -35,7 +35,7 @@ pub use record::{
 pub use schedule::{Arrival, Extent, OpenSchedule};
 pub use slo::Slo;
 
-use crate::client::{OllamaClient, PreparedCall, RequestSettings, ServerInfo};
+use crate::client::{LlmClient, PreparedCall, RequestSettings, ServerInfo};
 use crate::record::Backend;
 
 /// Exit code of `load` when the client could not keep up.
@@ -49,7 +49,7 @@ pub const START_LEAD: Duration = Duration::from_millis(30);
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
     /// The client, bound to the server and protocol.
-    pub client: OllamaClient,
+    pub client: LlmClient,
     /// The prompts, used in turn, with what the header says of them.
     pub prompts: Vec<(PromptInfo, PreparedCall)>,
     /// How load is offered.

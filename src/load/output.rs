@@ -89,8 +89,8 @@ pub fn write_outputs(a: &LoadAnalysis, dir: &Path) -> Result<OutputPaths, Output
                 why: e.to_string(),
             }
         };
-        crate::metrics::hdr::write_hdr_file(hist, &v2).map_err(fail(&v2))?;
-        crate::metrics::hdr::write_hgrm_file(hist, &hgrm).map_err(fail(&hgrm))?;
+        crate::report::hdr_files::write_hdr_file(hist, &v2).map_err(fail(&v2))?;
+        crate::report::hdr_files::write_hgrm_file(hist, &hgrm).map_err(fail(&hgrm))?;
         histograms.push(v2);
         histograms.push(hgrm);
     }

@@ -1,5 +1,5 @@
 //! Derived figures: pure functions of raw records, with exactly the definitions of
-//! REFERENCE.md §4 (vLLM / AIPerf conventions). Nothing here is stored as truth.
+//! `docs/metrics.md` (vLLM / AIPerf conventions). Nothing here is stored as truth.
 
 pub mod call;
 pub mod catalog;

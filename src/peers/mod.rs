@@ -30,7 +30,7 @@
 //! shuffled order ([`crate::sweep::interleaved`]), so drift spreads over all of
 //! them. Every call's prompt is verified ([`prompts::verify_prompts`]).
 
-pub mod analysis;
+pub mod figures;
 pub mod process;
 pub mod prompts;
 mod report;
@@ -42,7 +42,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-pub use analysis::{AgentFigures, MetricStats, PeerMetric, Ratio, TARGETS};
+pub use figures::{AgentFigures, MetricStats, PeerMetric, Ratio, TARGETS};
 pub use process::ExitInfo;
 pub use prompts::{verify_prompts, PromptCheck, PromptIssue};
 pub use report::PeersReportPaths;

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::analysis::{AgentFigures, MetricStats, PeerMetric, Ratio, TARGETS};
+use super::figures::{AgentFigures, MetricStats, PeerMetric, Ratio, TARGETS};
 use super::prompts::PromptCheck;
 use super::spec::{AgentSpec, PeerBackend};
 use super::{PeersError, ProcessRecord};

@@ -8,14 +8,14 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::analysis::{agent_figures, ratios, AgentFigures, Ratio};
+use super::figures::{agent_figures, ratios, AgentFigures, Ratio};
 use super::process::run_measured;
 use super::prompts::{verify_prompts, PromptCheck};
 use super::report::{table_rows, target_lines, write_peers_report, PeersReportPaths};
 use super::schema::Schema;
 use super::spec::{AgentCommand, AgentSpec, PeerBackend};
 use super::{PeersError, ProcessRecord};
-use crate::client::{Endpoint, OllamaClient, RequestSettings, ServerInfo, Timeouts};
+use crate::client::{Endpoint, LlmClient, RequestSettings, ServerInfo, Timeouts};
 use crate::record::{Backend, CorpusInfo, Header, Line, RecordWriter, WorkflowRecord};
 use crate::stub::{default_addr, serve, RunningStub, StubProfile};
 
@@ -160,7 +160,7 @@ pub fn run_peers(cfg: &PeersConfig) -> Result<PeersOutcome, PeersError> {
         (None, b) => return Err(PeersError::Setup(format!("no stub started for {b}"))),
     };
     let server = runtime.block_on(async {
-        match OllamaClient::new(&url, Timeouts::default()) {
+        match LlmClient::new(&url, Timeouts::default()) {
             Ok(c) => c
                 .server_info(&cfg.model)
                 .await

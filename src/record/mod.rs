@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+// The start state is the client's (it prepares it); re-exported here, where the header
+// records it, so `crate::record::StartState` keeps working.
+pub use crate::client::StartState;
 use crate::client::{CallRecord, RequestSettings, ServerInfo};
 use crate::ingest::CorpusStats;
 use crate::prompt::Analysis;
@@ -166,47 +169,6 @@ pub struct PhaseSpan {
     pub start_ns: u64,
     /// End offset (≥ start).
     pub end_ns: u64,
-}
-
-/// How the model's state was set before a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum StartState {
-    /// Nothing done before the run: the model is as it comes.
-    #[default]
-    AsIs,
-    /// Unloaded first (empty prompt, `keep_alive: 0`), verified absent in `/api/ps`:
-    /// the run's first call loads the model.
-    Cold,
-    /// Loaded first (empty prompt, with the run's options), verified present in
-    /// `/api/ps`: the run's first call finds the model loaded.
-    Warm,
-}
-
-impl StartState {
-    /// `as-is`, `cold` or `warm`.
-    pub fn name(self) -> &'static str {
-        match self {
-            StartState::AsIs => "as-is",
-            StartState::Cold => "cold",
-            StartState::Warm => "warm",
-        }
-    }
-}
-
-impl std::str::FromStr for StartState {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "as-is" => Ok(StartState::AsIs),
-            "cold" => Ok(StartState::Cold),
-            "warm" => Ok(StartState::Warm),
-            other => Err(format!(
-                "unknown start state {other:?}; valid: as-is, cold, warm"
-            )),
-        }
-    }
 }
 
 /// One call of the workflow: its stage, the exact prompt, and the raw record.

@@ -5,6 +5,7 @@
 
 mod csv;
 mod data;
+pub mod hdr_files;
 mod html;
 mod markdown;
 pub mod page;
@@ -27,9 +28,10 @@ pub use sweep::{render_sweep_markdown, write_sweep_report, SweepReportPaths};
 pub use trend::{history_page, history_section, trend_plot};
 
 use crate::client::ErrorKind;
-use crate::metrics::hdr::{HdrError, HistogramFiles, HistogramSet};
+use crate::metrics::hdr::HistogramSet;
 use crate::metrics::Quantiles;
 use crate::record::{RecordFile, Stage};
+use hdr_files::{HdrError, HistogramFiles};
 
 /// A report could not be written.
 #[derive(Debug, Error)]

@@ -8,7 +8,7 @@ use super::page::{escape, figure, Page};
 use super::plots::{interval_plot, IntervalRow};
 use super::ReportError;
 use crate::record::{Header, Stage};
-use crate::sweep::analysis::{CallFlag, ColdCause, Metric, SweepAnalysis, Warmth};
+use crate::sweep::study::{CallFlag, ColdCause, Metric, SweepAnalysis, Warmth};
 use crate::sweep::{SweepSpec, BASELINE};
 
 fn f(x: f64) -> String {

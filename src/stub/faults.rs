@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::ndjson::{json_escape, nanos, Endpoint, ServerTimings, Stamp};
+use super::ndjson::{json_escape, nanos, Route, ServerTimings, Stamp};
 use super::routes::{Action, Core, GenPlan, GenWhat, StubResponse, MAX_BODY_BYTES};
 
 /// One way for a server to fail (or to answer something hostile but valid).
@@ -323,11 +323,11 @@ fn bare_final_line(core: &Core, plan: &GenPlan) -> Vec<u8> {
     let model = json_escape(&core.c.profile.models[plan.model].name);
     let stamp = Stamp::now();
     let line = match plan.ep {
-        Endpoint::Generate | Endpoint::Completions => format!(
+        Route::Generate | Route::Completions => format!(
             "{{\"model\":\"{model}\",\"created_at\":\"{}\",\"response\":\"\",\"done\":true}}\n",
             stamp.as_str()
         ),
-        Endpoint::Chat | Endpoint::ChatCompletions => format!(
+        Route::Chat | Route::ChatCompletions => format!(
             "{{\"model\":\"{model}\",\"created_at\":\"{}\",\"message\":{{\"role\":\"assistant\",\"content\":\"\"}},\"done\":true}}\n",
             stamp.as_str()
         ),

@@ -30,7 +30,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep_until, Sleep};
 
 use super::capacity::{CapacityModel, InjectedFault, Pause};
-use super::ndjson::{nanos, Endpoint, ServerTimings, Stamp};
+use super::ndjson::{nanos, Route, ServerTimings, Stamp};
 use super::profile::SplitMix64;
 use super::routes::{Action, Core, GenPlan, GenWhat, StubResponse, MAX_BODY_BYTES};
 use super::server::Server;
@@ -121,12 +121,12 @@ struct Shared {
     pre: Vec<[Pre; 4]>,
 }
 
-fn ep_index(ep: Endpoint) -> usize {
+fn ep_index(ep: Route) -> usize {
     match ep {
-        Endpoint::Generate => 0,
-        Endpoint::Chat => 1,
-        Endpoint::Completions => 2,
-        Endpoint::ChatCompletions => 3,
+        Route::Generate => 0,
+        Route::Chat => 1,
+        Route::Completions => 2,
+        Route::ChatCompletions => 3,
     }
 }
 
@@ -334,10 +334,10 @@ fn prerender(core: &Core) -> Vec<[Pre; 4]> {
     (0..c.profile.models.len())
         .map(|m| {
             [
-                Endpoint::Generate,
-                Endpoint::Chat,
-                Endpoint::Completions,
-                Endpoint::ChatCompletions,
+                Route::Generate,
+                Route::Chat,
+                Route::Completions,
+                Route::ChatCompletions,
             ]
             .map(|ep| {
                 let mut buf = Vec::new();
@@ -466,7 +466,7 @@ async fn handle(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Load
 
 /// The error object an injected `error-mid-stream` fault ends a stream with, in the
 /// endpoint's protocol.
-fn error_line(ep: Endpoint) -> &'static [u8] {
+fn error_line(ep: Route) -> &'static [u8] {
     if ep.is_openai() {
         b"data: {\"error\":{\"message\":\"injected fault: error-mid-stream\",\"type\":\"server_error\",\"code\":500}}\n\n"
     } else {

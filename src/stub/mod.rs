@@ -52,7 +52,7 @@ pub use capacity::{
 pub use faults::{Fault, UnknownFault, HTML_PAYLOAD, MULTIBYTE_TEXT, OVERSIZED_LINE_BYTES};
 pub use instant::{InstantStub, OllamaResponder};
 pub use load::{LoadStub, StubStats};
-pub use ndjson::{rfc3339_nanos, ServerTimings};
+pub use ndjson::{rfc3339_nanos, Route, ServerTimings};
 pub use paced::PacedStub;
 pub use profile::{
     split_text, stub_digest, ModelSpec, Pacing, ReplayChunk, ReplayRecording, SplitMix64,

@@ -11,10 +11,17 @@ use std::io::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::profile::StubProfile;
+use crate::client::{Endpoint, Protocol};
 
-/// Which endpoint a generation answers: the pieces differ only in how content is wrapped.
+/// The route a generation request came in on: a protocol ([`Protocol`]) and a kind of
+/// call ([`Endpoint`], generate or chat), as one value because the stub's bodies differ
+/// by both; the pieces differ only in how content is wrapped.
+///
+/// A distinct type from the client's [`Endpoint`], which is protocol-free (it is what
+/// `records.jsonl` stores as a call's `endpoint`); [`Route::new`], [`Route::protocol`]
+/// and [`Route::endpoint`] convert between the two, so the pair cannot drift.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Endpoint {
+pub enum Route {
     /// `POST /api/generate`: content in `"response"`, final line has `"context"`.
     Generate,
     /// `POST /api/chat`: content in `"message":{"role":"assistant","content":...}`.
@@ -25,10 +32,55 @@ pub enum Endpoint {
     ChatCompletions,
 }
 
-impl Endpoint {
+impl Route {
+    /// The route of a call of kind `endpoint` in `protocol`.
+    pub fn new(protocol: Protocol, endpoint: Endpoint) -> Self {
+        match (protocol, endpoint) {
+            (Protocol::Ollama, Endpoint::Generate) => Route::Generate,
+            (Protocol::Ollama, Endpoint::Chat) => Route::Chat,
+            (Protocol::OpenAi, Endpoint::Generate) => Route::Completions,
+            (Protocol::OpenAi, Endpoint::Chat) => Route::ChatCompletions,
+        }
+    }
+
+    /// The protocol this route belongs to.
+    pub fn protocol(self) -> Protocol {
+        if self.is_openai() {
+            Protocol::OpenAi
+        } else {
+            Protocol::Ollama
+        }
+    }
+
+    /// The kind of call (generate or chat), whatever the protocol.
+    pub fn endpoint(self) -> Endpoint {
+        match self {
+            Route::Generate | Route::Completions => Endpoint::Generate,
+            Route::Chat | Route::ChatCompletions => Endpoint::Chat,
+        }
+    }
+
+    /// The URL path, as the client builds it ([`Endpoint::path_for`]).
+    pub fn path(self) -> &'static str {
+        self.endpoint().path_for(self.protocol())
+    }
+
+    /// Every route, Ollama's first.
+    pub const ALL: [Route; 4] = [
+        Route::Generate,
+        Route::Chat,
+        Route::Completions,
+        Route::ChatCompletions,
+    ];
+
+    /// The route served at URL `path`, if any.
+    pub fn of_path(path: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.path() == path)
+    }
+
     /// `true` for the OpenAI-compatible endpoints.
     pub fn is_openai(self) -> bool {
-        matches!(self, Endpoint::Completions | Endpoint::ChatCompletions)
+        matches!(self, Route::Completions | Route::ChatCompletions)
     }
 
     /// The `Content-Type` of a streamed reply.
@@ -42,7 +94,7 @@ impl Endpoint {
 
     fn openai_head(self) -> (&'static str, &'static str) {
         match self {
-            Endpoint::ChatCompletions => ("chatcmpl-agentbench-stub", "chat.completion.chunk"),
+            Route::ChatCompletions => ("chatcmpl-agentbench-stub", "chat.completion.chunk"),
             _ => ("cmpl-agentbench-stub", "text_completion"),
         }
     }
@@ -257,12 +309,12 @@ impl Compiled {
         self.escaped.len()
     }
 
-    fn tails(&self, ep: Endpoint) -> &[String] {
+    fn tails(&self, ep: Route) -> &[String] {
         match ep {
-            Endpoint::Generate => &self.gen_tails,
-            Endpoint::Chat => &self.chat_tails,
-            Endpoint::Completions => &self.oai_text_tails,
-            Endpoint::ChatCompletions => &self.oai_chat_tails,
+            Route::Generate => &self.gen_tails,
+            Route::Chat => &self.chat_tails,
+            Route::Completions => &self.oai_text_tails,
+            Route::ChatCompletions => &self.oai_chat_tails,
         }
     }
 
@@ -271,7 +323,7 @@ impl Compiled {
     fn push_openai_head(
         &self,
         buf: &mut Vec<u8>,
-        ep: Endpoint,
+        ep: Route,
         model: usize,
         sse: bool,
         object: Option<&str>,
@@ -291,7 +343,7 @@ impl Compiled {
 
     /// Appends content line `i` (0-based) for `model` to `buf` (an SSE event for the
     /// OpenAI-compatible endpoints).
-    pub fn push_chunk(&self, buf: &mut Vec<u8>, ep: Endpoint, model: usize, ts: &Stamp, i: usize) {
+    pub fn push_chunk(&self, buf: &mut Vec<u8>, ep: Route, model: usize, ts: &Stamp, i: usize) {
         if ep.is_openai() {
             self.push_openai_head(buf, ep, model, true, None);
             buf.extend_from_slice(b"\"choices\":[{\"index\":0,");
@@ -305,7 +357,7 @@ impl Compiled {
 
     /// Appends content lines `0..n` for `model`, all with timestamp `ts`, reserving room for
     /// the final line too.
-    pub fn push_chunks(&self, buf: &mut Vec<u8>, ep: Endpoint, model: usize, ts: &Stamp, n: usize) {
+    pub fn push_chunks(&self, buf: &mut Vec<u8>, ep: Route, model: usize, ts: &Stamp, n: usize) {
         if ep.is_openai() {
             for i in 0..n {
                 self.push_chunk(buf, ep, model, ts, i);
@@ -340,7 +392,7 @@ impl Compiled {
     pub fn push_final(
         &self,
         buf: &mut Vec<u8>,
-        ep: Endpoint,
+        ep: Route,
         model: usize,
         ts: &Stamp,
         done_reason: &str,
@@ -353,7 +405,7 @@ impl Compiled {
         buf.extend_from_slice(self.heads[model].as_bytes());
         buf.extend_from_slice(&ts.0);
         match ep {
-            Endpoint::Chat => {
+            Route::Chat => {
                 buf.extend_from_slice(b"\",\"message\":{\"role\":\"assistant\",\"content\":\"")
             }
             _ => buf.extend_from_slice(b"\",\"response\":\""),
@@ -361,14 +413,14 @@ impl Compiled {
         if let Some(text) = content {
             buf.extend_from_slice(text);
         }
-        if ep == Endpoint::Chat {
+        if ep == Route::Chat {
             buf.push(b'"');
             buf.push(b'}');
         } else {
             buf.push(b'"');
         }
         let _ = write!(buf, ",\"done\":true,\"done_reason\":\"{done_reason}\"");
-        if ep == Endpoint::Generate {
+        if ep == Route::Generate {
             let _ = write!(buf, ",\"context\":{CONTEXT}");
         }
         let _ = write!(
@@ -394,13 +446,13 @@ impl Compiled {
     fn push_openai_final(
         &self,
         buf: &mut Vec<u8>,
-        ep: Endpoint,
+        ep: Route,
         model: usize,
         done_reason: &str,
         t: &ServerTimings,
         content: Option<&[u8]>,
     ) {
-        let chat = ep == Endpoint::ChatCompletions;
+        let chat = ep == Route::ChatCompletions;
         match content {
             None => {
                 self.push_openai_head(buf, ep, model, true, None);
@@ -448,7 +500,7 @@ impl Compiled {
     /// The reply to an empty prompt (or empty `messages`): `done:true` with `done_reason`
     /// `load` or `unload`, no text and no metrics, as Ollama sends it. (The
     /// OpenAI-compatible endpoints have no load requests; they get an empty completion.)
-    pub fn load_reply(&self, ep: Endpoint, model: usize, ts: &Stamp, reason: &str) -> Vec<u8> {
+    pub fn load_reply(&self, ep: Route, model: usize, ts: &Stamp, reason: &str) -> Vec<u8> {
         let mut buf = Vec::with_capacity(160);
         if ep.is_openai() {
             self.push_openai_final(
@@ -464,12 +516,12 @@ impl Compiled {
         buf.extend_from_slice(self.heads[model].as_bytes());
         buf.extend_from_slice(&ts.0);
         match ep {
-            Endpoint::Chat => {
+            Route::Chat => {
                 buf.extend_from_slice(b"\",\"message\":{\"role\":\"assistant\",\"content\":\"\"}")
             }
             _ => buf.extend_from_slice(b"\",\"response\":\""),
         }
-        if ep == Endpoint::Generate {
+        if ep == Route::Generate {
             buf.push(b'"');
         }
         let _ = write!(buf, ",\"done\":true,\"done_reason\":\"{reason}\"}}");
@@ -480,6 +532,22 @@ impl Compiled {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_and_client_endpoints_agree() {
+        let all = [
+            (Route::Generate, "/api/generate"),
+            (Route::Chat, "/api/chat"),
+            (Route::Completions, "/v1/completions"),
+            (Route::ChatCompletions, "/v1/chat/completions"),
+        ];
+        for (route, path) in all {
+            assert_eq!(route.path(), path);
+            assert_eq!(Route::of_path(path), Some(route));
+            assert_eq!(Route::new(route.protocol(), route.endpoint()), route);
+            assert_eq!(route.is_openai(), route.protocol() == Protocol::OpenAi);
+        }
+    }
 
     #[test]
     fn stamps() {
@@ -503,7 +571,7 @@ mod tests {
         let text = "a \"quoted\"\n line é";
         let c = Compiled::new(StubProfile::default().with_text(text)).unwrap();
         let ts = Stamp::now();
-        for ep in [Endpoint::Completions, Endpoint::ChatCompletions] {
+        for ep in [Route::Completions, Route::ChatCompletions] {
             let mut buf = Vec::new();
             c.push_chunks(&mut buf, ep, 0, &ts, c.chunks());
             let t = ServerTimings {
@@ -550,7 +618,7 @@ mod tests {
             );
             let v: serde_json::Value = serde_json::from_slice(&one).unwrap();
             let whole = match ep {
-                Endpoint::Completions => v["choices"][0]["text"].as_str().unwrap(),
+                Route::Completions => v["choices"][0]["text"].as_str().unwrap(),
                 _ => v["choices"][0]["message"]["content"].as_str().unwrap(),
             };
             assert_eq!(whole, text);
@@ -561,7 +629,7 @@ mod tests {
     fn lines_parse() {
         let c = Compiled::new(StubProfile::default().with_text("a \"quoted\"\n line é")).unwrap();
         let ts = Stamp::now();
-        for ep in [Endpoint::Generate, Endpoint::Chat] {
+        for ep in [Route::Generate, Route::Chat] {
             let mut buf = Vec::new();
             c.push_chunks(&mut buf, ep, 0, &ts, c.chunks());
             let t = ServerTimings::default();
@@ -570,7 +638,7 @@ mod tests {
             for line in std::str::from_utf8(&buf).unwrap().lines() {
                 let v: serde_json::Value = serde_json::from_str(line).unwrap();
                 let piece = match ep {
-                    Endpoint::Generate => v["response"].as_str().unwrap(),
+                    Route::Generate => v["response"].as_str().unwrap(),
                     _ => v["message"]["content"].as_str().unwrap(),
                 };
                 text.push_str(piece);

@@ -10,7 +10,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::ndjson::{Compiled, Endpoint, Stamp};
+use super::ndjson::{Compiled, Route, Stamp};
 use super::profile::StubProfile;
 
 /// Version string reported by `GET /api/version`: says plainly that this is a stub.
@@ -74,7 +74,7 @@ pub(crate) enum GenWhat {
 /// A parsed, validated generate or chat request.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct GenPlan {
-    pub ep: Endpoint,
+    pub ep: Route,
     pub model: usize,
     pub stream: bool,
     pub what: GenWhat,
@@ -159,13 +159,12 @@ impl Core {
 
     /// Routes one request. Never panics on client input: bad requests get a 4xx reply.
     pub fn route(&self, method: &str, path: &str, body: &[u8]) -> Action {
-        let reply = match (method, path) {
-            ("POST", "/api/generate") => return self.generation(Endpoint::Generate, body),
-            ("POST", "/api/chat") => return self.generation(Endpoint::Chat, body),
-            ("POST", "/v1/completions") => return self.generation(Endpoint::Completions, body),
-            ("POST", "/v1/chat/completions") => {
-                return self.generation(Endpoint::ChatCompletions, body)
+        if method == "POST" {
+            if let Some(route) = Route::of_path(path) {
+                return self.generation(route, body);
             }
+        }
+        let reply = match (method, path) {
             ("GET" | "HEAD", "/v1/models") => self.openai_models(),
             (_, "/v1/completions" | "/v1/chat/completions" | "/v1/models") => {
                 openai_error(405, &format!("method {method} not allowed on {path}"))
@@ -192,7 +191,7 @@ impl Core {
         Action::Reply(reply)
     }
 
-    fn generation(&self, ep: Endpoint, body: &[u8]) -> Action {
+    fn generation(&self, ep: Route, body: &[u8]) -> Action {
         match self.plan(ep, body) {
             Ok(p) => Action::Generate(p),
             Err(r) if ep.is_openai() => {
@@ -247,7 +246,7 @@ impl Core {
         )
     }
 
-    fn plan(&self, ep: Endpoint, body: &[u8]) -> Result<GenPlan, StubResponse> {
+    fn plan(&self, ep: Route, body: &[u8]) -> Result<GenPlan, StubResponse> {
         if body.iter().all(|b| b.is_ascii_whitespace()) {
             return Err(StubResponse::error(400, "missing request body"));
         }
@@ -266,15 +265,15 @@ impl Core {
             })?,
         };
         let (prompt_bytes, empty) = match ep {
-            Endpoint::Generate => {
+            Route::Generate => {
                 let p = req.prompt.map_or(0, |l| l.0);
                 (p + req.system.map_or(0, |l| l.0), p == 0)
             }
-            Endpoint::Completions => (req.prompt.map_or(0, |l| l.0), false),
-            Endpoint::Chat | Endpoint::ChatCompletions => {
+            Route::Completions => (req.prompt.map_or(0, |l| l.0), false),
+            Route::Chat | Route::ChatCompletions => {
                 let msgs = req.messages.unwrap_or_default();
                 let bytes = msgs.iter().map(|m| m.content.map_or(0, |l| l.0) + 8).sum();
-                (bytes, msgs.is_empty() && ep == Endpoint::Chat)
+                (bytes, msgs.is_empty() && ep == Route::Chat)
             }
         };
         let now = SystemTime::now();

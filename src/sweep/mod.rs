@@ -4,14 +4,14 @@
 //! kept out of the statistics, cold/warm start states prepared and verified, the
 //! reloads Ollama makes when num_ctx/num_gpu change labelled cold, comparability
 //! flags (truncation, length limits), one resumable JSONL record file, and the
-//! study computed from it ([`analysis`]).
+//! study computed from it ([`study`]).
 
-pub mod analysis;
 pub mod matrix;
 pub mod order;
 pub mod runner;
+pub mod study;
 
-pub use analysis::{analyze, AnalysisOpts, SweepAnalysis, Warmth};
 pub use matrix::{matrix, matrix_from_file, Axes, SweepConfig, BASELINE};
 pub use order::{interleaved, Slot};
 pub use runner::{run_sweep, PlanFile, SweepOutcome, SweepPaths, SweepSpec};
+pub use study::{analyze, AnalysisOpts, SweepAnalysis, Warmth};

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use super::matrix::SweepConfig;
 use super::order::{interleaved, Slot};
 use crate::agent::{Agent, WorkflowConfig};
-use crate::client::{Endpoint, GenOptions, OllamaClient, RequestSettings};
+use crate::client::{Endpoint, GenOptions, LlmClient, RequestSettings};
 use crate::ingest::IngestOptions;
-use crate::record::{cut_torn_tail, read_records, Header, RecordWriter, StartState};
+use crate::record::{Header, RecordWriter, StartState};
+use crate::runner::run_durably;
 
 /// Everything that defines a sweep. Written to `sweep.json` beside the records; a
 /// resumed sweep must have the same spec.
@@ -86,8 +87,9 @@ pub struct SweepOutcome {
     pub already_done: usize,
     /// Runs made now with a failed call.
     pub failed: usize,
-    /// Bytes of a torn last line removed before appending ([`cut_torn_tail`]: the file
-    /// as found is saved as `records.jsonl.torn-<n>`).
+    /// Bytes of a torn last line removed before appending
+    /// ([`crate::record::cut_torn_tail`]: the file as found is saved as
+    /// `records.jsonl.torn-<n>`).
     pub torn_bytes: usize,
     /// Undecodable lines of an existing file (1-based line, reason).
     pub skipped_lines: Vec<(usize, String)>,
@@ -113,11 +115,13 @@ impl SweepPaths {
 }
 
 /// Runs (or resumes) a sweep against `client`, writing `paths`. Every planned
-/// (config, round) pair already present in the record file is skipped. Each run is
-/// appended and fsynced as it completes.
+/// (config, round) pair already present in the record file is skipped. The runs go
+/// through the library's durable loop ([`run_durably`]): each appended and fsynced as
+/// it completes; a resumed file's torn last line is cut by the one policy
+/// ([`RecordWriter::resume`]).
 #[allow(clippy::too_many_arguments)]
 pub async fn run_sweep(
-    client: &OllamaClient,
+    client: &LlmClient,
     model: &str,
     endpoint: Endpoint,
     corpus_root: &Path,
@@ -153,15 +157,15 @@ pub async fn run_sweep(
                 paths.plan.display()
             );
         }
-        outcome.torn_bytes = cut_torn_tail(&paths.records)?.map_or(0, |t| t.bytes as usize);
-        let file = read_records(&paths.records)?;
+        let (writer, file, torn) = RecordWriter::resume(&paths.records)?;
+        outcome.torn_bytes = torn.map_or(0, |t| t.bytes as usize);
         outcome.skipped_lines = file.skipped;
         for r in &file.runs {
             if let (Some(c), Some(round)) = (&r.config, r.round) {
                 done.insert((c.clone(), round));
             }
         }
-        RecordWriter::append_to(&paths.records)?
+        writer
     } else {
         if let Some(dir) = paths.plan.parent() {
             std::fs::create_dir_all(dir)
@@ -190,13 +194,14 @@ pub async fn run_sweep(
         })
         .collect::<Result<_, _>>()?;
 
-    let todo = order
+    let todo: Vec<(usize, &Slot)> = order
         .iter()
-        .filter(|s| !done.contains(&(spec.configs[s.config].id.clone(), s.round)))
-        .count();
-    outcome.already_done = order.len() - todo;
+        .enumerate()
+        .filter(|(_, s)| !done.contains(&(spec.configs[s.config].id.clone(), s.round)))
+        .collect();
+    outcome.already_done = order.len() - todo.len();
     let bar = if show_progress {
-        let bar = ProgressBar::new(todo as u64);
+        let bar = ProgressBar::new(todo.len() as u64);
         if let Ok(style) = ProgressStyle::with_template(
             "{bar:30} {pos}/{len} runs ({msg}), {elapsed} elapsed, ETA {eta}",
         ) {
@@ -208,39 +213,46 @@ pub async fn run_sweep(
     };
     // The (num_ctx, num_gpu) the model was last used with; unknown at start.
     let mut last_key = None;
-    for (index, slot) in order.iter().enumerate() {
-        let config = &spec.configs[slot.config];
-        if done.contains(&(config.id.clone(), slot.round)) {
-            continue;
-        }
-        bar.set_message(format!("round {} {}", slot.round, config.id));
-        let settings = spec.settings_for(config);
-        let key = (settings.options.num_ctx, settings.options.num_gpu);
-        client
-            .prepare(model, spec.start_state, &settings)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot prepare a {} start for {}",
-                    spec.start_state.name(),
-                    config.id
-                )
-            })?;
-        let mut run = agents[slot.config].run_once(index as u32).await;
-        run.start_state = spec.start_state;
-        run.config = Some(config.id.clone());
-        run.round = Some(slot.round);
-        run.warmup = slot.round < spec.warmup;
-        run.expected_reload = spec.start_state == StartState::AsIs && last_key != Some(key);
-        last_key = Some(key);
-        if let Some(f) = &run.failure {
-            outcome.failed += 1;
-            bar.suspend(|| eprintln!("run {index} ({}, round {}): {f}", config.id, slot.round));
-        }
-        writer.append(&run)?;
-        outcome.executed += 1;
-        bar.inc(1);
-    }
+    let made = run_durably(
+        &mut writer,
+        &todo,
+        None,
+        async |&(index, slot)| {
+            let config = &spec.configs[slot.config];
+            bar.set_message(format!("round {} {}", slot.round, config.id));
+            let settings = spec.settings_for(config);
+            let key = (settings.options.num_ctx, settings.options.num_gpu);
+            client
+                .prepare(model, spec.start_state, &settings)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot prepare a {} start for {}",
+                        spec.start_state.name(),
+                        config.id
+                    )
+                })?;
+            let mut run = agents[slot.config].run_once(index as u32).await;
+            run.start_state = spec.start_state;
+            run.config = Some(config.id.clone());
+            run.round = Some(slot.round);
+            run.warmup = slot.round < spec.warmup;
+            run.expected_reload = spec.start_state == StartState::AsIs && last_key != Some(key);
+            last_key = Some(key);
+            Ok(run)
+        },
+        |&(index, slot), run| {
+            if let Some(f) = &run.failure {
+                let id = &spec.configs[slot.config].id;
+                bar.suspend(|| eprintln!("run {index} ({id}, round {}): {f}", slot.round));
+            }
+            bar.inc(1);
+            Ok(())
+        },
+    )
+    .await?;
+    outcome.executed = made.executed;
+    outcome.failed = made.failed;
     bar.finish_and_clear();
     Ok(outcome)
 }
