@@ -82,7 +82,20 @@ fn sync(out: &mut BufWriter<File>) -> std::io::Result<()> {
     out.get_ref().sync_data()
 }
 
+/// Puts the calling thread in the SCHED_IDLE class: it runs only when a CPU has
+/// nothing else to do, so serialising records never delays the measuring thread
+/// when both share a core (e.g. under `taskset -c 0`). Best effort.
+fn yield_to_the_measuring_thread() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid param.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+    }
+}
+
 fn write_all(rx: Receiver<SinkMsg>, mut out: BufWriter<File>) -> std::io::Result<u64> {
+    yield_to_the_measuring_thread();
     let mut written = 0u64;
     let mut last_sync = Instant::now();
     let mut dirty = false;
