@@ -431,6 +431,32 @@ fn new_acc(header: &LoadHeader) -> Acc {
     }
 }
 
+/// The streaming analysis of one record file's requests, fed one at a time
+/// (what [`analyse_file`] does while it reads; `merge-runs` uses it for each
+/// shard while it copies the shard's lines).
+pub struct Analyser {
+    header: LoadHeader,
+    acc: Acc,
+}
+
+impl Analyser {
+    /// An empty analysis of a file with this header.
+    pub fn new(header: LoadHeader) -> Self {
+        let acc = new_acc(&header);
+        Analyser { header, acc }
+    }
+
+    /// Folds one request in.
+    pub fn add(&mut self, r: RequestRecord) {
+        self.acc.add(r);
+    }
+
+    /// The figures, given the file's end line and its skipped lines.
+    pub fn finish(self, end: Option<RunEnd>, skipped: Vec<(usize, String)>) -> LoadAnalysis {
+        finish(self.header, self.acc, end, skipped)
+    }
+}
+
 /// Analyses records already in memory (tests, and callers that hold them).
 pub fn analyse_records(
     header: LoadHeader,
@@ -471,11 +497,20 @@ fn finish(
         row.in_flight = level.max(0) as u64;
     }
     if let Some(sched) = open_schedule(&header) {
+        // A shard intended only its share: arrivals k with k mod count == index.
+        let (index, count) = plan
+            .shard
+            .as_ref()
+            .map_or((0, 1), |s| (u64::from(s.index), u64::from(s.count.max(1))));
+        let mut k = 0u64;
         sched.for_each(|t| {
             let i = (t / 1_000_000_000) as usize;
-            if let Some(row) = a.seconds.get_mut(i) {
-                row.intended += 1;
+            if k % count == index {
+                if let Some(row) = a.seconds.get_mut(i) {
+                    row.intended += 1;
+                }
             }
+            k += 1;
         });
     }
     let q =
@@ -519,6 +554,16 @@ fn finish(
                 CPU_SATURATED * 100.0
             ));
         }
+    }
+    // A merged run: one client-limited shard marks the whole run.
+    for s in plan.shards.iter().filter(|s| s.client_limited) {
+        reasons.push(format!(
+            "shard {}/{} ({}) was client-limited: {}",
+            s.index,
+            s.count,
+            s.host.as_deref().unwrap_or(&s.folder),
+            s.reasons.join("; ")
+        ));
     }
     let goodput = a.slo.as_ref().map(|slo| Goodput {
         slo: slo.to_string(),
