@@ -120,7 +120,7 @@ pub fn run_load(
         shard::origin(spec.plan.shard.as_ref().map(|s| s.start_unix_ns));
     let mut spec = spec;
     if let Some(s) = spec.plan.shard.as_mut() {
-        s.offset_ns = origin_unix_ns as i64 - s.start_unix_ns as i64;
+        s.offset_ns = shard::offset_near_origin(origin_mono_ns, s.start_unix_ns);
     }
     let header = LoadHeader {
         schema_version: record::LOAD_SCHEMA_VERSION,

@@ -231,6 +231,25 @@ pub fn origin(start_unix_ns: Option<u64>) -> (u64, u64) {
     }
 }
 
+/// Sleeps until shortly before the origin (`origin_mono_ns`, CLOCK_MONOTONIC),
+/// then reads the wall clock and the monotonic clock together and returns the
+/// origin's wall time on this host minus the requested start, ns: ≈ 0 when the
+/// shard was ready in time, the lateness when it was not, and any step of the
+/// wall clock between set-up and start.
+pub fn offset_near_origin(origin_mono_ns: u64, start_unix_ns: u64) -> i64 {
+    let before = 20_000_000; // the header and the engine's thread need the rest of the lead
+    let now = super::clock::mono_ns();
+    if origin_mono_ns > now + before {
+        std::thread::sleep(Duration::from_nanos(origin_mono_ns - now - before));
+    }
+    let m0 = super::clock::mono_ns();
+    let w = crate::clock::unix_ns_now();
+    let m1 = super::clock::mono_ns();
+    let mono = m0 + (m1 - m0) / 2;
+    let origin_wall = w as i128 + origin_mono_ns as i128 - mono as i128;
+    (origin_wall - start_unix_ns as i128) as i64
+}
+
 /// How long until `start_unix_ns` on the wall clock (zero when it has passed).
 pub fn until(start_unix_ns: u64) -> Duration {
     Duration::from_nanos(start_unix_ns.saturating_sub(crate::clock::unix_ns_now()))
