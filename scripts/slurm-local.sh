@@ -35,8 +35,14 @@ deps() {
     return 0
   fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null
+  local log
+  log="$(mktemp -t slurm-apt.XXXXXX)"
+  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+    slurmctld slurmd slurm-client munge; } >"$log" 2>&1; then
+    cat "$log" >&2
+    die "installing Slurm failed"
+  fi
+  rm -f "$log"
 }
 
 pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
