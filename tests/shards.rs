@@ -213,6 +213,13 @@ fn four_shards_merged_are_the_unsharded_schedule_and_the_union_percentiles() {
         assert_eq!(summary["summary"][name], pcts, "{name}");
     }
     assert_eq!(summary["summary"]["measured"], 600);
+    // … and what analysing the merged file as a single run gives (`report`).
+    let again = agentbench::load::analyse_file(&out.join("records.jsonl")).unwrap();
+    assert_eq!(
+        serde_json::to_value(&again.summary).unwrap(),
+        summary["summary"],
+        "the merged summary is the merged file's analysis"
+    );
     let shards = summary["shards"].as_array().expect("the per-shard table");
     assert_eq!(shards.len(), 4);
     for (i, s) in shards.iter().enumerate() {

@@ -286,7 +286,7 @@ impl Acc {
         i
     }
 
-    fn add(&mut self, r: RequestRecord) {
+    fn add(&mut self, r: &RequestRecord) {
         self.requests += 1;
         let sent_s = self.row(r.sent_ns / 1_000_000_000);
         self.seconds[sent_s].sent += 1;
@@ -381,20 +381,21 @@ fn failures_infinite(h: &Histogram<u64>, failed: u64) -> FailuresAsInfinite {
 
 /// Analyses the record file at `path`.
 pub fn analyse_file(path: &Path) -> Result<LoadAnalysis, LoadReadError> {
-    let mut acc: Option<Acc> = None;
+    // The header comes first: read it on its own so that every request is folded
+    // as it is read (memory: the histograms, not the records).
+    let mut acc: Option<Acc> = super::record::read_header(path).map(|h| new_acc(&h));
     let mut pending: Vec<RequestRecord> = Vec::new();
-    // The header comes first; requests are folded as they are read.
     let scan = {
         let acc_ref = &mut acc;
         let pending_ref = &mut pending;
         scan_load_file(path, |r| match acc_ref {
-            Some(a) => a.add(r),
+            Some(a) => a.add(&r),
             None => pending_ref.push(r),
         })?
     };
     let mut a = acc.unwrap_or_else(|| new_acc(&scan.header));
     for r in pending {
-        a.add(r);
+        a.add(&r);
     }
     Ok(finish(scan.header, a, scan.end, scan.skipped))
 }
@@ -447,8 +448,14 @@ impl Analyser {
     }
 
     /// Folds one request in.
-    pub fn add(&mut self, r: RequestRecord) {
+    pub fn add(&mut self, r: &RequestRecord) {
         self.acc.add(r);
+    }
+
+    /// Replaces the header [`Analyser::finish`] reports (and judges the plan by),
+    /// e.g. once a merged header's per-shard rows are known.
+    pub fn set_header(&mut self, header: LoadHeader) {
+        self.header = header;
     }
 
     /// The figures, given the file's end line and its skipped lines.
@@ -465,7 +472,7 @@ pub fn analyse_records(
 ) -> LoadAnalysis {
     let mut a = new_acc(&header);
     for r in requests {
-        a.add(r);
+        a.add(&r);
     }
     finish(header, a, end, Vec::new())
 }

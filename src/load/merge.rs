@@ -9,13 +9,17 @@
 //!
 //! Then each shard's request lines are copied as they are into `OUT/records.jsonl`
 //! under a merged header (the plan with one [`ShardRow`] per shard) and a merged
-//! end line, one line at a time; the merged file is analysed by
-//! [`super::analyse_file`] and rendered by [`super::output::write_outputs`], the
-//! same code as for a single run. So the merged percentiles are the percentiles of
-//! the union of the shards' records (HDR precision), the per-second rows and the
-//! interval log are the sums of the shards' per-second histograms (that is what
-//! analysing the union computes), and memory is the histograms plus one record,
-//! whatever the number of records.
+//! end line, one line at a time. Each line is parsed once and folded into its
+//! shard's analysis and into the merged run's, in the merged file's order, by the
+//! same streaming [`Analyser`] that [`super::analyse_file`] runs over a file, so
+//! the merged figures are exactly what `analyse_file(OUT/records.jsonl)` gives
+//! (`agentbench report` on the merged file renders the same page; tests/shards.rs
+//! checks it); [`super::output::write_outputs`] renders them as for a single run.
+//! So the merged percentiles are the percentiles of the union of the shards'
+//! records (HDR precision), the per-second rows and the interval log are the sums
+//! of the shards' per-second histograms (that is what analysing the union
+//! computes), and memory is the histograms plus one record, whatever the number of
+//! records.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -24,7 +28,10 @@ use std::path::{Path, PathBuf};
 
 use super::analyse::{Analyser, LoadAnalysis};
 use super::output::{OutputError, OutputPaths};
-use super::record::{LoadHeader, LoadLine, LoadReadError, RunEnd, ShardRow};
+use super::record::{LoadHeader, LoadLine, LoadReadError, RequestRecord, RunEnd, ShardRow};
+
+/// How the record writer starts a request line.
+const REQUEST_PREFIX: &[u8] = br#"{"kind":"request","#;
 
 /// Default `--max-skew`: 5 ms.
 pub const DEFAULT_MAX_SKEW_NS: u64 = 5_000_000;
@@ -314,12 +321,13 @@ fn check_complete(shards: &[Shard]) -> Result<(), MergeError> {
     Ok(())
 }
 
-/// One shard streamed: its request lines copied to `out`, its own figures.
-fn copy_shard(
+/// One shard read (pass 1): every line parsed once and folded into the shard's own
+/// analysis and the merged one (`union`); returns the shard's analysis, its end
+/// line, and the line numbers (1-based) that are not request lines to copy.
+fn analyse_shard(
     shard: &Shard,
-    out: &mut impl Write,
-    out_path: &Path,
-) -> Result<(LoadAnalysis, Option<RunEnd>), MergeError> {
+    union: &mut Analyser,
+) -> Result<(LoadAnalysis, Option<RunEnd>, Vec<usize>), MergeError> {
     let io = |source| LoadReadError::Io {
         path: shard.records.clone(),
         source,
@@ -328,6 +336,7 @@ fn copy_shard(
     let mut analyser = Analyser::new(shard.header.clone());
     let mut end = None;
     let mut skipped = Vec::new();
+    let mut not_copied = vec![1];
     let mut line = Vec::with_capacity(4096);
     let mut n = 0usize;
     loop {
@@ -336,28 +345,78 @@ fn copy_shard(
             break;
         }
         n += 1;
-        if n == 1 || line.iter().all(u8::is_ascii_whitespace) {
+        if n == 1 {
             continue;
         }
-        match serde_json::from_slice::<LoadLine>(&line) {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            not_copied.push(n);
+            continue;
+        }
+        // A request line parsed as a RequestRecord directly (its "kind" field is
+        // ignored): serde's internally tagged LoadLine would first buffer the whole
+        // object, which doubles the cost of the merge's one parse.
+        let parsed = if line.starts_with(REQUEST_PREFIX) {
+            serde_json::from_slice::<RequestRecord>(&line).map(|r| LoadLine::Request(Box::new(r)))
+        } else {
+            serde_json::from_slice::<LoadLine>(&line)
+        };
+        match parsed {
             Ok(LoadLine::Request(r)) => {
-                analyser.add(*r);
-                let w = if line.ends_with(b"\n") {
-                    out.write_all(&line)
-                } else {
-                    out.write_all(&line).and_then(|()| out.write_all(b"\n"))
-                };
-                w.map_err(|source| MergeError::Io {
-                    path: out_path.to_path_buf(),
-                    source,
-                })?;
+                analyser.add(&r);
+                union.add(&r);
             }
-            Ok(LoadLine::LoadEnd(e)) => end = Some(*e),
-            Ok(LoadLine::LoadHeader(_)) => skipped.push((n, "a second header".to_string())),
-            Err(e) => skipped.push((n, e.to_string())),
+            Ok(LoadLine::LoadEnd(e)) => {
+                end = Some(*e);
+                not_copied.push(n);
+            }
+            Ok(LoadLine::LoadHeader(_)) => {
+                skipped.push((n, "a second header".to_string()));
+                not_copied.push(n);
+            }
+            Err(e) => {
+                skipped.push((n, e.to_string()));
+                not_copied.push(n);
+            }
         }
     }
-    Ok((analyser.finish(end.clone(), skipped), end))
+    Ok((analyser.finish(end.clone(), skipped), end, not_copied))
+}
+
+/// Pass 2: copies the shard's request lines, as they are, to `out` (every line
+/// but those in `not_copied`, which is sorted).
+fn copy_shard(
+    shard: &Shard,
+    not_copied: &[usize],
+    out: &mut impl Write,
+    out_path: &Path,
+) -> Result<(), MergeError> {
+    let io = |source| LoadReadError::Io {
+        path: shard.records.clone(),
+        source,
+    };
+    let out_err = |source| MergeError::Io {
+        path: out_path.to_path_buf(),
+        source,
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(&shard.records).map_err(io)?);
+    let mut line = Vec::with_capacity(4096);
+    let mut n = 0usize;
+    let mut skip = not_copied.iter().peekable();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(io)? == 0 {
+            return Ok(());
+        }
+        n += 1;
+        if skip.peek() == Some(&&n) {
+            skip.next();
+            continue;
+        }
+        out.write_all(&line).map_err(out_err)?;
+        if !line.ends_with(b"\n") {
+            out.write_all(b"\n").map_err(out_err)?;
+        }
+    }
 }
 
 fn row_of(shard: &Shard, a: &LoadAnalysis, opts: &MergeOptions) -> ShardRow {
@@ -456,15 +515,16 @@ pub fn merge_runs(
         )));
     }
     std::fs::create_dir_all(out).map_err(out_err)?;
-    // Request lines go to a part file first: the merged header (line 1) holds the
-    // per-shard rows, known only once every shard has been read.
-    let part = out.join("records.jsonl.part");
-    let mut w = BufWriter::with_capacity(1 << 20, File::create(&part).map_err(out_err)?);
+    // Pass 1 analyses every shard (the merged header, line 1, holds the per-shard
+    // rows); pass 2 copies their request lines.
     let mut rows = Vec::new();
     let mut ends = Vec::new();
     let mut warnings = Vec::new();
+    let mut union = Analyser::new(shards[0].header.clone());
+    let mut not_copied = Vec::new();
     for s in &shards {
-        let (a, end) = copy_shard(s, &mut w, &part)?;
+        let (a, end, skip) = analyse_shard(s, &mut union)?;
+        not_copied.push(skip);
         let row = row_of(s, &a, opts);
         if let Some(wn) = &row.skew_warning {
             warnings.push(wn.clone());
@@ -488,8 +548,6 @@ pub fn merge_runs(
         rows.push(row);
         ends.push(end);
     }
-    w.flush().map_err(out_err)?;
-    drop(w);
 
     let mut header = shards[0].header.clone();
     let start = header
@@ -500,21 +558,25 @@ pub fn merge_runs(
     header.origin_unix_ns = start;
     header.plan.shard = None;
     header.plan.shards = rows;
+    union.set_header(header.clone());
+    let end = merged_end(&ends);
     let mut f = BufWriter::with_capacity(1 << 20, File::create(&records).map_err(out_err)?);
     let line = |l: &LoadLine, f: &mut BufWriter<File>| -> std::io::Result<()> {
         serde_json::to_writer(&mut *f, l).map_err(std::io::Error::other)?;
         f.write_all(b"\n")
     };
     line(&LoadLine::LoadHeader(Box::new(header)), &mut f).map_err(out_err)?;
-    std::io::copy(&mut File::open(&part).map_err(out_err)?, &mut f).map_err(out_err)?;
-    if let Some(end) = merged_end(&ends) {
-        line(&LoadLine::LoadEnd(Box::new(end)), &mut f).map_err(out_err)?;
+    for (s, skip) in shards.iter().zip(&not_copied) {
+        copy_shard(s, skip, &mut f, &records)?;
+    }
+    if let Some(end) = &end {
+        line(&LoadLine::LoadEnd(Box::new(end.clone())), &mut f).map_err(out_err)?;
     }
     f.flush().map_err(out_err)?;
     drop(f);
-    let _ = std::fs::remove_file(&part);
 
-    let analysis = super::analyse_file(&records)?;
+    // What analyse_file(&records) computes, without reading the file again.
+    let analysis = union.finish(end, Vec::new());
     let outputs = super::output::write_outputs(&analysis, out)?;
     Ok(MergeOutcome {
         records,

@@ -317,6 +317,19 @@ pub fn is_load_file(path: &Path) -> bool {
     first.contains("\"kind\":\"load_header\"")
 }
 
+/// The header of a load record file (line 1), or `None` when line 1 is not one.
+/// Cheap: reads one line.
+pub fn read_header(path: &Path) -> Option<LoadHeader> {
+    let mut first = Vec::new();
+    BufReader::new(File::open(path).ok()?)
+        .read_until(b'\n', &mut first)
+        .ok()?;
+    match serde_json::from_slice(&first).ok()? {
+        LoadLine::LoadHeader(h) => Some(*h),
+        _ => None,
+    }
+}
+
 /// What [`scan_load_file`] found besides the requests.
 #[derive(Debug, Clone)]
 pub struct LoadScan {
