@@ -231,13 +231,15 @@ pub fn origin(start_unix_ns: Option<u64>) -> (u64, u64) {
     }
 }
 
-/// Sleeps until shortly before the origin (`origin_mono_ns`, CLOCK_MONOTONIC),
+/// Sleeps until 250 ms before the origin (`origin_mono_ns`, CLOCK_MONOTONIC),
 /// then reads the wall clock and the monotonic clock together and returns the
 /// origin's wall time on this host minus the requested start, ns: ≈ 0 when the
 /// shard was ready in time, the lateness when it was not, and any step of the
 /// wall clock between set-up and start.
 pub fn offset_near_origin(origin_mono_ns: u64, start_unix_ns: u64) -> i64 {
-    let before = 20_000_000; // the header and the engine's thread need the rest of the lead
+    // Wake this far ahead: the header (fsynced), the writer and the engine thread are
+    // set up after the reading, and the engine then waits for the origin itself.
+    let before = 250_000_000;
     let now = super::clock::mono_ns();
     if origin_mono_ns > now + before {
         std::thread::sleep(Duration::from_nanos(origin_mono_ns - now - before));
