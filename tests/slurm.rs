@@ -3,6 +3,9 @@
 //! SLURM_PROCID / SLURM_NTASKS) against one stub on 127.0.0.1, and `merge-runs`
 //! gives all four shards and the full schedule.
 //!
+//! A second test submits deploy/slurm/load.sbatch with `sbatch --wait`, as a user
+//! would, and reads the merged run the script writes.
+//!
 //! Needs a running Slurm cluster (`scripts/slurm-local.sh start`, which `.ci/run`
 //! calls). Without `srun`, or with a controller that does not answer, the test
 //! fails when `CI` is set and otherwise prints one skip line.
@@ -56,16 +59,24 @@ fn slurm_missing() -> Option<String> {
     }
 }
 
-#[test]
-fn srun_of_four_shards_merges_into_the_full_schedule() {
+/// The Slurm tests one at a time: two jobs of 4 tasks would queue on the 2-CPU
+/// node, and the second would start after its shared start.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Skips (one line) or fails (under CI) when Slurm is not usable; true to go on.
+fn slurm_usable() -> bool {
     if let Some(why) = slurm_missing() {
         if std::env::var_os("CI").is_some() {
             panic!("{why} in CI (scripts/slurm-local.sh start)");
         }
         eprintln!("skipped: {why} (scripts/slurm-local.sh start runs a one-node cluster)");
-        return;
+        return false;
     }
-    let bin = env!("CARGO_BIN_EXE_agentbench");
+    true
+}
+
+/// A stub process on 127.0.0.1 and its URL.
+fn start_stub(bin: &str) -> (std::process::Child, String) {
     let mut stub = Command::new(bin)
         .args(["stub", "--port", "0", "--profile", "fast"])
         .stdout(Stdio::piped())
@@ -76,7 +87,75 @@ fn srun_of_four_shards_merges_into_the_full_schedule() {
     std::io::BufReader::new(stub.stdout.take().unwrap())
         .read_line(&mut addr)
         .unwrap();
-    let url = format!("http://{}", addr.trim());
+    (stub, format!("http://{}", addr.trim()))
+}
+
+/// deploy/slurm/load.sbatch as a user submits it (`sbatch --wait`): four shards,
+/// merged by the script into OUT/merged.
+#[test]
+fn the_sbatch_script_runs_the_shards_and_merges_them() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !slurm_usable() {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_agentbench");
+    let (mut stub, url) = start_stub(bin);
+    let tmp = tempfile::tempdir().unwrap();
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 5;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/slurm/load.sbatch");
+    let o = Command::new("timeout")
+        .args(["90", "sbatch", "--wait", "--overcommit"])
+        .arg(&script)
+        .current_dir(tmp.path())
+        .env("AGENTBENCH", bin)
+        .env("BASE_URL", &url)
+        .env("RATE", "100")
+        .env("DURATION", "2")
+        .env("OUT", tmp.path().join("out"))
+        .env("START_AT", format!("@{start}"))
+        .env(
+            "ARGS",
+            "--arrival constant --prompt-tokens 16 --output-tokens 8 --max-lag 1s",
+        )
+        .output()
+        .unwrap();
+    let _ = stub.kill();
+    let _ = stub.wait();
+    let log: String = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".out"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        o.status.success(),
+        "sbatch: {}\njob output:\n{log}",
+        text(&o)
+    );
+    let merged = read_load_file(&tmp.path().join("out/merged/records.jsonl"))
+        .unwrap_or_else(|e| panic!("{e}\njob output:\n{log}"));
+    assert_eq!(merged.header.plan.shards.len(), 4, "{log}");
+    let mut seqs: Vec<u64> = merged.requests.iter().map(|r| r.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (0..200).collect::<Vec<_>>(),
+        "2 s at 100/s, each once"
+    );
+}
+
+#[test]
+fn srun_of_four_shards_merges_into_the_full_schedule() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !slurm_usable() {
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_agentbench");
+    let (mut stub, url) = start_stub(bin);
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     // One absolute start computed here, as deploy/slurm/load.sbatch does.
