@@ -232,6 +232,18 @@ fn plan_line(a: &LoadAnalysis) -> String {
         parts.push(format!("warm-up {} s", p.warmup_ns as f64 / 1e9));
     }
     parts.push(format!("seed {}", p.seed));
+    if let Some(s) = &p.shard {
+        parts.push(format!(
+            "shard {}/{} ({}, offset {:+.3} ms)",
+            s.index,
+            s.count,
+            s.source,
+            s.offset_ns as f64 / 1e6
+        ));
+    }
+    if !p.shards.is_empty() {
+        parts.push(format!("merged from {} shards", p.shards.len()));
+    }
     parts.join(", ")
 }
 
