@@ -66,6 +66,7 @@ fn bench_load(c: &mut Criterion) {
                         think_ns: 0,
                         requests: Some(REQUESTS),
                         duration_ns: None,
+                        shard: None,
                     },
                     warmup_ns: 0,
                     origin_mono_ns: mono_ns(),

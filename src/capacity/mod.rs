@@ -363,6 +363,8 @@ fn run_probe(
         }),
         slo: Some(request_slo(&spec.slo)),
         max_lag_ns: spec.max_lag_ns,
+        shard: None,
+        shards: Vec::new(),
     };
     let load = LoadSpec {
         client: spec.client.make().map_err(|e| {
@@ -373,6 +375,7 @@ fn run_probe(
         prompts: spec.prompts.clone(),
         mode: Mode::Open {
             intended: Arc::new(intended),
+            seqs: None,
             max_concurrency: None,
         },
         plan,

@@ -14,10 +14,11 @@ use super::run::{choose_target, out_dir_under};
 use super::ServerArgs;
 use crate::client::{LlmClient, RequestSettings, Timeouts};
 use crate::load::schedule::schedule_hash;
+use crate::load::shard::{parse_start_at, shard_from, share};
 use crate::load::slo::parse_duration_ns;
 use crate::load::{
-    run_load, Arrival, Extent, LoadPlanInfo, LoadSpec, Mode, OpenSchedule, PromptInfo, Slo,
-    EXIT_CLIENT_LIMITED,
+    run_load, Arrival, Extent, LoadPlanInfo, LoadSpec, Mode, OpenSchedule, PromptInfo, ShardInfo,
+    Slo, EXIT_CLIENT_LIMITED,
 };
 use crate::record::Backend;
 
@@ -112,6 +113,28 @@ pub struct LoadArgs {
     /// No progress line and no summary table.
     #[arg(long)]
     pub quiet: bool,
+    /// Run one shard of a sharded run: I/N (0-based), or without a value (auto)
+    /// from the scheduler: Slurm's SLURM_PROCID/SLURM_NTASKS, or a Kubernetes
+    /// Indexed Job's JOB_COMPLETION_INDEX with --shards N. Every shard computes
+    /// the same global schedule from --seed and keeps its share: open loop, arrival
+    /// k goes to shard k mod N (and keeps k as its seq); closed loop, shard I runs
+    /// the workers w of --concurrency with w mod N == I. Merge the shards' folders
+    /// with `agentbench merge-runs`.
+    #[arg(long, value_name = "I/N", num_args = 0..=1, default_missing_value = "auto")]
+    pub shard: Option<String>,
+    /// Shards in the run, for a Kubernetes Indexed Job (its completions); I is
+    /// JOB_COMPLETION_INDEX.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+    /// The shared start of a sharded run: every shard sets its origin at this
+    /// wall-clock instant. An RFC 3339 UTC time (2026-12-03T02:00:00Z),
+    /// @UNIX_SECONDS, or +S: the next whole multiple of S seconds of Unix time at
+    /// least S seconds away (processes started within one S-second window agree;
+    /// for certainty compute one absolute time in the caller, e.g.
+    /// `date -u -d +10sec +%Y-%m-%dT%H:%M:%SZ`). Implies sharding (0/1 outside a
+    /// scheduler).
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
 }
 
 pub(super) fn positive(flag: &str, v: f64) -> Result<f64> {
@@ -181,6 +204,8 @@ fn plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
         schedule: None,
         slo: slo.map(|s| s.to_string()),
         max_lag_ns,
+        shard: None,
+        shards: Vec::new(),
     };
     let mode = match args.rate {
         Some(rate) => {
@@ -217,6 +242,7 @@ fn plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
             Mode::Open {
                 intended: Arc::new(intended),
                 max_concurrency: args.max_concurrency,
+                seqs: None,
             }
         }
         None => {
@@ -228,10 +254,83 @@ fn plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
                 think_ns,
                 requests: args.requests,
                 duration_ns: info.duration_ns,
+                shard: None,
             }
         }
     };
     Ok((mode, info))
+}
+
+/// Applies `--shard`/`--shards`/`--start-at` to the plan: this shard's share of
+/// the schedule (or of the workers) and the shared start, recorded in the plan.
+fn shard_plan(args: &LoadArgs, mode: Mode, plan: &mut LoadPlanInfo) -> Result<Mode> {
+    let spec = shard_from(
+        args.shard.as_deref(),
+        args.shards,
+        args.start_at.is_some(),
+        |k| std::env::var(k).ok(),
+    )
+    .map_err(|e| anyhow::anyhow!("--shard: {e}"))?;
+    let Some(spec) = spec else {
+        return Ok(mode);
+    };
+    let start_unix_ns = match &args.start_at {
+        Some(s) => parse_start_at(s, crate::clock::unix_ns_now()).map_err(anyhow::Error::msg)?,
+        None => bail!(
+            "a sharded run needs --start-at TIME, the same for every shard, so that their clocks share one origin"
+        ),
+    };
+    plan.shard = Some(ShardInfo {
+        index: spec.index,
+        count: spec.count,
+        source: spec.source.to_string(),
+        host: crate::provenance::Host::current().hostname,
+        start_unix_ns,
+        offset_ns: 0,
+    });
+    Ok(match mode {
+        Mode::Open {
+            intended,
+            max_concurrency,
+            ..
+        } => {
+            let (mine, seqs) = share(&intended, spec.index, spec.count);
+            if mine.is_empty() {
+                bail!(
+                    "shard {}/{} gets no request of the {}-request schedule: use fewer shards",
+                    spec.index,
+                    spec.count,
+                    intended.len()
+                );
+            }
+            Mode::Open {
+                intended: Arc::new(mine),
+                max_concurrency,
+                seqs: Some(Arc::new(seqs)),
+            }
+        }
+        Mode::Closed {
+            concurrency,
+            think_ns,
+            requests,
+            duration_ns,
+            ..
+        } => {
+            if concurrency < spec.count {
+                bail!(
+                    "--concurrency {concurrency} is below the shard count {}: every shard needs at least one worker",
+                    spec.count
+                );
+            }
+            Mode::Closed {
+                concurrency,
+                think_ns,
+                requests,
+                duration_ns,
+                shard: Some((spec.index, spec.count)),
+            }
+        }
+    })
 }
 
 /// The prompts: the workflow's analysis and report prompts from the corpus, or
@@ -367,7 +466,8 @@ pub(super) fn timeouts_of(idle: f64, total: Option<f64>) -> Result<Timeouts> {
 /// Runs `agentbench load` and returns its exit code: 0, 3 when a request failed,
 /// 5 when the client could not keep up (takes precedence).
 pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
-    let (mode, plan) = plan_of(args)?;
+    let (mode, mut plan) = plan_of(args)?;
+    let mode = shard_plan(args, mode, &mut plan)?;
     let protocol = args.server.protocol;
     let settings = settings_of(&args.options, args.output_tokens, protocol)?;
     let timeouts = timeouts_of(args.idle_timeout, args.timeout)?;
@@ -408,6 +508,15 @@ pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| out_dir_under("reports/load", &model));
     let target_rate = args.rate;
     let quiet = args.quiet;
+    if let (Some(s), false) = (&spec.plan.shard, quiet) {
+        eprintln!(
+            "shard {}/{} ({}) starts in {:.3} s",
+            s.index,
+            s.count,
+            s.source,
+            crate::load::shard::until(s.start_unix_ns).as_secs_f64()
+        );
+    }
     let mut next_line = Duration::from_secs(1);
     let outcome = run_load(spec, &out_dir, |p, elapsed| {
         if quiet || elapsed < next_line {
@@ -437,6 +546,67 @@ pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
     println!("summary:    {}", outcome.outputs.summary_json.display());
     println!("HTML:       {}", outcome.outputs.index_html.display());
     println!("intervals:  {}", outcome.outputs.interval_log.display());
+    if s.client.client_limited {
+        eprintln!(
+            "CLIENT-LIMITED: {} — these numbers describe agentbench, not the server",
+            s.client.reasons.join("; ")
+        );
+        return Ok(ExitCode::from(EXIT_CLIENT_LIMITED));
+    }
+    if s.failed > 0 {
+        eprintln!(
+            "{} of {} measured requests failed (see the records)",
+            s.failed, s.measured
+        );
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `agentbench merge-runs`.
+#[derive(Debug, Args)]
+pub struct MergeRunsArgs {
+    /// The shards' output folders (or their records.jsonl), one per shard, in any
+    /// order.
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Folder for the merged records.jsonl, summary and report.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A shard whose origin was further than this from the shared start is
+    /// reported (a warning naming it, in the console, summary and report).
+    #[arg(long, value_name = "DURATION", default_value = "5ms")]
+    pub max_skew: String,
+    /// No summary table.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Runs `agentbench merge-runs`: 0, 3 when a request failed, 5 when a shard (so
+/// the run) was client-limited; a refusal is an error (exit 2) naming the folder.
+pub fn run_merge_runs_cli(args: &MergeRunsArgs) -> Result<ExitCode> {
+    let max_skew_ns =
+        parse_duration_ns(&args.max_skew).map_err(|e| anyhow::anyhow!("--max-skew: {e}"))?;
+    let outcome = crate::load::merge::merge_runs(
+        &args.dirs,
+        &args.out,
+        &crate::load::merge::MergeOptions { max_skew_ns },
+    )?;
+    let s = &outcome.analysis.summary;
+    if !args.quiet {
+        print!("{}", crate::load::output::markdown(&outcome.analysis));
+    }
+    for w in &outcome.warnings {
+        eprintln!("WARNING: {w}");
+    }
+    println!(
+        "merged:     {} shards, {} requests",
+        outcome.analysis.header.plan.shards.len(),
+        s.requests
+    );
+    println!("records:    {}", outcome.records.display());
+    println!("summary:    {}", outcome.outputs.summary_json.display());
+    println!("HTML:       {}", outcome.outputs.index_html.display());
     if s.client.client_limited {
         eprintln!(
             "CLIENT-LIMITED: {} — these numbers describe agentbench, not the server",

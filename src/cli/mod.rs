@@ -52,6 +52,10 @@ pub enum Command {
     Report(ReportArgs),
     /// Merge HDR histogram files (.us.hdr, one metric) from several runs or machines.
     Merge(MergeArgs),
+    /// Merge the shards of a sharded load run (`load --shard I/N --start-at …`)
+    /// into one run: checks they belong together (exit 2 naming the folder),
+    /// concatenates their records, recomputes every figure, renders one report.
+    MergeRuns(load::MergeRunsArgs),
     /// Compare two record files metric by metric; exit 1 when anything regressed.
     Compare(CompareArgs),
     /// Sweep options (baseline + num_gpu × num_ctx × temperature), interleaved and
@@ -463,6 +467,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Compare(args) => compare::run_compare(&args),
         Command::Load(args) => load::run_load_cli(&args),
         Command::Capacity(args) => capacity::run_capacity_cli(&args),
+        Command::MergeRuns(args) => load::run_merge_runs_cli(&args),
         Command::Icount(args) => icount::run_icount(&args),
         Command::Commits(args) => commits::run_commits(&args),
         Command::History(args) => history::run_history(&args),

@@ -286,7 +286,7 @@ impl Acc {
         i
     }
 
-    fn add(&mut self, r: RequestRecord) {
+    fn add(&mut self, r: &RequestRecord) {
         self.requests += 1;
         let sent_s = self.row(r.sent_ns / 1_000_000_000);
         self.seconds[sent_s].sent += 1;
@@ -381,20 +381,21 @@ fn failures_infinite(h: &Histogram<u64>, failed: u64) -> FailuresAsInfinite {
 
 /// Analyses the record file at `path`.
 pub fn analyse_file(path: &Path) -> Result<LoadAnalysis, LoadReadError> {
-    let mut acc: Option<Acc> = None;
+    // The header comes first: read it on its own so that every request is folded
+    // as it is read (memory: the histograms, not the records).
+    let mut acc: Option<Acc> = super::record::read_header(path).map(|h| new_acc(&h));
     let mut pending: Vec<RequestRecord> = Vec::new();
-    // The header comes first; requests are folded as they are read.
     let scan = {
         let acc_ref = &mut acc;
         let pending_ref = &mut pending;
         scan_load_file(path, |r| match acc_ref {
-            Some(a) => a.add(r),
+            Some(a) => a.add(&r),
             None => pending_ref.push(r),
         })?
     };
     let mut a = acc.unwrap_or_else(|| new_acc(&scan.header));
     for r in pending {
-        a.add(r);
+        a.add(&r);
     }
     Ok(finish(scan.header, a, scan.end, scan.skipped))
 }
@@ -431,6 +432,38 @@ fn new_acc(header: &LoadHeader) -> Acc {
     }
 }
 
+/// The streaming analysis of one record file's requests, fed one at a time
+/// (what [`analyse_file`] does while it reads; `merge-runs` uses it for each
+/// shard while it copies the shard's lines).
+pub struct Analyser {
+    header: LoadHeader,
+    acc: Acc,
+}
+
+impl Analyser {
+    /// An empty analysis of a file with this header.
+    pub fn new(header: LoadHeader) -> Self {
+        let acc = new_acc(&header);
+        Analyser { header, acc }
+    }
+
+    /// Folds one request in.
+    pub fn add(&mut self, r: &RequestRecord) {
+        self.acc.add(r);
+    }
+
+    /// Replaces the header [`Analyser::finish`] reports (and judges the plan by),
+    /// e.g. once a merged header's per-shard rows are known.
+    pub fn set_header(&mut self, header: LoadHeader) {
+        self.header = header;
+    }
+
+    /// The figures, given the file's end line and its skipped lines.
+    pub fn finish(self, end: Option<RunEnd>, skipped: Vec<(usize, String)>) -> LoadAnalysis {
+        finish(self.header, self.acc, end, skipped)
+    }
+}
+
 /// Analyses records already in memory (tests, and callers that hold them).
 pub fn analyse_records(
     header: LoadHeader,
@@ -439,7 +472,7 @@ pub fn analyse_records(
 ) -> LoadAnalysis {
     let mut a = new_acc(&header);
     for r in requests {
-        a.add(r);
+        a.add(&r);
     }
     finish(header, a, end, Vec::new())
 }
@@ -471,11 +504,20 @@ fn finish(
         row.in_flight = level.max(0) as u64;
     }
     if let Some(sched) = open_schedule(&header) {
+        // A shard intended only its share: arrivals k with k mod count == index.
+        let (index, count) = plan
+            .shard
+            .as_ref()
+            .map_or((0, 1), |s| (u64::from(s.index), u64::from(s.count.max(1))));
+        let mut k = 0u64;
         sched.for_each(|t| {
             let i = (t / 1_000_000_000) as usize;
-            if let Some(row) = a.seconds.get_mut(i) {
-                row.intended += 1;
+            if k % count == index {
+                if let Some(row) = a.seconds.get_mut(i) {
+                    row.intended += 1;
+                }
             }
+            k += 1;
         });
     }
     let q =
@@ -519,6 +561,16 @@ fn finish(
                 CPU_SATURATED * 100.0
             ));
         }
+    }
+    // A merged run: one client-limited shard marks the whole run.
+    for s in plan.shards.iter().filter(|s| s.client_limited) {
+        reasons.push(format!(
+            "shard {}/{} ({}) was client-limited: {}",
+            s.index,
+            s.count,
+            s.host.as_deref().unwrap_or(&s.folder),
+            s.reasons.join("; ")
+        ));
     }
     let goodput = a.slo.as_ref().map(|slo| Goodput {
         slo: slo.to_string(),

@@ -36,6 +36,10 @@ pub enum Mode {
         /// No request is started at or after this offset (`None`: only the count
         /// bounds).
         duration_ns: Option<u64>,
+        /// A shard `(index, count)` of a sharded run: only the workers `w` with
+        /// `w % count == index` run here, and a worker's sends take the global
+        /// seqs `j · count + index` (so `requests` bounds the whole run).
+        shard: Option<(u32, u32)>,
     },
     /// Requests at the precomputed intended offsets, optionally at most
     /// `max_concurrency` in flight (a request waits for a slot; the wait is part of
@@ -45,6 +49,9 @@ pub enum Mode {
         intended: Arc<Vec<u64>>,
         /// Ceiling on requests in flight.
         max_concurrency: Option<u32>,
+        /// The global sequence number of each intended send (a shard keeps every
+        /// N-th arrival of the global schedule); `None`: the index in `intended`.
+        seqs: Option<Arc<Vec<u64>>>,
     },
 }
 
@@ -192,18 +199,29 @@ async fn drive(
     let cpu0 = thread_cpu_ns();
     let ticker = tokio::task::spawn_local(flusher(shared.clone()));
     match shared.cfg.mode.clone() {
-        Mode::Open { intended, .. } => open_loop(&shared, &mut timer, &intended).await,
+        Mode::Open { intended, seqs, .. } => {
+            open_loop(
+                &shared,
+                &mut timer,
+                &intended,
+                seqs.as_deref().map(|v| &v[..]),
+            )
+            .await
+        }
         Mode::Closed {
             concurrency,
             think_ns,
             requests,
             duration_ns,
+            shard,
         } => {
+            let (index, count) = shard.unwrap_or((0, 1));
             let workers: Vec<_> = (0..concurrency)
+                .filter(|w| w % count.max(1) == index)
                 .map(|w| {
                     let s = shared.clone();
                     tokio::task::spawn_local(async move {
-                        worker(s, w, think_ns, requests, duration_ns).await
+                        worker(s, w, think_ns, requests, duration_ns, (index, count)).await
                     })
                 })
                 .collect();
@@ -249,9 +267,10 @@ async fn flusher(shared: Rc<Shared>) {
     }
 }
 
-async fn open_loop(shared: &Rc<Shared>, timer: &mut Timer, intended: &[u64]) {
+async fn open_loop(shared: &Rc<Shared>, timer: &mut Timer, intended: &[u64], seqs: Option<&[u64]>) {
     let origin = shared.origin();
-    for (seq, &at) in intended.iter().enumerate() {
+    for (i, &at) in intended.iter().enumerate() {
+        let seq = seqs.map_or(i as u64, |s| s[i]);
         let late = mono_ns() >= origin + at;
         timer.wait_until(origin + at).await;
         if shared.stopped() {
@@ -260,14 +279,14 @@ async fn open_loop(shared: &Rc<Shared>, timer: &mut Timer, intended: &[u64]) {
         shared.outstanding.set(shared.outstanding.get() + 1);
         let s = shared.clone();
         tokio::task::spawn_local(async move {
-            let rec = send(&s, seq as u64, 0, at).await;
+            let rec = send(&s, seq, 0, at).await;
             finish(&s, rec);
             s.outstanding.set(s.outstanding.get() - 1);
             if s.outstanding.get() == 0 {
                 s.idle.notify_one();
             }
         });
-        if late && seq % 32 == 31 {
+        if late && i % 32 == 31 {
             // Far behind: let the requests already in flight make progress.
             tokio::task::yield_now().await;
         }
@@ -283,6 +302,7 @@ async fn worker(
     think_ns: u64,
     requests: Option<u64>,
     duration_ns: Option<u64>,
+    (index, count): (u32, u32),
 ) {
     let mut timer = match Timer::new() {
         Ok(t) => t,
@@ -296,11 +316,12 @@ async fn worker(
         if duration_ns.is_some_and(|d| intended >= d) || shared.stopped() {
             return;
         }
-        let seq = shared.next_seq.get();
+        let local = shared.next_seq.get();
+        let seq = local * u64::from(count.max(1)) + u64::from(index);
         if requests.is_some_and(|k| seq >= k) {
             return;
         }
-        shared.next_seq.set(seq + 1);
+        shared.next_seq.set(local + 1);
         let rec = send(&shared, seq, worker, intended).await;
         let end = rec.last_seen_ns();
         finish(&shared, rec);

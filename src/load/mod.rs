@@ -16,9 +16,11 @@
 pub mod analyse;
 pub mod clock;
 pub mod engine;
+pub mod merge;
 pub mod output;
 pub mod record;
 pub mod schedule;
+pub mod shard;
 pub mod sink;
 pub mod slo;
 
@@ -30,7 +32,7 @@ pub use analyse::{analyse_file, LoadAnalysis, LoadSummary};
 pub use engine::{Mode, Progress};
 pub use record::{
     is_load_file, read_load_file, LoadFile, LoadHeader, LoadLine, LoadPlanInfo, PromptInfo,
-    RequestRecord, RunEnd,
+    RequestRecord, RunEnd, ShardInfo, ShardRow,
 };
 pub use schedule::{Arrival, Extent, OpenSchedule};
 pub use slo::Slo;
@@ -128,8 +130,12 @@ pub fn run_load(
 ) -> Result<LoadOutcome, LoadError> {
     let records = out_dir.join("records.jsonl");
     prepare_out_dir(out_dir, &records)?;
-    let origin_mono_ns = clock::mono_ns() + crate::clock::nanos(START_LEAD);
-    let origin_unix_ns = crate::clock::unix_ns_now() + crate::clock::nanos(START_LEAD);
+    let (origin_mono_ns, origin_unix_ns) =
+        shard::origin(spec.plan.shard.as_ref().map(|s| s.start_unix_ns));
+    let mut spec = spec;
+    if let Some(s) = spec.plan.shard.as_mut() {
+        s.offset_ns = shard::offset_near_origin(origin_mono_ns, s.start_unix_ns);
+    }
     let header = LoadHeader {
         schema_version: record::LOAD_SCHEMA_VERSION,
         harness: crate::provenance::Harness::current(),

@@ -53,12 +53,17 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
 /// Writes every export of `a` into `dir` (which exists).
 pub fn write_outputs(a: &LoadAnalysis, dir: &Path) -> Result<OutputPaths, OutputError> {
     let summary_json = dir.join("summary.json");
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "model": a.header.model,
         "backend": a.header.backend,
         "plan": a.header.plan,
         "summary": a.summary,
     });
+    if !a.header.plan.shards.is_empty() {
+        // A merged run (`merge-runs`): the per-shard table and its warnings.
+        json["shards"] = serde_json::json!(a.header.plan.shards);
+        json["warnings"] = serde_json::json!(shard_warnings(a));
+    }
     let text = serde_json::to_string_pretty(&json).map_err(|e| OutputError {
         path: summary_json.clone(),
         why: e.to_string(),
@@ -227,7 +232,99 @@ fn plan_line(a: &LoadAnalysis) -> String {
         parts.push(format!("warm-up {} s", p.warmup_ns as f64 / 1e9));
     }
     parts.push(format!("seed {}", p.seed));
+    if let Some(s) = &p.shard {
+        parts.push(format!(
+            "shard {}/{} ({}, offset {:+.3} ms)",
+            s.index,
+            s.count,
+            s.source,
+            s.offset_ns as f64 / 1e6
+        ));
+    }
+    if !p.shards.is_empty() {
+        parts.push(format!("merged from {} shards", p.shards.len()));
+    }
     parts.join(", ")
+}
+
+/// A merged run's warnings: clock skew, named by shard.
+pub fn shard_warnings(a: &LoadAnalysis) -> Vec<String> {
+    a.header
+        .plan
+        .shards
+        .iter()
+        .filter_map(|s| s.skew_warning.clone())
+        .collect()
+}
+
+const SHARD_HEAD: [&str; 10] = [
+    "shard",
+    "host",
+    "offset ms",
+    "requests",
+    "failed",
+    "target /s",
+    "sent /s",
+    "rate ratio",
+    "lag p99 ms",
+    "client-limited",
+];
+
+fn shard_rows(a: &LoadAnalysis) -> Vec<[String; 10]> {
+    a.header
+        .plan
+        .shards
+        .iter()
+        .map(|s| {
+            [
+                format!("{}/{}", s.index, s.count),
+                s.host.clone().unwrap_or_else(|| "?".into()),
+                format!("{:+.3}", s.offset_ns as f64 / 1e6),
+                s.requests.to_string(),
+                s.failed.to_string(),
+                s.target_rate.map_or_else(|| "–".into(), fmt),
+                fmt(s.send_rate),
+                s.rate_ratio
+                    .map_or_else(|| "–".into(), |r| format!("{:.3}", r)),
+                fmt(s.lag_p99_ms),
+                if s.client_limited {
+                    format!("YES: {}", s.reasons.join("; "))
+                } else {
+                    "no".into()
+                },
+            ]
+        })
+        .collect()
+}
+
+/// A merged run's per-shard table in Markdown (empty for a single run).
+fn shard_markdown(a: &LoadAnalysis) -> String {
+    let mut out = String::new();
+    if a.header.plan.shards.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "
+## Shards
+
+Merged from {} shards (`agentbench merge-runs`): the figures above are those of the union of their records; one client-limited shard marks the whole run.
+",
+        a.header.plan.shards.len()
+    );
+    for w in shard_warnings(a) {
+        let _ = writeln!(
+            out,
+            "**{w}**
+"
+        );
+    }
+    let _ = writeln!(out, "| {} |", SHARD_HEAD.join(" | "));
+    let _ = writeln!(out, "|{}|", ["---"; 10].join("|"));
+    for row in shard_rows(a) {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+    out
 }
 
 /// The Markdown summary.
@@ -294,6 +391,7 @@ pub fn markdown(a: &LoadAnalysis) -> String {
         opt(s.e2e_failures_infinite.p90),
         opt(s.e2e_failures_infinite.p99),
     );
+    out.push_str(&shard_markdown(a));
     out
 }
 
@@ -520,6 +618,27 @@ pub fn html(a: &LoadAnalysis) -> String {
         ),
         "Completed requests only; failures are counted in the error rate and in the ∞ percentiles above.",
     );
+    if !h.plan.shards.is_empty() {
+        page.section("shards", "Shards");
+        page.paragraph(&format!(
+            "Merged from {} shards (agentbench merge-runs): every figure on this page is computed from the union of their records; one client-limited shard marks the whole run.",
+            h.plan.shards.len()
+        ));
+        for w in shard_warnings(a) {
+            page.push_html(&format!(
+                "<p class=\"err\"><strong>{}</strong></p>\n",
+                escape_html(&w)
+            ));
+        }
+        let mut t = Table::new(SHARD_HEAD.iter().map(|c| Cell::text(c)).collect());
+        for row in shard_rows(a) {
+            let mut cells = vec![Cell::text(&row[0]), Cell::text(&row[1])];
+            cells.extend(row[2..9].iter().map(|c| Cell::num(c)));
+            cells.push(Cell::text(&row[9]));
+            t.row(cells);
+        }
+        page.table(&t);
+    }
     page.section("time", "Over time");
     let mut rate_series = Vec::new();
     if s.target_rate.is_some() {

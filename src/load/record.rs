@@ -96,6 +96,78 @@ pub struct LoadPlanInfo {
     pub slo: Option<String>,
     /// p99 scheduler lag above which the run is client-limited, ns.
     pub max_lag_ns: u64,
+    /// A shard of a sharded run (`--shard I/N --start-at …`): which share of the
+    /// global schedule this run offered, and when it started.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shard: Option<ShardInfo>,
+    /// A merged run (`agentbench merge-runs`): one row per shard, in shard order,
+    /// with each shard's own figures.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub shards: Vec<ShardRow>,
+}
+
+/// One shard of a sharded run, as its header records it.
+///
+/// Open loop: arrival `k` of the global schedule belongs to shard `k mod count`
+/// and keeps `k` as its [`RequestRecord::seq`]. Closed loop: the shard runs the
+/// workers `w` with `w mod count == index`; its `j`-th send has seq
+/// `j · count + index`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// This shard, 0-based.
+    pub index: u32,
+    /// Shards in the run.
+    pub count: u32,
+    /// Where `index`/`count` came from: `flag`, `slurm` or `kubernetes`.
+    pub source: String,
+    /// Host name of the shard's machine.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub host: Option<String>,
+    /// The shared start every shard was asked to use, ns since the Unix epoch.
+    pub start_unix_ns: u64,
+    /// This shard's origin on its own wall clock minus the requested start, ns
+    /// (≈ 0 when it was ready in time; positive when it started late).
+    pub offset_ns: i64,
+}
+
+/// One shard of a merged run: who it was and its own figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardRow {
+    /// The shard, 0-based.
+    pub index: u32,
+    /// Shards in the run.
+    pub count: u32,
+    /// Host name.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub host: Option<String>,
+    /// The shard's output folder as given to `merge-runs`.
+    pub folder: String,
+    /// [`ShardInfo::offset_ns`].
+    pub offset_ns: i64,
+    /// Set when `|offset_ns|` exceeded `--max-skew`: the warning, naming the shard.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub skew_warning: Option<String>,
+    /// Request lines.
+    pub requests: u64,
+    /// Measured (non-warm-up) requests.
+    pub measured: u64,
+    /// Of those, failed.
+    pub failed: u64,
+    /// Open loop: this shard's share of the target rate (rate / count).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub target_rate: Option<f64>,
+    /// Measured requests sent per second.
+    pub send_rate: f64,
+    /// Open loop: achieved / target send rate (the slope fit of the client check).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rate_ratio: Option<f64>,
+    /// Scheduler lag p99, ms.
+    pub lag_p99_ms: f64,
+    /// The shard's own client check failed: the merged run is client-limited too.
+    pub client_limited: bool,
+    /// Why, in words.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub reasons: Vec<String>,
 }
 
 /// The open-loop schedule's identity.
@@ -243,6 +315,19 @@ pub fn is_load_file(path: &Path) -> bool {
         return false;
     }
     first.contains("\"kind\":\"load_header\"")
+}
+
+/// The header of a load record file (line 1), or `None` when line 1 is not one.
+/// Cheap: reads one line.
+pub fn read_header(path: &Path) -> Option<LoadHeader> {
+    let mut first = Vec::new();
+    BufReader::new(File::open(path).ok()?)
+        .read_until(b'\n', &mut first)
+        .ok()?;
+    match serde_json::from_slice(&first).ok()? {
+        LoadLine::LoadHeader(h) => Some(*h),
+        _ => None,
+    }
 }
 
 /// What [`scan_load_file`] found besides the requests.

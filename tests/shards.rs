@@ -1,0 +1,485 @@
+//! Sharded load (issue 16), end to end with the binary: shard processes against
+//! one standalone stub on 127.0.0.1, a shared `--start-at`, `merge-runs`.
+//!
+//! 1. Exactness: 4 shards merged hold every (seq, intended send) of the unsharded
+//!    schedule once, and the merged percentiles are those of the union of the
+//!    shards' records; a closed loop's shards split the workers and the seqs.
+//! 2. Refusals (exit 2, the folder named): another seed, harness version or
+//!    backend; a missing shard; a duplicated shard; a folder given twice.
+//! 3. Skew: a shard whose recorded offset is planted 20 ms off is reported, named,
+//!    in the console, summary.json, summary.md and index.html.
+//! 5. The Kubernetes manifest and the sbatch script have the right shape.
+//!
+//! Bounds: every run is bounded in requests (≤ 600) and seconds.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use agentbench::load::{read_load_file, Arrival, Extent, OpenSchedule, RequestRecord};
+
+fn agentbench() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentbench"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("OLLAMA_HOST")
+        .env_remove("AGENTBENCH_MODEL")
+        .env_remove("SLURM_PROCID")
+        .env_remove("SLURM_NTASKS")
+        .env_remove("JOB_COMPLETION_INDEX");
+    cmd
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A standalone stub process (one for all shards); killed when dropped.
+struct Stub {
+    child: Child,
+    url: String,
+}
+
+impl Stub {
+    fn start() -> Self {
+        let mut child = agentbench()
+            .args(["stub", "--port", "0", "--profile", "fast"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Stub {
+            child,
+            url: format!("http://{}", line.trim()),
+        }
+    }
+}
+
+impl Drop for Stub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A shared start `lead_s` seconds from now, as `@UNIX_SECONDS`.
+fn start_in(lead_s: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("@{}", now.as_secs() + lead_s)
+}
+
+/// Runs `n` shard processes at once with `plan` and returns their folders.
+fn run_shards(url: &str, plan: &[&str], n: u32, root: &Path) -> Vec<PathBuf> {
+    let start = start_in(4);
+    let children: Vec<(PathBuf, Child)> = (0..n)
+        .map(|i| {
+            let out = root.join(format!("shard-{i}"));
+            let child = agentbench()
+                .arg("load")
+                .args(["--base-url", url])
+                .args(plan)
+                .args(["--prompt-tokens", "16", "--output-tokens", "8"])
+                .args(["--max-lag", "1s", "--quiet"])
+                .args(["--shard", &format!("{i}/{n}"), "--start-at", &start])
+                .arg("--out")
+                .arg(&out)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (out, child)
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|(out, child)| {
+            let o = child.wait_with_output().unwrap();
+            assert!(o.status.success(), "{}: {}", out.display(), text(&o));
+            out
+        })
+        .collect()
+}
+
+fn merge(dirs: &[PathBuf], out: &Path, extra: &[&str]) -> Output {
+    agentbench()
+        .arg("merge-runs")
+        .args(dirs)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .arg("--quiet")
+        .output()
+        .unwrap()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+const OPEN: [&str; 8] = [
+    "--rate",
+    "300",
+    "--arrival",
+    "poisson",
+    "--requests",
+    "600",
+    "--seed",
+    "21",
+];
+
+#[test]
+fn four_shards_merged_are_the_unsharded_schedule_and_the_union_percentiles() {
+    let stub = Stub::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = run_shards(&stub.url, &OPEN, 4, tmp.path());
+    let mut union: Vec<RequestRecord> = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        let f = read_load_file(&d.join("records.jsonl")).unwrap();
+        let s = f
+            .header
+            .plan
+            .shard
+            .as_ref()
+            .expect("a shard's header says so");
+        assert_eq!((s.index, s.count), (i as u32, 4));
+        assert_eq!(s.source, "flag");
+        assert!(
+            f.requests.iter().all(|r| r.seq % 4 == i as u64),
+            "shard {i}: seq k mod 4"
+        );
+        assert_eq!(f.requests.len(), 150, "shard {i} keeps every 4th arrival");
+        union.extend(f.requests);
+    }
+    let out = tmp.path().join("merged");
+    let o = merge(&dirs, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("CLOCK SKEW"),
+        "shards started together on one host: {}",
+        text(&o)
+    );
+
+    // Exactness: the merged (seq, intended) set is the unsharded schedule.
+    let merged = read_load_file(&out.join("records.jsonl")).unwrap();
+    assert!(
+        merged.end.is_some(),
+        "every shard ended, so the merge has an end line"
+    );
+    let mut got: Vec<(u64, u64)> = merged
+        .requests
+        .iter()
+        .map(|r| (r.seq, r.intended_ns))
+        .collect();
+    got.sort_unstable();
+    let expected: Vec<(u64, u64)> = OpenSchedule {
+        rate: 300.0,
+        arrival: Arrival::Poisson,
+        seed: 21,
+        extent: Extent::Requests(600),
+    }
+    .intended()
+    .into_iter()
+    .enumerate()
+    .map(|(k, t)| (k as u64, t))
+    .collect();
+    assert_eq!(got, expected, "no request lost, none doubled");
+    assert_eq!(merged.header.plan.shards.len(), 4);
+    assert!(merged.header.plan.shard.is_none());
+
+    // The merged percentiles are those of the union of the shards' records.
+    let direct = agentbench::load::analyse::analyse_records(
+        merged.header.clone(),
+        union,
+        merged.end.clone(),
+    );
+    let summary = json(&out.join("summary.json"));
+    // Through JSON text as summary.json was (serde_json's float parsing may be one
+    // ULP off the printed shortest form; equal values print equal text).
+    let as_read = |v: serde_json::Value| -> serde_json::Value {
+        serde_json::from_str(&v.to_string()).unwrap()
+    };
+    for (name, pcts) in [
+        ("ttft", serde_json::to_value(direct.summary.ttft).unwrap()),
+        ("e2e", serde_json::to_value(direct.summary.e2e).unwrap()),
+        ("tpot", serde_json::to_value(direct.summary.tpot).unwrap()),
+        ("lag", serde_json::to_value(direct.summary.lag).unwrap()),
+    ] {
+        assert_eq!(summary["summary"][name], as_read(pcts), "{name}");
+    }
+    assert_eq!(summary["summary"]["measured"], 600);
+    // … and what analysing the merged file as a single run gives (`report`).
+    let again = agentbench::load::analyse_file(&out.join("records.jsonl")).unwrap();
+    assert_eq!(
+        as_read(serde_json::to_value(&again.summary).unwrap()),
+        summary["summary"],
+        "the merged summary is the merged file's analysis"
+    );
+    let shards = summary["shards"].as_array().expect("the per-shard table");
+    assert_eq!(shards.len(), 4);
+    for (i, s) in shards.iter().enumerate() {
+        assert_eq!(s["index"], i as u64);
+        assert_eq!(s["requests"], 150);
+        assert!(s["lag_p99_ms"].as_f64().is_some());
+        assert_eq!(s["client_limited"], false);
+        assert!((s["target_rate"].as_f64().unwrap() - 75.0).abs() < 1e-9);
+    }
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("## Shards") && md.contains("| 3/4 |"), "{md}");
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("Shards") && html.contains("client-limited"));
+}
+
+#[test]
+fn closed_loop_shards_split_the_workers_and_the_seqs() {
+    let stub = Stub::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = ["--concurrency", "6", "--requests", "120"];
+    let dirs = run_shards(&stub.url, &plan, 3, tmp.path());
+    for (i, d) in dirs.iter().enumerate() {
+        let f = read_load_file(&d.join("records.jsonl")).unwrap();
+        assert!(
+            f.requests
+                .iter()
+                .all(|r| r.worker % 3 == i as u32 && r.seq % 3 == i as u64),
+            "shard {i} runs workers w ≡ {i} (mod 3) and seqs j·3 + {i}"
+        );
+    }
+    let out = tmp.path().join("merged");
+    let o = merge(&dirs, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let merged = read_load_file(&out.join("records.jsonl")).unwrap();
+    let mut seqs: Vec<u64> = merged.requests.iter().map(|r| r.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..120).collect::<Vec<_>>());
+    let mut workers: Vec<u32> = merged.requests.iter().map(|r| r.worker).collect();
+    workers.sort_unstable();
+    workers.dedup();
+    assert_eq!(workers, (0..6).collect::<Vec<_>>());
+}
+
+/// One small 4-shard run shared by the refusal and skew tests (copied before
+/// any edit).
+fn fixture() -> &'static (tempfile::TempDir, Vec<PathBuf>) {
+    static FIXTURE: OnceLock<(tempfile::TempDir, Vec<PathBuf>)> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let stub = Stub::start();
+        let tmp = tempfile::tempdir().unwrap();
+        let plan = [
+            "--rate",
+            "200",
+            "--arrival",
+            "constant",
+            "--requests",
+            "80",
+            "--seed",
+            "3",
+        ];
+        let dirs = run_shards(&stub.url, &plan, 4, tmp.path());
+        (tmp, dirs)
+    })
+}
+
+/// Copies the fixture's shards into `root` and returns the copies.
+fn copies(root: &Path) -> Vec<PathBuf> {
+    fixture()
+        .1
+        .iter()
+        .map(|d| {
+            let to = root.join(d.file_name().unwrap());
+            std::fs::create_dir_all(&to).unwrap();
+            std::fs::copy(d.join("records.jsonl"), to.join("records.jsonl")).unwrap();
+            to
+        })
+        .collect()
+}
+
+/// Rewrites line 1 (the header) of `dir`'s records with `edit`.
+fn edit_header(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("records.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (first, rest) = text.split_once('\n').unwrap();
+    let mut h: serde_json::Value = serde_json::from_str(first).unwrap();
+    edit(&mut h);
+    std::fs::write(
+        &path,
+        format!("{}\n{rest}", serde_json::to_string(&h).unwrap()),
+    )
+    .unwrap();
+}
+
+fn refused(dirs: &[PathBuf], out: &Path, names: &Path, says: &str) {
+    let o = merge(dirs, out, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        err.contains(&names.display().to_string()),
+        "names {}: {err}",
+        names.display()
+    );
+    assert!(err.contains(says), "says {says:?}: {err}");
+    assert!(
+        !out.join("records.jsonl").exists(),
+        "nothing merged after a refusal"
+    );
+}
+
+#[test]
+fn shards_that_do_not_belong_together_are_refused_naming_the_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("merged");
+
+    let d = copies(&tmp.path().join("seed"));
+    edit_header(&d[2], |h| h["plan"]["seed"] = 4.into());
+    refused(&d, &out, &d[2], "seed");
+
+    let d = copies(&tmp.path().join("version"));
+    edit_header(&d[1], |h| h["harness"]["version"] = "0.0.9".into());
+    refused(&d, &out, &d[1], "harness version");
+
+    let d = copies(&tmp.path().join("backend"));
+    edit_header(&d[3], |h| {
+        h["backend"]["url"] = "http://127.0.0.1:9".into();
+    });
+    refused(&d, &out, &d[3], "backend URL");
+
+    let d = copies(&tmp.path().join("missing"));
+    let o = merge(&d[..3], &out, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("shard 3/4 is missing"),
+        "{}",
+        text(&o)
+    );
+
+    let d = copies(&tmp.path().join("duplicate"));
+    let dup = tmp.path().join("duplicate").join("shard-1-again");
+    std::fs::create_dir_all(&dup).unwrap();
+    std::fs::copy(d[1].join("records.jsonl"), dup.join("records.jsonl")).unwrap();
+    let mut with_dup = d.clone();
+    with_dup.push(dup.clone());
+    refused(&with_dup, &out, &dup, "duplicates shard 1/4");
+
+    let mut twice = d.clone();
+    twice.push(d[0].clone());
+    refused(&twice, &out, &d[0], "given twice");
+
+    // The untouched copies merge.
+    let o = merge(&d, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_shard_with_a_planted_clock_offset_is_reported_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = copies(tmp.path());
+    edit_header(&d[2], |h| {
+        h["plan"]["shard"]["offset_ns"] = 20_000_000.into()
+    });
+    let out = tmp.path().join("merged");
+    let o = merge(&d, &out, &[]);
+    assert!(
+        o.status.success(),
+        "skew is reported, not refused: {}",
+        text(&o)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    let named = |s: &str| {
+        s.contains("CLOCK SKEW")
+            && s.contains("shard 2/4")
+            && s.contains(&d[2].display().to_string())
+    };
+    assert!(named(&err), "console: {err}");
+    assert!(!err.contains("shard 1/4"), "only the skewed shard: {err}");
+    let summary = json(&out.join("summary.json"));
+    let warnings = summary["warnings"].to_string();
+    assert!(
+        named(&warnings) && warnings.contains("+20.000 ms"),
+        "{warnings}"
+    );
+    assert!(named(
+        &std::fs::read_to_string(out.join("summary.md")).unwrap()
+    ));
+    assert!(named(
+        &std::fs::read_to_string(out.join("index.html")).unwrap()
+    ));
+    // A tolerance above the offset: no warning.
+    let o = merge(&d, &tmp.path().join("tolerant"), &["--max-skew", "25ms"]);
+    assert!(o.status.success() && !String::from_utf8_lossy(&o.stderr).contains("CLOCK SKEW"));
+}
+
+fn repo_file(rel: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// The value after `key:` on the first line that has it (trimmed, unquoted).
+fn yaml_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines().find_map(|l| {
+        let l = l.trim_start().trim_start_matches("- ");
+        l.strip_prefix(key)
+            .and_then(|r| r.strip_prefix(':'))
+            .map(|v| v.trim().trim_matches('"'))
+    })
+}
+
+/// No Kubernetes cluster is available here: the manifest is checked for shape.
+#[test]
+fn the_kubernetes_manifest_is_an_indexed_job_running_the_shards() {
+    let y = repo_file("deploy/k8s/load-job.yaml");
+    assert!(!y.contains('\t'), "YAML has no tabs");
+    assert_eq!(yaml_value(&y, "apiVersion"), Some("batch/v1"));
+    assert_eq!(yaml_value(&y, "kind"), Some("Job"));
+    assert_eq!(yaml_value(&y, "completionMode"), Some("Indexed"));
+    let completions = yaml_value(&y, "completions").expect("completions");
+    assert_eq!(yaml_value(&y, "parallelism"), Some(completions));
+    let n: u32 = completions.parse().expect("a number");
+    assert!(n >= 2);
+    assert_eq!(yaml_value(&y, "restartPolicy"), Some("Never"));
+    // The command line (the list under `command:`): load, --shards N, a shared
+    // --start-at, a folder per index on the mounted volume.
+    let mut lines = y.lines().skip_while(|l| l.trim() != "command:").skip(1);
+    let args: Vec<&str> = lines
+        .by_ref()
+        .map(str::trim)
+        .take_while(|l| l.starts_with("- "))
+        .map(|l| l[2..].trim().trim_matches('"'))
+        .collect();
+    let cmd = args.join(" ");
+    assert!(cmd.starts_with("agentbench load "), "{cmd}");
+    for needle in [
+        &format!("--shards {n}"),
+        "--start-at ${START_AT}",
+        "--out /results/shard-$(JOB_COMPLETION_INDEX)",
+    ] {
+        assert!(cmd.contains(needle), "the command has {needle:?}: {cmd}");
+    }
+    assert_eq!(yaml_value(&y, "mountPath"), Some("/results"));
+    assert!(y.contains("merge-runs"), "the manifest says how to merge");
+    let s = repo_file("deploy/slurm/load.sbatch");
+    assert!(s.starts_with("#!"));
+    let tasks = s
+        .lines()
+        .find_map(|l| l.strip_prefix("#SBATCH --ntasks="))
+        .expect("#SBATCH --ntasks=N");
+    assert!(tasks.trim().parse::<u32>().is_ok());
+    for needle in [
+        "srun",
+        "load --shard",
+        "--start-at",
+        "SLURM_PROCID",
+        "merge-runs",
+    ] {
+        assert!(s.contains(needle), "the sbatch script has {needle:?}");
+    }
+}
