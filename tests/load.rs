@@ -678,6 +678,11 @@ fn faults_under_load_are_counted_by_class_in_every_rate() {
             &url,
             "--concurrency",
             "8",
+            // 5 ms between a worker's requests: a closed loop against a stub that
+            // answers at once would otherwise keep the client's CPU saturated
+            // (correctly flagged client-limited, exit 5), which is not under test.
+            "--think",
+            "5",
             "--requests",
             "5000",
             "--prompt-tokens",
