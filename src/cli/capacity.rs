@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::load::{positive, prepare_backend, prompts_of, settings_of, timeouts_of, Prepared};
+use super::load::{
+    positive, prepare_backend, prompts_of, settings_of, timeouts_of, Prepared, TargetArgs,
+};
 use super::run::out_dir_under;
-use super::ServerArgs;
 use crate::capacity::{
     run_capacity, CapacityError, CapacitySlo, CapacitySpec, ClientFactory, Outcome, SearchPlan,
 };
@@ -50,36 +51,12 @@ pub struct CapacityArgs {
     /// Seed of the probes' schedules and bootstraps.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Synthetic prompts of about N tokens instead of the workflow's prompts.
-    #[arg(long, value_name = "N")]
-    pub prompt_tokens: Option<u32>,
-    /// Output tokens per request.
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    pub output_tokens: u32,
-    /// A probe whose scheduler lag p99 exceeds this is client-limited (exit 5).
-    #[arg(long, value_name = "DURATION", default_value = "1ms")]
-    pub max_lag: String,
-    /// Server, protocol, model and endpoint.
+    /// Server, stub, prompts, options and limits (shared with `load`).
     #[command(flatten)]
-    pub server: ServerArgs,
-    /// Run against an embedded stub (e.g. capacity:slots=4,…, see `agentbench stub`).
-    #[arg(long, value_name = "PROFILE")]
-    pub stub: Option<String>,
-    /// Generation option key=value; repeatable.
-    #[arg(long = "option", short = 'o', value_name = "KEY=VALUE")]
-    pub options: Vec<String>,
-    /// Corpus root for the workflow's prompts.
-    #[arg(long, default_value = "mock-data")]
-    pub corpus: PathBuf,
+    pub target: TargetArgs,
     /// Output folder (default: reports/capacity/<UTC time>-<model>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Seconds to wait for headers or the next chunk.
-    #[arg(long, default_value_t = 60.0)]
-    pub idle_timeout: f64,
-    /// Overall seconds per request.
-    #[arg(long)]
-    pub timeout: Option<f64>,
     /// No line per probe.
     #[arg(long)]
     pub quiet: bool,
@@ -115,7 +92,7 @@ fn plan_of(args: &CapacityArgs) -> Result<(CapacitySlo, SearchPlan, u64, Arrival
         .parse()
         .map_err(|e: String| anyhow::anyhow!("--arrival: {e}"))?;
     let max_lag_ns =
-        parse_duration_ns(&args.max_lag).map_err(|e| anyhow::anyhow!("--max-lag: {e}"))?;
+        parse_duration_ns(&args.target.max_lag).map_err(|e| anyhow::anyhow!("--max-lag: {e}"))?;
     let plan = SearchPlan {
         min_rate,
         max_rate,
@@ -130,10 +107,10 @@ fn plan_of(args: &CapacityArgs) -> Result<(CapacitySlo, SearchPlan, u64, Arrival
 /// client-limited, 2 for bad input.
 pub fn run_capacity_cli(args: &CapacityArgs) -> Result<ExitCode> {
     let (slo, plan, requests, arrival, max_lag_ns) = plan_of(args)?;
-    let protocol = args.server.protocol;
-    let settings = settings_of(&args.options, args.output_tokens, protocol)?;
-    let timeouts = timeouts_of(args.idle_timeout, args.timeout)?;
-    let prompts = prompts_of(args.prompt_tokens, args.seed, &args.corpus)?;
+    let protocol = args.target.server.protocol;
+    let settings = settings_of(&args.target.options, args.target.output_tokens, protocol)?;
+    let timeouts = timeouts_of(args.target.idle_timeout, args.target.timeout)?;
+    let prompts = prompts_of(args.target.prompt_tokens, args.seed, &args.target.corpus)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -144,8 +121,8 @@ pub fn run_capacity_cli(args: &CapacityArgs) -> Result<ExitCode> {
         backend,
     } = prepare_backend(
         &runtime,
-        &args.server,
-        args.stub.as_deref(),
+        &args.target.server,
+        args.target.stub.as_deref(),
         timeouts,
         &prompts,
         &settings,
@@ -159,7 +136,7 @@ pub fn run_capacity_cli(args: &CapacityArgs) -> Result<ExitCode> {
         prompts: prepared,
         backend,
         server,
-        model: args.server.model.clone(),
+        model: args.target.server.model.clone(),
         settings,
         slo,
         plan,
@@ -171,7 +148,7 @@ pub fn run_capacity_cli(args: &CapacityArgs) -> Result<ExitCode> {
     let out_dir = args
         .out
         .clone()
-        .unwrap_or_else(|| out_dir_under("reports/capacity", &args.server.model));
+        .unwrap_or_else(|| out_dir_under("reports/capacity", &args.target.server.model));
     if out_dir.join("capacity.json").exists() {
         bail!(
             "{} already holds a capacity report; choose another --out",

@@ -22,6 +22,42 @@ use crate::load::{
 };
 use crate::record::Backend;
 
+/// What every load-type command (`load`, `capacity`) sends, and where.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Server, protocol, model and endpoint.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Run against an embedded stub: instant, paced, realistic, replay, fast,
+    /// capacity:…, fault:NAME (see `agentbench stub --help`).
+    #[arg(long, value_name = "PROFILE")]
+    pub stub: Option<String>,
+    /// Generation option key=value (as for `run`); repeatable. num_predict and
+    /// seed default to --output-tokens and 42.
+    #[arg(long = "option", short = 'o', value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+    /// Corpus root for the workflow's prompts.
+    #[arg(long, default_value = "mock-data")]
+    pub corpus: PathBuf,
+    /// Synthetic prompts of about this many tokens instead of the workflow's own
+    /// analysis and report prompts.
+    #[arg(long, value_name = "N")]
+    pub prompt_tokens: Option<u32>,
+    /// Output tokens per request (sent as num_predict / max_tokens unless
+    /// `-o num_predict=…` says otherwise), so outputs are comparable.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub output_tokens: u32,
+    /// A run whose scheduler lag p99 exceeds this is client-limited (exit 5).
+    #[arg(long, value_name = "DURATION", default_value = "1ms")]
+    pub max_lag: String,
+    /// Seconds to wait for headers or for the next chunk before a request times out.
+    #[arg(long, default_value_t = 60.0)]
+    pub idle_timeout: f64,
+    /// Overall seconds allowed per request.
+    #[arg(long)]
+    pub timeout: Option<f64>,
+}
+
 /// `agentbench load`.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
@@ -72,44 +108,16 @@ pub struct LoadArgs {
     /// Seed of the schedule (and of the synthetic prompt).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Synthetic prompts of about this many tokens instead of the workflow's own
-    /// analysis and report prompts.
-    #[arg(long, value_name = "N")]
-    pub prompt_tokens: Option<u32>,
-    /// Output tokens per request (sent as num_predict / max_tokens unless
-    /// `-o num_predict=…` says otherwise), so outputs are comparable.
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    pub output_tokens: u32,
     /// Goodput's SLO: metric=duration pairs, e.g. ttft=500ms,tpot=50ms,e2e=10s
     /// (TTFT and E2E from the intended send).
     #[arg(long, value_name = "SLO")]
     pub slo: Option<String>,
-    /// A run whose scheduler lag p99 exceeds this is client-limited (exit 5).
-    #[arg(long, value_name = "DURATION", default_value = "1ms")]
-    pub max_lag: String,
-    /// Server, protocol, model and endpoint.
+    /// Server, stub, prompts, options and limits (shared with `capacity`).
     #[command(flatten)]
-    pub server: ServerArgs,
-    /// Run against an embedded stub: instant, paced, realistic, replay, fast,
-    /// capacity:…, fault:NAME (see `agentbench stub --help`).
-    #[arg(long, value_name = "PROFILE")]
-    pub stub: Option<String>,
-    /// Generation option key=value (as for `run`); repeatable. num_predict and
-    /// seed default to --output-tokens and 42.
-    #[arg(long = "option", short = 'o', value_name = "KEY=VALUE")]
-    pub options: Vec<String>,
-    /// Corpus root for the workflow's prompts.
-    #[arg(long, default_value = "mock-data")]
-    pub corpus: PathBuf,
+    pub target: TargetArgs,
     /// Output folder (default: reports/load/<UTC time>-<model>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Seconds to wait for headers or for the next chunk before a request times out.
-    #[arg(long, default_value_t = 60.0)]
-    pub idle_timeout: f64,
-    /// Overall seconds allowed per request.
-    #[arg(long)]
-    pub timeout: Option<f64>,
     /// No progress line and no summary table.
     #[arg(long)]
     pub quiet: bool,
@@ -177,7 +185,7 @@ fn plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
         );
     }
     let max_lag_ns =
-        parse_duration_ns(&args.max_lag).map_err(|e| anyhow::anyhow!("--max-lag: {e}"))?;
+        parse_duration_ns(&args.target.max_lag).map_err(|e| anyhow::anyhow!("--max-lag: {e}"))?;
     let slo = match &args.slo {
         Some(s) => Some(
             s.parse::<Slo>()
@@ -468,14 +476,14 @@ pub(super) fn timeouts_of(idle: f64, total: Option<f64>) -> Result<Timeouts> {
 pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
     let (mode, mut plan) = plan_of(args)?;
     let mode = shard_plan(args, mode, &mut plan)?;
-    let protocol = args.server.protocol;
-    let settings = settings_of(&args.options, args.output_tokens, protocol)?;
-    let timeouts = timeouts_of(args.idle_timeout, args.timeout)?;
-    let prompts = prompts_of(args.prompt_tokens, args.seed, &args.corpus)?;
+    let protocol = args.target.server.protocol;
+    let settings = settings_of(&args.target.options, args.target.output_tokens, protocol)?;
+    let timeouts = timeouts_of(args.target.idle_timeout, args.target.timeout)?;
+    let prompts = prompts_of(args.target.prompt_tokens, args.seed, &args.target.corpus)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let model = args.server.model.clone();
+    let model = args.target.server.model.clone();
     let Prepared {
         target,
         server,
@@ -483,8 +491,8 @@ pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
         backend,
     } = prepare_backend(
         &runtime,
-        &args.server,
-        args.stub.as_deref(),
+        &args.target.server,
+        args.target.stub.as_deref(),
         timeouts,
         &prompts,
         &settings,
