@@ -7,9 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::load::{
-    positive, prepare_backend, prompts_of, settings_of, timeouts_of, Prepared, TargetArgs,
-};
+use super::load::{positive, Prepared, TargetArgs};
 use super::run::out_dir_under;
 use crate::capacity::{
     run_capacity, CapacityError, CapacitySlo, CapacitySpec, ClientFactory, Outcome, SearchPlan,
@@ -108,25 +106,17 @@ fn plan_of(args: &CapacityArgs) -> Result<(CapacitySlo, SearchPlan, u64, Arrival
 pub fn run_capacity_cli(args: &CapacityArgs) -> Result<ExitCode> {
     let (slo, plan, requests, arrival, max_lag_ns) = plan_of(args)?;
     let protocol = args.target.server.protocol;
-    let settings = settings_of(&args.target.options, args.target.output_tokens, protocol)?;
-    let timeouts = timeouts_of(args.target.idle_timeout, args.target.timeout)?;
-    let prompts = prompts_of(args.target.prompt_tokens, args.seed, &args.target.corpus)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let Prepared {
+        settings,
+        timeouts,
         target,
         server,
         prompts: prepared,
         backend,
-    } = prepare_backend(
-        &runtime,
-        &args.target.server,
-        args.target.stub.as_deref(),
-        timeouts,
-        &prompts,
-        &settings,
-    )?;
+    } = args.target.prepare(args.seed, &runtime)?;
     let spec = CapacitySpec {
         client: ClientFactory {
             url: target.url.clone(),

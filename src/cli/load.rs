@@ -343,7 +343,7 @@ fn shard_plan(args: &LoadArgs, mode: Mode, plan: &mut LoadPlanInfo) -> Result<Mo
 
 /// The prompts: the workflow's analysis and report prompts from the corpus, or
 /// one synthetic prompt of about N tokens.
-pub(super) fn prompts_of(
+fn prompts_of(
     prompt_tokens: Option<u32>,
     seed: u64,
     corpus_root: &std::path::Path,
@@ -385,7 +385,7 @@ pub fn synthetic_prompt(tokens: u32, seed: u64) -> String {
     out
 }
 
-pub(super) fn settings_of(
+fn settings_of(
     options: &[String],
     output_tokens: u32,
     protocol: crate::client::Protocol,
@@ -404,21 +404,43 @@ pub(super) fn settings_of(
 /// The backend of a load-type command: started (or probed), its self-description,
 /// and the prompts rendered for it.
 pub(super) struct Prepared {
+    pub(super) settings: RequestSettings,
+    pub(super) timeouts: Timeouts,
     pub(super) target: super::run::Target,
     pub(super) server: crate::client::ServerInfo,
     pub(super) prompts: Vec<(PromptInfo, crate::client::PreparedCall)>,
     pub(super) backend: Backend,
 }
 
+impl TargetArgs {
+    /// Checks the options and limits, makes the prompts (seeded by `seed`), then
+    /// starts or probes the backend on `runtime`, asks it about the model, and
+    /// renders the prompts for it. Options are checked before any server is
+    /// contacted.
+    pub(super) fn prepare(&self, seed: u64, runtime: &tokio::runtime::Runtime) -> Result<Prepared> {
+        let settings = settings_of(&self.options, self.output_tokens, self.server.protocol)?;
+        let timeouts = timeouts_of(self.idle_timeout, self.timeout)?;
+        let prompts = prompts_of(self.prompt_tokens, seed, &self.corpus)?;
+        prepare_backend(
+            runtime,
+            &self.server,
+            self.stub.as_deref(),
+            timeouts,
+            &prompts,
+            settings,
+        )
+    }
+}
+
 /// Starts or probes the backend on `runtime`, asks it about `model`, and renders
 /// the prompts for it.
-pub(super) fn prepare_backend(
+fn prepare_backend(
     runtime: &tokio::runtime::Runtime,
     server: &ServerArgs,
     stub: Option<&str>,
     timeouts: Timeouts,
     prompts: &[(String, String)],
-    settings: &RequestSettings,
+    settings: RequestSettings,
 ) -> Result<Prepared> {
     let protocol = server.protocol;
     let model = server.model.clone();
@@ -436,7 +458,7 @@ pub(super) fn prepare_backend(
                 endpoint,
                 model: &model,
                 prompt: text,
-                settings,
+                settings: &settings,
             });
             let info = PromptInfo {
                 name: name.clone(),
@@ -453,6 +475,8 @@ pub(super) fn prepare_backend(
         stub: target.stub.as_ref().map(|s| s.profile().name.clone()),
     };
     Ok(Prepared {
+        settings,
+        timeouts,
         target,
         server: info,
         prompts: prepared,
@@ -461,7 +485,7 @@ pub(super) fn prepare_backend(
 }
 
 /// `--idle-timeout` and `--timeout`, checked.
-pub(super) fn timeouts_of(idle: f64, total: Option<f64>) -> Result<Timeouts> {
+fn timeouts_of(idle: f64, total: Option<f64>) -> Result<Timeouts> {
     Ok(Timeouts {
         idle: Duration::from_secs_f64(positive("--idle-timeout", idle)?),
         total: total
@@ -477,26 +501,18 @@ pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
     let (mode, mut plan) = plan_of(args)?;
     let mode = shard_plan(args, mode, &mut plan)?;
     let protocol = args.target.server.protocol;
-    let settings = settings_of(&args.target.options, args.target.output_tokens, protocol)?;
-    let timeouts = timeouts_of(args.target.idle_timeout, args.target.timeout)?;
-    let prompts = prompts_of(args.target.prompt_tokens, args.seed, &args.target.corpus)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let model = args.target.server.model.clone();
     let Prepared {
+        settings,
+        timeouts,
         target,
         server,
         prompts: prepared,
         backend,
-    } = prepare_backend(
-        &runtime,
-        &args.target.server,
-        args.target.stub.as_deref(),
-        timeouts,
-        &prompts,
-        &settings,
-    )?;
+    } = args.target.prepare(args.seed, &runtime)?;
     // A fresh pool for the engine: the probe's idle connections belong to this
     // thread's runtime, whose reactor does not run while the engine does.
     let client = LlmClient::new(&target.url, timeouts)?.with_protocol(protocol);
@@ -554,21 +570,7 @@ pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
     println!("summary:    {}", outcome.outputs.summary_json.display());
     println!("HTML:       {}", outcome.outputs.index_html.display());
     println!("intervals:  {}", outcome.outputs.interval_log.display());
-    if s.client.client_limited {
-        eprintln!(
-            "CLIENT-LIMITED: {} — these numbers describe agentbench, not the server",
-            s.client.reasons.join("; ")
-        );
-        return Ok(ExitCode::from(EXIT_CLIENT_LIMITED));
-    }
-    if s.failed > 0 {
-        eprintln!(
-            "{} of {} measured requests failed (see the records)",
-            s.failed, s.measured
-        );
-        return Ok(ExitCode::from(3));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_code(s))
 }
 
 /// `agentbench merge-runs`.
@@ -615,19 +617,25 @@ pub fn run_merge_runs_cli(args: &MergeRunsArgs) -> Result<ExitCode> {
     println!("records:    {}", outcome.records.display());
     println!("summary:    {}", outcome.outputs.summary_json.display());
     println!("HTML:       {}", outcome.outputs.index_html.display());
+    Ok(exit_code(s))
+}
+
+/// The exit code of a load run (or a merged one), said on stderr: 5 when the
+/// client could not keep up (takes precedence), 3 when a request failed, else 0.
+fn exit_code(s: &crate::load::LoadSummary) -> ExitCode {
     if s.client.client_limited {
         eprintln!(
             "CLIENT-LIMITED: {} — these numbers describe agentbench, not the server",
             s.client.reasons.join("; ")
         );
-        return Ok(ExitCode::from(EXIT_CLIENT_LIMITED));
+        return ExitCode::from(EXIT_CLIENT_LIMITED);
     }
     if s.failed > 0 {
         eprintln!(
             "{} of {} measured requests failed (see the records)",
             s.failed, s.measured
         );
-        return Ok(ExitCode::from(3));
+        return ExitCode::from(3);
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }
