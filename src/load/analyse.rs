@@ -169,7 +169,8 @@ pub struct LoadSummary {
     pub error_rate: f64,
     /// First measured intended send → last measured request seen, s.
     pub window_s: f64,
-    /// Measured requests sent per second of the window.
+    /// Measured requests sent per second, over the span from the first to the last
+    /// dispatch (a wait for a concurrency slot excluded).
     pub send_rate: f64,
     /// Measured requests finished (ok or failed) per second of the window.
     pub request_rate: f64,
