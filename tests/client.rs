@@ -247,3 +247,120 @@ async fn a_refused_connection_names_the_url_and_ollama_host() {
     assert!(err.message.contains(&url), "{}", err.message);
     assert!(err.message.contains("OLLAMA_HOST"), "{}", err.message);
 }
+
+/// What [`keep_alive_server`] does with the request it has just read.
+#[derive(Clone, Copy)]
+enum Reply {
+    /// Close the connection without a response.
+    Close,
+    /// Stream a complete response, then (20 ms later) the chunked terminator, and
+    /// keep the connection open for the next request.
+    Serve,
+}
+
+/// A keep-alive HTTP/1.1 server that answers the n-th request it reads (0-based,
+/// over all connections) with `plan(n)`; returns its URL and the count of
+/// connections it accepted.
+async fn keep_alive_server(
+    plan: fn(usize) -> Reply,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let requests = requests.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut got = Vec::new();
+                loop {
+                    let Ok(n) = sock.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let Some(head_end) = find(&got, b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&got[..head_end]).to_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    if got.len() < head_end + 4 + len {
+                        continue;
+                    }
+                    got.drain(..head_end + 4 + len);
+                    match plan(requests.fetch_add(1, Ordering::SeqCst)) {
+                        Reply::Close => return,
+                        Reply::Serve => {
+                            let mut body = head_200();
+                            body.extend(chunk(&piece("hi")));
+                            body.extend(chunk(FINAL));
+                            sock.write_all(&body).await.unwrap();
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            sock.write_all(&last_chunk()).await.unwrap();
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+/// The client reads a body to its end after the final object (bounded), so a
+/// keep-alive server's connection is reused: the second call pays no connect.
+#[tokio::test]
+async fn calls_in_a_row_reuse_one_connection() {
+    let (url, accepted) = keep_alive_server(|_| Reply::Serve).await;
+    let client = LlmClient::new(&url, fast()).unwrap();
+    let settings = RequestSettings::default();
+    let req = CallRequest {
+        endpoint: Endpoint::Generate,
+        model: "m",
+        prompt: "hello",
+        settings: &settings,
+    };
+    for _ in 0..3 {
+        let rec = client.call(&req).await;
+        assert!(rec.is_ok(), "{:?}", rec.error);
+        // E2E ends at the final object, not at the terminator 20 ms later.
+        assert!(rec.end_ns.unwrap() < 15_000_000, "{:?}", rec.end_ns);
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// A connection the server closes before any response header (llama.cpp's server
+/// does this after every streamed response while advertising keep-alive) gets the
+/// request sent once more; the record says so and keeps the first error.
+#[tokio::test]
+async fn a_close_before_headers_is_resent_once_and_recorded() {
+    let (url, accepted) =
+        keep_alive_server(|n| if n == 0 { Reply::Close } else { Reply::Serve }).await;
+    let rec = call(&url, fast()).await;
+    assert!(rec.is_ok(), "{:?}", rec.error);
+    assert_eq!(rec.attempt, 2);
+    assert_eq!(rec.retried_errors.len(), 1);
+    assert_eq!(rec.retried_errors[0].kind, ErrorKind::ConnectionClosed);
+    assert!(rec.retried_errors[0].message.contains(&url));
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+    // Only once: a server that always closes fails the call after the resend.
+    let (url, accepted) = keep_alive_server(|_| Reply::Close).await;
+    let rec = call(&url, fast()).await;
+    assert_eq!(
+        rec.error.as_ref().map(|e| e.kind),
+        Some(ErrorKind::ConnectionClosed)
+    );
+    assert_eq!(rec.attempt, 2);
+    assert_eq!(rec.retried_errors.len(), 1);
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

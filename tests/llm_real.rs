@@ -451,14 +451,24 @@ fn load_closed_loop_against_two_slots_shows_queueing() {
         ],
         &out,
     );
+    let file = agentbench::load::read_load_file(&out.join("records.jsonl")).unwrap();
+    let errors: Vec<String> = file
+        .requests
+        .iter()
+        .filter_map(|r| {
+            r.call
+                .error
+                .as_ref()
+                .map(|e| format!("seq {}: {e:?}", r.seq))
+        })
+        .collect();
     assert_eq!(
         o.status.code(),
         Some(0),
-        "{}{}",
+        "{}{}failed requests: {errors:?}",
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    let file = agentbench::load::read_load_file(&out.join("records.jsonl")).unwrap();
     assert_eq!(file.requests.len(), 12);
     let mut queued = 0;
     let mut services = Vec::new();

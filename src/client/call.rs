@@ -318,13 +318,19 @@ pub struct CallRecord {
     /// Set when the call failed; what was received before the failure is kept.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<CallError>,
-    /// 1-based attempt that produced this record: above 1 only when retries were
-    /// enabled (`--retries N`, off by default) and earlier attempts failed.
-    /// Omitted from the JSON when 1.
+    /// How many times the request was sent (1-based). Above 1 when the server
+    /// closed the connection before any response header and the request was sent
+    /// once more on the same t0 (curl and browsers resend on a reused connection
+    /// that the server closed; reqwest does not say whether the connection was
+    /// reused, so any such close is resent once: llama.cpp's server closes its
+    /// connection after every streamed response while advertising keep-alive,
+    /// and a request sent on it in that instant would otherwise fail), or when
+    /// retries were enabled (`--retries N`, off by default; each retry is a new
+    /// call with its own t0) and earlier calls failed. Omitted from the JSON when 1.
     #[serde(default = "first_attempt", skip_serializing_if = "is_first_attempt")]
     pub attempt: u32,
-    /// The errors of the earlier, failed attempts of a retried call, oldest first
-    /// (their partial data is not kept). Empty unless the call was retried.
+    /// The errors of the earlier, failed sends of this call, oldest first (their
+    /// partial data is not kept). Empty when [`CallRecord::attempt`] is 1.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retried_errors: Vec<CallError>,
 }
@@ -343,7 +349,7 @@ impl CallRecord {
         self.error.is_none() && self.end_ns.is_some()
     }
 
-    /// `true` when this record comes from a retry (attempt > 1).
+    /// `true` when the request was sent more than once (attempt > 1).
     pub fn was_retried(&self) -> bool {
         self.attempt > 1
     }

@@ -243,22 +243,26 @@ impl LlmClient {
             None => timeouts.idle,
         };
 
-        let send = self
-            .http()
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(prepared.body.clone())
-            .send();
-        let response = match tokio::time::timeout(wait_limit(t0), send).await {
-            Err(_) => {
-                rec.error = Some(timeout_error(url, "response headers", wait_limit(t0)));
+        let response = loop {
+            let limit = wait_limit(Instant::now());
+            let send = self
+                .http()
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(prepared.body.clone())
+                .send();
+            let error = match tokio::time::timeout(limit, send).await {
+                Ok(Ok(r)) => break r,
+                Err(_) => timeout_error(url, "response headers", limit),
+                Ok(Err(e)) => send_error(url, &e),
+            };
+            if error.kind != ErrorKind::ConnectionClosed || rec.attempt > 1 {
+                rec.error = Some(error);
                 return rec;
             }
-            Ok(Err(e)) => {
-                rec.error = Some(send_error(url, &e));
-                return rec;
-            }
-            Ok(Ok(r)) => r,
+            // Resent once, on the same t0 (see CallRecord::attempt).
+            rec.retried_errors.push(error);
+            rec.attempt += 1;
         };
         rec.headers_ns = Some(ns(t0.elapsed()));
         let status = response.status();
@@ -314,6 +318,7 @@ impl LlmClient {
             // E2E ends when the final object has been decoded (see CallRecord::end_ns);
             // every Done, including one in a final unterminated line, passes here.
             rec.end_ns = Some(ns(t0.elapsed()));
+            drain(&mut stream).await;
         }
         if let Stop::Failed(error) = stop {
             rec.error = Some(error);
@@ -327,17 +332,23 @@ impl LlmClient {
 
     /// Like [`LlmClient::call`], but a failed call is made again, up to
     /// `retries` more times (0 = no retry, the default everywhere). The record
-    /// returned is the last attempt's, with [`CallRecord::attempt`] set and the
-    /// earlier attempts' errors in [`CallRecord::retried_errors`]. A 404 (model not
+    /// returned is the last call's, with [`CallRecord::attempt`] counting every send
+    /// (a call may resend once itself) and the earlier sends' errors in
+    /// [`CallRecord::retried_errors`]. A 404 (model not
     /// found) is not retried: it cannot succeed.
     pub async fn call_with_retries(&self, req: &CallRequest<'_>, retries: u32) -> CallRecord {
         let mut earlier = Vec::new();
-        let mut attempt = 1;
+        let mut sends = 0;
+        let mut calls = 0;
         loop {
+            calls += 1;
             let mut rec = self.call(req).await;
-            rec.attempt = attempt;
+            // A call may have resent its request once itself (CallRecord::attempt).
+            sends += rec.attempt;
+            earlier.append(&mut rec.retried_errors);
+            rec.attempt = sends;
             let retry = match &rec.error {
-                Some(e) => attempt <= retries && e.kind != ErrorKind::ModelNotFound,
+                Some(e) => calls <= retries && e.kind != ErrorKind::ModelNotFound,
                 None => false,
             };
             if !retry {
@@ -347,9 +358,24 @@ impl LlmClient {
             if let Some(e) = rec.error.take() {
                 earlier.push(e);
             }
-            attempt += 1;
         }
     }
+}
+
+/// How long [`drain`] waits for the end of a body after its final object.
+const DRAIN_LIMIT: Duration = Duration::from_millis(100);
+
+/// Reads what follows the final object (normally only the chunked body's
+/// terminator, already on its way) for at most [`DRAIN_LIMIT`], so that the
+/// connection goes back to the pool: a body dropped before its end closes the
+/// connection, and the next call would pay a new connect inside its TTFT. Runs
+/// after `end_ns`; nothing read here enters the record.
+async fn drain<S>(stream: &mut S)
+where
+    S: futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
+{
+    let rest = async { while let Some(Ok(_)) = stream.next().await {} };
+    let _ = tokio::time::timeout(DRAIN_LIMIT, rest).await;
 }
 
 /// The connection closed before the message was complete (EOF inside a chunked

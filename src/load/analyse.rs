@@ -165,6 +165,10 @@ pub struct LoadSummary {
     pub failed: u64,
     /// Failures by error class.
     pub errors: BTreeMap<String, u64>,
+    /// Measured requests sent more than once because the server closed the
+    /// connection before any response header ([`crate::client::CallRecord::attempt`]);
+    /// their latency counts from the first send, and a failed resend is a failure.
+    pub resent: u64,
     /// failed / measured.
     pub error_rate: f64,
     /// First measured intended send → last measured request seen, s.
@@ -260,6 +264,7 @@ struct Acc {
     ok: u64,
     failed: u64,
     errors: BTreeMap<String, u64>,
+    resent: u64,
     first_intended: Option<u64>,
     last_seen: u64,
     first_dispatch: Option<u64>,
@@ -313,6 +318,9 @@ impl Acc {
         let _ = self.lag_per_second[sent_s].record(us(r.lag_ns()));
         if r.slot_wait_ns > 0 || !self.slot_wait.is_empty() {
             let _ = self.slot_wait.record(us(r.slot_wait_ns));
+        }
+        if r.call.was_retried() {
+            self.resent += 1;
         }
         let m = CallMetrics::new(&r.call);
         if !r.call.is_ok() {
@@ -422,6 +430,7 @@ fn new_acc(header: &LoadHeader) -> Acc {
         ok: 0,
         failed: 0,
         errors: BTreeMap::new(),
+        resent: 0,
         first_intended: None,
         last_seen: 0,
         first_dispatch: None,
@@ -597,6 +606,7 @@ fn finish(
         ok: a.ok,
         failed: a.failed,
         errors: a.errors.clone(),
+        resent: a.resent,
         error_rate: if measured > 0 {
             a.failed as f64 / measured as f64
         } else {

@@ -365,6 +365,13 @@ pub fn markdown(a: &LoadAnalysis) -> String {
         let e: Vec<String> = s.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(out, "Errors: {}\n", e.join(", "));
     }
+    if s.resent > 0 {
+        let _ = writeln!(
+            out,
+            "Resent: {} requests went out a second time after the server closed the connection before answering (latency counted from the first send)\n",
+            s.resent
+        );
+    }
     if let Some(g) = &s.goodput {
         let _ = writeln!(
             out,
