@@ -366,6 +366,7 @@ async fn send(shared: &Rc<Shared>, seq: u64, worker: u32, intended_ns: u64) -> R
         intended_ns,
         sent_ns,
         slot_wait_ns,
+        turn: None,
         call,
     }
 }

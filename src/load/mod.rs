@@ -20,6 +20,7 @@ pub mod merge;
 pub mod output;
 pub mod record;
 pub mod schedule;
+pub mod session;
 pub mod shard;
 pub mod sink;
 pub mod slo;

@@ -215,6 +215,9 @@ pub struct RequestRecord {
     /// Time spent waiting for a concurrency slot (`--max-concurrency`), ns.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub slot_wait_ns: u64,
+    /// Agent workloads: the session turn this request is (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<super::session::TurnRef>,
     /// The call's raw observations.
     pub call: CallRecord,
 }
