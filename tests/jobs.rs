@@ -146,7 +146,7 @@ fn analyse(dir: &Path, header: LoadHeader, records: &[RequestRecord]) -> LoadAna
     for r in records {
         line(&LoadLine::Request(Box::new(r.clone())));
     }
-    line(&LoadLine::LoadEnd(Box::new(RunEnd::default())));
+    line(&LoadLine::LoadEnd(Box::default()));
     drop(f);
     analyse_file(&path).unwrap()
 }

@@ -282,7 +282,7 @@ struct Acc {
     output_tokens: u64,
     slo: Option<Slo>,
     met: u64,
-    jobs: JobsAnalyser,
+    jobs: Option<JobsAnalyser>,
 }
 
 impl Acc {
@@ -303,7 +303,9 @@ impl Acc {
     }
 
     fn add(&mut self, r: &RequestRecord) {
-        self.jobs.add(r);
+        if let Some(jobs) = &mut self.jobs {
+            jobs.add(r);
+        }
         self.requests += 1;
         let sent_s = self.row(r.sent_ns / 1_000_000_000);
         self.seconds[sent_s].sent += 1;
@@ -451,7 +453,7 @@ fn new_acc(header: &LoadHeader) -> Acc {
         output_tokens: 0,
         slo: header.plan.slo.as_deref().and_then(|s| s.parse().ok()),
         met: 0,
-        jobs: JobsAnalyser::new(header),
+        jobs: Some(JobsAnalyser::new(header)),
     }
 }
 
@@ -508,7 +510,7 @@ fn finish(
 ) -> LoadAnalysis {
     let plan = &header.plan;
     let measured = a.ok + a.failed;
-    let jobs = std::mem::replace(&mut a.jobs, JobsAnalyser::new(&header)).finish();
+    let jobs = a.jobs.take().and_then(JobsAnalyser::finish);
     let (sessions, jobs_hist) = jobs.map_or((None, None), |(s, h)| (Some(s), Some(h)));
     a.h.jobs = jobs_hist;
     let window_ns = a

@@ -410,10 +410,19 @@ const H: u32 = 300;
 type Series = (String, Vec<(f64, f64)>);
 
 fn line_chart(title: &str, y_desc: &str, series: &[Series]) -> String {
-    xy_chart(title, "seconds from start", y_desc, series)
+    xy_chart(title, XAxis::Seconds, y_desc, series)
 }
 
-fn xy_chart(title: &str, x_desc: &str, y_desc: &str, series: &[Series]) -> String {
+/// What a line chart's x axis counts.
+#[derive(Clone, Copy, PartialEq)]
+enum XAxis {
+    /// Seconds from the run's start.
+    Seconds,
+    /// A session's turn index (whole numbers only).
+    TurnIndex,
+}
+
+fn xy_chart(title: &str, x: XAxis, y_desc: &str, series: &[Series]) -> String {
     let mut svg = String::new();
     let pts = series.iter().flat_map(|(_, p)| p.iter());
     let max_x = pts.clone().map(|p| p.0).fold(1.0f64, f64::max);
@@ -432,7 +441,17 @@ fn xy_chart(title: &str, x_desc: &str, y_desc: &str, series: &[Series]) -> Strin
         else {
             return String::new();
         };
-        let _ = chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw();
+        let whole = |v: &f64| format!("{v:.0}");
+        let mut mesh = chart.configure_mesh();
+        mesh.y_desc(y_desc);
+        match x {
+            XAxis::Seconds => mesh.x_desc("seconds from start"),
+            XAxis::TurnIndex => mesh
+                .x_desc("turn index")
+                .x_labels((max_x as usize + 1).min(20))
+                .x_label_formatter(&whole),
+        };
+        let _ = mesh.draw();
         for (i, (name, p)) in series.iter().enumerate() {
             let color = crate::report::plots::color(i);
             if let Ok(s) =
@@ -726,14 +745,14 @@ fn cache_source(c: &CacheReuse) -> &'static str {
 /// The jobs' counts, rates and goodput in sentences (Markdown and HTML alike).
 fn sessions_lines(j: &JobsSummary) -> Vec<String> {
     let mut lines = vec![format!(
-        "{} jobs measured ({} warm-up sessions excluded): {} completed, {} failed (job error rate {:.2} %), {} of them unfinished; {:.2} completed jobs/hour over {:.2} s",
+        "{} jobs measured ({} warm-up sessions excluded): {} completed, {} failed (job error rate {:.2} %), {} of them unfinished; {} completed jobs/hour over {:.2} s",
         j.jobs,
         j.warmup_sessions,
         j.completed,
         j.failed,
         j.error_rate * 100.0,
         j.unfinished,
-        j.jobs_per_hour,
+        fmt(j.jobs_per_hour),
         j.window_s
     )];
     if !j.failed_by_reason.is_empty() {
@@ -746,12 +765,12 @@ fn sessions_lines(j: &JobsSummary) -> Vec<String> {
     }
     if let Some(g) = &j.goodput {
         lines.push(format!(
-            "Job goodput ({}): {} of {} jobs had every turn meet every bound ({:.1} %), {:.2} jobs/hour",
+            "Job goodput ({}): {} of {} jobs had every turn meet every bound ({:.1} %), {} jobs/hour",
             g.slo,
             g.met,
             j.jobs,
             g.fraction * 100.0,
-            g.per_hour
+            fmt(g.per_hour)
         ));
     }
     let c = &j.cache_total;
@@ -921,7 +940,7 @@ fn sessions_html(page: &mut Page, j: &JobsSummary, hist: Option<&Histogram<u64>>
         "jobs-over-time",
         &line_chart(
             &format!("Jobs finished per {} s", j.bucket_s),
-            "jobs",
+            "jobs per bucket",
             &[
                 ("completed".into(), bucket(|b| b.completed)),
                 ("failed".into(), bucket(|b| b.failed)),
@@ -935,7 +954,7 @@ fn sessions_html(page: &mut Page, j: &JobsSummary, hist: Option<&Histogram<u64>>
         "turn-ttft",
         &xy_chart(
             "TTFT from the intended send by turn index",
-            "turn index",
+            XAxis::TurnIndex,
             "ms",
             &[
                 ("TTFT p50".into(), turn_series(j, |t| (t.ttft.n > 0).then_some(t.ttft.p50))),
@@ -948,7 +967,7 @@ fn sessions_html(page: &mut Page, j: &JobsSummary, hist: Option<&Histogram<u64>>
         "turn-cache",
         &xy_chart(
             "Prefix-cache reuse by turn index: measured vs best achievable",
-            "turn index",
+            XAxis::TurnIndex,
             "% of prompt",
             &[
                 (
