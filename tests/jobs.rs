@@ -193,10 +193,14 @@ fn job_latency_runs_from_the_session_intended_start_to_the_last_end_stall_includ
         Turn::ok(1, 1, 2, 1_500, 1_550),
     ];
     // Completion order.
-    let records: Vec<RequestRecord> = [&s0[0], &s1[0], &s1[1], &s0[1], &s0[2]]
+    let mut records: Vec<RequestRecord> = [&s0[0], &s1[0], &s1[1], &s0[1], &s0[2]]
         .iter()
         .map(|t| t.record())
         .collect();
+    // Think times: 30 ms before session 1's turn 1, 50 ms before session 0's turns 1 and 2.
+    for (i, think_ms) in [(2, 30), (3, 50), (4, 50)] {
+        records[i].turn.as_mut().unwrap().think_ns = think_ms * MS;
+    }
     let a = analyse(dir.path(), header("openai", 0, None), &records);
     let j = sessions(&a);
     assert_eq!((j.sessions, j.jobs, j.completed, j.failed), (2, 2, 2, 0));
@@ -213,6 +217,9 @@ fn job_latency_runs_from_the_session_intended_start_to_the_last_end_stall_includ
     close_turn(j.turns[2].ttft.p50, 150.0);
     close_turn(j.turns[2].e2e.p50, 350.0);
     close_turn(j.turns[1].ttft.max, 2_500.0);
+    close(j.turns[0].think_mean_ms.unwrap(), 0.0);
+    close(j.turns[1].think_mean_ms.unwrap(), 40.0);
+    close(j.turns[2].think_mean_ms.unwrap(), 50.0);
     assert_eq!(j.peak_open_sessions, 2);
     assert_eq!(j.over_time.iter().map(|b| b.completed).sum::<u64>(), 2);
 }
@@ -465,4 +472,35 @@ fn ten_thousand_sessions_stream_through_with_only_the_open_ones_held() {
         j.over_time.iter().map(|b| b.completed).sum::<u64>(),
         SESSIONS
     );
+}
+
+#[test]
+fn the_jobs_analyser_alone_buckets_a_long_run_by_the_minute() {
+    use agentbench::load::JobsAnalyser;
+    // One single-turn session every 30 s for 20 minutes, each taking 20 ms.
+    let mut jobs = JobsAnalyser::new(&header("openai", 0, None));
+    for s in 0..40u64 {
+        jobs.add(&Turn::ok(s, 0, 1, s * 30_000, s * 30_000).record());
+        assert_eq!(jobs.open_sessions(), 0);
+    }
+    // A request without a turn is not a job.
+    let mut plain = Turn::ok(99, 0, 1, 0, 0).record();
+    plain.turn = None;
+    jobs.add(&plain);
+    assert_eq!(jobs.peak_open_sessions(), 1);
+    let (j, hist) = jobs.finish().expect("sessions were seen");
+    assert_eq!((j.sessions, j.completed), (40, 40));
+    assert_eq!(hist.len(), 40);
+    close(j.window_s, 39.0 * 30.0 + 0.02);
+    assert_eq!(j.bucket_s, 60);
+    assert_eq!(j.over_time.len(), 20);
+    assert!(j
+        .over_time
+        .iter()
+        .all(|b| b.completed == 2 && b.failed == 0));
+    close(j.jobs_per_hour, 40.0 / j.window_s * 3600.0);
+    // No turn at all: no sessions summary.
+    let mut none = JobsAnalyser::new(&header("openai", 0, None));
+    none.add(&plain);
+    assert!(none.finish().is_none());
 }

@@ -152,7 +152,8 @@ pub struct JobsSummary {
     pub window_s: f64,
     /// Completed jobs per hour of the window.
     pub jobs_per_hour: f64,
-    /// Job latency (session intended start → last turn's end) of completed jobs, ms.
+    /// Job latency (session intended start → last turn's end) of completed jobs,
+    /// ms (3 significant digits; a job longer than an hour counts as one hour).
     pub latency: Pcts,
     /// Job latency percentiles with failed jobs as infinitely slow.
     pub latency_failures_infinite: FailuresAsInfinite,
@@ -395,7 +396,9 @@ impl JobsAnalyser {
     /// Folds one request in; a request without a [`TurnRef`] is ignored.
     /// Turns of a session are expected in order (turn k+1 is sent after turn k
     /// ends, so it is recorded after it); a session closes at its last planned
-    /// turn or at its first failed one.
+    /// turn or at its first failed one. A record of a session already closed
+    /// (which the session contract rules out) would open it anew and be counted
+    /// as another session.
     pub fn add(&mut self, r: &RequestRecord) {
         let Some(t) = &r.turn else { return };
         self.saw_turn = true;
