@@ -309,7 +309,6 @@ fn rate(n: u64, of: u64) -> f64 {
 struct OpenSession {
     intended_ns: u64,
     turns: u32,
-    seen: u32,
     last_end_ns: u64,
     slo_met: bool,
     warmup: bool,
@@ -406,7 +405,6 @@ impl JobsAnalyser {
             Some(s) => s,
             None => self.open_session(t),
         };
-        s.seen += 1;
         let end = r.last_seen_ns();
         s.last_end_ns = s.last_end_ns.max(end);
         if !s.warmup {
@@ -442,7 +440,6 @@ impl JobsAnalyser {
         OpenSession {
             intended_ns: t.session_intended_ns,
             turns: t.turns.max(1),
-            seen: 0,
             last_end_ns: 0,
             slo_met: true,
             warmup,
