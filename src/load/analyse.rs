@@ -14,6 +14,7 @@ use std::path::Path;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::jobs::{JobsAnalyser, JobsSummary};
 use super::record::{scan_load_file, LoadHeader, LoadReadError, RequestRecord, RunEnd};
 use super::slo::{Slo, SloFigures};
 use crate::metrics::hdr::new_histogram;
@@ -209,6 +210,11 @@ pub struct LoadSummary {
     pub skipped_lines: Vec<(usize, String)>,
     /// One row per second.
     pub seconds: Vec<SecondRow>,
+    /// Agent workloads (any request with a [`super::session::TurnRef`]): the
+    /// job-level figures of the sessions. Absent (and left out of the JSON) for a
+    /// request-only run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<JobsSummary>,
 }
 
 /// The analysis's histograms (µs), for the HDR files and the plots.
@@ -228,6 +234,9 @@ pub struct LoadHistograms {
     pub e2e_per_second: Vec<Histogram<u64>>,
     /// Per second (by completion): TTFT from the intended send.
     pub ttft_per_second: Vec<Histogram<u64>>,
+    /// Agent workloads: job latency of completed jobs (session intended start →
+    /// last turn's end); `None` for a request-only run.
+    pub jobs: Option<Histogram<u64>>,
 }
 
 /// The full analysis of one record file.
@@ -273,6 +282,7 @@ struct Acc {
     output_tokens: u64,
     slo: Option<Slo>,
     met: u64,
+    jobs: Option<JobsAnalyser>,
 }
 
 impl Acc {
@@ -293,6 +303,9 @@ impl Acc {
     }
 
     fn add(&mut self, r: &RequestRecord) {
+        if let Some(jobs) = &mut self.jobs {
+            jobs.add(r);
+        }
         self.requests += 1;
         let sent_s = self.row(r.sent_ns / 1_000_000_000);
         self.seconds[sent_s].sent += 1;
@@ -367,7 +380,7 @@ impl Acc {
 
 /// Percentiles with failures as infinite: the q-quantile of all `n_ok + failed`
 /// samples, failures above every completed one.
-fn failures_infinite(h: &Histogram<u64>, failed: u64) -> FailuresAsInfinite {
+pub(crate) fn failures_infinite(h: &Histogram<u64>, failed: u64) -> FailuresAsInfinite {
     let ok = h.len();
     let total = ok + failed;
     let at = |q: f64| -> Option<f64> {
@@ -419,6 +432,7 @@ fn new_acc(header: &LoadHeader) -> Acc {
             lag: new_histogram(),
             e2e_per_second: Vec::new(),
             ttft_per_second: Vec::new(),
+            jobs: None,
         },
         slot_wait: new_histogram(),
         tpot: new_histogram(),
@@ -439,6 +453,7 @@ fn new_acc(header: &LoadHeader) -> Acc {
         output_tokens: 0,
         slo: header.plan.slo.as_deref().and_then(|s| s.parse().ok()),
         met: 0,
+        jobs: Some(JobsAnalyser::new(header)),
     }
 }
 
@@ -495,6 +510,9 @@ fn finish(
 ) -> LoadAnalysis {
     let plan = &header.plan;
     let measured = a.ok + a.failed;
+    let jobs = a.jobs.take().and_then(JobsAnalyser::finish);
+    let (sessions, jobs_hist) = jobs.map_or((None, None), |(s, h)| (Some(s), Some(h)));
+    a.h.jobs = jobs_hist;
     let window_ns = a
         .first_intended
         .map_or(0, |f| a.last_seen.saturating_sub(f));
@@ -648,6 +666,7 @@ fn finish(
         stopped_early,
         skipped_lines: skipped,
         seconds: a.seconds,
+        sessions,
     };
     LoadAnalysis {
         header,

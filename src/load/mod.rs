@@ -7,6 +7,8 @@
 //! sink      writer thread: JSONL lines, fsync ≥ once a second    sink.rs, record.rs
 //! analyse   records → percentiles (intended and service views),  analyse.rs, slo.rs
 //!           lag, rates, goodput, per-second rows, client check
+//! jobs      agent sessions → job latency, per-turn rows, cache     jobs.rs
+//!           reuse measured vs best, job goodput (same pass)
 //! output    summary.json, summary.md, index.html, hdr/, interval log   output.rs
 //! ```
 //!
@@ -16,6 +18,7 @@
 pub mod analyse;
 pub mod clock;
 pub mod engine;
+pub mod jobs;
 pub mod merge;
 pub mod output;
 pub mod record;
@@ -31,6 +34,7 @@ use std::time::Duration;
 
 pub use analyse::{analyse_file, LoadAnalysis, LoadSummary};
 pub use engine::{Mode, Progress};
+pub use jobs::{JobsAnalyser, JobsSummary};
 pub use record::{
     is_load_file, read_load_file, LoadFile, LoadHeader, LoadLine, LoadPlanInfo, PromptInfo,
     RequestRecord, RunEnd, ShardInfo, ShardRow,

@@ -14,6 +14,7 @@ use hdrhistogram::Histogram;
 use plotters::prelude::*;
 
 use super::analyse::{LoadAnalysis, Pcts};
+use super::jobs::{CacheReuse, CacheSource, JobsSummary};
 use crate::report::escape_html;
 use crate::report::page::{Cell, Page, Table};
 use crate::report::plots::{nines, nines_label};
@@ -398,6 +399,7 @@ pub fn markdown(a: &LoadAnalysis) -> String {
         opt(s.e2e_failures_infinite.p90),
         opt(s.e2e_failures_infinite.p99),
     );
+    out.push_str(&sessions_markdown(a));
     out.push_str(&shard_markdown(a));
     out
 }
@@ -408,6 +410,19 @@ const H: u32 = 300;
 type Series = (String, Vec<(f64, f64)>);
 
 fn line_chart(title: &str, y_desc: &str, series: &[Series]) -> String {
+    xy_chart(title, XAxis::Seconds, y_desc, series)
+}
+
+/// What a line chart's x axis counts.
+#[derive(Clone, Copy, PartialEq)]
+enum XAxis {
+    /// Seconds from the run's start.
+    Seconds,
+    /// A session's turn index (whole numbers only).
+    TurnIndex,
+}
+
+fn xy_chart(title: &str, x: XAxis, y_desc: &str, series: &[Series]) -> String {
     let mut svg = String::new();
     let pts = series.iter().flat_map(|(_, p)| p.iter());
     let max_x = pts.clone().map(|p| p.0).fold(1.0f64, f64::max);
@@ -426,11 +441,17 @@ fn line_chart(title: &str, y_desc: &str, series: &[Series]) -> String {
         else {
             return String::new();
         };
-        let _ = chart
-            .configure_mesh()
-            .x_desc("seconds from start")
-            .y_desc(y_desc)
-            .draw();
+        let whole = |v: &f64| format!("{v:.0}");
+        let mut mesh = chart.configure_mesh();
+        mesh.y_desc(y_desc);
+        match x {
+            XAxis::Seconds => mesh.x_desc("seconds from start"),
+            XAxis::TurnIndex => mesh
+                .x_desc("turn index")
+                .x_labels((max_x as usize + 1).min(20))
+                .x_label_formatter(&whole),
+        };
+        let _ = mesh.draw();
         for (i, (name, p)) in series.iter().enumerate() {
             let color = crate::report::plots::color(i);
             if let Ok(s) =
@@ -625,6 +646,9 @@ pub fn html(a: &LoadAnalysis) -> String {
         ),
         "Completed requests only; failures are counted in the error rate and in the ∞ percentiles above.",
     );
+    if let (Some(jobs), hist) = (&s.sessions, &hs.jobs) {
+        sessions_html(&mut page, jobs, hist.as_ref());
+    }
     if !h.plan.shards.is_empty() {
         page.section("shards", "Shards");
         page.paragraph(&format!(
@@ -704,4 +728,258 @@ pub fn html(a: &LoadAnalysis) -> String {
         "How late the harness itself sent requests (waits for a concurrency slot excluded), by the second of sending.",
     );
     page.finish()
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_string(), |f| format!("{:.1} %", f * 100.0))
+}
+
+fn cache_source(c: &CacheReuse) -> &'static str {
+    match c.source {
+        CacheSource::LlamaCacheN => "llama.cpp cache_n",
+        CacheSource::OllamaEstimate => "Ollama estimate",
+        CacheSource::None => "not reported",
+    }
+}
+
+/// The jobs' counts, rates and goodput in sentences (Markdown and HTML alike).
+fn sessions_lines(j: &JobsSummary) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{} jobs measured ({} warm-up sessions excluded): {} completed, {} failed (job error rate {:.2} %), {} of them unfinished; {} completed jobs/hour over {:.2} s",
+        j.jobs,
+        j.warmup_sessions,
+        j.completed,
+        j.failed,
+        j.error_rate * 100.0,
+        j.unfinished,
+        fmt(j.jobs_per_hour),
+        j.window_s
+    )];
+    if !j.failed_by_reason.is_empty() {
+        let e: Vec<String> = j
+            .failed_by_reason
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        lines.push(format!("Failed jobs by reason: {}", e.join(", ")));
+    }
+    if let Some(g) = &j.goodput {
+        lines.push(format!(
+            "Job goodput ({}): {} of {} jobs had every turn meet every bound ({:.1} %), {} jobs/hour",
+            g.slo,
+            g.met,
+            j.jobs,
+            g.fraction * 100.0,
+            fmt(g.per_hour)
+        ));
+    }
+    let c = &j.cache_total;
+    lines.push(format!(
+        "Prefix-cache reuse over all turns: measured {} ({}), best achievable {}, left on the table {}",
+        pct(c.measured),
+        cache_source(c),
+        pct(c.best),
+        pct(c.left_on_table)
+    ));
+    lines
+}
+
+const JOB_HEAD: [&str; 6] = ["job latency, ms", "n", "p50", "p90", "p99", "max"];
+
+fn job_latency_rows(j: &JobsSummary) -> [[String; 6]; 2] {
+    let l = &j.latency;
+    let f = &j.latency_failures_infinite;
+    [
+        [
+            "completed jobs (intended start → last turn's end)".into(),
+            l.n.to_string(),
+            fmt(l.p50),
+            fmt(l.p90),
+            fmt(l.p99),
+            fmt(l.max),
+        ],
+        [
+            "failed jobs as ∞".into(),
+            j.jobs.to_string(),
+            opt(f.p50),
+            opt(f.p90),
+            opt(f.p99),
+            if j.failed > 0 {
+                "∞".into()
+            } else {
+                fmt(l.max)
+            },
+        ],
+    ]
+}
+
+const TURN_HEAD: [&str; 14] = [
+    "turn",
+    "requests",
+    "failed",
+    "error rate",
+    "TTFT p50",
+    "TTFT p90",
+    "TTFT p99",
+    "E2E p50",
+    "E2E p90",
+    "E2E p99",
+    "think mean",
+    "cache measured",
+    "cache best",
+    "cache source",
+];
+
+fn turn_rows(j: &JobsSummary) -> Vec<[String; 14]> {
+    j.turns
+        .iter()
+        .map(|t| {
+            let ms = |p: &Pcts, v: f64| if p.n > 0 { fmt(v) } else { "–".into() };
+            [
+                if t.and_later {
+                    format!("{}+", t.turn)
+                } else {
+                    t.turn.to_string()
+                },
+                t.requests.to_string(),
+                t.failed.to_string(),
+                format!("{:.2} %", t.error_rate * 100.0),
+                ms(&t.ttft, t.ttft.p50),
+                ms(&t.ttft, t.ttft.p90),
+                ms(&t.ttft, t.ttft.p99),
+                ms(&t.e2e, t.e2e.p50),
+                ms(&t.e2e, t.e2e.p90),
+                ms(&t.e2e, t.e2e.p99),
+                t.think_mean_ms.map_or_else(|| "–".into(), fmt),
+                pct(t.cache.measured),
+                pct(t.cache.best),
+                cache_source(&t.cache).to_string(),
+            ]
+        })
+        .collect()
+}
+
+fn md_table<const N: usize>(out: &mut String, head: &[&str; N], rows: &[[String; N]]) {
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let _ = writeln!(out, "|{}|", vec!["---"; N].join("|"));
+    for row in rows {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+}
+
+/// The "Sessions (jobs)" section in Markdown (empty for a request-only run).
+fn sessions_markdown(a: &LoadAnalysis) -> String {
+    let mut out = String::new();
+    let Some(j) = &a.summary.sessions else {
+        return out;
+    };
+    let _ = writeln!(out, "\n## Sessions (jobs)\n");
+    for line in sessions_lines(j) {
+        let _ = writeln!(out, "{line}\n");
+    }
+    md_table(&mut out, &JOB_HEAD, &job_latency_rows(j));
+    let _ = writeln!(
+        out,
+        "\nPer turn index (latencies in ms from each turn's intended send; cache reuse measured by the server vs the best a prefix cache could do with these prompts):\n"
+    );
+    md_table(&mut out, &TURN_HEAD, &turn_rows(j));
+    out
+}
+
+fn table_of<const N: usize>(head: &[&str; N], rows: &[[String; N]], text_cols: &[usize]) -> Table {
+    let mut t = Table::new(head.iter().map(|c| Cell::text(c)).collect());
+    for row in rows {
+        t.row(
+            row.iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if text_cols.contains(&i) {
+                        Cell::text(c)
+                    } else {
+                        Cell::num(c)
+                    }
+                })
+                .collect(),
+        );
+    }
+    t
+}
+
+fn turn_series(
+    j: &JobsSummary,
+    f: impl Fn(&super::jobs::TurnRow) -> Option<f64>,
+) -> Vec<(f64, f64)> {
+    j.turns
+        .iter()
+        .filter_map(|t| f(t).map(|v| (f64::from(t.turn), v)))
+        .collect()
+}
+
+/// The sessions section of the HTML report: figures, tables and four plots.
+fn sessions_html(page: &mut Page, j: &JobsSummary, hist: Option<&Histogram<u64>>) {
+    page.section("sessions", "Sessions (jobs)");
+    for line in sessions_lines(j) {
+        page.paragraph(&line);
+    }
+    page.table(&table_of(&JOB_HEAD, &job_latency_rows(j), &[0]));
+    if let Some(h) = hist {
+        page.figure(
+            "job-latency",
+            &percentile_chart("Job latency percentiles (completed jobs)", &[("job latency", h)]),
+            "From each session's intended start to its last turn's end; failed jobs are counted in the ∞ row above.",
+        );
+    }
+    let mid = j.bucket_s as f64 / 2.0;
+    let bucket = |f: fn(&super::jobs::JobsBucket) -> u64| -> Vec<(f64, f64)> {
+        j.over_time
+            .iter()
+            .map(|b| (b.t as f64 + mid, f(b) as f64))
+            .collect()
+    };
+    page.figure(
+        "jobs-over-time",
+        &line_chart(
+            &format!("Jobs finished per {} s", j.bucket_s),
+            "jobs per bucket",
+            &[
+                ("completed".into(), bucket(|b| b.completed)),
+                ("failed".into(), bucket(|b| b.failed)),
+            ],
+        ),
+        "By the bucket in which each job's last turn was seen.",
+    );
+    page.subsection("Per turn index");
+    page.table(&table_of(&TURN_HEAD, &turn_rows(j), &[0, 13]));
+    page.figure(
+        "turn-ttft",
+        &xy_chart(
+            "TTFT from the intended send by turn index",
+            XAxis::TurnIndex,
+            "ms",
+            &[
+                ("TTFT p50".into(), turn_series(j, |t| (t.ttft.n > 0).then_some(t.ttft.p50))),
+                ("TTFT p99".into(), turn_series(j, |t| (t.ttft.n > 0).then_some(t.ttft.p99))),
+            ],
+        ),
+        "Completed turns only; a growing context shows as TTFT rising with the turn index unless the server reuses its prefix cache.",
+    );
+    page.figure(
+        "turn-cache",
+        &xy_chart(
+            "Prefix-cache reuse by turn index: measured vs best achievable",
+            XAxis::TurnIndex,
+            "% of prompt",
+            &[
+                (
+                    "measured".into(),
+                    turn_series(j, |t| t.cache.measured.map(|v| v * 100.0)),
+                ),
+                (
+                    "best achievable".into(),
+                    turn_series(j, |t| t.cache.best.map(|v| v * 100.0)),
+                ),
+            ],
+        ),
+        "Measured: llama.cpp's cache_n / (cache_n + prompt_n), or for Ollama 1 − prompt_eval_count / (prompt bytes / 4) (approximate); best: shared prefix bytes / prompt bytes, from the prompts. The gap is reuse left on the table.",
+    );
 }
