@@ -108,7 +108,10 @@ fn prefix_sharing_holds_for_any_split() {
         ids[j as usize] = 100;
         let b = synth_prompt(&ids, 1800, 512).unwrap();
         let shared = common_prefix(&a, &b) as u64;
-        assert!((j * 2048..j * 2048 + 16).contains(&shared), "j {j}: {shared}");
+        assert!(
+            (j * 2048..j * 2048 + 16).contains(&shared),
+            "j {j}: {shared}"
+        );
         assert_eq!(CapacityModel::prompt_tokens(b.len() as u64), 1800);
     }
 }
@@ -153,7 +156,11 @@ fn subagent_requests_follow_their_parent_request() {
         assert_eq!(prompt.len() as u64, 4 * req.input_tokens);
         assert_eq!(turn.max_tokens, Some(req.output_tokens as u32));
     }
-    let thinks: Vec<u64> = script.turns.iter().map(|t| t.think_ns / 1_000_000).collect();
+    let thinks: Vec<u64> = script
+        .turns
+        .iter()
+        .map(|t| t.think_ns / 1_000_000)
+        .collect();
     assert_eq!(thinks, [0, 100, 600, 2400, 1600]);
 }
 
@@ -247,7 +254,12 @@ fn turn_record(seq: u64, t: Turn) -> RequestRecord {
             shared_prefix_bytes: t.shared,
             prompt_text_bytes: t.bytes,
         }),
-        call: call(t.sha, t.bytes + 50, t.server, "an answer of 30 bytes, roughly"),
+        call: call(
+            t.sha,
+            t.bytes + 50,
+            t.server,
+            "an answer of 30 bytes, roughly",
+        ),
     }
 }
 
@@ -299,9 +311,27 @@ fn agent_records() -> Vec<RequestRecord> {
     vec![
         turn_record(3, t(1, 0, 1000, 0, 0, 4000, "p0", ServerFields::default())),
         turn_record(0, t(0, 0, 10, 0, 0, 4000, "p0", server_counted(1000, 40))),
-        turn_record(1, t(0, 1, 10, 250, 4100, 9000, "p1", server_counted(2250, 50))),
-        turn_record(2, t(0, 2, 10, 1200, 9100, 9300, "p2", llama_counted(300, 2025, 60))),
-        turn_record(4, t(1, 1, 1000, 80, 1000, 6000, "p3", ServerFields::default())),
+        turn_record(
+            1,
+            t(0, 1, 10, 250, 4100, 9000, "p1", server_counted(2250, 50)),
+        ),
+        turn_record(
+            2,
+            t(
+                0,
+                2,
+                10,
+                1200,
+                9100,
+                9300,
+                "p2",
+                llama_counted(300, 2025, 60),
+            ),
+        ),
+        turn_record(
+            4,
+            t(1, 1, 1000, 80, 1000, 6000, "p3", ServerFields::default()),
+        ),
     ]
 }
 
@@ -390,8 +420,10 @@ fn a_file_that_is_not_a_load_record_is_refused() {
 
 // ---- bad input ----
 
-const GOOD_M: &str = r#"{"timestamp": 0, "input_length": 600, "output_length": 10, "hash_ids": [1, 2]}"#;
-const GOOD_A: &str = r#"{"session": "a", "t": 0, "requests": [{"in": 600, "out": 10, "hash_ids": [1, 2]}]}"#;
+const GOOD_M: &str =
+    r#"{"timestamp": 0, "input_length": 600, "output_length": 10, "hash_ids": [1, 2]}"#;
+const GOOD_A: &str =
+    r#"{"session": "a", "t": 0, "requests": [{"in": 600, "out": 10, "hash_ids": [1, 2]}]}"#;
 
 /// Writes `good, bad, good` and checks that the default read refuses naming
 /// file:2 and `needle`, and that `skip_bad` keeps the two good lines.
@@ -504,7 +536,9 @@ fn several_bad_lines_are_counted_and_listed() {
         text.push_str("\nnot json");
     }
     let p = write(dir.path(), "t.jsonl", &(text + "\n"));
-    let msg = read_trace(&p, &ReadOptions::default()).unwrap_err().to_string();
+    let msg = read_trace(&p, &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("and 7 more bad line(s)"), "{msg}");
     let opts = ReadOptions {
         skip_bad: true,
@@ -525,7 +559,11 @@ fn an_empty_file_is_refused() {
         assert!(matches!(e, TraceError::Empty { .. }), "{e}");
         assert!(e.to_string().contains(name), "{e}");
     }
-    let p = write(dir.path(), "header-only.jsonl", "{\"trace\":\"agentic\",\"version\":1}\n");
+    let p = write(
+        dir.path(),
+        "header-only.jsonl",
+        "{\"trace\":\"agentic\",\"version\":1}\n",
+    );
     let e = read_trace(&p, &ReadOptions::default()).unwrap_err();
     assert!(matches!(e, TraceError::Empty { .. }), "{e}");
     let p = write(dir.path(), "all-bad.jsonl", "{\"timestamp\": -1}\n");
@@ -552,7 +590,10 @@ fn block_tokens_follow_the_header_or_the_caller() {
         ..Default::default()
     };
     let e = read_trace(&p, &opts).unwrap_err().to_string();
-    assert!(e.contains("b.jsonl:1") && e.contains("block_tokens 300"), "{e}");
+    assert!(
+        e.contains("b.jsonl:1") && e.contains("block_tokens 300"),
+        "{e}"
+    );
     let m = write(dir.path(), "m.jsonl", &format!("{GOOD_M}\n"));
     let opts = ReadOptions {
         block_tokens: Some(0),

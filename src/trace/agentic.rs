@@ -144,8 +144,16 @@ fn parse_session(text: &str, block_tokens: u32) -> Result<TraceSession, String> 
     only_known(&obj, SESSION_KEYS, "")?;
     let id = match obj.get("session") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(_) => return Err("field `session` must be a non-empty string (fix: e.g. \"session\": \"s1\")".into()),
-        None => return Err("missing field `session` (fix: add the session's id as a non-empty string)".into()),
+        Some(_) => {
+            return Err(
+                "field `session` must be a non-empty string (fix: e.g. \"session\": \"s1\")".into(),
+            )
+        }
+        None => {
+            return Err(
+                "missing field `session` (fix: add the session's id as a non-empty string)".into(),
+            )
+        }
     };
     let start_ms = uint(&obj, "t", "", "session start, ms")?;
     let requests = requests(&obj, "requests", "", block_tokens)?;
@@ -159,11 +167,20 @@ fn parse_session(text: &str, block_tokens: u32) -> Result<TraceSession, String> 
     })
 }
 
-fn requests(obj: &Obj, key: &str, at: &str, block_tokens: u32) -> Result<Vec<TraceRequest>, String> {
+fn requests(
+    obj: &Obj,
+    key: &str,
+    at: &str,
+    block_tokens: u32,
+) -> Result<Vec<TraceRequest>, String> {
     let name = format!("{at}{key}");
     let items = match obj.get(key) {
         Some(Value::Array(items)) => items,
-        Some(_) => return Err(format!("field `{name}` must be an array of request objects (fix: {SHAPE})")),
+        Some(_) => {
+            return Err(format!(
+                "field `{name}` must be an array of request objects (fix: {SHAPE})"
+            ))
+        }
         None => return Err(format!("missing field `{name}` (fix: {SHAPE})")),
     };
     items

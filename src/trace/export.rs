@@ -156,7 +156,11 @@ fn session(
             input_tokens: o.input.0,
             output_tokens: o.output.0,
             hash_ids,
-            think_ms: if requests.is_empty() { 0 } else { round_ms(o.think_ns) },
+            think_ms: if requests.is_empty() {
+                0
+            } else {
+                round_ms(o.think_ns)
+            },
             subagent: Vec::new(),
         });
         prev = Some(o);
@@ -230,7 +234,12 @@ fn input_tokens(server: &ServerFields, text_bytes: u64) -> (u64, bool) {
         .as_ref()
         .and_then(|t| Some(t.prompt_n? + t.cache_n?))
         .and_then(|n| u64::try_from(n).ok());
-    match server.usage.as_ref().and_then(|u| u.prompt_tokens).or(timings) {
+    match server
+        .usage
+        .as_ref()
+        .and_then(|u| u.prompt_tokens)
+        .or(timings)
+    {
         Some(n) => (n.clamp(1, MAX_INPUT_TOKENS), true),
         None => (
             CapacityModel::prompt_tokens(text_bytes).min(MAX_INPUT_TOKENS),

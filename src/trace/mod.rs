@@ -60,8 +60,9 @@ impl fmt::Display for TraceFormat {
     }
 }
 
-/// How a trace file is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a trace file is read (default: detect the format, block size from the
+/// file or 512, refuse bad lines).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadOptions {
     /// `None`: detect from the first non-blank line (`timestamp` → Mooncake;
     /// `trace` or `session` → agentic).
@@ -73,16 +74,6 @@ pub struct ReadOptions {
     /// `false` (default): any bad line refuses the whole file. `true`: bad lines
     /// are skipped, counted and the first few listed in [`Imported::skipped`].
     pub skip_bad: bool,
-}
-
-impl Default for ReadOptions {
-    fn default() -> Self {
-        Self {
-            format: None,
-            block_tokens: None,
-            skip_bad: false,
-        }
-    }
 }
 
 /// Lines left out of an import (only with [`ReadOptions::skip_bad`]).
@@ -237,10 +228,10 @@ pub enum TraceError {
     #[error("{0}")]
     BlockTokens(String),
     /// The time scale is not a positive finite number.
-    #[error("time scale {0} is not a positive finite number (fix: give e.g. 1 for real time, 2 for twice as slow, 0.5 for twice as fast)")]
+    #[error("time scale {0:?} is not a positive finite number (fix: give e.g. 1 for real time, 2 for twice as slow, 0.5 for twice as fast)")]
     TimeScale(f64),
     /// A scaled time does not fit in u64 nanoseconds.
-    #[error("session {session}: {what} of {ms} ms × time scale {scale} does not fit in u64 nanoseconds (fix: use a smaller time scale or rebase the trace's times)")]
+    #[error("session {session}: {what} of {ms} ms × time scale {scale:?} does not fit in u64 nanoseconds (fix: use a smaller time scale or rebase the trace's times)")]
     TimeOverflow {
         /// The session's id.
         session: String,
@@ -274,7 +265,7 @@ pub enum TraceError {
 fn more_note(more: usize) -> String {
     match more {
         0 => String::new(),
-        n => format!(" (and {n} more bad line(s); nothing was imported: fix them, or skip bad lines explicitly)"),
+        n => format!(" (and {n} more bad line(s); nothing was imported: fix them, or ask to skip bad lines (skip_bad))"),
     }
 }
 

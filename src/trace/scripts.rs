@@ -88,12 +88,7 @@ fn flatten<'a>(reqs: &'a [TraceRequest], out: &mut Vec<&'a TraceRequest>) {
     }
 }
 
-fn scaled_ns(
-    ms: u64,
-    scale: f64,
-    s: &TraceSession,
-    what: &'static str,
-) -> Result<u64, TraceError> {
+fn scaled_ns(ms: u64, scale: f64, s: &TraceSession, what: &'static str) -> Result<u64, TraceError> {
     let exact = (scale == 1.0).then(|| ms.checked_mul(1_000_000));
     let ns = (ms as f64 * 1e6 * scale).round();
     match exact {

@@ -24,12 +24,12 @@ const SEED_SALT: u64 = 0x7472_6163_655f_626c; // "trace_bl"
 
 const WORDS: &[&str] = &[
     "the", "agent", "reads", "file", "and", "calls", "tool", "with", "result", "of", "query",
-    "table", "rows", "column", "value", "error", "fix", "test", "build", "report", "plan",
-    "step", "next", "check", "code", "function", "returns", "list", "map", "key", "index",
-    "range", "total", "count", "sum", "mean", "latency", "server", "client", "request",
-    "response", "token", "cache", "prefix", "block", "context", "session", "turn", "think",
-    "output", "input", "model", "prompt", "answer", "line", "field", "name", "path", "commit",
-    "branch", "merge", "diff", "patch", "review",
+    "table", "rows", "column", "value", "error", "fix", "test", "build", "report", "plan", "step",
+    "next", "check", "code", "function", "returns", "list", "map", "key", "index", "range",
+    "total", "count", "sum", "mean", "latency", "server", "client", "request", "response", "token",
+    "cache", "prefix", "block", "context", "session", "turn", "think", "output", "input", "model",
+    "prompt", "answer", "line", "field", "name", "path", "commit", "branch", "merge", "diff",
+    "patch", "review",
 ];
 
 /// The full text of block `id`: exactly `4 × block_tokens` ASCII bytes, a fixed
@@ -42,7 +42,8 @@ pub fn block_text(id: u64, block_tokens: u32) -> String {
     let mut rng = SplitMix64::new(id ^ SEED_SALT);
     while text.len() < len {
         text.push(' ');
-        text.push_str(*rng.pick(WORDS));
+        let word: &&str = rng.pick(WORDS);
+        text.push_str(word);
     }
     text.truncate(len);
     text
@@ -55,8 +56,7 @@ pub fn block_text(id: u64, block_tokens: u32) -> String {
 /// Returns `None` when `hash_ids.len() != ceil(input_tokens / block_tokens)` or
 /// `block_tokens` is 0 (the importers never let such a request through).
 pub fn synth_prompt(hash_ids: &[u64], input_tokens: u64, block_tokens: u32) -> Option<String> {
-    if block_tokens == 0 || hash_ids.len() as u64 != super::blocks_for(input_tokens, block_tokens)
-    {
+    if block_tokens == 0 || hash_ids.len() as u64 != super::blocks_for(input_tokens, block_tokens) {
         return None;
     }
     let total = input_tokens.checked_mul(BYTES_PER_TOKEN)? as usize;
