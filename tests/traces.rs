@@ -604,3 +604,116 @@ fn block_tokens_follow_the_header_or_the_caller() {
         Err(TraceError::BlockTokens(_))
     ));
 }
+
+#[test]
+fn a_record_file_without_requests_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = record_file(dir.path(), Vec::new());
+    let e = export_load_file(&records, 512).unwrap_err();
+    assert!(matches!(e, TraceError::NoRequests { .. }), "{e}");
+}
+
+// ---- properties ----
+
+use agentbench::trace::{Trace, TraceRequest, TraceSession};
+use proptest::prelude::*;
+
+fn request(depth: u32) -> BoxedStrategy<TraceRequest> {
+    let leaf =
+        (1u64..3000, 1u64..500, 0u64..5000, 0u64..40).prop_map(|(input, out, think, id0)| {
+            TraceRequest {
+                input_tokens: input,
+                output_tokens: out,
+                hash_ids: (id0..id0 + input.div_ceil(256)).collect(),
+                think_ms: think,
+                subagent: Vec::new(),
+            }
+        });
+    if depth == 0 {
+        return leaf.boxed();
+    }
+    (leaf, prop::collection::vec(request(depth - 1), 0..3))
+        .prop_map(|(mut r, sub)| {
+            r.subagent = sub;
+            r
+        })
+        .boxed()
+}
+
+fn trace() -> impl Strategy<Value = Trace> {
+    prop::collection::vec(
+        (0u64..100_000, prop::collection::vec(request(2), 1..4)),
+        1..6,
+    )
+    .prop_map(|sessions| Trace {
+        block_tokens: 256,
+        tokens: None,
+        sessions: sessions
+            .into_iter()
+            .enumerate()
+            .map(|(i, (t, requests))| TraceSession {
+                id: format!("x{i}"),
+                start_ms: t,
+                requests,
+            })
+            .collect(),
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Any valid trace written, read and written again gives the same trace and
+    /// the same bytes; its scripts have one turn per request.
+    #[test]
+    fn write_read_write_is_identical(t in trace()) {
+        let dir = tempfile::tempdir().unwrap();
+        let text = to_string(&t);
+        let p = write(dir.path(), "t.jsonl", &text);
+        let back = read_trace(&p, &ReadOptions::default()).unwrap();
+        prop_assert_eq!(&back.trace, &t);
+        prop_assert_eq!(to_string(&back.trace), text);
+        let scripts = t.to_scripts(0.5).unwrap();
+        let turns: u64 = scripts.iter().map(|s| s.turns.len() as u64).sum();
+        prop_assert_eq!(turns, t.request_count());
+    }
+
+    /// Arbitrary lines never panic the reader: they are read or refused.
+    #[test]
+    fn garbage_is_refused_not_panicked_on(lines in prop::collection::vec("[ -~]{0,60}", 0..6), skip in any::<bool>()) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "g.jsonl", &lines.join("\n"));
+        let opts = ReadOptions { skip_bad: skip, ..Default::default() };
+        let _ = read_trace(&p, &opts);
+    }
+
+    /// Well-formed lines with odd values in any field are read or refused, never
+    /// panicked on, in both formats.
+    #[test]
+    fn odd_values_are_refused_not_panicked_on(
+        picks in prop::collection::vec((0usize..2, prop::collection::vec(0usize..12, 6)), 1..5),
+        skip in any::<bool>(),
+    ) {
+        const ODD: [&str; 12] = [
+            "0", "1", "600", "-1", "1.5", "1e400", "null", "\"s\"", "[]", "{}",
+            "18446744073709551616", "[1, 2]",
+        ];
+        let lines: Vec<String> = picks
+            .iter()
+            .map(|(format, v)| {
+                let o = |i: usize| ODD[v[i]];
+                if *format == 0 {
+                    format!(r#"{{"timestamp": {}, "input_length": {}, "output_length": {}, "hash_ids": {}}}"#, o(0), o(1), o(2), o(3))
+                } else {
+                    format!(r#"{{"session": {}, "t": {}, "requests": [{{"in": {}, "out": {}, "hash_ids": {}, "think_time": {}}}]}}"#, o(0), o(1), o(2), o(3), o(4), o(5))
+                }
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "o.jsonl", &lines.join("\n"));
+        let opts = ReadOptions { skip_bad: skip, ..Default::default() };
+        if let Ok(t) = read_trace(&p, &opts) {
+            prop_assert!(t.trace.to_scripts(1.0).is_ok());
+        }
+    }
+}

@@ -46,10 +46,16 @@ pub struct Exported {
 
 /// Exports a load record file (`records.jsonl` of `agentbench load`) with blocks
 /// of `block_tokens` tokens. Streams the file; keeps only each request's figures
-/// (no prompt or response text).
+/// (no prompt or response text). A file with no request is
+/// [`TraceError::NoRequests`] (its export could not be read back).
 pub fn export_load_file(path: &Path, block_tokens: u32) -> Result<Exported, TraceError> {
     let mut exporter = Exporter::new(block_tokens)?;
     let scan = scan_load_file(path, |r| exporter.add(&r))?;
+    if exporter.obs.is_empty() {
+        return Err(TraceError::NoRequests {
+            path: path.to_path_buf(),
+        });
+    }
     Ok(Exported {
         trace: exporter.finish(),
         skipped: scan.skipped,

@@ -257,6 +257,12 @@ pub enum TraceError {
         /// `hash_ids.len()`.
         got: usize,
     },
+    /// The load record file holds no request to export.
+    #[error("{path}: the load record holds no request: nothing to export (fix: export the records.jsonl of a run that sent requests)")]
+    NoRequests {
+        /// The file.
+        path: PathBuf,
+    },
     /// The load record file could not be read.
     #[error(transparent)]
     Load(#[from] crate::load::record::LoadReadError),
