@@ -62,6 +62,8 @@ fn the_samples_parse() {
     assert_eq!(a.trace.sessions.len(), 5);
     assert_eq!(a.trace.request_count(), 19);
     assert_eq!(a.trace.block_tokens, 512);
+    let text = std::fs::read_to_string(sample("sample-agentic.jsonl")).unwrap();
+    assert_eq!(a.sha256, agentbench::prompt::prompt_hash(&text));
     for t in [&m.trace, &a.trace] {
         let scripts = t.to_scripts(1.0).unwrap();
         assert_eq!(
@@ -451,6 +453,33 @@ fn refused_and_skipped(good: &str, bad: &str, needle: &str) {
 fn a_line_that_is_not_json_is_refused() {
     refused_and_skipped(GOOD_M, "{\"timestamp\": 3, ", "not JSON");
     refused_and_skipped(GOOD_A, "[1, 2]", "expected a JSON object");
+}
+
+#[test]
+fn a_line_that_is_not_utf8_is_refused_and_a_bad_first_line_is_skippable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = b"\xff\xfe not text\n".to_vec();
+    bytes.extend_from_slice(GOOD_M.as_bytes());
+    let p = dir.path().join("u.jsonl");
+    std::fs::write(&p, bytes).unwrap();
+    let msg = read_trace(&p, &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("u.jsonl:1: not UTF-8"), "{msg}");
+    let opts = ReadOptions {
+        skip_bad: true,
+        ..Default::default()
+    };
+    let ok = read_trace(&p, &opts).unwrap();
+    assert_eq!((ok.format, ok.skipped.count), (TraceFormat::Mooncake, 1));
+    let p = write(dir.path(), "none.jsonl", "{\"x\": 1}\n");
+    let msg = read_trace(&p, &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("none.jsonl:1: cannot tell the trace format"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -20,7 +20,7 @@ pub mod synth;
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -64,8 +64,8 @@ impl fmt::Display for TraceFormat {
 /// file or 512, refuse bad lines).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadOptions {
-    /// `None`: detect from the first non-blank line (`timestamp` → Mooncake;
-    /// `trace` or `session` → agentic).
+    /// `None`: detect from the first line that is a JSON object with `timestamp`
+    /// (Mooncake) or `trace`/`session` (agentic).
     pub format: Option<TraceFormat>,
     /// Prompt tokens per `hash_ids` block. `None`: the agentic header's value, else
     /// [`DEFAULT_BLOCK_TOKENS`]. Given and different from an agentic header's value:
@@ -103,6 +103,9 @@ pub struct Imported {
     pub format: TraceFormat,
     /// Bad lines skipped (empty unless [`ReadOptions::skip_bad`]).
     pub skipped: SkippedLines,
+    /// Lowercase hex SHA-256 of the file's bytes (the trace's identity, for a
+    /// run's provenance).
+    pub sha256: String,
 }
 
 /// A trace: sessions of requests with lengths in tokens, prefix block ids and
@@ -309,7 +312,7 @@ pub fn blocks_for(input_tokens: u64, block_tokens: u32) -> u64 {
 /// unless `opts.skip_bad`, which skips and reports them; blank lines are ignored;
 /// a file with no request is [`TraceError::Empty`]. Never panics on any input.
 pub fn read_trace(path: &Path, opts: &ReadOptions) -> Result<Imported, TraceError> {
-    let lines = read_lines(path)?;
+    let (lines, sha256) = read_lines(path)?;
     let format = match opts.format {
         Some(f) => f,
         None => detect(path, &lines)?,
@@ -327,25 +330,26 @@ pub fn read_trace(path: &Path, opts: &ReadOptions) -> Result<Imported, TraceErro
         trace,
         format,
         skipped,
+        sha256,
     })
 }
 
 /// One line of a file: 1-based number and text (or why it is not text).
 type Line = (usize, Result<String, String>);
 
-fn read_lines(path: &Path) -> Result<Vec<Line>, TraceError> {
-    let io = |source| TraceError::Io {
+/// The file's non-blank lines and the SHA-256 of its bytes.
+fn read_lines(path: &Path) -> Result<(Vec<Line>, String), TraceError> {
+    let bytes = std::fs::read(path).map_err(|source| TraceError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let reader = BufReader::new(File::open(path).map_err(io)?);
+    })?;
+    let sha256 = hex_sha256(&bytes);
     let mut lines = Vec::new();
-    for (i, raw) in reader.split(b'\n').enumerate() {
-        let raw = raw.map_err(io)?;
-        let text = String::from_utf8(raw).map_err(|e| {
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let text = std::str::from_utf8(raw).map(str::to_owned).map_err(|e| {
             format!(
                 "not UTF-8 text (byte {}) (fix: write the trace as UTF-8 JSON)",
-                e.utf8_error().valid_up_to()
+                e.valid_up_to()
             )
         });
         if matches!(&text, Ok(t) if t.trim().is_empty()) {
@@ -353,35 +357,46 @@ fn read_lines(path: &Path) -> Result<Vec<Line>, TraceError> {
         }
         lines.push((i + 1, text));
     }
-    Ok(lines)
+    Ok((lines, sha256))
 }
 
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The format of the first line that tells (`timestamp` → Mooncake; `trace` or
+/// `session` → agentic); lines before it are left to the parser to refuse or skip.
 fn detect(path: &Path, lines: &[Line]) -> Result<TraceFormat, TraceError> {
-    let Some((line, first)) = lines.first() else {
+    let Some((first_line, _)) = lines.first() else {
         return Err(TraceError::Empty {
             path: path.to_path_buf(),
         });
     };
-    let bad = |reason: String| TraceError::BadLine {
-        path: path.to_path_buf(),
-        line: *line,
-        reason,
-        more: 0,
-    };
-    let text = first.as_ref().map_err(|e| bad(e.clone()))?;
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        bad(format!(
-            "cannot tell the trace format: the first line is not JSON ({e}) (fix: one JSON object per line; see docs/traces.md)"
-        ))
-    })?;
-    let has = |k: &str| value.get(k).is_some();
-    if has("timestamp") {
-        Ok(TraceFormat::Mooncake)
-    } else if has("trace") || has("session") {
-        Ok(TraceFormat::Agentic)
-    } else {
-        Err(bad("cannot tell the trace format: the first line has neither `timestamp` (Mooncake) nor `trace`/`session` (agentic) (fix: give the format explicitly, or see docs/traces.md)".into()))
+    for (_, text) in lines {
+        let Ok(serde_json::Value::Object(obj)) = text
+            .as_deref()
+            .map_err(|_| ())
+            .and_then(|t| serde_json::from_str(t).map_err(|_| ()))
+        else {
+            continue;
+        };
+        if obj.contains_key("timestamp") {
+            return Ok(TraceFormat::Mooncake);
+        }
+        if obj.contains_key("trace") || obj.contains_key("session") {
+            return Ok(TraceFormat::Agentic);
+        }
     }
+    Err(TraceError::BadLine {
+        path: path.to_path_buf(),
+        line: *first_line,
+        reason: "cannot tell the trace format: no line is a JSON object with `timestamp` (Mooncake) or `trace`/`session` (agentic) (fix: give the format explicitly, or see docs/traces.md)".into(),
+        more: 0,
+    })
 }
 
 /// Where the importers put bad lines: refused at the end, or skipped.
