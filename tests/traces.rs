@@ -746,3 +746,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn scripts_are_ordered_by_start_and_a_first_think_delays_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "u.jsonl",
+        concat!(
+            r#"{"session": "late", "t": 500, "requests": [{"in": 10, "out": 1, "hash_ids": [1]}]}"#,
+            "\n",
+            r#"{"session": "early", "t": 100, "requests": [{"in": 20, "out": 2, "hash_ids": [2], "think_time": 50}]}"#,
+            "\n"
+        ),
+    );
+    let t = read_trace(&p, &ReadOptions::default()).unwrap().trace;
+    let scripts = t.to_scripts(1.0).unwrap();
+    assert_eq!(scripts[0].start_ns, Some(0));
+    assert_eq!(scripts[0].turns[0].max_tokens, Some(2));
+    assert_eq!(scripts[0].turns[0].think_ns, 0);
+    assert_eq!(scripts[1].start_ns, Some(350_000_000));
+}
