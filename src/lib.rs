@@ -25,3 +25,4 @@ pub mod rng;
 pub mod runner;
 pub mod stub;
 pub mod sweep;
+pub mod trace;
