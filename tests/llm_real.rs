@@ -575,7 +575,8 @@ fn load_chat_sessions_reuse_the_servers_prompt_cache() {
         let (pa, pb) = (timings(a), timings(b));
         let cache = pb.cache_n.expect("cache_n");
         assert!(cache > 0, "turn {tb:?} reused no prompt cache: {pb:?}");
-        let whole = pa.cache_n.unwrap_or(0) + pa.prompt_n.unwrap_or(0) + pa.predicted_n.unwrap_or(0);
+        let whole =
+            pa.cache_n.unwrap_or(0) + pa.prompt_n.unwrap_or(0) + pa.predicted_n.unwrap_or(0);
         assert!(
             cache <= whole,
             "turn {tb:?}: cache_n {cache} exceeds the previous context ({whole} tokens: {pa:?})"

@@ -54,7 +54,9 @@ fn stub(profile: &str) -> (tokio::runtime::Runtime, RunningStub) {
         .build()
         .unwrap();
     let p = StubProfile::named(profile).unwrap();
-    let s = rt.block_on(serve(default_addr(0), p, StubKind::Fast)).unwrap();
+    let s = rt
+        .block_on(serve(default_addr(0), p, StubKind::Fast))
+        .unwrap();
     (rt, s)
 }
 
@@ -147,6 +149,69 @@ fn tool_time_holds_the_slot_and_turns_follow_the_timing_rule() {
     }
 }
 
+#[test]
+fn open_loop_sessions_start_on_the_seeded_schedule_and_hold_their_permit() {
+    let _s = serial();
+    let (_rt, stub) = stub("fast:chunks=8");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = load(
+        &[
+            "--base-url",
+            stub.url(),
+            "--workload",
+            "agent",
+            "--session-rate",
+            "20",
+            "--arrival",
+            "constant",
+            "--jobs",
+            "4",
+            "--max-concurrency",
+            "1",
+            "--turns",
+            "2",
+            "--think",
+            "100ms",
+            "--prompt-tokens",
+            "16",
+            "--output-tokens",
+            "8",
+        ],
+        &out,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let recs = records(&out);
+    assert_eq!(recs.len(), 8);
+    let arrivals = agentbench::load::OpenSchedule {
+        rate: 20.0,
+        arrival: agentbench::load::Arrival::Constant,
+        seed: 1,
+        extent: agentbench::load::Extent::Requests(4),
+    }
+    .intended();
+    // One permit: one request in flight at a time, and a session's permit is held
+    // through its tool time, so sessions never overlap.
+    assert_eq!(stub.stats().peak_in_flight, 1);
+    for (i, pair) in recs.chunks(2).enumerate() {
+        let t0 = pair[0].turn.as_ref().unwrap();
+        assert_eq!(t0.session, i as u64);
+        assert_eq!(t0.session_intended_ns, arrivals[i]);
+        assert_eq!(pair[0].intended_ns, arrivals[i]);
+        assert_eq!(pair[1].intended_ns, end_ns(&pair[0]) + 100 * MS);
+        if i > 0 {
+            // Waited for the previous session (≥ 100 ms of tool time) to end.
+            assert!(pair[0].sent_ns >= end_ns(&recs[2 * i - 1]));
+            assert!(pair[0].slot_wait_ns > 0, "session {i} waited for the permit");
+        }
+    }
+    let header = read_load_file(&out.join("records.jsonl")).unwrap().header;
+    let agent = header.plan.agent.expect("the agent plan is recorded");
+    assert_eq!(agent.session_rate, Some(20.0));
+    assert_eq!(agent.think, "100ms");
+    assert_eq!(header.plan.mode, "open");
+}
+
 /// The messages array of a logged chat body, raw and parsed.
 fn messages(req: &LoggedRequest) -> (String, Vec<serde_json::Value>) {
     let key = "\"messages\":[";
@@ -187,7 +252,10 @@ fn growing_context(protocol: &str, path: &str) {
     assert!(log.iter().all(|r| r.path == path), "{log:?}");
     let prompt = agentbench::cli::synthetic_prompt(24, 1);
     let (_, first) = messages(&log[0]);
-    assert_eq!(first, vec![serde_json::json!({"role": "user", "content": prompt})]);
+    assert_eq!(
+        first,
+        vec![serde_json::json!({"role": "user", "content": prompt})]
+    );
     for k in 1..3 {
         let (raw_prev, prev) = messages(&log[k - 1]);
         let (raw, now) = messages(&log[k]);
@@ -272,7 +340,10 @@ fn a_stall_in_turn_1_moves_turn_2_only_by_turn_1s_real_end() {
     // Job latency (last turn end − session intended start) includes the stall.
     let t = recs[2].turn.as_ref().unwrap();
     let job = end_ns(&recs[2]) - t.session_intended_ns;
-    assert!(job >= 600 * MS + stalled, "job {job} ns, stall {stalled} ns");
+    assert!(
+        job >= 600 * MS + stalled,
+        "job {job} ns, stall {stalled} ns"
+    );
 }
 
 #[test]
@@ -309,7 +380,10 @@ fn workflow_sessions_build_the_report_prompt_from_the_analysis_answer() {
     for pair in recs.chunks(2) {
         let answer = &pair[0].call.response;
         let parsed = agentbench::prompt::parse_analysis(answer);
-        assert!(!parsed.summary.is_empty(), "the stub's answer has a summary");
+        assert!(
+            !parsed.summary.is_empty(),
+            "the stub's answer has a summary"
+        );
         let report = agentbench::prompt::report_prompt(&parsed, &summary);
         assert!(report.contains(parsed.summary.as_str()));
         assert_eq!(pair[1].call.prompt_bytes, report.len() as u64);
@@ -336,9 +410,13 @@ fn bad_session_flags_exit_2_naming_the_flag() {
         (&["--workload", "agent", "--session", "nope"], "--session"),
         (&["--workload", "agent", "--turns", "0"], "--turns"),
         (&["--workload", "agent", "--sessions", "0"], "--sessions"),
-        (&["--workload", "agent", "--concurrency", "2"], "--concurrency"),
+        (
+            &["--workload", "agent", "--concurrency", "2"],
+            "--concurrency",
+        ),
         (&["--sessions", "2"], "--workload"),
         (&["--concurrency", "2", "--think", "exp:5ms"], "--think"),
+        (&["--workload", "agent", "--arrival", "constant"], "--session-rate"),
     ];
     for (i, (args, flag)) in cases.iter().enumerate() {
         let out = tmp.path().join(format!("case-{i}"));
@@ -347,9 +425,15 @@ fn bad_session_flags_exit_2_naming_the_flag() {
         let o = load(&all, &out);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
         let stderr = String::from_utf8_lossy(&o.stderr);
-        assert!(stderr.contains(flag), "{args:?} should name {flag}: {stderr}");
+        assert!(
+            stderr.contains(flag),
+            "{args:?} should name {flag}: {stderr}"
+        );
         if args.contains(&"nope") {
-            assert!(stderr.contains("valid:"), "{args:?} lists the kinds: {stderr}");
+            assert!(
+                stderr.contains("valid:"),
+                "{args:?} lists the kinds: {stderr}"
+            );
         }
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert!(!out.exists(), "{args:?} wrote {}", out.display());

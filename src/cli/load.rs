@@ -104,9 +104,9 @@ pub struct LoadArgs {
     #[arg(long, value_name = "R", allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Open loop (--rate or --session-rate): inter-arrival gaps: constant,
-    /// poisson, or gamma:CV.
-    #[arg(long, value_name = "PROCESS", default_value = "poisson")]
-    pub arrival: String,
+    /// poisson (the default), or gamma:CV.
+    #[arg(long, value_name = "PROCESS")]
+    pub arrival: Option<String>,
     /// Open loop: at most N requests (agent workload: sessions) in flight; the wait
     /// for a slot is part of the latency (measured from the intended send).
     #[arg(long, value_name = "N")]
@@ -183,6 +183,11 @@ fn seconds_ns(flag: &str, v: f64) -> Result<u64> {
     Ok((positive(flag, v)? * 1e9).round() as u64)
 }
 
+/// `--arrival`, or its default `poisson`.
+pub(super) fn arrival_of(args: &LoadArgs) -> &str {
+    args.arrival.as_deref().unwrap_or("poisson")
+}
+
 /// `--think`, parsed (none: no tool time).
 fn think_of(args: &LoadArgs) -> Result<Think> {
     match &args.think {
@@ -255,6 +260,9 @@ fn plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
     if args.concurrency.is_none() && args.think.is_some() {
         bail!("--think needs --concurrency N (the closed loop of requests) or --workload agent");
     }
+    if args.rate.is_none() && args.arrival.is_some() {
+        bail!("--arrival needs --rate R (or --workload agent --session-rate R)");
+    }
     if args.rate.is_none() && args.max_concurrency.is_some() {
         bail!("--max-concurrency needs --rate R (or --workload agent --session-rate R)");
     }
@@ -283,8 +291,7 @@ fn plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
     let mode = match args.rate {
         Some(rate) => {
             let rate = positive("--rate", rate)?;
-            let arrival: Arrival = args
-                .arrival
+            let arrival: Arrival = arrival_of(args)
                 .parse()
                 .map_err(|e: String| anyhow::anyhow!("--arrival: {e}"))?;
             let extent = match (args.requests, duration_ns) {

@@ -60,6 +60,9 @@ pub(super) fn agent_plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
     if args.session_rate.is_none() && args.max_concurrency.is_some() {
         bail!("--max-concurrency needs --session-rate R");
     }
+    if args.session_rate.is_none() && args.arrival.is_some() {
+        bail!("--arrival needs --session-rate R");
+    }
     let duration_ns = match (args.duration, args.jobs) {
         (Some(d), _) => Some(seconds_of("--duration", d)?),
         (None, Some(_)) => None,
@@ -115,8 +118,7 @@ pub(super) fn agent_plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
     let mode = match args.session_rate {
         Some(rate) => {
             let rate = super::load::positive("--session-rate", rate)?;
-            let arrival: Arrival = args
-                .arrival
+            let arrival: Arrival = super::load::arrival_of(args)
                 .parse()
                 .map_err(|e: String| anyhow::anyhow!("--arrival: {e}"))?;
             let extent = match (args.jobs, duration_ns) {

@@ -832,11 +832,15 @@ mod tests {
         let msgs = r#"[{"role":"user","content":"a"},{"role":"assistant","content":"b\"c"},{"role":"user","content":"d"}]"#;
         assert_eq!(
             String::from_utf8(conversation_body("m", &conv, &settings, Protocol::Ollama)).unwrap(),
-            format!(r#"{{"model":"m","messages":{msgs},"stream":true,"options":{{"num_predict":8}}}}"#)
+            format!(
+                r#"{{"model":"m","messages":{msgs},"stream":true,"options":{{"num_predict":8}}}}"#
+            )
         );
         assert_eq!(
             String::from_utf8(conversation_body("m", &conv, &settings, Protocol::OpenAi)).unwrap(),
-            format!(r#"{{"model":"m","messages":{msgs},"stream":true,"stream_options":{{"include_usage":true}},"max_tokens":8}}"#)
+            format!(
+                r#"{{"model":"m","messages":{msgs},"stream":true,"stream_options":{{"include_usage":true}},"max_tokens":8}}"#
+            )
         );
         let client = LlmClient::new("http://127.0.0.1:1", Default::default()).unwrap();
         let p = client.prepare_chat("m", &conv, &settings);

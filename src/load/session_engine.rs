@@ -85,7 +85,13 @@ impl Workload {
 
     /// Session `session`'s script, its tool times drawn from `think` with `seed`.
     pub fn script(&self, session: u64, think: &Think, seed: u64) -> SessionScript {
-        let think_of = |k: u32| if k == 0 { 0 } else { think.draw(seed, session, k) };
+        let think_of = |k: u32| {
+            if k == 0 {
+                0
+            } else {
+                think.draw(seed, session, k)
+            }
+        };
         let turns = match self {
             Workload::Chat { turns, first } => (0..*turns)
                 .map(|k| TurnScript {
@@ -289,9 +295,9 @@ async fn drive(
             let tasks: Vec<_> = (0..slots)
                 .map(|slot| {
                     let s = shared.clone();
-                    tokio::task::spawn_local(async move {
-                        slot_loop(s, slot, duration_ns, jobs).await
-                    })
+                    tokio::task::spawn_local(
+                        async move { slot_loop(s, slot, duration_ns, jobs).await },
+                    )
                 })
                 .collect();
             for t in tasks {
@@ -479,7 +485,11 @@ async fn run_session(
 
 /// Renders a turn's request (before its t0): the prepared call and its prompt
 /// text (chat: every message's content concatenated in order).
-fn render(cfg: &SessionConfig, conv: &mut Conversation, input: &TurnInput) -> (PreparedCall, String) {
+fn render(
+    cfg: &SessionConfig,
+    conv: &mut Conversation,
+    input: &TurnInput,
+) -> (PreparedCall, String) {
     let single = |prompt: &str, endpoint: Endpoint| {
         cfg.client.prepare_call(&crate::client::CallRequest {
             endpoint,

@@ -170,7 +170,12 @@ mod tests {
             ("1.5s", Think::Fixed(1_500_000_000)),
             ("5", Think::Fixed(5_000_000)),
             ("0", Think::Fixed(0)),
-            ("exp:200ms", Think::Exp { mean_ns: 200_000_000 }),
+            (
+                "exp:200ms",
+                Think::Exp {
+                    mean_ns: 200_000_000,
+                },
+            ),
             (
                 "uniform:100ms..300ms",
                 Think::Uniform {
@@ -183,7 +188,15 @@ mod tests {
             assert_eq!(t, want, "{s}");
             assert_eq!(t.to_string().parse::<Think>().unwrap(), t);
         }
-        for bad in ["-5ms", "exp:abc", "exp:0", "uniform:3ms..1ms", "uniform:1ms", "5 parsecs", "NaN"] {
+        for bad in [
+            "-5ms",
+            "exp:abc",
+            "exp:0",
+            "uniform:3ms..1ms",
+            "uniform:1ms",
+            "5 parsecs",
+            "NaN",
+        ] {
             assert!(bad.parse::<Think>().is_err(), "{bad}");
         }
     }

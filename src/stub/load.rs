@@ -98,7 +98,8 @@ impl RequestLog {
         let seq = self.next;
         self.next += 1;
         self.bytes += body.len();
-        self.ring.push_back((seq, arrival_ns, path.to_owned(), body));
+        self.ring
+            .push_back((seq, arrival_ns, path.to_owned(), body));
         while self.ring.len() > REQUEST_LOG_MAX
             || (self.bytes > REQUEST_LOG_BYTES && self.ring.len() > 1)
         {
