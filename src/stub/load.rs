@@ -764,3 +764,25 @@ impl GenBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_log_is_bounded_in_entries_and_bytes() {
+        let mut log = RequestLog::default();
+        for i in 0..(REQUEST_LOG_MAX as u64 + 76) {
+            log.push(i, "/api/chat", Bytes::from_static(b"{}"));
+        }
+        let snap = log.snapshot();
+        assert_eq!(snap.len(), REQUEST_LOG_MAX);
+        assert_eq!(snap[0].seq, 76);
+        assert_eq!(snap.last().unwrap().body, "{}");
+        let big = Bytes::from(vec![b'x'; REQUEST_LOG_BYTES / 2 + 1]);
+        log.push(0, "/api/chat", big.clone());
+        log.push(1, "/api/chat", big.clone());
+        assert_eq!(log.ring.len(), 1, "the newest is kept, the rest dropped");
+        assert!(log.bytes <= REQUEST_LOG_BYTES);
+    }
+}
