@@ -202,7 +202,10 @@ fn open_loop_sessions_start_on_the_seeded_schedule_and_hold_their_permit() {
         if i > 0 {
             // Waited for the previous session (≥ 100 ms of tool time) to end.
             assert!(pair[0].sent_ns >= end_ns(&recs[2 * i - 1]));
-            assert!(pair[0].slot_wait_ns > 0, "session {i} waited for the permit");
+            assert!(
+                pair[0].slot_wait_ns > 0,
+                "session {i} waited for the permit"
+            );
         }
     }
     let header = read_load_file(&out.join("records.jsonl")).unwrap().header;
@@ -416,7 +419,10 @@ fn bad_session_flags_exit_2_naming_the_flag() {
         ),
         (&["--sessions", "2"], "--workload"),
         (&["--concurrency", "2", "--think", "exp:5ms"], "--think"),
-        (&["--workload", "agent", "--arrival", "constant"], "--session-rate"),
+        (
+            &["--workload", "agent", "--arrival", "constant"],
+            "--session-rate",
+        ),
     ];
     for (i, (args, flag)) in cases.iter().enumerate() {
         let out = tmp.path().join(format!("case-{i}"));
