@@ -445,3 +445,110 @@ fn bad_session_flags_exit_2_naming_the_flag() {
         assert!(!out.exists(), "{args:?} wrote {}", out.display());
     }
 }
+
+/// The library entry for given scripts (what a trace importer hands the engine):
+/// `Mode::Sessions` with `Workload::Scripts` through `run_load`; a prompt turn goes
+/// to the generate endpoint as is, a turn's `max_tokens` bounds its output, a
+/// script's own tool times are kept.
+#[test]
+fn given_scripts_run_as_they_are() {
+    use agentbench::client::{Endpoint, LlmClient, RequestSettings, ServerInfo, Timeouts};
+    use agentbench::load::session::{SessionScript, TurnInput, TurnScript};
+    use agentbench::load::session_engine::{SessionMode, Workload};
+    use agentbench::load::think::Think;
+    use agentbench::load::{run_load, LoadPlanInfo, LoadSpec, Mode, PromptInfo, SessionPlan};
+    use std::sync::Arc;
+
+    let _s = serial();
+    let (_rt, stub) = stub("fast:chunks=16");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let client = LlmClient::new(stub.url(), Timeouts::default()).unwrap();
+    let settings = RequestSettings::from_pairs(&["num_predict=16"]).unwrap();
+    let model = "gemma3:latest";
+    let first = client.prepare_call(&agentbench::client::CallRequest {
+        endpoint: Endpoint::Generate,
+        model,
+        prompt: "shared prefix, then part one",
+        settings: &settings,
+    });
+    let script = SessionScript {
+        start_ns: None,
+        turns: vec![
+            TurnScript {
+                think_ns: 0,
+                input: TurnInput::Prompt("shared prefix, then part one".into()),
+                max_tokens: Some(3),
+            },
+            TurnScript {
+                think_ns: 50 * MS,
+                input: TurnInput::Prompt("shared prefix, then part two".into()),
+                max_tokens: None,
+            },
+        ],
+    };
+    let plan = LoadPlanInfo {
+        mode: "closed".into(),
+        concurrency: None,
+        think_ns: 0,
+        rate: None,
+        arrival: None,
+        max_concurrency: None,
+        seed: 1,
+        requests: None,
+        duration_ns: None,
+        warmup_ns: 0,
+        schedule: None,
+        slo: None,
+        max_lag_ns: 1_000_000_000,
+        shard: None,
+        shards: Vec::new(),
+        agent: None,
+    };
+    let spec = LoadSpec {
+        client,
+        prompts: vec![(
+            PromptInfo {
+                name: "trace".into(),
+                sha256: first.prompt_sha256().into(),
+                bytes: first.prompt_bytes(),
+            },
+            first,
+        )],
+        mode: Mode::Sessions(Box::new(SessionPlan {
+            workload: Workload::Scripts(Arc::new(vec![script])),
+            think: Think::default(),
+            seed: 1,
+            mode: SessionMode::Closed {
+                slots: 1,
+                duration_ns: None,
+                jobs: Some(2),
+            },
+        })),
+        plan,
+        backend: agentbench::record::Backend {
+            url: stub.url().into(),
+            protocol: "ollama".into(),
+            endpoint: Endpoint::Generate,
+            stub: Some("fast".into()),
+        },
+        server: ServerInfo::default(),
+        model: model.into(),
+        settings,
+    };
+    let outcome = run_load(spec, &out, |_, _| agentbench::load::Watch::Continue).unwrap();
+    let recs = records(&outcome.out_dir);
+    assert_eq!(recs.len(), 4, "2 sessions × 2 turns");
+    let log = stub.request_log();
+    assert!(log.iter().all(|r| r.path == "/api/generate"), "{log:?}");
+    for pair in recs.chunks(2) {
+        assert_eq!(pair[0].call.chunk_ns.len(), 3, "max_tokens 3");
+        assert_eq!(pair[1].call.chunk_ns.len(), 16, "the run's bound");
+        assert_eq!(pair[1].intended_ns, end_ns(&pair[0]) + 50 * MS);
+        let t = pair[1].turn.as_ref().unwrap();
+        assert_eq!(
+            t.shared_prefix_bytes,
+            "shared prefix, then part ".len() as u64
+        );
+    }
+}

@@ -72,6 +72,12 @@ pub enum Workload {
         /// The corpus summary the report prompt is built from.
         summary: Arc<DataSummary>,
     },
+    /// Given scripts (e.g. imported from a trace): session `i` runs
+    /// `scripts[i % len]` as it is, tool times included (the scripts' `start_ns` are
+    /// not read here: an open loop's arrivals come from [`SessionMode::Open`]).
+    /// A [`TurnInput::WorkflowReport`] turn in a script has no corpus summary at
+    /// hand and is sent as [`follow_up`] of the previous answer. Not empty.
+    Scripts(Arc<Vec<SessionScript>>),
 }
 
 impl Workload {
@@ -80,11 +86,15 @@ impl Workload {
         match self {
             Workload::Chat { turns, .. } => *turns,
             Workload::Workflow { .. } => 2,
+            Workload::Scripts(s) => s.iter().map(|s| s.turns.len() as u32).max().unwrap_or(0),
         }
     }
 
     /// Session `session`'s script, its tool times drawn from `think` with `seed`.
     pub fn script(&self, session: u64, think: &Think, seed: u64) -> SessionScript {
+        if let Workload::Scripts(s) = self {
+            return s[(session % s.len() as u64) as usize].clone();
+        }
         let think_of = |k: u32| {
             if k == 0 {
                 0
@@ -116,6 +126,7 @@ impl Workload {
                     max_tokens: None,
                 },
             ],
+            Workload::Scripts(_) => Vec::new(),
         };
         SessionScript {
             start_ns: None,
@@ -445,7 +456,7 @@ async fn run_session(
         if shared.stopped() {
             break;
         }
-        let (call, prompt_text) = render(cfg, &mut conv, &turn.input);
+        let (call, prompt_text) = render(cfg, &mut conv, turn);
         let shared_prefix_bytes = if k == 0 {
             0
         } else {
@@ -485,17 +496,29 @@ async fn run_session(
 
 /// Renders a turn's request (before its t0): the prepared call and its prompt
 /// text (chat: every message's content concatenated in order).
+/// A turn's `max_tokens`, when set, replaces the run's output bound.
 fn render(
     cfg: &SessionConfig,
     conv: &mut Conversation,
-    input: &TurnInput,
+    turn: &TurnScript,
 ) -> (PreparedCall, String) {
+    let input = &turn.input;
+    let bounded;
+    let settings = match turn.max_tokens {
+        Some(n) => {
+            let mut s = cfg.settings.clone();
+            s.options.num_predict = Some(i64::from(n));
+            bounded = s;
+            &bounded
+        }
+        None => &cfg.settings,
+    };
     let single = |prompt: &str, endpoint: Endpoint| {
         cfg.client.prepare_call(&crate::client::CallRequest {
             endpoint,
             model: &cfg.model,
             prompt,
-            settings: &cfg.settings,
+            settings,
         })
     };
     match input {
@@ -507,7 +530,7 @@ fn render(
             conv.messages.push(Message::user(text));
             let call = cfg
                 .client
-                .prepare_chat(&cfg.model, &conv.messages, &cfg.settings);
+                .prepare_chat(&cfg.model, &conv.messages, settings);
             let text: String = conv.messages.iter().map(|m| m.content.as_str()).collect();
             (call, text)
         }
@@ -518,7 +541,7 @@ fn render(
                     &crate::prompt::parse_analysis(&conv.answer),
                     summary,
                 ),
-                Workload::Chat { .. } => follow_up(&conv.answer),
+                Workload::Chat { .. } | Workload::Scripts(_) => follow_up(&conv.answer),
             };
             (single(&prompt, cfg.endpoint), prompt)
         }
