@@ -306,9 +306,9 @@ fn chat_turns_resend_the_whole_conversation_openai() {
 #[test]
 fn a_stall_in_turn_1_moves_turn_2_only_by_turn_1s_real_end() {
     let _s = serial();
-    // The stub stalls 500 ms from 150 ms after the first request: turn 0 (at 0)
-    // is served at once, turn 1 (≈ 300 ms) waits until ≈ 650 ms.
-    let (_rt, stub) = stub("fast:chunks=8,pause=500ms@150ms");
+    // The stub stalls 1 s from 100 ms after the first request: turn 0 (at 0) is
+    // served at once, turn 1 (≈ 300 ms) waits until ≈ 1.1 s.
+    let (_rt, stub) = stub("fast:chunks=8,pause=1s@100ms");
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let o = load(
@@ -334,7 +334,7 @@ fn a_stall_in_turn_1_moves_turn_2_only_by_turn_1s_real_end() {
     let recs = records(&out);
     assert_eq!(recs.len(), 3);
     let stalled = end_ns(&recs[1]) - recs[1].sent_ns;
-    assert!(stalled >= 250 * MS, "turn 1 took {stalled} ns");
+    assert!(stalled >= 500 * MS, "turn 1 took {stalled} ns");
     // Turn 2 is intended at turn 1's real end plus the think time, exactly.
     assert_eq!(recs[2].intended_ns, end_ns(&recs[1]) + 300 * MS);
     assert_eq!(recs[1].intended_ns, end_ns(&recs[0]) + 300 * MS);
