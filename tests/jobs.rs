@@ -49,6 +49,7 @@ fn header(protocol: &str, warmup_ns: u64, slo: Option<&str>) -> LoadHeader {
             max_lag_ns: 1_000_000_000,
             shard: None,
             shards: Vec::new(),
+            agent: None,
         },
         prompts: Vec::new(),
         origin_unix_ns: 1_700_000_000_000_000_000,

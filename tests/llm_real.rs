@@ -496,3 +496,90 @@ fn load_closed_loop_against_two_slots_shows_queueing() {
     assert_eq!(summary["summary"]["client"]["client_limited"], false);
     assert_eq!(summary["summary"]["failed"], 0);
 }
+
+/// Two chat sessions × 3 turns on a 2-slot server: every turn completes, and from
+/// turn 1 on the server reuses its prompt cache (`timings.cache_n > 0`) but never
+/// more than the whole previous context (the previous turn's cached, evaluated and
+/// generated tokens): measured reuse ≤ the best achievable.
+#[test]
+fn load_chat_sessions_reuse_the_servers_prompt_cache() {
+    let Some(server) = llm_server_with(
+        "load_chat_sessions_reuse_the_servers_prompt_cache",
+        &[("LLM_PARALLEL", "2")],
+    ) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sessions");
+    let o = run_cli(
+        &[
+            "load",
+            "--protocol",
+            "openai",
+            "--base-url",
+            &server.url,
+            "--model",
+            &server.model,
+            "--workload",
+            "agent",
+            "--session",
+            "chat",
+            "--turns",
+            "3",
+            "--sessions",
+            "2",
+            "--jobs",
+            "2",
+            "--prompt-tokens",
+            "48",
+            "--output-tokens",
+            "12",
+            "--quiet",
+            "--max-lag",
+            "20ms",
+        ],
+        &out,
+    );
+    let file = agentbench::load::read_load_file(&out.join("records.jsonl")).unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut recs = file.requests;
+    recs.sort_by_key(|r| {
+        let t = r.turn.as_ref().expect("a turn");
+        (t.session, t.turn)
+    });
+    assert_eq!(recs.len(), 6, "2 sessions × 3 turns");
+    let timings = |r: &agentbench::load::RequestRecord| {
+        assert!(r.call.is_ok(), "seq {}: {:?}", r.seq, r.call.error);
+        r.call.server.timings.clone().expect("llama.cpp timings")
+    };
+    for r in &recs {
+        let t = r.turn.as_ref().unwrap();
+        eprintln!(
+            "session {} turn {}: {:?}, shared prefix {} of {} bytes",
+            t.session, t.turn, r.call.server.timings, t.shared_prefix_bytes, t.prompt_text_bytes
+        );
+    }
+    for pair in recs.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let tb = b.turn.as_ref().unwrap();
+        if tb.turn == 0 {
+            timings(b);
+            continue;
+        }
+        let (pa, pb) = (timings(a), timings(b));
+        let cache = pb.cache_n.expect("cache_n");
+        assert!(cache > 0, "turn {tb:?} reused no prompt cache: {pb:?}");
+        let whole =
+            pa.cache_n.unwrap_or(0) + pa.prompt_n.unwrap_or(0) + pa.predicted_n.unwrap_or(0);
+        assert!(
+            cache <= whole,
+            "turn {tb:?}: cache_n {cache} exceeds the previous context ({whole} tokens: {pa:?})"
+        );
+    }
+}

@@ -198,6 +198,7 @@ fn header() -> LoadHeader {
             max_lag_ns: 0,
             shard: None,
             shards: Vec::new(),
+            agent: None,
         },
         prompts: Vec::new(),
         origin_unix_ns: 0,

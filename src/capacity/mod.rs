@@ -365,6 +365,7 @@ fn run_probe(
         max_lag_ns: spec.max_lag_ns,
         shard: None,
         shards: Vec::new(),
+        agent: None,
     };
     let load = LoadSpec {
         client: spec.client.make().map_err(|e| {

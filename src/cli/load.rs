@@ -16,6 +16,7 @@ use crate::client::{LlmClient, RequestSettings, Timeouts};
 use crate::load::schedule::schedule_hash;
 use crate::load::shard::{parse_start_at, shard_from, share};
 use crate::load::slo::parse_duration_ns;
+use crate::load::think::Think;
 use crate::load::{
     run_load, Arrival, Extent, LoadPlanInfo, LoadSpec, Mode, OpenSchedule, PromptInfo, ShardInfo,
     Slo, EXIT_CLIENT_LIMITED,
@@ -65,30 +66,50 @@ pub struct LoadArgs {
     /// ended (plus --think). The default mode, with N = 1.
     #[arg(long, value_name = "N", conflicts_with = "rate")]
     pub concurrency: Option<u32>,
-    /// Closed loop: pause between a worker's requests, milliseconds.
-    #[arg(
-        long,
-        value_name = "MS",
-        requires = "concurrency",
-        allow_negative_numbers = true
-    )]
-    pub think: Option<f64>,
+    /// Tool time. Requests workload (closed loop, needs --concurrency): the pause
+    /// between a worker's requests, a bare number of milliseconds (as before) or a
+    /// duration (200ms, 1.5s). Agent workload: the tool time before each turn after
+    /// the first: fixed (200ms, 1.5s; a bare number is ms), exp:MEAN (exponential,
+    /// e.g. exp:200ms) or uniform:LO..HI (e.g. uniform:100ms..300ms), drawn from
+    /// --seed per (session, turn).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    pub think: Option<String>,
+    /// What a unit of load is: `requests` (independent requests, the default) or
+    /// `agent` (sessions of turns with tool time between them; see --session).
+    #[arg(long, value_name = "KIND", default_value = "requests")]
+    pub workload: String,
+    /// Agent workload: `chat` (--turns turns on the chat endpoint, each sending the
+    /// whole conversation so far; the default) or `workflow` (the agent workflow's
+    /// analysis call, then its report call built from the analysis answer).
+    #[arg(long, value_name = "KIND")]
+    pub session: Option<String>,
+    /// Agent workload, chat sessions: turns per session (default 3).
+    #[arg(long, value_name = "K")]
+    pub turns: Option<u32>,
+    /// Agent workload, closed loop: N session slots; a slot runs sessions back to
+    /// back and holds its slot during tool time (the default, with N = 1).
+    #[arg(long, value_name = "N")]
+    pub sessions: Option<u32>,
+    /// Agent workload, open loop: sessions arrive at R per second on the seeded
+    /// schedule of --arrival (--max-concurrency caps sessions in flight).
+    #[arg(long, value_name = "R", allow_negative_numbers = true)]
+    pub session_rate: Option<f64>,
+    /// Agent workload: sessions to start in all (with --duration, whichever ends
+    /// first in a closed loop).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<u64>,
     /// Open loop: target requests per second. The whole schedule of intended sends
     /// is computed up front from --seed; a late request is still sent, and its
     /// lateness kept.
     #[arg(long, value_name = "R", allow_negative_numbers = true)]
     pub rate: Option<f64>,
-    /// Open loop: inter-arrival gaps: constant, poisson, or gamma:CV.
-    #[arg(
-        long,
-        value_name = "PROCESS",
-        requires = "rate",
-        default_value = "poisson"
-    )]
-    pub arrival: String,
-    /// Open loop: at most N requests in flight; the wait for a slot is part of
-    /// the latency (measured from the intended send).
-    #[arg(long, value_name = "N", requires = "rate")]
+    /// Open loop (--rate or --session-rate): inter-arrival gaps: constant,
+    /// poisson (the default), or gamma:CV.
+    #[arg(long, value_name = "PROCESS")]
+    pub arrival: Option<String>,
+    /// Open loop: at most N requests (agent workload: sessions) in flight; the wait
+    /// for a slot is part of the latency (measured from the intended send).
+    #[arg(long, value_name = "N")]
     pub max_concurrency: Option<u32>,
     /// Run length in seconds (default 10 when --requests is not given).
     #[arg(long, value_name = "S", allow_negative_numbers = true)]
@@ -145,6 +166,11 @@ pub struct LoadArgs {
     pub start_at: Option<String>,
 }
 
+/// A positive number of seconds as ns (`flag` names it in the error).
+pub(super) fn seconds_of(flag: &str, v: f64) -> Result<u64> {
+    seconds_ns(flag, v)
+}
+
 pub(super) fn positive(flag: &str, v: f64) -> Result<f64> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
@@ -157,8 +183,46 @@ fn seconds_ns(flag: &str, v: f64) -> Result<u64> {
     Ok((positive(flag, v)? * 1e9).round() as u64)
 }
 
+/// `--arrival`, or its default `poisson`.
+pub(super) fn arrival_of(args: &LoadArgs) -> &str {
+    args.arrival.as_deref().unwrap_or("poisson")
+}
+
+/// `--think`, parsed (none: no tool time).
+fn think_of(args: &LoadArgs) -> Result<Think> {
+    match &args.think {
+        Some(t) => t.parse().map_err(|e| anyhow::anyhow!("--think {t:?}: {e}")),
+        None => Ok(Think::default()),
+    }
+}
+
+/// What `--workload` asks for: `false` requests, `true` agent sessions.
+fn is_agent(args: &LoadArgs) -> Result<bool> {
+    match args.workload.as_str() {
+        "requests" => {
+            for (set, flag) in [
+                (args.session.is_some(), "--session"),
+                (args.turns.is_some(), "--turns"),
+                (args.sessions.is_some(), "--sessions"),
+                (args.session_rate.is_some(), "--session-rate"),
+                (args.jobs.is_some(), "--jobs"),
+            ] {
+                if set {
+                    bail!("{flag} needs --workload agent");
+                }
+            }
+            Ok(false)
+        }
+        "agent" => Ok(true),
+        other => bail!("--workload {other:?} is unknown; valid: requests, agent"),
+    }
+}
+
 /// The plan the flags describe, checked: (mode, recorded plan).
 fn plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
+    if is_agent(args)? {
+        return super::load_agent::agent_plan_of(args);
+    }
     if args.concurrency == Some(0) {
         bail!("--concurrency must be at least 1");
     }
@@ -193,10 +257,18 @@ fn plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
         ),
         None => None,
     };
-    let think_ns = match args.think {
-        Some(0.0) => 0,
-        Some(ms) => (positive("--think", ms)? * 1e6).round() as u64,
-        None => 0,
+    if args.concurrency.is_none() && args.think.is_some() {
+        bail!("--think needs --concurrency N (the closed loop of requests) or --workload agent");
+    }
+    if args.rate.is_none() && args.arrival.is_some() {
+        bail!("--arrival needs --rate R (or --workload agent --session-rate R)");
+    }
+    if args.rate.is_none() && args.max_concurrency.is_some() {
+        bail!("--max-concurrency needs --rate R (or --workload agent --session-rate R)");
+    }
+    let think_ns = match think_of(args)? {
+        Think::Fixed(ns) => ns,
+        _ => bail!("--think: the requests workload takes a fixed duration (200ms); distributions are for --workload agent"),
     };
     let mut info = LoadPlanInfo {
         mode: String::new(),
@@ -214,12 +286,12 @@ fn plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
         max_lag_ns,
         shard: None,
         shards: Vec::new(),
+        agent: None,
     };
     let mode = match args.rate {
         Some(rate) => {
             let rate = positive("--rate", rate)?;
-            let arrival: Arrival = args
-                .arrival
+            let arrival: Arrival = arrival_of(args)
                 .parse()
                 .map_err(|e: String| anyhow::anyhow!("--arrival: {e}"))?;
             let extent = match (args.requests, duration_ns) {
@@ -297,6 +369,7 @@ fn shard_plan(args: &LoadArgs, mode: Mode, plan: &mut LoadPlanInfo) -> Result<Mo
         offset_ns: 0,
     });
     Ok(match mode {
+        Mode::Sessions(_) => bail!("--shard: sharding is not supported with --workload agent yet"),
         Mode::Open {
             intended,
             max_concurrency,
@@ -385,7 +458,7 @@ pub fn synthetic_prompt(tokens: u32, seed: u64) -> String {
     out
 }
 
-fn settings_of(
+pub(super) fn settings_of(
     options: &[String],
     output_tokens: u32,
     protocol: crate::client::Protocol,
@@ -434,7 +507,7 @@ impl TargetArgs {
 
 /// Starts or probes the backend on `runtime`, asks it about `model`, and renders
 /// the prompts for it.
-fn prepare_backend(
+pub(super) fn prepare_backend(
     runtime: &tokio::runtime::Runtime,
     server: &ServerArgs,
     stub: Option<&str>,
@@ -485,7 +558,7 @@ fn prepare_backend(
 }
 
 /// `--idle-timeout` and `--timeout`, checked.
-fn timeouts_of(idle: f64, total: Option<f64>) -> Result<Timeouts> {
+pub(super) fn timeouts_of(idle: f64, total: Option<f64>) -> Result<Timeouts> {
     Ok(Timeouts {
         idle: Duration::from_secs_f64(positive("--idle-timeout", idle)?),
         total: total
@@ -499,7 +572,7 @@ fn timeouts_of(idle: f64, total: Option<f64>) -> Result<Timeouts> {
 /// 5 when the client could not keep up (takes precedence).
 pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
     let (mode, mut plan) = plan_of(args)?;
-    let mode = shard_plan(args, mode, &mut plan)?;
+    let mut mode = shard_plan(args, mode, &mut plan)?;
     let protocol = args.target.server.protocol;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -512,7 +585,10 @@ pub fn run_load_cli(args: &LoadArgs) -> Result<ExitCode> {
         server,
         prompts: prepared,
         backend,
-    } = args.target.prepare(args.seed, &runtime)?;
+    } = match &mode {
+        Mode::Sessions(_) => super::load_agent::prepare_agent(args, &mut mode, &runtime)?,
+        _ => args.target.prepare(args.seed, &runtime)?,
+    };
     // A fresh pool for the engine: the probe's idle connections belong to this
     // thread's runtime, whose reactor does not run while the engine does.
     let client = LlmClient::new(&target.url, timeouts)?.with_protocol(protocol);

@@ -7,6 +7,7 @@ mod compare;
 mod history;
 mod icount;
 mod load;
+mod load_agent;
 mod peers;
 mod report;
 mod run;

@@ -14,7 +14,7 @@ pub mod options;
 mod server_info;
 pub mod sse;
 mod stream;
-pub use stream::PreparedCall;
+pub use stream::{Message, PreparedCall, Role};
 
 pub use call::{
     CallError, CallRecord, Endpoint, ErrorKind, LlamaTimings, Protocol, ServerFields, Usage,

@@ -27,14 +27,66 @@ struct GenerateBody<'a> {
 
 #[derive(Serialize)]
 struct ChatMessage<'a> {
-    role: &'static str,
+    role: &'a str,
     content: &'a str,
+}
+
+/// Who wrote one message of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A system prompt.
+    System,
+    /// The agent's (user's) message.
+    User,
+    /// The model's answer.
+    Assistant,
+}
+
+impl Role {
+    /// `system`, `user` or `assistant`, as sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// One message of a conversation sent to a chat endpoint
+/// ([`LlmClient::prepare_chat`]): serialised as `{"role":…,"content":…}` in both
+/// protocols (Ollama's `/api/chat`, OpenAI's `/v1/chat/completions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Message {
+    /// Who wrote it.
+    pub role: Role,
+    /// The text, sent byte for byte.
+    pub content: String,
+}
+
+impl Message {
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Message {
+            role: Role::User,
+            content: content.into(),
+        }
+    }
+
+    /// An assistant message (a previous answer).
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Message {
+            role: Role::Assistant,
+            content: content.into(),
+        }
+    }
 }
 
 #[derive(Serialize)]
 struct ChatBody<'a> {
     model: &'a str,
-    messages: [ChatMessage<'a>; 1],
+    messages: &'a [ChatMessage<'a>],
     stream: bool,
     #[serde(skip_serializing_if = "is_empty_options")]
     options: &'a GenOptions,
@@ -61,7 +113,7 @@ struct OpenAiBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     prompt: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    messages: Option<[ChatMessage<'a>; 1]>,
+    messages: Option<&'a [ChatMessage<'a>]>,
     stream: bool,
     stream_options: StreamOptions,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,19 +131,26 @@ struct OpenAiBody<'a> {
 }
 
 fn openai_body(req: &CallRequest<'_>) -> serde_json::Result<Vec<u8>> {
-    let o = &req.settings.options;
+    let single = [ChatMessage {
+        role: "user",
+        content: req.prompt,
+    }];
     let (prompt, messages) = match req.endpoint {
         Endpoint::Generate => (Some(req.prompt), None),
-        Endpoint::Chat => (
-            None,
-            Some([ChatMessage {
-                role: "user",
-                content: req.prompt,
-            }]),
-        ),
+        Endpoint::Chat => (None, Some(&single[..])),
     };
+    openai_body_of(req.model, req.settings, prompt, messages)
+}
+
+fn openai_body_of(
+    model: &str,
+    settings: &crate::client::RequestSettings,
+    prompt: Option<&str>,
+    messages: Option<&[ChatMessage<'_>]>,
+) -> serde_json::Result<Vec<u8>> {
+    let o = &settings.options;
     serde_json::to_vec(&OpenAiBody {
-        model: req.model,
+        model,
         prompt,
         messages,
         stream: true,
@@ -125,13 +184,40 @@ pub(crate) fn request_body(req: &CallRequest<'_>, protocol: Protocol) -> Vec<u8>
         }),
         Endpoint::Chat => serde_json::to_vec(&ChatBody {
             model: req.model,
-            messages: [ChatMessage {
+            messages: &[ChatMessage {
                 role: "user",
                 content: req.prompt,
             }],
             stream: true,
             options,
             keep_alive,
+        }),
+    };
+    result.expect("request bodies hold only strings, numbers and JSON values")
+}
+
+/// Serializes a chat request carrying a whole conversation for `protocol`.
+fn conversation_body(
+    model: &str,
+    messages: &[Message],
+    settings: &crate::client::RequestSettings,
+    protocol: Protocol,
+) -> Vec<u8> {
+    let wire: Vec<ChatMessage<'_>> = messages
+        .iter()
+        .map(|m| ChatMessage {
+            role: m.role.as_str(),
+            content: &m.content,
+        })
+        .collect();
+    let result = match protocol {
+        Protocol::OpenAi => openai_body_of(model, settings, None, Some(&wire)),
+        Protocol::Ollama => serde_json::to_vec(&ChatBody {
+            model,
+            messages: &wire,
+            stream: true,
+            options: &settings.options,
+            keep_alive: settings.keep_alive.as_ref(),
         }),
     };
     result.expect("request bodies hold only strings, numbers and JSON values")
@@ -198,6 +284,40 @@ impl LlmClient {
             body: bytes::Bytes::from(request_body(req, protocol)),
             prompt_sha256: sha256_hex(req.prompt.as_bytes()),
             prompt_bytes: req.prompt.len() as u64,
+        }
+    }
+
+    /// Renders a chat call that sends the whole `messages` conversation, in order
+    /// (Ollama's `/api/chat` or OpenAI's `/v1/chat/completions`, as this client
+    /// speaks), before any t0. The record's prompt hash and length are those of
+    /// every message's content concatenated in order (roles excluded), so a
+    /// conversation's prompt text is comparable with a single prompt's.
+    pub fn prepare_chat(
+        &self,
+        model: &str,
+        messages: &[Message],
+        settings: &crate::client::RequestSettings,
+    ) -> PreparedCall {
+        let protocol = self.protocol();
+        let mut hash = Sha256::new();
+        let mut bytes = 0u64;
+        for m in messages {
+            hash.update(m.content.as_bytes());
+            bytes += m.content.len() as u64;
+        }
+        let digest = hash.finalize();
+        let mut sha = String::with_capacity(64);
+        for b in digest {
+            sha.push_str(&format!("{b:02x}"));
+        }
+        PreparedCall {
+            endpoint: Endpoint::Chat,
+            model: model.to_string(),
+            settings: settings.clone(),
+            url: format!("{}{}", self.base_url(), Endpoint::Chat.path_for(protocol)),
+            body: bytes::Bytes::from(conversation_body(model, messages, settings, protocol)),
+            prompt_sha256: sha,
+            prompt_bytes: bytes,
         }
     }
 
@@ -699,6 +819,33 @@ mod tests {
             String::from_utf8(request_body(&chat, Protocol::OpenAi)).unwrap(),
             r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#
         );
+    }
+
+    #[test]
+    fn conversations_are_sent_whole_in_both_protocols() {
+        let settings = RequestSettings::from_pairs(&["num_predict=8"]).unwrap();
+        let conv = [
+            Message::user("a"),
+            Message::assistant("b\"c"),
+            Message::user("d"),
+        ];
+        let msgs = r#"[{"role":"user","content":"a"},{"role":"assistant","content":"b\"c"},{"role":"user","content":"d"}]"#;
+        assert_eq!(
+            String::from_utf8(conversation_body("m", &conv, &settings, Protocol::Ollama)).unwrap(),
+            format!(
+                r#"{{"model":"m","messages":{msgs},"stream":true,"options":{{"num_predict":8}}}}"#
+            )
+        );
+        assert_eq!(
+            String::from_utf8(conversation_body("m", &conv, &settings, Protocol::OpenAi)).unwrap(),
+            format!(
+                r#"{{"model":"m","messages":{msgs},"stream":true,"stream_options":{{"include_usage":true}},"max_tokens":8}}"#
+            )
+        );
+        let client = LlmClient::new("http://127.0.0.1:1", Default::default()).unwrap();
+        let p = client.prepare_chat("m", &conv, &settings);
+        assert_eq!(p.prompt_bytes(), 5);
+        assert_eq!(p.prompt_sha256(), sha256_hex(b"ab\"cd"));
     }
 
     #[test]

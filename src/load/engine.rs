@@ -53,6 +53,23 @@ pub enum Mode {
         /// N-th arrival of the global schedule); `None`: the index in `intended`.
         seqs: Option<Arc<Vec<u64>>>,
     },
+    /// Agent sessions (`load --workload agent`), run by
+    /// [`super::session_engine`] ([`super::run_load`] dispatches; this engine sends
+    /// nothing for them).
+    Sessions(Box<SessionPlan>),
+}
+
+/// An agent workload's sessions: what they are made of and how they are offered.
+#[derive(Debug, Clone)]
+pub struct SessionPlan {
+    /// What sessions are made of.
+    pub workload: super::session_engine::Workload,
+    /// Tool time between turns.
+    pub think: super::think::Think,
+    /// Seed of the tool-time draws.
+    pub seed: u64,
+    /// How sessions are offered.
+    pub mode: super::session_engine::SessionMode,
 }
 
 /// Everything the engine needs for one run.
@@ -229,6 +246,7 @@ async fn drive(
                 let _ = w.await;
             }
         }
+        Mode::Sessions(_) => {}
     }
     ticker.abort();
     shared.flush();

@@ -24,16 +24,18 @@ pub mod output;
 pub mod record;
 pub mod schedule;
 pub mod session;
+pub mod session_engine;
 pub mod shard;
 pub mod sink;
 pub mod slo;
+pub mod think;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use analyse::{analyse_file, LoadAnalysis, LoadSummary};
-pub use engine::{Mode, Progress};
+pub use engine::{Mode, Progress, SessionPlan};
 pub use jobs::{JobsAnalyser, JobsSummary};
 pub use record::{
     is_load_file, read_load_file, LoadFile, LoadHeader, LoadLine, LoadPlanInfo, PromptInfo,
@@ -170,9 +172,28 @@ pub fn run_load(
     };
     let engine_tx = tx.clone();
     let engine_progress = progress.clone();
+    let sessions = match &cfg.mode {
+        Mode::Sessions(plan) => Some(session_engine::SessionConfig {
+            client: cfg.client.clone(),
+            model: header.model.clone(),
+            settings: header.settings.clone(),
+            endpoint: header.backend.endpoint,
+            workload: plan.workload.clone(),
+            think: plan.think,
+            seed: plan.seed,
+            mode: plan.mode.clone(),
+            warmup_ns: cfg.warmup_ns,
+            origin_mono_ns: cfg.origin_mono_ns,
+            stop: cfg.stop.clone(),
+        }),
+        _ => None,
+    };
     let engine = std::thread::Builder::new()
         .name("agentbench-load-main".into())
-        .spawn(move || engine::run_engine(cfg, engine_tx, engine_progress))
+        .spawn(move || match sessions {
+            Some(s) => session_engine::run_sessions(s, engine_tx, engine_progress),
+            None => engine::run_engine(cfg, engine_tx, engine_progress),
+        })
         .map_err(LoadError::Engine)?;
     let started = std::time::Instant::now();
     let mut stopped = None;

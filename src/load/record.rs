@@ -104,6 +104,41 @@ pub struct LoadPlanInfo {
     /// with each shard's own figures.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub shards: Vec<ShardRow>,
+    /// Agent workloads (`load --workload agent`): the sessions' plan. Absent for
+    /// the requests workload (and in files written before sessions existed).
+    /// With it, `mode` says how sessions (not requests) were offered, and
+    /// `concurrency`, `rate`, `requests` and `think_ns` are unset (see
+    /// [`AgentPlanInfo`]).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub agent: Option<AgentPlanInfo>,
+}
+
+/// The plan of an agent workload, as recorded: how sessions were made and offered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentPlanInfo {
+    /// `agent`.
+    pub workload: String,
+    /// `chat` or `workflow`.
+    pub session: String,
+    /// Turns each session plans.
+    pub turns: u32,
+    /// The tool time between turns, canonical form (`200ms`, `exp:200ms`,
+    /// `uniform:100ms..300ms`; see [`super::think::Think`]).
+    pub think: String,
+    /// Closed loop: session slots (each runs sessions back to back and holds its
+    /// slot through tool time).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sessions: Option<u32>,
+    /// Open loop: target session arrivals per second.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub session_rate: Option<f64>,
+    /// Sessions to start in all, when bounded by count.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub jobs: Option<u64>,
+    /// How a chat session's follow-up user message is made from the previous
+    /// answer, in words.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub follow_up: Option<String>,
 }
 
 /// One shard of a sharded run, as its header records it.

@@ -8,8 +8,10 @@
 //! copies no text: content goes out as slices of shared buffers, and only the final line
 //! (its timings are this request's) is formatted per request. Content lines carry the
 //! `created_at` (OpenAI: `created`) of the stub's start-up; final lines carry the time
-//! they are rendered. Requests are not logged one by one ([`LoadStub::requests`] does not
-//! exist; use the counters), so memory stays flat however many requests are served.
+//! they are rendered. Generation requests are logged in a bounded ring
+//! ([`LoadStub::request_log`], `GET /stub/requests`: the last [`REQUEST_LOG_MAX`]
+//! requests, at most [`REQUEST_LOG_BYTES`] of bodies), so memory stays flat however
+//! many requests are served.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -62,6 +64,62 @@ pub struct StubStats {
     /// Generations whose body ended early without the final object.
     #[serde(default)]
     pub injected_truncate: u64,
+}
+
+/// Most generation requests [`LoadStub::request_log`] keeps (the oldest go first).
+pub const REQUEST_LOG_MAX: usize = 1024;
+/// Most body bytes [`LoadStub::request_log`] keeps in all (the oldest go first).
+pub const REQUEST_LOG_BYTES: usize = 16 << 20;
+
+/// One generation request as a load stub received it (see
+/// [`LoadStub::request_log`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedRequest {
+    /// Arrival order among generation requests, from 0.
+    pub seq: u64,
+    /// Arrival, ns since the stub started.
+    pub arrival_ns: u64,
+    /// Request path, e.g. `/api/chat`.
+    pub path: String,
+    /// The request body, as received (lossily decoded when not UTF-8).
+    pub body: String,
+}
+
+/// The bounded ring behind [`LoadStub::request_log`].
+#[derive(Default)]
+struct RequestLog {
+    next: u64,
+    bytes: usize,
+    ring: std::collections::VecDeque<(u64, u64, String, Bytes)>,
+}
+
+impl RequestLog {
+    fn push(&mut self, arrival_ns: u64, path: &str, body: Bytes) {
+        let seq = self.next;
+        self.next += 1;
+        self.bytes += body.len();
+        self.ring
+            .push_back((seq, arrival_ns, path.to_owned(), body));
+        while self.ring.len() > REQUEST_LOG_MAX
+            || (self.bytes > REQUEST_LOG_BYTES && self.ring.len() > 1)
+        {
+            if let Some((_, _, _, b)) = self.ring.pop_front() {
+                self.bytes -= b.len();
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Vec<LoggedRequest> {
+        self.ring
+            .iter()
+            .map(|(seq, arrival_ns, path, body)| LoggedRequest {
+                seq: *seq,
+                arrival_ns: *arrival_ns,
+                path: path.clone(),
+                body: String::from_utf8_lossy(body).into_owned(),
+            })
+            .collect()
+    }
 }
 
 #[derive(Default)]
@@ -117,6 +175,8 @@ struct Shared {
     faults: Option<(f64, Mutex<SplitMix64>)>,
     first_gen: OnceLock<Instant>,
     counters: Counters,
+    started: Instant,
+    log: Mutex<RequestLog>,
     /// Per model, per endpoint (see [`ep_index`]).
     pre: Vec<[Pre; 4]>,
 }
@@ -131,6 +191,13 @@ fn ep_index(ep: Route) -> usize {
 }
 
 impl Shared {
+    fn log_snapshot(&self) -> Vec<LoggedRequest> {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .snapshot()
+    }
+
     /// The pause window, once the first generation has arrived.
     fn window(&self) -> Option<(Instant, Instant)> {
         let p = self.pause?;
@@ -281,6 +348,8 @@ impl LoadStub {
             faults,
             first_gen: OnceLock::new(),
             counters: Counters::default(),
+            started: Instant::now(),
+            log: Mutex::new(RequestLog::default()),
             pre,
         });
         let name = if sh.capacity.is_some() {
@@ -316,6 +385,13 @@ impl LoadStub {
     /// The counters now.
     pub fn stats(&self) -> StubStats {
         self.sh.counters.snapshot()
+    }
+
+    /// The last generation requests received (at most [`REQUEST_LOG_MAX`], and at
+    /// most [`REQUEST_LOG_BYTES`] of bodies), oldest first; also served as JSON at
+    /// `GET /stub/requests`.
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.sh.log_snapshot()
     }
 
     /// Stops accepting, lets in-flight responses finish, waits for every connection.
@@ -367,6 +443,13 @@ async fn handle(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Load
         let body = serde_json::to_vec(&sh.counters.snapshot()).unwrap_or_default();
         return Ok(reply(StubResponse::json(200, body)));
     }
+    if parts.uri.path() == "/stub/requests" {
+        if parts.method != Method::GET {
+            return Ok(reply(StubResponse::error(405, "method not allowed")));
+        }
+        let body = serde_json::to_vec(&sh.log_snapshot()).unwrap_or_default();
+        return Ok(reply(StubResponse::json(200, body)));
+    }
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
@@ -404,6 +487,11 @@ async fn handle(sh: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Load
         GenWhat::Text { n, done_reason } => (n, done_reason),
     };
     let flight = Flight::arrive(&sh, arrival);
+    {
+        let at = nanos(arrival.saturating_duration_since(sh.started));
+        let mut log = sh.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.push(at, parts.uri.path(), body.clone());
+    }
     let fault = sh.faults.as_ref().and_then(|(rate, rng)| {
         let mut rng = rng.lock().unwrap_or_else(|e| e.into_inner());
         let (u, v) = (rng.next_f64(), rng.next_u64());
@@ -674,5 +762,27 @@ impl GenBody {
             eval_count: self.n as u64,
             eval_duration: nanos(eval),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_log_is_bounded_in_entries_and_bytes() {
+        let mut log = RequestLog::default();
+        for i in 0..(REQUEST_LOG_MAX as u64 + 76) {
+            log.push(i, "/api/chat", Bytes::from_static(b"{}"));
+        }
+        let snap = log.snapshot();
+        assert_eq!(snap.len(), REQUEST_LOG_MAX);
+        assert_eq!(snap[0].seq, 76);
+        assert_eq!(snap.last().unwrap().body, "{}");
+        let big = Bytes::from(vec![b'x'; REQUEST_LOG_BYTES / 2 + 1]);
+        log.push(0, "/api/chat", big.clone());
+        log.push(1, "/api/chat", big.clone());
+        assert_eq!(log.ring.len(), 1, "the newest is kept, the rest dropped");
+        assert!(log.bytes <= REQUEST_LOG_BYTES);
     }
 }

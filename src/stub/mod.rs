@@ -26,7 +26,9 @@
 //! For load tests, [`LoadStub`] serves the `fast` profile (pre-rendered bytes, far faster
 //! than a client can ask) and the `capacity` profile (S slots, a FIFO queue and per-slot
 //! prefill/decode rates: a known truth, [`CapacityModel`]), both with an optional one-off
-//! [`Pause`] and counters ([`StubStats`], [`RunningStub::stats`], `GET /stub/stats`).
+//! [`Pause`], counters ([`StubStats`], [`RunningStub::stats`], `GET /stub/stats`) and a
+//! bounded log of generation requests with their bodies ([`RunningStub::request_log`],
+//! `GET /stub/requests`).
 //!
 //! [`serve`] is the entry point for a standalone stub (`agentbench stub`), and
 //! [`kind_for`] says which server a profile name needs.
@@ -51,7 +53,7 @@ pub use capacity::{
 };
 pub use faults::{Fault, UnknownFault, HTML_PAYLOAD, MULTIBYTE_TEXT, OVERSIZED_LINE_BYTES};
 pub use instant::{InstantStub, OllamaResponder};
-pub use load::{LoadStub, StubStats};
+pub use load::{LoadStub, LoggedRequest, StubStats, REQUEST_LOG_BYTES, REQUEST_LOG_MAX};
 pub use ndjson::{rfc3339_nanos, Route, ServerTimings};
 pub use paced::PacedStub;
 pub use profile::{
@@ -215,6 +217,15 @@ impl RunningStub {
             RunningStub::Instant(s) => s.requests_after(after),
             RunningStub::Paced(s) => s.requests_after(after),
             RunningStub::Fast(_) | RunningStub::Capacity(_) => Vec::new(),
+        }
+    }
+
+    /// The fast and capacity stubs' log of generation requests with their bodies
+    /// ([`LoadStub::request_log`], bounded); empty for the instant and paced stubs.
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        match self {
+            RunningStub::Fast(s) | RunningStub::Capacity(s) => s.request_log(),
+            RunningStub::Instant(_) | RunningStub::Paced(_) => Vec::new(),
         }
     }
 
