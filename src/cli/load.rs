@@ -98,6 +98,30 @@ pub struct LoadArgs {
     /// first in a closed loop).
     #[arg(long, value_name = "N")]
     pub jobs: Option<u64>,
+    /// Agent workload: replay this trace (a Mooncake request trace or an agentic
+    /// session trace; see docs/traces.md): its sessions, turns, prompt lengths,
+    /// shared prefixes and think times. Sessions arrive at the trace's times
+    /// (scaled by --time-scale) unless --sessions N replays them back to back on N
+    /// slots.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Trace replay: multiply the trace's times (arrivals and think times) by X
+    /// (2: half as fast; 0.5: twice as fast).
+    #[arg(
+        long,
+        value_name = "X",
+        default_value_t = 1.0,
+        allow_negative_numbers = true
+    )]
+    pub time_scale: f64,
+    /// Trace replay: skip malformed trace lines (counted, the first listed) instead
+    /// of refusing the trace.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// Trace replay: prompt tokens per `hash_ids` block (default: the file's, else
+    /// 512).
+    #[arg(long, value_name = "N")]
+    pub block_tokens: Option<u32>,
     /// Open loop: target requests per second. The whole schedule of intended sends
     /// is computed up front from --seed; a late request is still sent, and its
     /// lateness kept.
@@ -206,6 +230,10 @@ fn is_agent(args: &LoadArgs) -> Result<bool> {
                 (args.sessions.is_some(), "--sessions"),
                 (args.session_rate.is_some(), "--session-rate"),
                 (args.jobs.is_some(), "--jobs"),
+                (args.trace.is_some(), "--trace"),
+                (args.skip_bad, "--skip-bad"),
+                (args.block_tokens.is_some(), "--block-tokens"),
+                (args.time_scale != 1.0, "--time-scale"),
             ] {
                 if set {
                     bail!("{flag} needs --workload agent");

@@ -29,6 +29,18 @@ pub(super) fn agent_plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
             bail!("{flag} is for --workload requests; sessions take {instead}");
         }
     }
+    if let Some(path) = &args.trace {
+        return super::load_trace::trace_plan_of(args, path);
+    }
+    for (set, flag) in [
+        (args.skip_bad, "--skip-bad"),
+        (args.block_tokens.is_some(), "--block-tokens"),
+        (args.time_scale != 1.0, "--time-scale"),
+    ] {
+        if set {
+            bail!("{flag} is for trace replay: give --trace FILE");
+        }
+    }
     let kind = args.session.as_deref().unwrap_or("chat");
     let turns = match (kind, args.turns) {
         (_, Some(0)) => bail!("--turns must be at least 1"),
@@ -68,43 +80,10 @@ pub(super) fn agent_plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
         (None, Some(_)) => None,
         (None, None) => Some(10_000_000_000),
     };
-    let warmup_ns = if args.warmup == 0.0 {
-        0
-    } else {
-        seconds_of("--warmup", args.warmup)?
-    };
-    if duration_ns.is_some_and(|d| warmup_ns >= d) {
-        bail!(
-            "--warmup ({} s) must be shorter than --duration",
-            args.warmup
-        );
-    }
-    let max_lag_ns =
-        parse_duration_ns(&args.target.max_lag).map_err(|e| anyhow::anyhow!("--max-lag: {e}"))?;
-    let slo = match &args.slo {
-        Some(s) => Some(
-            s.parse::<Slo>()
-                .map_err(|e| anyhow::anyhow!("--slo: {e}"))?,
-        ),
-        None => None,
-    };
-    let mut info = LoadPlanInfo {
-        mode: "closed".into(),
-        concurrency: None,
-        think_ns: 0,
-        rate: None,
-        arrival: None,
-        max_concurrency: args.max_concurrency,
-        seed: args.seed,
-        requests: None,
+    let mut info = agent_info(
+        args,
         duration_ns,
-        warmup_ns,
-        schedule: None,
-        slo: slo.map(|s| s.to_string()),
-        max_lag_ns,
-        shard: None,
-        shards: Vec::new(),
-        agent: Some(AgentPlanInfo {
+        AgentPlanInfo {
             workload: "agent".into(),
             session: kind.into(),
             turns,
@@ -113,8 +92,9 @@ pub(super) fn agent_plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
             session_rate: None,
             jobs: args.jobs,
             follow_up: (kind == "chat").then(|| FOLLOW_UP_RULE.to_string()),
-        }),
-    };
+            trace: None,
+        },
+    )?;
     let mode = match args.session_rate {
         Some(rate) => {
             let rate = super::load::positive("--session-rate", rate)?;
@@ -177,6 +157,54 @@ pub(super) fn agent_plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
     Ok((Mode::Sessions(Box::new(plan)), info))
 }
 
+/// The header's plan of an agent run bounded by `duration_ns`: the warm-up, lag
+/// bound and SLO flags checked; the mode is `closed` until the caller says
+/// otherwise.
+pub(super) fn agent_info(
+    args: &LoadArgs,
+    duration_ns: Option<u64>,
+    agent: AgentPlanInfo,
+) -> Result<LoadPlanInfo> {
+    let warmup_ns = if args.warmup == 0.0 {
+        0
+    } else {
+        seconds_of("--warmup", args.warmup)?
+    };
+    if duration_ns.is_some_and(|d| warmup_ns >= d) {
+        bail!(
+            "--warmup ({} s) must be shorter than --duration",
+            args.warmup
+        );
+    }
+    let max_lag_ns =
+        parse_duration_ns(&args.target.max_lag).map_err(|e| anyhow::anyhow!("--max-lag: {e}"))?;
+    let slo = match &args.slo {
+        Some(s) => Some(
+            s.parse::<Slo>()
+                .map_err(|e| anyhow::anyhow!("--slo: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok(LoadPlanInfo {
+        mode: "closed".into(),
+        concurrency: None,
+        think_ns: 0,
+        rate: None,
+        arrival: None,
+        max_concurrency: args.max_concurrency,
+        seed: args.seed,
+        requests: None,
+        duration_ns,
+        warmup_ns,
+        schedule: None,
+        slo: slo.map(|s| s.to_string()),
+        max_lag_ns,
+        shard: None,
+        shards: Vec::new(),
+        agent: Some(agent),
+    })
+}
+
 /// Makes the sessions' prompts (ingesting the corpus once, when the workflow's
 /// prompts are used), puts the workload into `mode`, and starts or probes the
 /// backend. The header's prompt 0 is turn 0's prompt (chat: the first user
@@ -192,8 +220,14 @@ pub(super) fn prepare_agent(
     let Mode::Sessions(plan) = mode else {
         bail!("internal: not an agent workload");
     };
-    let (name, first, workload) = workload_of(args, plan.workload.turns())?;
-    plan.workload = workload;
+    let (name, first) = match &plan.workload {
+        Workload::Scripts(scripts) => super::load_trace::first_prompt(scripts),
+        _ => {
+            let (name, first, workload) = workload_of(args, plan.workload.turns())?;
+            plan.workload = workload;
+            (name, first)
+        }
+    };
     let mut prepared = prepare_backend(
         runtime,
         &t.server,

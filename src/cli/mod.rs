@@ -8,6 +8,7 @@ mod history;
 mod icount;
 mod load;
 mod load_agent;
+mod load_trace;
 mod peers;
 mod report;
 mod run;
@@ -40,7 +41,7 @@ pub enum Command {
     Run(RunArgs),
     /// Offer load to a server (closed loop, open loop, open loop with a ceiling),
     /// timed from the intended send; exit 5 when the client could not keep up.
-    Load(LoadArgs),
+    Load(Box<LoadArgs>),
     /// Find the highest rate a server sustains under a percentile SLO, as an
     /// interval from bootstrap bounds, probing rates with the load engine.
     Capacity(CapacityArgs),
@@ -57,6 +58,9 @@ pub enum Command {
     /// into one run: checks they belong together (exit 2 naming the folder),
     /// concatenates their records, recomputes every figure, renders one report.
     MergeRuns(load::MergeRunsArgs),
+    /// Write a load run's requests as a content-free agentic session trace
+    /// (lengths, times, prefix block ids; docs/traces.md) that `load --trace` replays.
+    ExportTrace(load_trace::ExportTraceArgs),
     /// Compare two record files metric by metric; exit 1 when anything regressed.
     Compare(CompareArgs),
     /// Sweep options (baseline + num_gpu × num_ctx × temperature), interleaved and
@@ -469,6 +473,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Load(args) => load::run_load_cli(&args),
         Command::Capacity(args) => capacity::run_capacity_cli(&args),
         Command::MergeRuns(args) => load::run_merge_runs_cli(&args),
+        Command::ExportTrace(args) => load_trace::run_export_trace_cli(&args),
         Command::Icount(args) => icount::run_icount(&args),
         Command::Commits(args) => commits::run_commits(&args),
         Command::History(args) => history::run_history(&args),

@@ -139,6 +139,29 @@ pub struct AgentPlanInfo {
     /// answer, in words.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub follow_up: Option<String>,
+    /// Trace replay (`--trace`): the trace replayed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trace: Option<TraceInfo>,
+}
+
+/// The trace an agent run replayed (`load --workload agent --trace FILE`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceInfo {
+    /// The file as given.
+    pub path: String,
+    /// SHA-256 of the file's bytes.
+    pub sha256: String,
+    /// `mooncake` or `agentic`.
+    pub format: String,
+    /// Prompt tokens per `hash_ids` block.
+    pub block_tokens: u32,
+    /// The factor applied to the trace's times.
+    pub time_scale: f64,
+    /// Sessions in the trace (before `--jobs` / `--duration` cut it).
+    pub sessions: u64,
+    /// Bad lines skipped (`--skip-bad`).
+    #[serde(default)]
+    pub skipped_lines: u64,
 }
 
 /// One shard of a sharded run, as its header records it.

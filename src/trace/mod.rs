@@ -273,8 +273,8 @@ pub enum TraceError {
 
 fn more_note(more: usize) -> String {
     match more {
-        0 => String::new(),
-        n => format!(" (and {n} more bad line(s); nothing was imported: fix them, or ask to skip bad lines (skip_bad))"),
+        0 => " (nothing was imported: fix the line, or pass --skip-bad to skip bad lines)".to_string(),
+        n => format!(" (and {n} more bad line(s); nothing was imported: fix them, or pass --skip-bad to skip bad lines)"),
     }
 }
 
