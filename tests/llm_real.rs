@@ -28,12 +28,17 @@ fn script() -> PathBuf {
     root().join("scripts/llama-server.sh")
 }
 
-/// A server for the test; stops the one it started when dropped.
+/// A server for the test; stops the one it started when dropped. Holds the
+/// [`SERIAL`] lock while it lives: the tests measure the model's timings and the
+/// client's share of them, so no two servers run at once on the machine's cores.
 struct LlmServer {
     url: String,
     model: String,
     pid: Option<u32>,
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
+
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Drop for LlmServer {
     fn drop(&mut self) {
@@ -58,6 +63,7 @@ fn llm_server(test: &str) -> Option<LlmServer> {
 /// Like [`llm_server`], starting the server with extra environment for the script
 /// (e.g. `LLM_PARALLEL`). With `LLM_BASE_URL` set, that server is used as it is.
 fn llm_server_with(test: &str, env: &[(&str, &str)]) -> Option<LlmServer> {
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let model = std::env::var("LLM_MODEL").unwrap_or_else(|_| "gemma3-270m".into());
     if let Ok(url) = std::env::var("LLM_BASE_URL") {
         if !url.trim().is_empty() {
@@ -65,6 +71,7 @@ fn llm_server_with(test: &str, env: &[(&str, &str)]) -> Option<LlmServer> {
                 url: url.trim().trim_end_matches('/').to_string(),
                 model,
                 pid: None,
+                _serial: serial,
             });
         }
     }
@@ -109,6 +116,7 @@ fn llm_server_with(test: &str, env: &[(&str, &str)]) -> Option<LlmServer> {
         url: field("LLM_BASE_URL="),
         model,
         pid: Some(field("LLM_PID=").parse().expect("a PID")),
+        _serial: serial,
     })
 }
 
