@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod merge;
 pub mod output;
 pub mod record;
+mod recorder;
 pub mod schedule;
 pub mod session;
 pub mod session_engine;

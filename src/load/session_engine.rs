@@ -14,18 +14,18 @@
 //! Every request body is rendered before its t0 (building a conversation is not
 //! part of the measured call).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore};
 
-use super::clock::{mono_ns, thread_cpu_ns, tighten_timer_slack, Timer};
+use super::clock::{mono_ns, Timer};
 use super::engine::Progress;
 use super::record::{RequestRecord, RunEnd};
+use super::recorder::{run_on_own_thread, Recorder};
 use super::session::{SessionScript, TurnInput, TurnRef, TurnScript};
 use super::sink::SinkMsg;
 use super::think::Think;
@@ -188,58 +188,15 @@ pub struct SessionConfig {
     pub stop: Option<Arc<AtomicBool>>,
 }
 
-const BATCH_MAX: usize = 256;
-const BATCH_EVERY: Duration = Duration::from_millis(20);
-
 struct Shared {
     cfg: SessionConfig,
-    sink: Sender<SinkMsg>,
-    progress: Arc<Progress>,
-    batch: RefCell<Vec<RequestRecord>>,
+    rec: Rc<Recorder>,
+    /// Sessions started and not ended (open loop).
     outstanding: Cell<u64>,
-    in_flight: Cell<u64>,
-    peak_in_flight: Cell<u64>,
-    sent: Cell<u64>,
-    last_end_ns: Cell<u64>,
     next_seq: Cell<u64>,
     next_session: Cell<u64>,
     idle: Notify,
     permits: Option<Semaphore>,
-    lag: RefCell<hdrhistogram::Histogram<u64>>,
-}
-
-impl Shared {
-    fn stopped(&self) -> bool {
-        self.cfg
-            .stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed))
-    }
-
-    fn origin(&self) -> u64 {
-        self.cfg.origin_mono_ns
-    }
-
-    fn now_ns(&self) -> u64 {
-        mono_ns().saturating_sub(self.origin())
-    }
-
-    fn push(&self, rec: RequestRecord) {
-        let mut batch = self.batch.borrow_mut();
-        batch.push(rec);
-        if batch.len() >= BATCH_MAX {
-            let full = std::mem::replace(&mut *batch, Vec::with_capacity(BATCH_MAX));
-            let _ = self.sink.send(SinkMsg::Batch(full));
-        }
-    }
-
-    fn flush(&self) {
-        let mut batch = self.batch.borrow_mut();
-        if !batch.is_empty() {
-            let full = std::mem::replace(&mut *batch, Vec::with_capacity(BATCH_MAX));
-            let _ = self.sink.send(SinkMsg::Batch(full));
-        }
-    }
 }
 
 /// Runs the sessions on a new thread and returns the client's accounts once every
@@ -250,18 +207,9 @@ pub fn run_sessions(
     sink: Sender<SinkMsg>,
     progress: Arc<Progress>,
 ) -> std::io::Result<RunEnd> {
-    std::thread::Builder::new()
-        .name("agentbench-sessions".into())
-        .spawn(move || {
-            tighten_timer_slack();
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let local = tokio::task::LocalSet::new();
-            local.block_on(&rt, drive(cfg, sink, progress))
-        })?
-        .join()
-        .map_err(|_| std::io::Error::other("the session engine's thread panicked"))?
+    run_on_own_thread("agentbench-sessions", (cfg, sink, progress), |(c, s, p)| {
+        drive(c, s, p)
+    })
 }
 
 async fn drive(
@@ -276,26 +224,25 @@ async fn drive(
         } => Some(Semaphore::new(*n as usize)),
         _ => None,
     };
-    let shared = Rc::new(Shared {
-        cfg,
+    let rec = Rc::new(Recorder::new(
+        cfg.origin_mono_ns,
+        cfg.stop.clone(),
         sink,
         progress,
-        batch: RefCell::new(Vec::with_capacity(BATCH_MAX)),
+    ));
+    let shared = Rc::new(Shared {
+        cfg,
+        rec: rec.clone(),
         outstanding: Cell::new(0),
-        in_flight: Cell::new(0),
-        peak_in_flight: Cell::new(0),
-        sent: Cell::new(0),
-        last_end_ns: Cell::new(0),
         next_seq: Cell::new(0),
         next_session: Cell::new(0),
         idle: Notify::new(),
         permits,
-        lag: RefCell::new(crate::metrics::hdr::new_histogram()),
     });
     let mut timer = Timer::new()?;
-    timer.wait_until(shared.origin()).await;
-    let cpu0 = thread_cpu_ns();
-    let ticker = tokio::task::spawn_local(flusher(shared.clone()));
+    timer.wait_until(rec.origin()).await;
+    rec.start_cpu_account();
+    let ticker = tokio::task::spawn_local(rec.clone().flusher());
     match shared.cfg.mode.clone() {
         SessionMode::Open { arrivals, .. } => open_loop(&shared, &mut timer, &arrivals).await,
         SessionMode::Closed {
@@ -317,46 +264,15 @@ async fn drive(
         }
     }
     ticker.abort();
-    shared.flush();
-    let client_cpu_ns = thread_cpu_ns().saturating_sub(cpu0);
-    let stopped_early = shared.stopped().then(|| {
-        "stopped before the plan's end (the caller asked; see the run's report)".to_string()
-    });
-    Ok(RunEnd {
-        wall_ns: shared.last_end_ns.get(),
-        client_cpu_ns,
-        process_cpu_ns: super::clock::process_cpu_ns(),
-        sent: shared.sent.get(),
-        peak_in_flight: shared.peak_in_flight.get(),
-        stopped_early,
-    })
-}
-
-async fn flusher(shared: Rc<Shared>) {
-    let mut tick = tokio::time::interval(BATCH_EVERY);
-    let per_second = (1000 / BATCH_EVERY.as_millis()).max(1) as u32;
-    let mut n = 0u32;
-    loop {
-        tick.tick().await;
-        shared.flush();
-        n += 1;
-        if n.is_multiple_of(per_second) {
-            let mut lag = shared.lag.borrow_mut();
-            if !lag.is_empty() {
-                let p99 = lag.value_at_quantile(0.99) * 1_000;
-                shared.progress.lag_p99_ns.store(p99, Ordering::Relaxed);
-                lag.reset();
-            }
-        }
-    }
+    Ok(rec.run_end())
 }
 
 async fn open_loop(shared: &Rc<Shared>, timer: &mut Timer, arrivals: &[u64]) {
-    let origin = shared.origin();
+    let origin = shared.rec.origin();
     for (i, &at) in arrivals.iter().enumerate() {
         let late = mono_ns() >= origin + at;
         timer.wait_until(origin + at).await;
-        if shared.stopped() {
+        if shared.rec.stopped() {
             break;
         }
         shared.outstanding.set(shared.outstanding.get() + 1);
@@ -365,9 +281,9 @@ async fn open_loop(shared: &Rc<Shared>, timer: &mut Timer, arrivals: &[u64]) {
             let mut wait_ns = 0;
             let _permit = match &s.permits {
                 Some(sem) => {
-                    let w0 = s.now_ns();
+                    let w0 = s.rec.now_ns();
                     let p = sem.acquire().await.ok();
-                    wait_ns = s.now_ns().saturating_sub(w0);
+                    wait_ns = s.rec.now_ns().saturating_sub(w0);
                     p
                 }
                 None => None,
@@ -392,7 +308,7 @@ async fn slot_loop(shared: Rc<Shared>, slot: u32, duration_ns: Option<u64>, jobs
     let mut timer = None;
     let mut start = 0u64;
     loop {
-        if duration_ns.is_some_and(|d| start >= d) || shared.stopped() {
+        if duration_ns.is_some_and(|d| start >= d) || shared.rec.stopped() {
             return;
         }
         let session = shared.next_session.get();
@@ -450,10 +366,10 @@ async fn run_session(
                 }
             }
             if let Some(t) = timer.as_mut() {
-                t.wait_until(shared.origin() + intended_ns).await;
+                t.wait_until(shared.rec.origin() + intended_ns).await;
             }
         }
-        if shared.stopped() {
+        if shared.rec.stopped() {
             break;
         }
         let (call, prompt_text) = render(cfg, &mut conv, turn);
@@ -567,48 +483,23 @@ async fn send(
 ) -> RequestRecord {
     let seq = shared.next_seq.get();
     shared.next_seq.set(seq + 1);
-    let t0 = Instant::now();
-    let sent_ns = shared.now_ns().max(intended_ns);
-    let slot_wait_ns = slot_wait_ns.min(sent_ns - intended_ns);
-    let sent = shared.sent.get() + 1;
-    shared.sent.set(sent);
-    shared.progress.sent.store(sent, Ordering::Relaxed);
-    let active = shared.in_flight.get() + 1;
-    shared.in_flight.set(active);
-    if active > shared.peak_in_flight.get() {
-        shared.peak_in_flight.set(active);
-    }
-    shared.progress.in_flight.store(active, Ordering::Relaxed);
-    let lag_us = (sent_ns - intended_ns - slot_wait_ns) / 1_000;
-    let _ = shared.lag.borrow_mut().record(lag_us.max(1));
-    let record = shared.cfg.client.call_prepared(call, t0).await;
+    let begun = shared.rec.begin_send(intended_ns, slot_wait_ns);
+    let record = shared.cfg.client.call_prepared(call, begun.t0).await;
     RequestRecord {
         seq,
         worker: slot,
         prompt: 0,
         warmup: turn.session_intended_ns < shared.cfg.warmup_ns,
         intended_ns,
-        sent_ns,
-        slot_wait_ns,
+        sent_ns: begun.sent_ns,
+        slot_wait_ns: begun.slot_wait_ns,
         turn: Some(turn),
         call: record,
     }
 }
 
 fn finish(shared: &Rc<Shared>, rec: RequestRecord) {
-    let left = shared.in_flight.get().saturating_sub(1);
-    shared.in_flight.set(left);
-    let p = &shared.progress;
-    p.in_flight.store(left, Ordering::Relaxed);
-    p.done.fetch_add(1, Ordering::Relaxed);
-    if !rec.call.is_ok() {
-        p.failed.fetch_add(1, Ordering::Relaxed);
-    }
-    let end = rec.last_seen_ns();
-    if end > shared.last_end_ns.get() {
-        shared.last_end_ns.set(end);
-    }
-    shared.push(rec);
+    shared.rec.finish(rec);
 }
 
 #[cfg(test)]
