@@ -218,6 +218,16 @@ impl RunningStub {
         }
     }
 
+    /// TCP connections the stub accepted so far: counted by the paced stub (see
+    /// [`PacedStub::connections_accepted`]); `None` for the other kinds, which do
+    /// not count them.
+    pub fn connections_accepted(&self) -> Option<u64> {
+        match self {
+            RunningStub::Paced(s) => Some(s.connections_accepted()),
+            _ => None,
+        }
+    }
+
     /// Generation counters ([`StubStats`]): arrivals, completions and peak in-flight of
     /// the fast and capacity stubs; all zeros for the instant and paced stubs, which do
     /// not count.

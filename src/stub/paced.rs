@@ -147,6 +147,15 @@ impl PacedStub {
         &self.core.c.profile
     }
 
+    /// TCP connections accepted so far (each keep-alive connection once, however
+    /// many requests it carried). Counted for the profiles without a fault; a
+    /// `fault:` profile's server does not count (always 0).
+    pub fn connections_accepted(&self) -> u64 {
+        self.core
+            .accepted
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Stops accepting, lets in-flight responses finish, and waits until every connection
     /// is closed.
     pub async fn shutdown(mut self) {
@@ -180,6 +189,7 @@ async fn accept_loop(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                core.accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let core = core.clone();
                 let mut stop = stop.clone();
                 conns.spawn(async move {

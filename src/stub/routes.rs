@@ -96,6 +96,8 @@ pub(crate) struct Core {
     loaded: Mutex<Vec<Option<SystemTime>>>,
     log: Mutex<VecDeque<RequestRecord>>,
     emul: super::emulate::EmulState,
+    /// TCP connections accepted so far (counted by the paced stub's accept loop).
+    pub accepted: std::sync::atomic::AtomicU64,
 }
 
 impl Core {
@@ -107,6 +109,7 @@ impl Core {
             loaded,
             log: Mutex::new(VecDeque::new()),
             emul: Default::default(),
+            accepted: Default::default(),
         })
     }
 
