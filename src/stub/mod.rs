@@ -53,7 +53,7 @@ pub use faults::{Fault, UnknownFault, HTML_PAYLOAD, MULTIBYTE_TEXT, OVERSIZED_LI
 pub use instant::{InstantStub, OllamaResponder};
 pub use load::{LoadStub, StubStats};
 pub use ndjson::{rfc3339_nanos, Route, ServerTimings};
-pub use paced::PacedStub;
+pub use paced::{PacedStub, StreamTimes};
 pub use profile::{
     split_text, stub_digest, ModelSpec, Pacing, ReplayChunk, ReplayRecording, SplitMix64,
     StubProfile, UnknownProfile, DEFAULT_MODEL, DEFAULT_TEXT, PROFILE_NAMES, REPLAY_PATH,

@@ -147,6 +147,12 @@ impl PacedStub {
         &self.core.c.profile
     }
 
+    /// The times of the streamed generations served so far (at most the last
+    /// 10 000), oldest first: see [`StreamTimes`].
+    pub fn streams(&self) -> Vec<StreamTimes> {
+        self.core.streams()
+    }
+
     /// TCP connections accepted so far (each keep-alive connection once, however
     /// many requests it carried). Counted for the profiles without a fault; a
     /// `fault:` profile's server does not count (always 0).
@@ -430,6 +436,28 @@ impl PacedBody {
             None,
         );
         self.finished = true;
+        self.core.record_stream(StreamTimes {
+            arrival: self.arrival,
+            final_line: Instant::now(),
+            total_duration_ns: t.total_duration,
+        });
         Poll::Ready(Some(Bytes::from(buf)))
     }
+}
+
+/// When the paced stub served one streamed generation, on the process's monotonic
+/// clock (comparable with the client's `Instant`s when the stub runs in the same
+/// process): for splitting a call into request path, server, response path and
+/// client decoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamTimes {
+    /// The request's head was parsed (as [`RequestRecord::instant`]).
+    pub arrival: Instant,
+    /// The final line was rendered and handed to hyper, which writes it to the
+    /// socket when it next polls the connection (the stub's last byte, but for the
+    /// chunked body's terminator).
+    pub final_line: Instant,
+    /// The `total_duration` the final line reported, ns (arrival → final line
+    /// rendered, the stub's own figure).
+    pub total_duration_ns: u64,
 }
