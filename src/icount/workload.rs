@@ -22,17 +22,23 @@ pub enum Workload {
     Decode,
     /// `compare_samples` on two 200-sample sets with 1000 bootstrap resamples.
     Stats,
+    /// One sequential 64-chunk call by the client (cost recording included) to the
+    /// in-process instant stub over a kept-alive connection, on a current-thread
+    /// runtime: runtime, stub, client and connection are set up once (a warm-up
+    /// call). The count includes the stub's thread (callgrind counts every thread).
+    Call,
     /// Only the planted loop: calibrates its cost per step (the gate's own tests).
     Plant,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 5] = [
         Workload::Ingest,
         Workload::Prompts,
         Workload::Decode,
         Workload::Stats,
+        Workload::Call,
     ];
 
     /// Stable name (used in the baseline file and on the command line).
@@ -42,6 +48,7 @@ impl Workload {
             Workload::Prompts => "prompts",
             Workload::Decode => "decode",
             Workload::Stats => "stats",
+            Workload::Call => "call",
             Workload::Plant => "plant",
         }
     }
@@ -125,6 +132,7 @@ pub fn run_workload(
                 plant();
             }
         }
+        Workload::Call => call_workload(iterations, plant)?,
         Workload::Stats => {
             let a: Vec<f64> = (0..200).map(|i| 100.0 + ((i * 37) % 23) as f64).collect();
             let b: Vec<f64> = (0..200).map(|i| 103.0 + ((i * 41) % 29) as f64).collect();
@@ -142,4 +150,42 @@ pub fn run_workload(
         }
     }
     Ok(())
+}
+
+/// [`Workload::Call`].
+fn call_workload(iterations: u32, plant: impl Fn()) -> Result<(), String> {
+    use crate::client::{CallRequest, Endpoint, LlmClient, RequestSettings, Timeouts};
+    use crate::stub::InstantStub;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let stub = InstantStub::start(StubProfile::default().with_chunks(64))
+            .await
+            .map_err(|e| e.to_string())?;
+        let client = LlmClient::new(stub.url(), Timeouts::default()).map_err(|e| e.to_string())?;
+        let settings = RequestSettings::default();
+        let prepared = client.prepare_call(&CallRequest {
+            endpoint: Endpoint::Generate,
+            model: crate::stub::DEFAULT_MODEL,
+            prompt: "x",
+            settings: &settings,
+        });
+        let call = || client.call_prepared(&prepared, std::time::Instant::now());
+        if !call().await.is_ok() {
+            return Err("the warm-up call failed".to_string());
+        }
+        for _ in 0..iterations {
+            let rec = call().await;
+            if !rec.is_ok() {
+                return Err(format!("a call failed: {:?}", rec.error));
+            }
+            black_box(rec);
+            plant();
+        }
+        stub.shutdown().await;
+        Ok(())
+    })
 }

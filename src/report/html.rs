@@ -231,8 +231,9 @@ impl Exporter for HtmlExporter {
         s.push_str(&figure(
             "plot-phases",
             &svg,
-            "Per stage and group, medians over completed calls of: client overhead = E2E − \
-             server total_duration (the harness's and network's share; calls where it is negative are left out); \
+            "Per stage and group, medians over completed calls of: E2E − server time = E2E − \
+             server total_duration (unaccounted: the server's untimed work, the network and the \
+             client; formerly “client overhead”; calls where it is negative are left out); \
              server load = load_duration; prefill = prompt_eval_duration; decode = \
              eval_duration; unaccounted server = total_duration − (load + prompt_eval + eval). \
              Each part is its own median, so the bar need not equal the median E2E.",
@@ -243,7 +244,8 @@ impl Exporter for HtmlExporter {
             &svg,
             "Per group, medians over complete runs (every call succeeded): ingest, prompt \
              building (both prompt phases), parse and call handling (call phases − E2E) are \
-             the harness; client overhead is the client's share inside the calls; server time \
+             the harness; E2E − server time is the unaccounted share inside the calls (server's \
+             untimed work, network, client); server time \
              is Σ total_duration, the model's share.",
         ));
 
