@@ -165,6 +165,9 @@ pub struct PreparedCall {
     model: String,
     settings: crate::client::RequestSettings,
     url: String,
+    /// `url` parsed once (`None` when it does not parse: then each send parses the
+    /// string and reports the failure as before).
+    parsed_url: Option<reqwest::Url>,
     body: bytes::Bytes,
     prompt_sha256: String,
     prompt_bytes: u64,
@@ -191,11 +194,13 @@ impl LlmClient {
     /// Renders `req` for this client's protocol and server (see [`PreparedCall`]).
     pub fn prepare_call(&self, req: &CallRequest<'_>) -> PreparedCall {
         let protocol = self.protocol();
+        let url = format!("{}{}", self.base_url(), req.endpoint.path_for(protocol));
         PreparedCall {
             endpoint: req.endpoint,
             model: req.model.to_string(),
             settings: req.settings.clone(),
-            url: format!("{}{}", self.base_url(), req.endpoint.path_for(protocol)),
+            parsed_url: reqwest::Url::parse(&url).ok(),
+            url,
             body: bytes::Bytes::from(request_body(req, protocol)),
             prompt_sha256: sha256_hex(req.prompt.as_bytes()),
             prompt_bytes: req.prompt.len() as u64,
@@ -257,9 +262,11 @@ impl LlmClient {
 
         let response = loop {
             let limit = wait_limit(Instant::now());
-            let send = self
-                .http()
-                .post(url)
+            let builder = match &prepared.parsed_url {
+                Some(parsed) => self.http().post(parsed.clone()),
+                None => self.http().post(url),
+            };
+            let send = builder
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(prepared.body.clone())
                 .send();
