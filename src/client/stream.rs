@@ -427,20 +427,27 @@ impl CpuWatch {
         }
         let (in_flight, started) = CALLS.with(|c| c.get());
         CALLS.with(|c| c.set((in_flight + 1, started + 1)));
+        let alone = in_flight == 0;
         Some(Self {
-            cpu_start: crate::load::clock::thread_cpu_ns(),
+            // Not read when the figure is void already (concurrent calls, as in a
+            // load run): each read is a system call.
+            cpu_start: if alone {
+                crate::load::clock::thread_cpu_ns()
+            } else {
+                0
+            },
             seq: started + 1,
-            alone: in_flight == 0,
+            alone,
             done: false,
         })
     }
 
     /// The CPU time since [`CpuWatch::start`], when no other call overlapped.
     fn finish(mut self) -> Option<u64> {
-        let cpu = crate::load::clock::thread_cpu_ns();
         self.leave();
         let (_, started) = CALLS.with(|c| c.get());
-        (self.alone && started == self.seq).then(|| cpu.saturating_sub(self.cpu_start))
+        (self.alone && started == self.seq)
+            .then(|| crate::load::clock::thread_cpu_ns().saturating_sub(self.cpu_start))
     }
 
     fn leave(&mut self) {
