@@ -123,7 +123,8 @@ impl Agent {
     /// once, not twice. The kept ingest's span is its measured duration, placed just
     /// before the run's next phase (what the caller did in between, e.g. writing the
     /// header, is not in the run). Later runs ingest for themselves, as each run
-    /// of the workflow does.
+    /// of the workflow does. Clones of this agent share the kept ingest (the first
+    /// of them to run takes it).
     pub fn ingest_ahead(&self) -> Result<CorpusStats, AgentError> {
         let start = Instant::now();
         let corpus = ingest(&self.config.corpus_root, &self.config.ingest)?;
