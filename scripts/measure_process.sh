@@ -8,14 +8,17 @@
 #     (`agentbench stub --profile instant --log-requests`) records for the first
 #     request (the probe, GET /api/version). Both are the same machine's wall clock.
 #     The subshell writes t0 to a file before exec, so the figure is slightly high.
+#     Also exec -> the first POST /api/generate's arrival, and the GET /api/version
+#     requests each run made (one probe: the run reuses its answer).
 #   - the release binary's size.
-# Usage: scripts/measure_process.sh [N]   (N repetitions, default 10)
+# Usage: scripts/measure_process.sh [N]   (N repetitions, default 10; AGENTBENCH_BIN
+# names another binary, default target/release/agentbench)
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
 
 n="${1:-10}"
-bin="target/release/agentbench"
+bin="${AGENTBENCH_BIN:-target/release/agentbench}"
 if [ ! -x "$bin" ]; then
   echo "building the release binary (cargo build --release)" >&2
   cargo build --release --locked
@@ -53,6 +56,7 @@ url="http://$addr"
 requests() { grep -c '^REQUEST' "$tmp/stub.err" || true; }
 
 : >"$tmp/start_ms"; : >"$tmp/rss_stub_mb"; : >"$tmp/rss_client_mb"
+: >"$tmp/generate_ms"; : >"$tmp/probes"
 first_line=""
 for i in $(seq 1 "$n"); do
   # start-to-first-request
@@ -73,6 +77,12 @@ for i in $(seq 1 "$n"); do
   t0="$(cat "$tmp/t0")"
   t0_ns="${t0/./}000"
   awk -v a="$arrival_ns" -v t="$t0_ns" 'BEGIN { printf "%.3f\n", (a - t) / 1e6 }' >>"$tmp/start_ms"
+  # the run has exited: its requests are all logged
+  grep '^REQUEST' "$tmp/stub.err" | tail -n +"$((before + 1))" >"$tmp/run_requests"
+  gen_ns="$(awk '$3 == "POST" && $4 == "/api/generate" { print $2; exit }' "$tmp/run_requests")"
+  [ -n "$gen_ns" ] || { echo "run $i: no POST /api/generate logged" >&2; exit 1; }
+  awk -v a="$gen_ns" -v t="$t0_ns" 'BEGIN { printf "%.3f\n", (a - t) / 1e6 }' >>"$tmp/generate_ms"
+  grep -c ' /api/version$' "$tmp/run_requests" >>"$tmp/probes" || true
 
   # peak RSS: the client alone, then with the embedded instant stub
   /usr/bin/time -f '%M' -o "$tmp/rss" "$bin" run --base-url "$url" --runs 1 \
@@ -94,6 +104,10 @@ size_bytes="$(stat -c %s "$bin")"
 echo "agentbench process figures ($bin, $n repetitions, $(nproc) CPUs)"
 echo "  start-to-first-request ms (exec -> stub arrival of ${first_line}):"
 echo "                              $(stats "$tmp/start_ms")"
+echo "  start-to-first-generate ms (exec -> stub arrival of the first POST /api/generate):"
+echo "                              $(stats "$tmp/generate_ms")"
+echo "  GET /api/version requests per run --runs 1:"
+echo "                              $(stats "$tmp/probes")"
 echo "  peak RSS MB, run --base-url (client only):"
 echo "                              $(stats "$tmp/rss_client_mb")"
 echo "  peak RSS MB, run --stub instant (embedded stub):"

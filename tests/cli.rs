@@ -65,7 +65,9 @@ fn run_on_the_instant_stub_writes_records_summary_and_report() {
     );
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("analysis") && stdout.contains("client overhead"),
+        stdout.contains("analysis")
+            && stdout.contains("unaccounted: E2E − server")
+            && stdout.contains("client CPU"),
         "{stdout}"
     );
 

@@ -198,6 +198,7 @@ fn call(chunks_ms: &[u64], end_ms: u64, total_ms: Option<u64>) -> CallRecord {
         error: None,
         attempt: 1,
         retried_errors: Vec::new(),
+        cost: Default::default(),
     }
 }
 

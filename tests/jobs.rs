@@ -81,6 +81,7 @@ fn call(ttft_ms: u64, e2e_ms: u64, error: Option<ErrorKind>) -> CallRecord {
         }),
         attempt: 1,
         retried_errors: Vec::new(),
+        cost: Default::default(),
     }
 }
 

@@ -275,7 +275,8 @@ fn the_workflow_against_a_real_model_agrees_with_the_server() {
         &server.model,
         "/v1/completions",
         "TTFT",
-        "client overhead",
+        "unaccounted: E2E − server",
+        "client CPU per call",
     ] {
         assert!(html.contains(needle), "index.html lacks {needle:?}");
     }

@@ -44,6 +44,12 @@ fn maximal() -> Value {
         c.call.settings = settings.clone();
         c.call.thinking = "hmm".into();
         c.call.attempt = 2;
+        c.call.cost = agentbench::client::CallCost {
+            cpu_ns: Some(90_000),
+            request_ns: Some(20_000),
+            decode_ns: Some(5_000),
+            final_read_ns: Some(140_000),
+        };
         c.call.retried_errors = vec![CallError {
             kind: ErrorKind::Timeout,
             message: "slow".into(),

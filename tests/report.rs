@@ -79,6 +79,7 @@ fn call(model: &str, ttft_ms: u64, response: &str) -> CallRecord {
         error: None,
         attempt: 1,
         retried_errors: Vec::new(),
+        cost: Default::default(),
     }
 }
 

@@ -225,6 +225,7 @@ fn call(prompt_sha: &str, bytes: u64, server: ServerFields, response: &str) -> C
         error: None,
         attempt: 1,
         retried_errors: Vec::new(),
+        cost: Default::default(),
     }
 }
 

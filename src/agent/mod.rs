@@ -6,12 +6,15 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
 use crate::client::{CallRecord, CallRequest, Endpoint, LlmClient, RequestSettings};
-use crate::ingest::{check_root, ingest, summarize, IngestError, IngestOptions};
+use crate::ingest::{
+    check_root, ingest, summarize, CorpusStats, DataSummary, IngestError, IngestOptions,
+};
 use crate::prompt::{analysis_prompt, parse_analysis, report_prompt};
 use crate::record::{
     FailedStep, Phase, PhaseSpan, RunFailure, Stage, StageCall, StartState, WorkflowRecord,
@@ -43,6 +46,16 @@ pub struct Agent {
     client: LlmClient,
     config: WorkflowConfig,
     retries: u32,
+    /// An ingest made ahead by [`Agent::ingest_ahead`], kept for the next run.
+    ahead: Arc<Mutex<Option<Ingested>>>,
+}
+
+/// One ingest's result and how long it took (walk, parse and summary).
+#[derive(Debug)]
+struct Ingested {
+    stats: CorpusStats,
+    summary: DataSummary,
+    took: Duration,
 }
 
 /// Records phase spans relative to a run's start.
@@ -99,7 +112,31 @@ impl Agent {
             client,
             config,
             retries: 0,
+            ahead: Arc::default(),
         })
+    }
+
+    /// Ingests the corpus now and returns its statistics (for a record file's
+    /// header), keeping the result for the next [`Agent::run_once`], which then
+    /// records this ingest as its ingest phase instead of reading the corpus again:
+    /// a command that needs the statistics before its first run reads the corpus
+    /// once, not twice. The kept ingest's span is its measured duration, placed just
+    /// before the run's next phase (what the caller did in between, e.g. writing the
+    /// header, is not in the run). Later runs ingest for themselves, as each run
+    /// of the workflow does. Clones of this agent share the kept ingest (the first
+    /// of them to run takes it).
+    pub fn ingest_ahead(&self) -> Result<CorpusStats, AgentError> {
+        let start = Instant::now();
+        let corpus = ingest(&self.config.corpus_root, &self.config.ingest)?;
+        let stats = corpus.stats();
+        let summary = summarize(&corpus);
+        let took = start.elapsed();
+        *self.ahead.lock().unwrap_or_else(|e| e.into_inner()) = Some(Ingested {
+            stats: stats.clone(),
+            summary,
+            took,
+        });
+        Ok(stats)
     }
 
     /// Retries each failed call up to `retries` more times (default 0: no retry).
@@ -132,8 +169,16 @@ impl Agent {
     /// Performs one run. Never fails: a corpus that vanished or a failed call is
     /// recorded in [`WorkflowRecord::failure`] / the call's error.
     pub async fn run_once(&self, run_index: u32) -> WorkflowRecord {
-        let started_unix_ns = crate::clock::unix_ns_now();
+        let ahead = self.ahead.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut started_unix_ns = crate::clock::unix_ns_now();
         let mut clock = PhaseClock::new();
+        if let Some(a) = &ahead {
+            // The run began when its (earlier) ingest began; see `ingest_ahead`.
+            if let Some(start) = clock.start.checked_sub(a.took) {
+                clock.start = start;
+                started_unix_ns = started_unix_ns.saturating_sub(crate::clock::nanos(a.took));
+            }
+        }
         let mut record = WorkflowRecord {
             run_index,
             started_unix_ns,
@@ -148,10 +193,20 @@ impl Agent {
             warmup: false,
             expected_reload: false,
         };
-        let ingested = clock.time(Phase::Ingest, || {
-            ingest(&self.config.corpus_root, &self.config.ingest)
-                .map(|corpus| (corpus.stats(), summarize(&corpus)))
-        });
+        let ingested = match ahead {
+            Some(a) => {
+                clock.spans.push(PhaseSpan {
+                    phase: Phase::Ingest,
+                    start_ns: 0,
+                    end_ns: crate::clock::nanos(a.took),
+                });
+                Ok((a.stats, a.summary))
+            }
+            None => clock.time(Phase::Ingest, || {
+                ingest(&self.config.corpus_root, &self.config.ingest)
+                    .map(|corpus| (corpus.stats(), summarize(&corpus)))
+            }),
+        };
         let summary = match ingested {
             Ok((stats, summary)) => {
                 record.corpus_files = stats.files;

@@ -10,7 +10,7 @@ use super::table::stage_table;
 use super::RunArgs;
 use crate::agent::{Agent, WorkflowConfig};
 use crate::client::{resolve_base_url, LlmClient, RequestSettings, Timeouts};
-use crate::ingest::{check_root, ingest, IngestOptions};
+use crate::ingest::{check_root, IngestOptions};
 use crate::metrics::RunSummary;
 use crate::record::{Backend, CorpusInfo, Header};
 use crate::runner::{self, open_records, Deadline, WorkflowRuns};
@@ -46,6 +46,10 @@ pub(super) struct Target {
     pub(super) url: String,
     /// The embedded stub, when the target is one.
     pub(super) stub: Option<RunningStub>,
+    /// The client whose probe found the server answering, and the probe's answer
+    /// (Ollama: the version): reusing it keeps its open connection and spares a
+    /// second probe. `None` for an embedded stub (not probed).
+    pub(super) probe: Option<(LlmClient, String)>,
 }
 
 /// Starts the embedded stub `profile` serving `model` on 127.0.0.1 (port 0): the server
@@ -60,6 +64,7 @@ async fn start_stub(profile: &str, model: &str) -> Result<Target> {
     Ok(Target {
         url: stub.url().to_string(),
         stub: Some(stub),
+        probe: None,
     })
 }
 
@@ -96,12 +101,34 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     check_root(&args.corpus).with_context(corpus_context)?;
     // The server is contacted before the corpus is read: the first request goes out
     // within milliseconds of start, and a dead server is reported without delay.
-    let target = choose_target(&args.server, args.stub.as_deref(), timeouts).await?;
-    let corpus = ingest(&args.corpus, &ingest_options).with_context(corpus_context)?;
-    let client = LlmClient::new(&target.url, timeouts)?.with_protocol(protocol);
+    let mut target = choose_target(&args.server, args.stub.as_deref(), timeouts).await?;
+    // One client for the whole run: the probe's, when there was one, so a
+    // sequential run keeps one connection and asks /api/version once.
+    let (client, probed) = match target.probe.take() {
+        Some((client, answer)) => (client, Some(answer)),
+        None => (
+            LlmClient::new(&target.url, timeouts)?.with_protocol(protocol),
+            None,
+        ),
+    };
     let model = &args.server.model;
-    let server = client.server_info(model).await?;
     let endpoint = args.server.endpoint();
+    let agent = Agent::new(
+        client.clone(),
+        WorkflowConfig {
+            corpus_root: args.corpus.clone(),
+            ingest: ingest_options,
+            model: model.clone(),
+            settings: settings.clone(),
+            endpoint,
+        },
+    )
+    .with_context(corpus_context)?
+    .with_retries(args.retries);
+    // The corpus is read once: the first run's ingest, made now for the header's
+    // statistics (see Agent::ingest_ahead).
+    let stats = agent.ingest_ahead().with_context(corpus_context)?;
+    let server = client.server_info_after_probe(model, probed).await?;
     let backend = Backend {
         url: target.url.clone(),
         protocol: protocol.name().into(),
@@ -110,20 +137,9 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     };
     let corpus_info = CorpusInfo {
         root: args.corpus.display().to_string(),
-        stats: corpus.stats(),
+        stats,
     };
     let header = Header::new(backend, server, model, &settings, corpus_info);
-    let agent = Agent::new(
-        client,
-        WorkflowConfig {
-            corpus_root: args.corpus.clone(),
-            ingest: ingest_options,
-            model: model.clone(),
-            settings,
-            endpoint,
-        },
-    )?
-    .with_retries(args.retries);
 
     let out_dir = args.out.clone().unwrap_or_else(|| default_out_dir(model));
     let records_path = out_dir.join("records.jsonl");
@@ -214,7 +230,11 @@ pub(super) async fn choose_target(
     let url = resolve_base_url(base_url, ollama_host.as_deref())?;
     let probe_client = LlmClient::new(&url, timeouts)?.with_protocol(server.protocol);
     match probe_client.probe(Duration::from_secs(2)).await {
-        Ok(_) => Ok(Target { url, stub: None }),
+        Ok(answer) => Ok(Target {
+            url,
+            stub: None,
+            probe: Some((probe_client, answer)),
+        }),
         Err(e) if base_url.is_some() || ollama_host.is_some() => {
             let from = if base_url.is_some() {
                 "--base-url"

@@ -11,8 +11,9 @@ fn cell(q: &Option<Quantiles>, decimals: usize) -> String {
     }
 }
 
-/// One row per stage: calls, errors, TTFT, E2E, decode tok/s, client overhead
-/// (median / p95 of completed calls).
+/// One row per stage: calls, errors, TTFT, E2E, decode tok/s, unaccounted time
+/// (E2E − the server's reported time; id `client_overhead`) and the client's own
+/// CPU per call (median / p95 of completed calls).
 pub fn stage_table(summary: &RunSummary) -> String {
     let header = [
         "stage",
@@ -21,7 +22,8 @@ pub fn stage_table(summary: &RunSummary) -> String {
         "TTFT ms (p50/p95)",
         "E2E ms (p50/p95)",
         "decode tok/s (p50/p95)",
-        "client overhead ms (p50/p95)",
+        "unaccounted: E2E − server ms (p50/p95)",
+        "client CPU/call ms (p50/p95)",
     ];
     let mut rows = vec![header.map(str::to_string).to_vec()];
     for s in &summary.stages {
@@ -50,6 +52,7 @@ pub fn stage_table(summary: &RunSummary) -> String {
             cell(&s.e2e_ms, 1),
             cell(&s.decode_tps, 1),
             cell(&s.client_overhead_ms, 3),
+            cell(&s.client_cpu_ms, 3),
         ]);
     }
     let mut out = render(&rows);

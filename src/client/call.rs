@@ -333,6 +333,52 @@ pub struct CallRecord {
     /// partial data is not kept). Empty when [`CallRecord::attempt`] is 1.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retried_errors: Vec<CallError>,
+    /// The client's own cost of the call, measured by agentbench's client (absent
+    /// in older records and in external agents' records).
+    #[serde(default, skip_serializing_if = "CallCost::is_empty")]
+    pub cost: CallCost,
+}
+
+/// The client's own cost of one call, measured directly (not inferred from the
+/// server's timings). Each figure is absent when it was not measured; all are
+/// absent in records written before they existed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallCost {
+    /// CPU time of the calling thread from the start of the call to its return,
+    /// ns (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`): the client's work for the call,
+    /// hyper's connection task included. Valid, and recorded, only when the call
+    /// ran on a current-thread tokio runtime (the task never leaves the thread, and
+    /// hyper's connection task runs on the same thread) and no other call of
+    /// agentbench's client started or was in flight on that thread meanwhile;
+    /// absent otherwise (multi-thread runtime, concurrent calls). Other tasks of
+    /// the same runtime that ran during the call would be counted too (`agentbench
+    /// run` runs none). Includes the body's end read after the final object.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cpu_ns: Option<u64>,
+    /// t0 → the request built and handed to the connection: the offset at which
+    /// the first poll of the send returned (request built, URL parsed, connection
+    /// taken from the pool or a connect started, the request queued for hyper's
+    /// connection task). reqwest does not expose the moment the request's bytes
+    /// were written to the socket; that write happens in the connection task right
+    /// after. For a resent request, the last send's.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub request_ns: Option<u64>,
+    /// Σ over the body's reads of (the read's bytes split into lines and decoded −
+    /// the read completed), ns: the client's decoding time.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub decode_ns: Option<u64>,
+    /// Offset at which the read holding the final object completed (the final
+    /// object's receive time; [`CallRecord::end_ns`] is after its decoding). Set
+    /// only when the final object arrived in a complete line.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub final_read_ns: Option<u64>,
+}
+
+impl CallCost {
+    /// `true` when nothing was measured (the record then omits `cost`).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 fn first_attempt() -> u32 {

@@ -17,7 +17,8 @@ mod stream;
 pub use stream::{Message, PreparedCall, Role};
 
 pub use call::{
-    CallError, CallRecord, Endpoint, ErrorKind, LlamaTimings, Protocol, ServerFields, Usage,
+    CallCost, CallError, CallRecord, Endpoint, ErrorKind, LlamaTimings, Protocol, ServerFields,
+    Usage,
 };
 pub use endpoint::{resolve_base_url, BadBaseUrl, DEFAULT_OLLAMA_URL};
 pub use lifecycle::{LifecycleError, PsModel, StartState};

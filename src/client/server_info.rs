@@ -104,12 +104,28 @@ impl LlmClient {
     /// Gathers provenance for `model`. `Err` only when the server reports the model
     /// missing (404 from `/api/show`); other failures become notes.
     pub async fn server_info(&self, model: &str) -> Result<ServerInfo, ServerProbeError> {
+        self.server_info_after_probe(model, None).await
+    }
+
+    /// Like [`LlmClient::server_info`], with the answer of a [`LlmClient::probe`] this
+    /// client already made (`Some`): Ollama's version is taken from it instead of
+    /// asking `/api/version` a second time. The OpenAI-compatible protocol's probe
+    /// answer (the model ids) is not reused: its provenance asks `/v1/models` again.
+    pub async fn server_info_after_probe(
+        &self,
+        model: &str,
+        probed: Option<String>,
+    ) -> Result<ServerInfo, ServerProbeError> {
         if self.protocol() == Protocol::OpenAi {
             return self.openai_server_info(model).await;
         }
         let limit = Duration::from_secs(10);
         let mut info = ServerInfo::default();
-        match self.probe(limit).await {
+        let version = match probed {
+            Some(v) => Ok(v),
+            None => self.probe(limit).await,
+        };
+        match version {
             Ok(v) => info.version = Some(v),
             Err(e) => info.notes.push(format!("/api/version: {e}")),
         }

@@ -1,5 +1,6 @@
 //! One streamed call: send, read the NDJSON body, record raw observations.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::clock::{nanos as ns, unix_ns_now};
@@ -8,7 +9,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::call::{CallError, CallRecord, Endpoint, ErrorKind, Protocol, ServerFields};
+use super::call::{CallCost, CallError, CallRecord, Endpoint, ErrorKind, Protocol, ServerFields};
 use super::ndjson::{decode_chunk, DecodeError, LineSplitter};
 use super::sse::{decode_sse_line, SseLine};
 use super::{CallRequest, LlmClient};
@@ -250,6 +251,9 @@ pub struct PreparedCall {
     model: String,
     settings: crate::client::RequestSettings,
     url: String,
+    /// `url` parsed once (`None` when it does not parse: then each send parses the
+    /// string and reports the failure as before).
+    parsed_url: Option<reqwest::Url>,
     body: bytes::Bytes,
     prompt_sha256: String,
     prompt_bytes: u64,
@@ -276,11 +280,13 @@ impl LlmClient {
     /// Renders `req` for this client's protocol and server (see [`PreparedCall`]).
     pub fn prepare_call(&self, req: &CallRequest<'_>) -> PreparedCall {
         let protocol = self.protocol();
+        let url = format!("{}{}", self.base_url(), req.endpoint.path_for(protocol));
         PreparedCall {
             endpoint: req.endpoint,
             model: req.model.to_string(),
             settings: req.settings.clone(),
-            url: format!("{}{}", self.base_url(), req.endpoint.path_for(protocol)),
+            parsed_url: reqwest::Url::parse(&url).ok(),
+            url,
             body: bytes::Bytes::from(request_body(req, protocol)),
             prompt_sha256: sha256_hex(req.prompt.as_bytes()),
             prompt_bytes: req.prompt.len() as u64,
@@ -310,11 +316,13 @@ impl LlmClient {
         for b in digest {
             sha.push_str(&format!("{b:02x}"));
         }
+        let url = format!("{}{}", self.base_url(), Endpoint::Chat.path_for(protocol));
         PreparedCall {
             endpoint: Endpoint::Chat,
             model: model.to_string(),
             settings: settings.clone(),
-            url: format!("{}{}", self.base_url(), Endpoint::Chat.path_for(protocol)),
+            parsed_url: reqwest::Url::parse(&url).ok(),
+            url,
             body: bytes::Bytes::from(conversation_body(model, messages, settings, protocol)),
             prompt_sha256: sha,
             prompt_bytes: bytes,
@@ -332,7 +340,17 @@ impl LlmClient {
     /// record counts from) the caller took just before: the load engine reads its
     /// own clock at the same instant, so the record's offsets and its send time
     /// share one origin. Never fails, like [`LlmClient::call`].
+    ///
+    /// The record's [`CallCost::cpu_ns`] is measured when the call runs on a
+    /// current-thread runtime with no other call on its thread (see [`CallCost`]).
     pub async fn call_prepared(&self, prepared: &PreparedCall, t0: Instant) -> CallRecord {
+        let watch = CpuWatch::start();
+        let mut rec = self.stream_call(prepared, t0).await;
+        rec.cost.cpu_ns = watch.and_then(CpuWatch::finish);
+        rec
+    }
+
+    async fn stream_call(&self, prepared: &PreparedCall, t0: Instant) -> CallRecord {
         let protocol = self.protocol();
         let url = prepared.url.as_str();
         let mut rec = CallRecord {
@@ -354,6 +372,7 @@ impl LlmClient {
             error: None,
             attempt: 1,
             retried_errors: Vec::new(),
+            cost: CallCost::default(),
         };
         let model = prepared.model.as_str();
         let timeouts = self.timeouts();
@@ -365,13 +384,25 @@ impl LlmClient {
 
         let response = loop {
             let limit = wait_limit(Instant::now());
-            let send = self
-                .http()
-                .post(url)
+            let builder = match &prepared.parsed_url {
+                Some(parsed) => self.http().post(parsed.clone()),
+                None => self.http().post(url),
+            };
+            let send = builder
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(prepared.body.clone())
                 .send();
-            let error = match tokio::time::timeout(limit, send).await {
+            // The first poll builds the request and hands it to the connection.
+            let mut send = std::pin::pin!(send);
+            let mut handed = None;
+            let send = std::future::poll_fn(|cx| {
+                let polled = send.as_mut().poll(cx);
+                handed.get_or_insert_with(Instant::now);
+                polled
+            });
+            let sent = tokio::time::timeout(limit, send).await;
+            rec.cost.request_ns = handed.map(|at| ns(at.saturating_duration_since(t0)));
+            let error = match sent {
                 Ok(Ok(r)) => break r,
                 Err(_) => timeout_error(url, "response headers", limit),
                 Ok(Err(e)) => send_error(url, &e),
@@ -398,6 +429,7 @@ impl LlmClient {
         };
         let mut splitter = LineSplitter::new(self.max_line_bytes());
         let mut stream = response.bytes_stream();
+        let mut decode = Duration::ZERO;
         let stop = loop {
             let limit = wait_limit(Instant::now());
             let next = match tokio::time::timeout(limit, stream.next()).await {
@@ -421,19 +453,28 @@ impl LlmClient {
                 }
                 Ok(Some(Ok(bytes))) => bytes,
             };
-            let at = ns(t0.elapsed());
+            let read_at = Instant::now();
+            let at = ns(read_at.saturating_duration_since(t0));
             *rec.bytes.get_or_insert(0) += next.len() as u64;
-            match splitter.push(&next, |line| on_line(line, at, &mut rec)) {
+            let pushed = splitter.push(&next, |line| on_line(line, at, &mut rec));
+            decode += read_at.elapsed();
+            match pushed {
                 Err(too_long) => {
                     break Stop::Failed(CallError {
                         kind: ErrorKind::LineTooLong,
                         message: format!("{too_long} from {url}"),
                     })
                 }
-                Ok(Err(stop)) => break stop,
+                Ok(Err(stop)) => {
+                    if matches!(stop, Stop::Done) {
+                        rec.cost.final_read_ns = Some(at);
+                    }
+                    break stop;
+                }
                 Ok(Ok(())) => {}
             }
         };
+        rec.cost.decode_ns = Some(ns(decode));
         if matches!(stop, Stop::Done) {
             // E2E ends when the final object has been decoded (see CallRecord::end_ns);
             // every Done, including one in a final unterminated line, passes here.
@@ -479,6 +520,73 @@ impl LlmClient {
                 earlier.push(e);
             }
         }
+    }
+}
+
+thread_local! {
+    /// Calls of this client on this thread: (in flight now, started ever).
+    static CALLS: std::cell::Cell<(u32, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Measures one call's thread CPU time, when that measures the call alone (see
+/// [`CallCost::cpu_ns`]): on a current-thread runtime, with no other call of this
+/// client in flight on the thread when it starts nor started before it ends.
+struct CpuWatch {
+    cpu_start: u64,
+    /// This call's number among the calls started on the thread.
+    seq: u64,
+    /// No other call was in flight at the start.
+    alone: bool,
+    done: bool,
+}
+
+impl CpuWatch {
+    /// `None` off a current-thread runtime (the task may change threads).
+    fn start() -> Option<Self> {
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread {
+            return None;
+        }
+        let (in_flight, started) = CALLS.with(|c| c.get());
+        CALLS.with(|c| c.set((in_flight + 1, started + 1)));
+        let alone = in_flight == 0;
+        Some(Self {
+            // Not read when the figure is void already (concurrent calls, as in a
+            // load run): each read is a system call.
+            cpu_start: if alone {
+                crate::load::clock::thread_cpu_ns()
+            } else {
+                0
+            },
+            seq: started + 1,
+            alone,
+            done: false,
+        })
+    }
+
+    /// The CPU time since [`CpuWatch::start`], when no other call overlapped.
+    fn finish(mut self) -> Option<u64> {
+        self.leave();
+        let (_, started) = CALLS.with(|c| c.get());
+        (self.alone && started == self.seq)
+            .then(|| crate::load::clock::thread_cpu_ns().saturating_sub(self.cpu_start))
+    }
+
+    fn leave(&mut self) {
+        if !self.done {
+            self.done = true;
+            CALLS.with(|c| {
+                let (in_flight, started) = c.get();
+                c.set((in_flight.saturating_sub(1), started));
+            });
+        }
+    }
+}
+
+impl Drop for CpuWatch {
+    /// A call dropped before it finished (cancelled) leaves the count too.
+    fn drop(&mut self) {
+        self.leave();
     }
 }
 

@@ -22,17 +22,25 @@ pub enum Workload {
     Decode,
     /// `compare_samples` on two 200-sample sets with 1000 bootstrap resamples.
     Stats,
+    /// [`CALLS_PER_ITERATION`] sequential 64-chunk calls by the client (cost
+    /// recording included) to the in-process instant stub over a kept-alive
+    /// connection, on a current-thread runtime: runtime, stub, client and connection
+    /// are set up once (a warm-up call). The count includes the stub's thread
+    /// (callgrind counts every thread); one call's count varies by a few percent
+    /// with how the two threads interleave, so an iteration averages several.
+    Call,
     /// Only the planted loop: calibrates its cost per step (the gate's own tests).
     Plant,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 5] = [
         Workload::Ingest,
         Workload::Prompts,
         Workload::Decode,
         Workload::Stats,
+        Workload::Call,
     ];
 
     /// Stable name (used in the baseline file and on the command line).
@@ -42,6 +50,7 @@ impl Workload {
             Workload::Prompts => "prompts",
             Workload::Decode => "decode",
             Workload::Stats => "stats",
+            Workload::Call => "call",
             Workload::Plant => "plant",
         }
     }
@@ -125,6 +134,7 @@ pub fn run_workload(
                 plant();
             }
         }
+        Workload::Call => call_workload(iterations, plant)?,
         Workload::Stats => {
             let a: Vec<f64> = (0..200).map(|i| 100.0 + ((i * 37) % 23) as f64).collect();
             let b: Vec<f64> = (0..200).map(|i| 103.0 + ((i * 41) % 29) as f64).collect();
@@ -142,4 +152,47 @@ pub fn run_workload(
         }
     }
     Ok(())
+}
+
+/// Calls per iteration of [`Workload::Call`].
+pub const CALLS_PER_ITERATION: u32 = 16;
+
+/// [`Workload::Call`].
+fn call_workload(iterations: u32, plant: impl Fn()) -> Result<(), String> {
+    use crate::client::{CallRequest, Endpoint, LlmClient, RequestSettings, Timeouts};
+    use crate::stub::InstantStub;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let stub = InstantStub::start(StubProfile::default().with_chunks(64))
+            .await
+            .map_err(|e| e.to_string())?;
+        let client = LlmClient::new(stub.url(), Timeouts::default()).map_err(|e| e.to_string())?;
+        let settings = RequestSettings::default();
+        let prepared = client.prepare_call(&CallRequest {
+            endpoint: Endpoint::Generate,
+            model: crate::stub::DEFAULT_MODEL,
+            prompt: "x",
+            settings: &settings,
+        });
+        let call = || client.call_prepared(&prepared, std::time::Instant::now());
+        if !call().await.is_ok() {
+            return Err("the warm-up call failed".to_string());
+        }
+        for _ in 0..iterations {
+            for _ in 0..CALLS_PER_ITERATION {
+                let rec = call().await;
+                if !rec.is_ok() {
+                    return Err(format!("a call failed: {:?}", rec.error));
+                }
+                black_box(rec);
+            }
+            plant();
+        }
+        stub.shutdown().await;
+        Ok(())
+    })
 }

@@ -247,6 +247,19 @@ pub fn check_root(root: &Path) -> Result<(), IngestError> {
     }
 }
 
+thread_local! {
+    static WALKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many corpus walks [`ingest`] has started on the calling thread (calls whose
+/// root passed [`check_root`]), since the thread started. Lets a test check how many
+/// times a command read the corpus: `agentbench run` runs on a current-thread
+/// runtime, so every ingest it makes happens on the thread that awaits it, and a
+/// test running alongside on another thread cannot change the count.
+pub fn walks_on_this_thread() -> u64 {
+    WALKS.with(|w| w.get())
+}
+
 /// Walks `root` (symlinks not followed, sorted by file name) and parses every `.csv`,
 /// `.json` and `.md` file (extension case-insensitive).
 ///
@@ -254,6 +267,7 @@ pub fn check_root(root: &Path) -> Result<(), IngestError> {
 /// every per-file problem is recorded in the returned [`Corpus`] instead.
 pub fn ingest(root: &Path, opts: &IngestOptions) -> Result<Corpus, IngestError> {
     check_root(root)?;
+    WALKS.with(|w| w.set(w.get() + 1));
     let mut corpus = Corpus {
         root: root.to_path_buf(),
         files: Vec::new(),

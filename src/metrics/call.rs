@@ -114,6 +114,16 @@ impl<'a> CallMetrics<'a> {
         ratio(self.output_tokens(), Some(e2e.as_nanos() as u64))
     }
 
+    /// The client's own CPU time for a completed call
+    /// ([`CallCost::cpu_ns`](crate::client::CallCost::cpu_ns)); `None` for a failed
+    /// call and when it was not measured.
+    pub fn client_cpu(&self) -> Option<std::time::Duration> {
+        if !self.rec.is_ok() {
+            return None;
+        }
+        self.rec.cost.cpu_ns.map(std::time::Duration::from_nanos)
+    }
+
     /// Client overhead = E2E (client) − server time, in nanoseconds. Server time is
     /// Ollama's `total_duration`, or llama.cpp's `prompt_ms + predicted_ms` (see
     /// [`ServerFields::server_ns`](crate::client::ServerFields::server_ns)); undefined
@@ -187,6 +197,7 @@ mod tests {
             error: None,
             attempt: 1,
             retried_errors: Vec::new(),
+            cost: Default::default(),
         }
     }
 

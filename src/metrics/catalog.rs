@@ -192,7 +192,7 @@ use Direction::{HigherIsBetter, LowerIsBetter};
 
 /// Every metric, in the order compare, history, commits and the HDR histograms list
 /// them.
-pub static CATALOG: [MetricDef; 12] = [
+pub static CATALOG: [MetricDef; 13] = [
     MetricDef {
         id: "ttft",
         name: "TTFT",
@@ -245,13 +245,16 @@ pub static CATALOG: [MetricDef; 12] = [
     },
     MetricDef {
         id: "client_overhead",
-        name: "client overhead",
-        title: "Client overhead",
+        name: "unaccounted (E2E − server)",
+        title: "Unaccounted: E2E − server-reported time (server + network + client)",
         unit: "ms",
         direction: LowerIsBetter,
         threshold_pct: 5.0,
         source: Source::Call(|m| m.client_overhead_ns().map(|n| n as f64 / 1e6)),
-        definition: "Client overhead = E2E (client clock) − total_duration (server clock); \
+        definition: "Unaccounted = E2E (client clock) − the server's reported time \
+                     (total_duration, or llama.cpp's prompt_ms + predicted_ms): the server's \
+                     untimed work, the network and the client together (against llama.cpp \
+                     mostly the server's own untimed work; the id `client_overhead` is kept); \
                      a negative value (the server claims more time than the call took) is no \
                      sample: such calls are counted and warned about.",
         server_figure: false,
@@ -260,6 +263,25 @@ pub static CATALOG: [MetricDef; 12] = [
         hdr_slug: Some("client-overhead"),
         peers_id: Some("client_overhead"),
         peers_name: Some("client overhead per call"),
+    },
+    MetricDef {
+        id: "client_cpu",
+        name: "client CPU per call",
+        title: "Client CPU time per call",
+        unit: "ms",
+        direction: LowerIsBetter,
+        threshold_pct: 5.0,
+        source: Source::Call(|m| m.client_cpu().map(ms)),
+        definition: "Client CPU = the CPU time of the thread that made a completed call, from \
+                     its start to its return (clock_gettime(CLOCK_THREAD_CPUTIME_ID)): the \
+                     client's own work, measured directly; recorded only for a call that ran \
+                     alone on a current-thread runtime (as in `run`).",
+        server_figure: false,
+        history_id: None,
+        commits_id: None,
+        hdr_slug: None,
+        peers_id: None,
+        peers_name: None,
     },
     MetricDef {
         id: "decode_tps",

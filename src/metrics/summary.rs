@@ -81,9 +81,15 @@ pub struct StageSummary {
     /// Client output tok/s.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_tps: Option<Quantiles>,
-    /// Client overhead (E2E − total_duration), milliseconds.
+    /// Unaccounted time, E2E − the server's reported time (id kept from its former
+    /// name, client overhead): the server's untimed work, network and client,
+    /// milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_overhead_ms: Option<Quantiles>,
+    /// The client's own CPU time per completed call, milliseconds (calls that
+    /// measured it: see [`CallCost::cpu_ns`](crate::client::CallCost::cpu_ns)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cpu_ms: Option<Quantiles>,
     /// Output tokens per call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<Quantiles>,
@@ -186,6 +192,7 @@ impl StageSummary {
                     .filter_map(|m| m.client_overhead_ns())
                     .map(|ns| ns as f64 / MS),
             ),
+            client_cpu_ms: Quantiles::of(calls.iter().filter_map(|m| m.client_cpu()).map(ms)),
             output_tokens: Quantiles::of(
                 calls
                     .iter()

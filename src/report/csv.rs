@@ -11,7 +11,7 @@ use crate::metrics::Quantiles;
 pub struct CsvExporter;
 
 /// The CSV header, in column order.
-pub const CSV_HEADER: [&str; 19] = [
+pub const CSV_HEADER: [&str; 21] = [
     "group",
     "backend",
     "config",
@@ -31,6 +31,8 @@ pub const CSV_HEADER: [&str; 19] = [
     "client_overhead_p95_ms",
     "ttft_n",
     "itl_n",
+    "client_cpu_median_ms",
+    "client_cpu_p95_ms",
 ];
 
 fn cell(v: Option<f64>) -> String {
@@ -83,6 +85,8 @@ impl Exporter for CsvExporter {
                 p95(&r.client_overhead_ms),
                 n(&r.ttft_ms),
                 n(&r.itl_ms),
+                med(&r.client_cpu_ms),
+                p95(&r.client_cpu_ms),
             ])
             .map_err(err)?;
         }

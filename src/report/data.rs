@@ -40,7 +40,7 @@ impl StageBreakdown {
     /// The parts in stacking order, with their labels.
     pub fn parts(&self) -> [(&'static str, f64); 5] {
         [
-            ("client overhead", self.client_overhead),
+            ("E2E − server time", self.client_overhead),
             ("server load", self.load),
             ("prefill (prompt_eval)", self.prefill),
             ("decode (eval)", self.decode),
@@ -77,7 +77,7 @@ impl WorkflowBreakdown {
             ("prompt building", self.prompt_building),
             ("parse", self.parse),
             ("call handling (phase − E2E)", self.call_handling),
-            ("client overhead", self.client_overhead),
+            ("E2E − server time", self.client_overhead),
             ("server time", self.server),
         ]
     }

@@ -177,21 +177,25 @@ impl Exporter for HtmlExporter {
         s.push_str(
             "<h2 id=\"summary\">Summary</h2>\n<p class=\"muted\">Median and p95 of completed \
              calls, exact sample quantiles (linear interpolation). Failed calls are counted \
-             under errors and contribute no latency or throughput sample.</p>\n\
+             under errors and contribute no latency or throughput sample. Unaccounted = E2E − \
+             the server's reported time: the server's untimed work, the network and the client \
+             together (formerly “client overhead”); client CPU per call = the CPU time of the \
+             thread that made the call, the client's own cost measured directly.</p>\n\
              <table><thead><tr><th rowspan=\"2\">group</th><th rowspan=\"2\">stage</th>\
              <th rowspan=\"2\" class=\"num\">ok / calls</th><th rowspan=\"2\">errors</th>\
              <th colspan=\"2\" class=\"num\">TTFT ms</th><th colspan=\"2\" class=\"num\">E2E ms</th>\
              <th colspan=\"2\" class=\"num\">ITL ms</th><th colspan=\"2\" class=\"num\">decode tok/s</th>\
-             <th colspan=\"2\" class=\"num\">client overhead ms</th></tr><tr>",
+             <th colspan=\"2\" class=\"num\">unaccounted: E2E − server ms</th>\
+             <th colspan=\"2\" class=\"num\">client CPU per call ms</th></tr><tr>",
         );
-        for _ in 0..5 {
+        for _ in 0..6 {
             s.push_str("<th class=\"num\">p50</th><th class=\"num\">p95</th>");
         }
         s.push_str("</tr></thead><tbody>\n");
         for r in summary_rows(data) {
             let _ = writeln!(
                 s,
-                "<tr><td>{}</td><td>{}</td><td class=\"num\">{} / {}</td><td{}>{}</td>{}{}{}{}{}</tr>",
+                "<tr><td>{}</td><td>{}</td><td class=\"num\">{} / {}</td><td{}>{}</td>{}{}{}{}{}{}</tr>",
                 r.group,
                 r.stage.name(),
                 r.ok,
@@ -203,6 +207,7 @@ impl Exporter for HtmlExporter {
                 q_cell(&r.itl_ms),
                 q_cell(&r.decode_tps),
                 q_cell(&r.client_overhead_ms),
+                q_cell(&r.client_cpu_ms),
             );
         }
         s.push_str("</tbody></table>\n");
@@ -226,8 +231,9 @@ impl Exporter for HtmlExporter {
         s.push_str(&figure(
             "plot-phases",
             &svg,
-            "Per stage and group, medians over completed calls of: client overhead = E2E − \
-             server total_duration (the harness's and network's share; calls where it is negative are left out); \
+            "Per stage and group, medians over completed calls of: E2E − server time = E2E − \
+             server total_duration (unaccounted: the server's untimed work, the network and the \
+             client; formerly “client overhead”; calls where it is negative are left out); \
              server load = load_duration; prefill = prompt_eval_duration; decode = \
              eval_duration; unaccounted server = total_duration − (load + prompt_eval + eval). \
              Each part is its own median, so the bar need not equal the median E2E.",
@@ -238,7 +244,8 @@ impl Exporter for HtmlExporter {
             &svg,
             "Per group, medians over complete runs (every call succeeded): ingest, prompt \
              building (both prompt phases), parse and call handling (call phases − E2E) are \
-             the harness; client overhead is the client's share inside the calls; server time \
+             the harness; E2E − server time is the unaccounted share inside the calls (server's \
+             untimed work, network, client); server time \
              is Σ total_duration, the model's share.",
         ));
 

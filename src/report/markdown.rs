@@ -49,13 +49,13 @@ impl Exporter for MarkdownExporter {
         }
         s.push_str(
             "\nMedian / p95 of completed calls; failed calls count as errors and add no samples.\n\n\
-             | group | stage | ok/calls | errors | TTFT ms | E2E ms | ITL ms | decode tok/s | client overhead ms |\n\
-             |---|---|---:|---|---:|---:|---:|---:|---:|\n",
+             | group | stage | ok/calls | errors | TTFT ms | E2E ms | ITL ms | decode tok/s | unaccounted: E2E − server ms | client CPU per call ms |\n\
+             |---|---|---:|---|---:|---:|---:|---:|---:|---:|\n",
         );
         for r in summary_rows(data) {
             let _ = writeln!(
                 s,
-                "| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} |",
                 r.group,
                 r.stage.name(),
                 r.ok,
@@ -70,6 +70,7 @@ impl Exporter for MarkdownExporter {
                 pair(&r.itl_ms),
                 pair(&r.decode_tps),
                 pair(&r.client_overhead_ms),
+                pair(&r.client_cpu_ms),
             );
         }
         let skipped: Vec<_> = data

@@ -189,8 +189,10 @@ pub struct SummaryRow {
     pub itl_ms: Option<Quantiles>,
     /// Server decode tok/s.
     pub decode_tps: Option<Quantiles>,
-    /// Client overhead ms (signed, from the exact samples).
+    /// Unaccounted ms, E2E − server-reported time (the `client_overhead` metric).
     pub client_overhead_ms: Option<Quantiles>,
+    /// The client's own CPU per call, ms (the `client_cpu` metric).
+    pub client_cpu_ms: Option<Quantiles>,
 }
 
 /// The summary rows of every group and stage, in group then workflow order.
@@ -217,6 +219,7 @@ pub fn summary_rows(data: &ReportData<'_>) -> Vec<SummaryRow> {
                 itl_ms: s.itl_ms.clone(),
                 decode_tps: s.decode_tps.clone(),
                 client_overhead_ms: s.client_overhead_ms.clone(),
+                client_cpu_ms: s.client_cpu_ms.clone(),
             });
         }
     }

@@ -55,7 +55,7 @@ pub use faults::{Fault, UnknownFault, HTML_PAYLOAD, MULTIBYTE_TEXT, OVERSIZED_LI
 pub use instant::{InstantStub, OllamaResponder};
 pub use load::{LoadStub, LoggedRequest, StubStats, REQUEST_LOG_BYTES, REQUEST_LOG_MAX};
 pub use ndjson::{rfc3339_nanos, Route, ServerTimings};
-pub use paced::PacedStub;
+pub use paced::{PacedStub, StreamTimes};
 pub use profile::{
     split_text, stub_digest, ModelSpec, Pacing, ReplayChunk, ReplayRecording, SplitMix64,
     StubProfile, UnknownProfile, DEFAULT_MODEL, DEFAULT_TEXT, PROFILE_NAMES, REPLAY_PATH,
@@ -226,6 +226,16 @@ impl RunningStub {
         match self {
             RunningStub::Fast(s) | RunningStub::Capacity(s) => s.request_log(),
             RunningStub::Instant(_) | RunningStub::Paced(_) => Vec::new(),
+        }
+    }
+
+    /// TCP connections the stub accepted so far: counted by the paced stub (see
+    /// [`PacedStub::connections_accepted`]); `None` for the other kinds, which do
+    /// not count them.
+    pub fn connections_accepted(&self) -> Option<u64> {
+        match self {
+            RunningStub::Paced(s) => Some(s.connections_accepted()),
+            _ => None,
         }
     }
 

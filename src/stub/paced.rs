@@ -147,6 +147,21 @@ impl PacedStub {
         &self.core.c.profile
     }
 
+    /// The times of the streamed generations served so far (at most the last
+    /// 10 000), oldest first: see [`StreamTimes`].
+    pub fn streams(&self) -> Vec<StreamTimes> {
+        self.core.streams()
+    }
+
+    /// TCP connections accepted so far (each keep-alive connection once, however
+    /// many requests it carried). Counted for the profiles without a fault; a
+    /// `fault:` profile's server does not count (always 0).
+    pub fn connections_accepted(&self) -> u64 {
+        self.core
+            .accepted
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Stops accepting, lets in-flight responses finish, and waits until every connection
     /// is closed.
     pub async fn shutdown(mut self) {
@@ -180,6 +195,7 @@ async fn accept_loop(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                core.accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let core = core.clone();
                 let mut stop = stop.clone();
                 conns.spawn(async move {
@@ -420,6 +436,28 @@ impl PacedBody {
             None,
         );
         self.finished = true;
+        self.core.record_stream(StreamTimes {
+            arrival: self.arrival,
+            final_line: Instant::now(),
+            total_duration_ns: t.total_duration,
+        });
         Poll::Ready(Some(Bytes::from(buf)))
     }
+}
+
+/// When the paced stub served one streamed generation, on the process's monotonic
+/// clock (comparable with the client's `Instant`s when the stub runs in the same
+/// process): for splitting a call into request path, server, response path and
+/// client decoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamTimes {
+    /// The request's head was parsed (as [`RequestRecord::instant`]).
+    pub arrival: Instant,
+    /// The final line was rendered and handed to hyper, which writes it to the
+    /// socket when it next polls the connection (the stub's last byte, but for the
+    /// chunked body's terminator).
+    pub final_line: Instant,
+    /// The `total_duration` the final line reported, ns (arrival → final line
+    /// rendered, the stub's own figure).
+    pub total_duration_ns: u64,
 }

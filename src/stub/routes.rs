@@ -96,6 +96,10 @@ pub(crate) struct Core {
     loaded: Mutex<Vec<Option<SystemTime>>>,
     log: Mutex<VecDeque<RequestRecord>>,
     emul: super::emulate::EmulState,
+    /// TCP connections accepted so far (counted by the paced stub's accept loop).
+    pub accepted: std::sync::atomic::AtomicU64,
+    /// The paced stub's streamed generations, oldest first (bounded like `log`).
+    streams: Mutex<VecDeque<super::paced::StreamTimes>>,
 }
 
 impl Core {
@@ -107,6 +111,8 @@ impl Core {
             loaded,
             log: Mutex::new(VecDeque::new()),
             emul: Default::default(),
+            accepted: Default::default(),
+            streams: Mutex::default(),
         })
     }
 
@@ -122,6 +128,21 @@ impl Core {
             log.pop_front();
         }
         log.push_back(rec);
+    }
+
+    /// Keeps the times of one streamed generation (see [`super::paced::StreamTimes`]).
+    pub fn record_stream(&self, t: super::paced::StreamTimes) {
+        let mut log = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() >= MAX_REQUEST_RECORDS {
+            log.pop_front();
+        }
+        log.push_back(t);
+    }
+
+    /// The streamed generations' times, oldest first.
+    pub fn streams(&self) -> Vec<super::paced::StreamTimes> {
+        let log = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        log.iter().copied().collect()
     }
 
     /// The records that arrived after `after` (all for `None`), oldest first. Arrivals

@@ -67,6 +67,7 @@ pub fn synthetic_call(ttft_ms: f64, overhead_ms: f64) -> agentbench::client::Cal
         error: None,
         attempt: 1,
         retried_errors: Vec::new(),
+        cost: Default::default(),
     }
 }
 
