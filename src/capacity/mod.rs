@@ -337,14 +337,29 @@ pub fn run_capacity(
                 slo::TAIL_SAMPLES,
                 slo::TAIL_SAMPLES
             ),
-            Some(a) => format!(
-                "at least {} sessions: ⌈{} / (1 − q)⌉ jobs for a job target, ⌈{} / (1 − q)⌉ turns ÷ {} turns per session for a per-turn target, so that {} samples lie beyond the highest percentile",
-                spec.slo.min_sessions(a.workload.turns()),
-                slo::TAIL_SAMPLES,
-                slo::TAIL_SAMPLES,
-                a.workload.turns(),
-                slo::TAIL_SAMPLES
-            ),
+            Some(a) => {
+                let turns = a.workload.turns();
+                let each: Vec<String> = spec
+                    .slo
+                    .targets
+                    .iter()
+                    .map(|t| match t.metric {
+                        Metric::Job => format!("{t}: {} jobs", t.min_requests()),
+                        Metric::Request(_) => format!(
+                            "{t}: {} turns = {} sessions of {turns}",
+                            t.min_requests(),
+                            t.min_requests().div_ceil(u64::from(turns.max(1)))
+                        ),
+                    })
+                    .collect();
+                format!(
+                    "at least {} sessions, so that {} samples lie beyond each percentile, ⌈{} / (1 − q)⌉ ({})",
+                    spec.slo.min_sessions(turns),
+                    slo::TAIL_SAMPLES,
+                    slo::TAIL_SAMPLES,
+                    each.join("; ")
+                )
+            }
         },
         probes: Vec::new(),
         bracket: Bracket::default(),
