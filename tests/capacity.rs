@@ -465,7 +465,14 @@ fn agent_sessions_under_a_job_slo_pass_far_below_capacity_and_fail_far_above() {
     );
     assert!(t["lower_ms"].as_f64().unwrap() <= estimate);
     assert!(estimate <= t["upper_ms"].as_f64().unwrap());
-    assert_eq!(p["goodput"], 1.0);
+    // Goodput: the fraction of jobs within 100 ms, as the records say (one job
+    // of slack for an end exactly at the limit); at least 95 % since the p95 passed.
+    let within = ms.iter().filter(|v| **v <= 100.0).count() as f64 / ms.len() as f64;
+    let goodput = p["goodput"].as_f64().unwrap();
+    assert!(
+        (goodput - within).abs() <= 0.005 + 1e-9 && goodput >= 0.95,
+        "goodput {goodput} vs {within}"
+    );
     // Four times the capacity: the queue grows without bound or the job p95
     // exceeds the limit.
     let p = &probes[1];
