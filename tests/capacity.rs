@@ -334,3 +334,216 @@ fn bad_slo_expressions_are_refused_with_the_expression_quoted() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--min-rate"));
 }
+
+// Agent sessions: 4 slots, 8 tokens at 800 tok/s (10 ms a turn) and a prefill so
+// fast that a turn's growing conversation costs nothing: a chat session of 2 turns
+// with 20 ms of think holds a slot 20 ms, so the server takes 4 / 0.020 = 200
+// sessions/s, and an unqueued job lasts 2 × 10 ms + 20 ms = 40 ms.
+const AGENT_STUB: &str = "capacity:slots=4,prefill=100000000,decode=800,tokens=8";
+const AGENT_TURNS: u32 = 2;
+const AGENT_TURN_MS: f64 = 10.0;
+const AGENT_THINK_MS: f64 = 20.0;
+
+fn agent_capacity(args: &[&str], out: &Path) -> Output {
+    let mut all = vec![
+        "--workload",
+        "agent",
+        "--session",
+        "chat",
+        "--turns",
+        "2",
+        "--think",
+        "20ms",
+        "--stub",
+        AGENT_STUB,
+    ];
+    all.extend_from_slice(args);
+    capacity(&all, out)
+}
+
+/// Nearest-rank percentile, as the capacity report estimates it.
+fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+#[test]
+fn agent_sessions_under_a_job_slo_pass_far_below_capacity_and_fail_far_above() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cap");
+    let capacity_sps = 4.0 / (AGENT_TURNS as f64 * AGENT_TURN_MS / 1e3);
+    let job_ms = AGENT_TURNS as f64 * AGENT_TURN_MS + AGENT_THINK_MS;
+    // Two probes: a fifth of the capacity, and four times it.
+    let (low, high) = (capacity_sps / 5.0, capacity_sps * 4.0);
+    let o = agent_capacity(
+        &[
+            "--slo",
+            "p95:job<=100ms",
+            "--min-rate",
+            &format!("{low}"),
+            "--max-rate",
+            &format!("{high}"),
+            "--max-probes",
+            "2",
+            "--max-lag",
+            "60s",
+        ],
+        &out,
+    );
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(6),
+        "{}",
+        text(&o)
+    );
+    let r = report(&out);
+    assert_eq!(r["workload"], "agent");
+    assert_eq!(r["unit"], "sessions/s");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("sessions/s"));
+    // ⌈10 / (1 − 0.95)⌉ = 200 measured sessions per probe, 10 % more as warm-up.
+    assert_eq!(r["requests_per_probe"], 200);
+    let md = std::fs::read_to_string(out.join("capacity.md")).unwrap();
+    assert!(
+        md.contains("rate (sessions/s)") && md.contains("job latency"),
+        "{md}"
+    );
+    let probes = r["probes"].as_array().unwrap();
+    assert_eq!(probes.len(), 2);
+    for p in probes {
+        assert_eq!(p["requests"], 220, "{p}");
+        let dir = Path::new(p["out_dir"].as_str().unwrap());
+        let file = agentbench::load::read_load_file(&dir.join("records.jsonl")).unwrap();
+        assert!(!file.requests.is_empty());
+        assert!(file
+            .requests
+            .iter()
+            .all(|x| x.turn.as_ref().is_some_and(|t| t.turns == AGENT_TURNS)));
+        assert_eq!(file.header.plan.agent.as_ref().unwrap().session, "chat");
+    }
+    // Far below capacity: every job completes, and a job lasts its turns' service
+    // plus the think time (the floor), with a few ms of a debug-built client per
+    // turn on top; the probe passes.
+    let p = &probes[0];
+    assert_eq!(p["verdict"], "pass", "{p}");
+    assert_eq!(
+        (p["measured"].as_u64(), p["failed"].as_u64()),
+        (Some(200), Some(0))
+    );
+    let dir = Path::new(p["out_dir"].as_str().unwrap());
+    let file = agentbench::load::read_load_file(&dir.join("records.jsonl")).unwrap();
+    // Job latency recomputed from the records, independently of the analysis:
+    // per measured session, its last turn's end minus its intended start.
+    let warmup_ns = file.header.plan.warmup_ns;
+    let mut jobs: std::collections::BTreeMap<u64, (u64, u64)> = Default::default();
+    for x in &file.requests {
+        let t = x.turn.as_ref().unwrap();
+        if t.session_intended_ns >= warmup_ns {
+            let e = jobs.entry(t.session).or_insert((t.session_intended_ns, 0));
+            e.1 = e.1.max(x.last_seen_ns());
+        }
+    }
+    assert_eq!(jobs.len(), 200);
+    let mut ms: Vec<f64> = jobs
+        .values()
+        .map(|(start, end)| (end - start) as f64 / 1e6)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    let median = nearest_rank(&ms, 0.5);
+    assert!(
+        ms[0] >= job_ms - 0.5 && median <= job_ms * 1.3,
+        "jobs {:.1}..{:.1} ms, median {median:.1}; truth {job_ms} ms",
+        ms[0],
+        ms[ms.len() - 1]
+    );
+    let t = &p["targets"][0];
+    assert_eq!(t["n"], 200);
+    let estimate = t["estimate_ms"].as_f64().unwrap();
+    assert!(
+        (estimate - nearest_rank(&ms, 0.95)).abs() < 0.01,
+        "report {estimate} vs records {}",
+        nearest_rank(&ms, 0.95)
+    );
+    assert!(t["lower_ms"].as_f64().unwrap() <= estimate);
+    assert!(estimate <= t["upper_ms"].as_f64().unwrap());
+    // Goodput: the fraction of jobs within 100 ms, as the records say (one job
+    // of slack for an end exactly at the limit); at least 95 % since the p95 passed.
+    let within = ms.iter().filter(|v| **v <= 100.0).count() as f64 / ms.len() as f64;
+    let goodput = p["goodput"].as_f64().unwrap();
+    assert!(
+        (goodput - within).abs() <= 0.005 + 1e-9 && goodput >= 0.95,
+        "goodput {goodput} vs {within}"
+    );
+    // Four times the capacity: the queue grows without bound or the job p95
+    // exceeds the limit.
+    let p = &probes[1];
+    assert!(
+        p["verdict"] == "overloaded" || p["verdict"] == "fail",
+        "{p}"
+    );
+    assert_eq!(r["bracket"]["pass"].as_f64(), Some(low));
+    assert_eq!(r["bracket"]["fail"].as_f64(), Some(high));
+}
+
+#[test]
+fn agent_capacity_refuses_bad_input_with_the_expression_quoted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("never");
+    let run = |args: &[&str]| {
+        let mut all = vec!["--stub", "capacity", "--min-rate", "1", "--max-rate", "10"];
+        all.extend_from_slice(args);
+        capacity(&all, &out)
+    };
+    for (args, needles) in [
+        (
+            &["--slo", "p95:job<=30s"][..],
+            &["\"p95:job<=30s\"", "--workload agent"][..],
+        ),
+        (
+            &[
+                "--workload",
+                "requests",
+                "--slo",
+                "p99:ttft<=1s,p95:job<=30s",
+            ][..],
+            &["\"p95:job<=30s\"", "--workload agent"][..],
+        ),
+        (
+            &["--workload", "nope", "--slo", "p95:job<=30s"][..],
+            &["--workload \"nope\"", "requests, agent"][..],
+        ),
+        (
+            &[
+                "--workload",
+                "agent",
+                "--slo",
+                "p95:job<=30s",
+                "--probe-sessions",
+                "50",
+            ][..],
+            &["--probe-sessions 50", "at least 200"][..],
+        ),
+        (
+            &[
+                "--workload",
+                "agent",
+                "--slo",
+                "p95:job<=30s",
+                "--session",
+                "nope",
+            ][..],
+            &["--session \"nope\"", "chat, workflow"][..],
+        ),
+        (
+            &["--slo", "p95:ttft<=1s", "--turns", "3"][..],
+            &["--turns", "--workload agent"][..],
+        ),
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        for n in needles {
+            assert!(stderr.contains(n), "{args:?}: {n:?} not in {stderr}");
+        }
+        assert!(!out.exists());
+    }
+}

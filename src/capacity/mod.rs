@@ -14,6 +14,13 @@
 //!
 //! Every probe is a normal load run in `OUT/probes/NN-RATE/`; the capacity report
 //! is computed from their records.
+//!
+//! With an [`AgentProbe`] (`--workload agent`) each probe is an open loop of agent
+//! sessions at a session rate, the search's axis is sessions/s, a `job` target
+//! bounds a percentile of job latency (session intended start → last turn's end,
+//! failed or unfinished jobs ∞, from [`JobsAnalyser`]), per-turn targets keep
+//! meaning per request, and overload is judged on the turns in flight (each is a
+//! session waiting on the server).
 
 pub mod output;
 pub mod search;
@@ -27,15 +34,18 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use search::{Bracket, Outcome, Search, SearchPlan, Step, Verdict};
-pub use slo::{CapacitySlo, Target};
+pub use slo::{CapacitySlo, Metric, Target};
 
 use crate::client::{LlmClient, PreparedCall, RequestSettings, ServerInfo, Timeouts};
-use crate::load::record::{scan_load_file, ScheduleInfo};
+use crate::load::jobs::JobSample;
+use crate::load::record::{read_header, scan_load_file, AgentPlanInfo, ScheduleInfo};
 use crate::load::schedule::schedule_hash;
+use crate::load::session_engine::{SessionMode, Workload, FOLLOW_UP_RULE};
 use crate::load::slo::SloMetric;
+use crate::load::think::Think;
 use crate::load::{
-    run_load, Arrival, Extent, LoadError, LoadPlanInfo, LoadSpec, Mode, OpenSchedule, PromptInfo,
-    Watch,
+    run_load, Arrival, Extent, JobsAnalyser, LoadError, LoadPlanInfo, LoadSpec, Mode, OpenSchedule,
+    PromptInfo, SessionPlan, Watch,
 };
 use crate::metrics::CallMetrics;
 use crate::record::Backend;
@@ -65,6 +75,18 @@ impl ClientFactory {
     }
 }
 
+/// Agent sessions as each probe's load (`--workload agent`): an open loop of
+/// sessions at the probe's session rate.
+#[derive(Debug, Clone)]
+pub struct AgentProbe {
+    /// `chat` or `workflow`.
+    pub session: String,
+    /// What sessions are made of (its turns per session).
+    pub workload: Workload,
+    /// Tool time between turns.
+    pub think: Think,
+}
+
 /// A capacity search, fully specified.
 #[derive(Debug, Clone)]
 pub struct CapacitySpec {
@@ -84,8 +106,11 @@ pub struct CapacitySpec {
     pub slo: CapacitySlo,
     /// The search's range and budget.
     pub plan: SearchPlan,
-    /// Measured requests per probe (at least the SLO's minimum).
+    /// Measured requests per probe (agent sessions: measured sessions), at least
+    /// the SLO's minimum.
     pub requests: u64,
+    /// Agent sessions instead of single requests (`None`: requests).
+    pub agent: Option<AgentProbe>,
     /// Arrival process of every probe.
     pub arrival: Arrival,
     /// Seed: probe `i` uses `seed + i` for its schedule and its bootstrap.
@@ -101,7 +126,7 @@ pub struct TargetResult {
     pub target: String,
     /// Its limit, ms.
     pub limit_ms: f64,
-    /// Samples (measured requests; failures count as ∞).
+    /// Samples (measured requests, or jobs for a `job` target; failures count as ∞).
     pub n: usize,
     /// The percentile.
     pub estimate_ms: Option<f64>,
@@ -116,23 +141,25 @@ pub struct TargetResult {
 pub struct ProbeResult {
     /// 1-based.
     pub index: usize,
-    /// Offered rate, req/s.
+    /// Offered rate, req/s (agent workloads: sessions/s).
     pub rate: f64,
     /// A second look at an inconclusive rate.
     pub repeat: bool,
-    /// Requests in the schedule (warm-up included).
+    /// Requests in the schedule, warm-up included (agent workloads: sessions).
     pub requests: u64,
-    /// Requests measured (warm-up excluded), ok or failed.
+    /// Requests measured (warm-up excluded), ok or failed (agent workloads: jobs).
     pub measured: u64,
-    /// Of those, failed.
+    /// Of those, failed (agent workloads: failed or unfinished jobs).
     pub failed: u64,
     /// The verdict.
     pub verdict: Verdict,
     /// Per target.
     pub targets: Vec<TargetResult>,
-    /// Goodput fraction (every target's metric within its limit, per request).
+    /// Goodput fraction (every target's metric within its limit, per request;
+    /// agent workloads: per job, the job's latency within every `job` limit and
+    /// every turn within every per-turn limit; failures are misses).
     pub goodput: Option<f64>,
-    /// Completed requests per second.
+    /// Completed requests per second (agent workloads: completed jobs).
     pub ok_rate: f64,
     /// How the probe ended: `completed`, or why it stopped early.
     pub ended: String,
@@ -145,6 +172,15 @@ pub struct ProbeResult {
 pub struct CapacityReport {
     /// The SLO, as given.
     pub slo: String,
+    /// `requests` or `agent`.
+    pub workload: String,
+    /// The rates' unit: `req/s`, or `sessions/s` for agent sessions.
+    pub unit: String,
+    /// What a probe counts: `requests`, or `sessions`.
+    pub counted: String,
+    /// Agent workloads: the sessions probed, in words (kind, turns, think).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<String>,
     /// Range, budget and tolerance.
     pub min_rate: f64,
     /// See `min_rate`.
@@ -153,7 +189,8 @@ pub struct CapacityReport {
     pub max_probes: usize,
     /// ± fraction asked for.
     pub tolerance: f64,
-    /// Measured requests per probe, and how that was chosen.
+    /// Measured requests (agent workloads: sessions) per probe, and how that
+    /// was chosen.
     pub requests_per_probe: u64,
     /// Why that many.
     pub requests_why: String,
@@ -163,11 +200,11 @@ pub struct CapacityReport {
     pub bracket: Bracket,
     /// How the search ended.
     pub outcome: Outcome,
-    /// Geometric centre of the bracket, req/s.
+    /// Geometric centre of the bracket, in `unit`.
     pub estimate: Option<f64>,
     /// Half-width of the bracket relative to its centre.
     pub half_width: Option<f64>,
-    /// Requests sent over all probes.
+    /// Requests (agent workloads: sessions) sent over all probes.
     pub requests_spent: u64,
     /// Seconds the search took.
     pub wall_s: f64,
@@ -177,23 +214,25 @@ impl CapacityReport {
     /// One line: what was found.
     pub fn headline(&self) -> String {
         let b = &self.bracket;
+        let u = &self.unit;
         let tail = format!(
-            "{} probes, {} requests, {:.0} s",
+            "{} probes, {} {}, {:.0} s",
             self.probes.len(),
             self.requests_spent,
+            self.counted,
             self.wall_s
         );
         match (&self.outcome, b.pass, b.fail) {
             (Outcome::BelowRange, _, Some(f)) => format!(
-                "capacity below the range: even {f:.2} req/s failed {} ({tail})",
+                "capacity below the range: even {f:.2} {u} failed {} ({tail})",
                 self.slo
             ),
             (Outcome::AboveRange, Some(p), _) => format!(
-                "capacity above the range: {p:.2} req/s still met {} ({tail})",
+                "capacity above the range: {p:.2} {u} still met {} ({tail})",
                 self.slo
             ),
             (o, Some(lo), Some(hi)) => format!(
-                "capacity between {lo:.2} and {hi:.2} req/s (≈ {:.2} ± {:.1} %) under {}{} ({tail})",
+                "capacity between {lo:.2} and {hi:.2} {u} (≈ {:.2} ± {:.1} %) under {}{} ({tail})",
                 (lo * hi).sqrt(),
                 100.0 * (hi - lo) / (hi + lo),
                 self.slo,
@@ -218,7 +257,7 @@ pub enum CapacityError {
     #[error(transparent)]
     Load(#[from] LoadError),
     /// A probe was client-limited: the search would measure agentbench.
-    #[error("probe {index} at {rate:.2} req/s was CLIENT-LIMITED ({why}); the capacity found would be agentbench's, not the server's — lower --max-rate or use a faster client host")]
+    #[error("probe {index} at rate {rate:.2} was CLIENT-LIMITED ({why}); the capacity found would be agentbench's, not the server's — lower --max-rate or use a faster client host")]
     ClientLimited {
         /// Probe number.
         index: usize,
@@ -237,14 +276,18 @@ pub enum CapacityError {
     Output(#[from] output::OutputError),
 }
 
-/// The per-request SLO equivalent of the targets, for each probe's goodput: per
-/// metric, its strictest limit.
+/// The per-request SLO equivalent of the per-request targets, for each probe's
+/// goodput: per metric, its strictest limit (`job` targets are left out: the
+/// load runs' SLO grammar is per request). Empty when there is none.
 pub fn request_slo(slo: &CapacitySlo) -> String {
     let mut parts: Vec<(SloMetric, u64)> = Vec::new();
     for t in &slo.targets {
-        match parts.iter_mut().find(|(m, _)| *m == t.metric) {
+        let Metric::Request(metric) = t.metric else {
+            continue;
+        };
+        match parts.iter_mut().find(|(m, _)| *m == metric) {
             Some((_, l)) => *l = (*l).min(t.limit_ns),
-            None => parts.push((t.metric, t.limit_ns)),
+            None => parts.push((metric, t.limit_ns)),
         }
     }
     parts
@@ -264,19 +307,60 @@ pub fn run_capacity(
 ) -> Result<CapacityReport, CapacityError> {
     let started = std::time::Instant::now();
     let mut search = Search::new(spec.plan);
+    let (workload, unit, counted) = if spec.agent.is_some() {
+        ("agent", "sessions/s", "sessions")
+    } else {
+        ("requests", "req/s", "requests")
+    };
     let mut report = CapacityReport {
         slo: spec.slo.to_string(),
+        workload: workload.into(),
+        unit: unit.into(),
+        counted: counted.into(),
+        sessions: spec.agent.as_ref().map(|a| {
+            format!(
+                "{} sessions of {} turns, think {}, open loop",
+                a.session,
+                a.workload.turns(),
+                a.think
+            )
+        }),
         min_rate: spec.plan.min_rate,
         max_rate: spec.plan.max_rate,
         max_probes: spec.plan.max_probes,
         tolerance: spec.plan.tolerance,
         requests_per_probe: spec.requests,
-        requests_why: format!(
-            "at least {} = ⌈{} / (1 − q)⌉ for the highest percentile, so that {} samples lie beyond it",
-            spec.slo.min_requests(),
-            slo::TAIL_SAMPLES,
-            slo::TAIL_SAMPLES
-        ),
+        requests_why: match &spec.agent {
+            None => format!(
+                "at least {} = ⌈{} / (1 − q)⌉ for the highest percentile, so that {} samples lie beyond it",
+                spec.slo.min_requests(),
+                slo::TAIL_SAMPLES,
+                slo::TAIL_SAMPLES
+            ),
+            Some(a) => {
+                let turns = a.workload.turns();
+                let each: Vec<String> = spec
+                    .slo
+                    .targets
+                    .iter()
+                    .map(|t| match t.metric {
+                        Metric::Job => format!("{t}: {} jobs", t.min_requests()),
+                        Metric::Request(_) => format!(
+                            "{t}: {} turns = {} sessions of {turns}",
+                            t.min_requests(),
+                            t.min_requests().div_ceil(u64::from(turns.max(1)))
+                        ),
+                    })
+                    .collect();
+                format!(
+                    "at least {} sessions, so that {} samples lie beyond each percentile, ⌈{} / (1 − q)⌉ ({})",
+                    spec.slo.min_sessions(turns),
+                    slo::TAIL_SAMPLES,
+                    slo::TAIL_SAMPLES,
+                    each.join("; ")
+                )
+            }
+        },
         probes: Vec::new(),
         bracket: Bracket::default(),
         outcome: Outcome::NotNarrowed,
@@ -323,8 +407,9 @@ fn finish(report: &mut CapacityReport, search: &Search, started: std::time::Inst
     report.wall_s = started.elapsed().as_secs_f64();
 }
 
-/// One probe: a load run at `rate`, then its verdict from its records. Returns
-/// the client-limited reasons as the second value when the client did not keep up.
+/// One probe: a load run at `rate` (agent workloads: an open loop of sessions at
+/// `rate` sessions/s), then its verdict from its records. Returns the
+/// client-limited reasons as the second value when the client did not keep up.
 fn run_probe(
     spec: &CapacitySpec,
     out_dir: &Path,
@@ -343,29 +428,58 @@ fn run_probe(
     };
     let intended = schedule.intended();
     let warmup_ns = intended.get(warm as usize).copied().unwrap_or(0);
+    let unit = if spec.agent.is_some() { "sps" } else { "rps" };
     let dir = out_dir
         .join("probes")
-        .join(format!("{index:02}-{rate:.3}rps"));
+        .join(format!("{index:02}-{rate:.3}{unit}"));
+    let slo = request_slo(&spec.slo);
     let plan = LoadPlanInfo {
         mode: "open".into(),
         concurrency: None,
         think_ns: 0,
-        rate: Some(rate),
+        rate: spec.agent.is_none().then_some(rate),
         arrival: Some(spec.arrival.to_string()),
         max_concurrency: None,
         seed,
-        requests: Some(measured + warm),
+        requests: spec.agent.is_none().then_some(measured + warm),
         duration_ns: None,
         warmup_ns,
         schedule: Some(ScheduleInfo {
             count: intended.len() as u64,
             sha256: schedule_hash(&intended),
         }),
-        slo: Some(request_slo(&spec.slo)),
+        slo: (!slo.is_empty()).then_some(slo),
         max_lag_ns: spec.max_lag_ns,
         shard: None,
         shards: Vec::new(),
-        agent: None,
+        agent: spec.agent.as_ref().map(|a| AgentPlanInfo {
+            workload: "agent".into(),
+            session: a.session.clone(),
+            turns: a.workload.turns(),
+            think: a.think.to_string(),
+            sessions: None,
+            session_rate: Some(rate),
+            jobs: Some(measured + warm),
+            follow_up: matches!(a.workload, Workload::Chat { .. })
+                .then(|| FOLLOW_UP_RULE.to_string()),
+        }),
+    };
+    let scheduled = intended.len() as u64;
+    let mode = match &spec.agent {
+        None => Mode::Open {
+            intended: Arc::new(intended),
+            seqs: None,
+            max_concurrency: None,
+        },
+        Some(a) => Mode::Sessions(Box::new(SessionPlan {
+            workload: a.workload.clone(),
+            think: a.think,
+            seed,
+            mode: SessionMode::Open {
+                arrivals: Arc::new(intended),
+                max_concurrency: None,
+            },
+        })),
     };
     let load = LoadSpec {
         client: spec.client.make().map_err(|e| {
@@ -374,18 +488,20 @@ fn run_probe(
             )))
         })?,
         prompts: spec.prompts.clone(),
-        mode: Mode::Open {
-            intended: Arc::new(intended),
-            seqs: None,
-            max_concurrency: None,
-        },
+        mode,
         plan,
         backend: spec.backend.clone(),
         server: spec.server.clone(),
         model: spec.model.clone(),
         settings: spec.settings.clone(),
     };
-    let mut overload = stats::OverloadTest::new(rate);
+    // Sessions: each turn in flight is a session waiting on the server, and turns
+    // are offered at about `turns` per session.
+    let turn_rate = spec
+        .agent
+        .as_ref()
+        .map_or(rate, |a| rate * f64::from(a.workload.turns()));
+    let mut overload = stats::OverloadTest::new(turn_rate);
     let outcome = run_load(load, &dir, |p, elapsed| {
         let why = overload.observe(
             elapsed.as_secs_f64(),
@@ -401,7 +517,12 @@ fn run_probe(
         .as_deref()
         .filter(|w| w.starts_with("overloaded"))
         .map(str::to_string);
-    let targets = target_results(spec, &outcome.records, seed)?;
+    let jobs = if spec.agent.is_some() {
+        Some(job_samples(&outcome.records)?)
+    } else {
+        None
+    };
+    let targets = target_results(spec, &outcome.records, jobs.as_deref(), seed)?;
     let verdict = if overloaded.is_some() {
         Verdict::Overloaded
     } else if targets
@@ -422,31 +543,85 @@ fn run_probe(
     // the rate the client managed.
     let why_limited =
         (s.client.client_limited && overloaded.is_none()).then(|| s.client.reasons.join("; "));
+    let (requests, measured, failed, goodput, ok_rate) = match &jobs {
+        None => (
+            s.requests,
+            s.measured,
+            s.failed,
+            s.goodput.as_ref().map(|g| g.fraction),
+            s.ok_rate,
+        ),
+        Some(jobs) => {
+            let job_limit = spec
+                .slo
+                .targets
+                .iter()
+                .filter(|t| t.metric == Metric::Job)
+                .map(|t| t.limit_ns)
+                .min();
+            let met = jobs
+                .iter()
+                .filter(|j| {
+                    j.slo_met
+                        && j.latency_ns
+                            .is_some_and(|l| job_limit.is_none_or(|limit| l <= limit))
+                })
+                .count();
+            let window_s = s.sessions.as_ref().map_or(0.0, |j| j.window_s);
+            let completed = jobs.iter().filter(|j| j.latency_ns.is_some()).count();
+            (
+                scheduled,
+                jobs.len() as u64,
+                (jobs.len() - completed) as u64,
+                (!jobs.is_empty()).then(|| met as f64 / jobs.len() as f64),
+                if window_s > 0.0 {
+                    completed as f64 / window_s
+                } else {
+                    0.0
+                },
+            )
+        }
+    };
     let probe = ProbeResult {
         index,
         rate,
         repeat,
-        requests: s.requests,
-        measured: s.measured,
-        failed: s.failed,
+        requests,
+        measured,
+        failed,
         verdict,
         targets,
-        goodput: s.goodput.as_ref().map(|g| g.fraction),
-        ok_rate: s.ok_rate,
+        goodput,
+        ok_rate,
         ended: overloaded.unwrap_or_else(|| "completed".into()),
         out_dir: dir,
     };
     Ok((probe, why_limited))
 }
 
+/// The measured jobs of a probe's records, in order of their sessions' intended
+/// starts (assembled by [`JobsAnalyser`], the load report's own job analysis).
+fn job_samples(records: &Path) -> Result<Vec<JobSample>, CapacityError> {
+    let header =
+        read_header(records).ok_or_else(|| crate::load::record::LoadReadError::NotLoad {
+            path: records.to_path_buf(),
+            why: "no load header".into(),
+        })?;
+    let mut jobs = JobsAnalyser::new(&header).keep_samples();
+    scan_load_file(records, |r| jobs.add(&r))?;
+    Ok(jobs.finish_samples())
+}
+
 /// Each target's percentile and interval from a probe's records (measured requests
-/// only; a failed request is ∞; TPOT only where defined).
+/// only; a failed request is ∞; TPOT only where defined) and, for `job` targets,
+/// its measured jobs (a failed or unfinished job is ∞).
 fn target_results(
     spec: &CapacitySpec,
     records: &Path,
+    jobs: Option<&[JobSample]>,
     seed: u64,
 ) -> Result<Vec<TargetResult>, CapacityError> {
-    let metrics: Vec<SloMetric> = spec.slo.targets.iter().map(|t| t.metric).collect();
+    let metrics: Vec<Metric> = spec.slo.targets.iter().map(|t| t.metric).collect();
     // (intended send, value) per target: the bootstrap keeps arrival order.
     let mut samples: Vec<Vec<(u64, f64)>> = vec![Vec::new(); metrics.len()];
     scan_load_file(records, |r| {
@@ -456,6 +631,9 @@ fn target_results(
         let behind = r.behind_ns() as f64 / 1e6;
         let m = CallMetrics::new(&r.call);
         for (k, metric) in metrics.iter().enumerate() {
+            let Metric::Request(metric) = metric else {
+                continue; // from the jobs, below
+            };
             let v = if !r.call.is_ok() {
                 Some(f64::INFINITY)
             } else {
@@ -470,6 +648,19 @@ fn target_results(
             }
         }
     })?;
+    // Jobs: one sample each, failed or unfinished ∞, in intended-start order.
+    for (k, metric) in metrics.iter().enumerate() {
+        if *metric == Metric::Job {
+            samples[k] = jobs
+                .unwrap_or_default()
+                .iter()
+                .map(|j| {
+                    let v = j.latency_ns.map_or(f64::INFINITY, |l| l as f64 / 1e6);
+                    (j.intended_ns, v)
+                })
+                .collect();
+        }
+    }
     let samples: Vec<Vec<f64>> = samples
         .into_iter()
         .map(|mut s| {

@@ -79,15 +79,32 @@ fn verdict_name(p: &ProbeResult) -> String {
     }
 }
 
-const HEAD: [&str; 7] = [
-    "#",
-    "rate (req/s)",
-    "verdict",
-    "SLO percentiles [95 % CI]",
-    "goodput",
-    "ok/s",
-    "ended",
-];
+fn head(r: &CapacityReport) -> [String; 7] {
+    [
+        "#".into(),
+        format!("rate ({})", r.unit),
+        "verdict".into(),
+        "SLO percentiles [95 % CI]".into(),
+        "goodput".into(),
+        if r.workload == "agent" {
+            "jobs ok/s".into()
+        } else {
+            "ok/s".into()
+        },
+        "ended".into(),
+    ]
+}
+
+/// What the report's percentiles mean, for its notes: the per-request view, and
+/// for agent workloads the job-level one.
+fn meaning(r: &CapacityReport) -> String {
+    match &r.sessions {
+        None => "Latencies count from each request's intended send; a failed request is infinitely slow.".into(),
+        Some(s) => format!(
+            "Load: {s}, at a rate in sessions/s. A `job` target bounds a percentile of job latency, from the session's intended start to its last turn's end (a failed or unfinished job is infinitely slow); `ttft`, `tpot` and `e2e` targets bound each turn from its own intended send."
+        ),
+    }
+}
 
 fn row(p: &ProbeResult) -> [String; 7] {
     [
@@ -109,15 +126,18 @@ pub fn markdown(r: &CapacityReport) -> String {
     let _ = writeln!(out, "**{}**\n", r.headline());
     let _ = writeln!(
         out,
-        "Range {:.2}–{:.2} req/s, at most {} probes, ± {:.0} % asked; {} measured requests per probe ({}), a repeat of an inconclusive rate doubles them.\n",
+        "Range {:.2}–{:.2} {}, at most {} probes, ± {:.0} % asked; {} measured {} per probe ({}), a repeat of an inconclusive rate doubles them.\n",
         r.min_rate,
         r.max_rate,
+        r.unit,
         r.max_probes,
         r.tolerance * 100.0,
         r.requests_per_probe,
+        r.counted,
         r.requests_why
     );
-    let _ = writeln!(out, "| {} |", HEAD.join(" | "));
+    let _ = writeln!(out, "{}\n", meaning(r));
+    let _ = writeln!(out, "| {} |", head(r).join(" | "));
     let _ = writeln!(out, "|{}|", ["---"; 7].join("|"));
     for p in &r.probes {
         let _ = writeln!(out, "| {} |", row(p).join(" | ").replace('\n', " "));
@@ -178,8 +198,12 @@ fn latency_chart(r: &CapacityReport, k: usize) -> String {
         };
         let _ = chart
             .configure_mesh()
-            .x_desc("offered rate (req/s)")
-            .y_desc("ms (from the intended send)")
+            .x_desc(format!("offered rate ({})", r.unit))
+            .y_desc(if first.target.contains(":job") {
+                "ms (from the session's intended start)"
+            } else {
+                "ms (from the intended send)"
+            })
             .draw();
         let blue = crate::report::plots::color(0);
         let _ = chart.draw_series(
@@ -230,8 +254,15 @@ fn goodput_chart(r: &CapacityReport) -> String {
         };
         let _ = chart
             .configure_mesh()
-            .x_desc("offered rate (req/s)")
-            .y_desc("% of requests within every limit")
+            .x_desc(format!("offered rate ({})", r.unit))
+            .y_desc(format!(
+                "% of {} within every limit",
+                if r.workload == "agent" {
+                    "jobs"
+                } else {
+                    "requests"
+                }
+            ))
             .draw();
         let c = crate::report::plots::color(1);
         let _ = chart.draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)));
@@ -249,8 +280,8 @@ pub fn html(r: &CapacityReport) -> String {
         crate::report::page::escape(&r.headline())
     ));
     page.note(&format!(
-        "Each probe is an open-loop load run (its own report under probes/); a rate passes when every SLO percentile's upper 95 % bootstrap bound is within its limit, fails when a lower bound exceeds it or the queue grew without bound (overloaded, stopped early), and is otherwise inconclusive (probed once more with twice the requests). {} measured requests per probe: {}.",
-        r.requests_per_probe, r.requests_why
+        "Each probe is an open-loop load run (its own report under probes/); a rate ({}) passes when every SLO percentile's upper 95 % bootstrap bound is within its limit, fails when a lower bound exceeds it or the queue grew without bound (overloaded, stopped early), and is otherwise inconclusive (probed once more with twice the {}). {} measured {} per probe: {}. {}",
+        r.unit, r.counted, r.requests_per_probe, r.counted, r.requests_why, meaning(r)
     ));
     page.section("curves", "Latency vs load");
     let n_targets = r.probes.first().map_or(0, |p| p.targets.len());
@@ -264,10 +295,14 @@ pub fn html(r: &CapacityReport) -> String {
     page.figure(
         "goodput",
         &goodput_chart(r),
-        "Fraction of measured requests within every limit (failures are misses).",
+        if r.workload == "agent" {
+            "Fraction of measured jobs whose latency is within every job limit and whose every turn is within every per-turn limit (failed and unfinished jobs are misses)."
+        } else {
+            "Fraction of measured requests within every limit (failures are misses)."
+        },
     );
     page.section("probes", "Probes");
-    let mut t = Table::new(HEAD.iter().map(|h| Cell::text(h)).collect());
+    let mut t = Table::new(head(r).iter().map(|h| Cell::text(h)).collect());
     for p in &r.probes {
         let cells = row(p);
         t.row(vec![

@@ -1,19 +1,41 @@
-//! Percentile SLOs: `p99:ttft<=2s,p95:e2e<=10s`. Each target bounds one percentile
-//! of one per-request latency measured from the intended send (a failed request is
-//! infinitely slow).
+//! Percentile SLOs: `p99:ttft<=2s,p95:e2e<=10s,p95:job<=30s`. Each target bounds
+//! one percentile of one latency: a per-request (per-turn) one measured from the
+//! intended send, or (`job`, agent workloads only) a job's latency from its
+//! session's intended start to its last turn's end. A failed request or job is
+//! infinitely slow.
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::load::slo::{format_duration_ns, parse_duration_ns, SloMetric};
 
+/// What a target bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// A per-request (for sessions: per-turn) latency.
+    Request(SloMetric),
+    /// A job's (agent session's) latency: its intended start → its last turn's
+    /// end; a failed or unfinished job is infinitely slow.
+    Job,
+}
+
+impl Metric {
+    /// As written in an SLO: `ttft`, `tpot`, `e2e`, `job`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Request(m) => m.name(),
+            Metric::Job => "job",
+        }
+    }
+}
+
 /// One target: the `quantile` of `metric` must be at most `limit_ns`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Target {
     /// 0.5, 0.9, 0.95, 0.99 or 0.999.
     pub quantile: f64,
-    /// TTFT, TPOT or E2E (TTFT and E2E from the intended send).
-    pub metric: SloMetric,
+    /// TTFT, TPOT or E2E (TTFT and E2E from the intended send), or job latency.
+    pub metric: Metric,
     /// The bound, ns.
     pub limit_ns: u64,
 }
@@ -36,8 +58,9 @@ impl Target {
             .map_or("p?", |(n, _)| n)
     }
 
-    /// Requests a probe needs so that at least [`TAIL_SAMPLES`] lie above this
-    /// percentile: ⌈TAIL_SAMPLES / (1 − q)⌉ (p99: 1,000; p95: 200).
+    /// Samples (requests; jobs for a `job` target) a probe needs so that at least
+    /// [`TAIL_SAMPLES`] lie above this percentile: ⌈TAIL_SAMPLES / (1 − q)⌉ (p99:
+    /// 1,000; p95: 200).
     pub fn min_requests(&self) -> u64 {
         (TAIL_SAMPLES as f64 / (1.0 - self.quantile)).ceil() as u64
     }
@@ -82,13 +105,33 @@ impl CapacitySlo {
             .max()
             .unwrap_or(1)
     }
+
+    /// The first `job` target, if any.
+    pub fn job_target(&self) -> Option<&Target> {
+        self.targets.iter().find(|t| t.metric == Metric::Job)
+    }
+
+    /// Measured sessions an agent probe needs, each of `turns` turns: every
+    /// `job` target's minimum in jobs, and every per-turn target's minimum in
+    /// turns (⌈min / turns⌉ sessions).
+    pub fn min_sessions(&self, turns: u32) -> u64 {
+        self.targets
+            .iter()
+            .map(|t| match t.metric {
+                Metric::Job => t.min_requests(),
+                Metric::Request(_) => t.min_requests().div_ceil(u64::from(turns.max(1))),
+            })
+            .max()
+            .unwrap_or(1)
+    }
 }
 
-fn metric_of(s: &str) -> Option<SloMetric> {
+fn metric_of(s: &str) -> Option<Metric> {
     match s {
-        "ttft" => Some(SloMetric::Ttft),
-        "tpot" => Some(SloMetric::Tpot),
-        "e2e" => Some(SloMetric::E2e),
+        "ttft" => Some(Metric::Request(SloMetric::Ttft)),
+        "tpot" => Some(Metric::Request(SloMetric::Tpot)),
+        "e2e" => Some(Metric::Request(SloMetric::E2e)),
+        "job" => Some(Metric::Job),
         _ => None,
     }
 }
@@ -120,7 +163,7 @@ impl FromStr for CapacitySlo {
                 .ok_or_else(|| format!("{part:?} has no <= bound (e.g. p99:ttft<=2s)"))?;
             let metric = metric_of(name.trim()).ok_or_else(|| {
                 format!(
-                    "unknown metric {:?} in {part:?}; valid: ttft, tpot, e2e",
+                    "unknown metric {:?} in {part:?}; valid: ttft, tpot, e2e, job (agent workloads)",
                     name.trim()
                 )
             })?;
@@ -159,6 +202,19 @@ mod tests {
         assert_eq!(slo.to_string(), "p99:ttft<=2s,p95:e2e<=10s");
         assert_eq!(slo.min_requests(), 1000);
         assert_eq!(slo.targets[1].min_requests(), 200);
+        assert!(slo.job_target().is_none());
+    }
+
+    #[test]
+    fn job_targets_and_the_sessions_they_need() {
+        let slo: CapacitySlo = "p95:job<=30s,p99:ttft<=2s".parse().unwrap();
+        assert_eq!(slo.targets[0].metric, Metric::Job);
+        assert_eq!(slo.targets[0].limit_ns, 30_000_000_000);
+        assert_eq!(slo.to_string(), "p95:job<=30s,p99:ttft<=2s");
+        // p95 of jobs: 200 sessions; p99 of turns: 1,000 turns = 334 sessions of 3.
+        assert_eq!(slo.min_sessions(3), 334);
+        assert_eq!(slo.min_sessions(10), 200);
+        assert!(slo.job_target().is_some());
     }
 
     #[test]

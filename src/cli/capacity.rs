@@ -1,18 +1,26 @@
 //! `agentbench capacity`: flags → a [`CapacitySpec`], then [`run_capacity`], then
-//! the headline and the exit code.
+//! the headline and the exit code. `--workload agent` probes open loops of agent
+//! sessions (chat or workflow) at session rates under job-level or per-turn
+//! targets.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use super::load::{positive, Prepared, TargetArgs};
+use super::load::{
+    positive, prepare_backend, settings_of, synthetic_prompt, timeouts_of, Prepared, TargetArgs,
+};
 use super::run::out_dir_under;
 use crate::capacity::{
-    run_capacity, CapacityError, CapacitySlo, CapacitySpec, ClientFactory, Outcome, SearchPlan,
+    run_capacity, AgentProbe, CapacityError, CapacitySlo, CapacitySpec, ClientFactory, Outcome,
+    SearchPlan,
 };
+use crate::load::session_engine::Workload;
 use crate::load::slo::parse_duration_ns;
+use crate::load::think::Think;
 use crate::load::{Arrival, EXIT_CLIENT_LIMITED};
 
 /// Exit code of `capacity` when the interval could not be narrowed to the
@@ -24,13 +32,33 @@ pub const EXIT_NOT_NARROWED: u8 = 6;
 pub struct CapacityArgs {
     /// The SLO: percentile:metric<=duration, comma-separated, e.g.
     /// p99:ttft<=2s,p95:e2e<=10s (percentiles p50, p90, p95, p99, p99.9; metrics
-    /// ttft, tpot, e2e, TTFT and E2E from the intended send).
+    /// ttft, tpot, e2e, TTFT and E2E from the intended send; job, --workload agent
+    /// only: job latency from the session's intended start to its last turn's end).
     #[arg(long, value_name = "SLO")]
     pub slo: String,
-    /// Lowest rate to consider, requests/s.
+    /// What each probe offers: requests (single requests at a rate), or agent
+    /// (sessions of several turns at a session rate).
+    #[arg(long, value_name = "KIND", default_value = "requests")]
+    pub workload: String,
+    /// --workload agent: chat (a growing conversation) or workflow (the agent
+    /// workflow's analysis and report calls).
+    #[arg(long, value_name = "KIND")]
+    pub session: Option<String>,
+    /// --workload agent, chat: turns per session (default 3).
+    #[arg(long, value_name = "K")]
+    pub turns: Option<u32>,
+    /// --workload agent: tool time between turns (200ms, exp:200ms,
+    /// uniform:100ms..300ms; default none).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    pub think: Option<String>,
+    /// --workload agent: measured sessions per probe (default: the SLO's minimum,
+    /// e.g. 200 for a p95 job target; fewer is refused).
+    #[arg(long, value_name = "N")]
+    pub probe_sessions: Option<u64>,
+    /// Lowest rate to consider, requests/s (--workload agent: sessions/s).
     #[arg(long, value_name = "R0", allow_negative_numbers = true)]
     pub min_rate: f64,
-    /// Highest rate to consider, requests/s.
+    /// Highest rate to consider, requests/s (--workload agent: sessions/s).
     #[arg(long, value_name = "R1", allow_negative_numbers = true)]
     pub max_rate: f64,
     /// Probes at most.
@@ -60,11 +88,71 @@ pub struct CapacityArgs {
     pub quiet: bool,
 }
 
-fn plan_of(args: &CapacityArgs) -> Result<(CapacitySlo, SearchPlan, u64, Arrival, u64)> {
+/// The agent flags, checked: (session kind, turns, think), or `None` for
+/// `--workload requests` (where they are refused).
+fn agent_of(args: &CapacityArgs, slo: &CapacitySlo) -> Result<Option<(String, u32, Think)>> {
+    match args.workload.as_str() {
+        "requests" => {
+            if let Some(t) = slo.job_target() {
+                bail!(
+                    "--slo: \"{t}\" is a job-level target: it needs --workload agent (sessions); with --workload requests use ttft, tpot or e2e"
+                );
+            }
+            for (set, flag) in [
+                (args.session.is_some(), "--session"),
+                (args.turns.is_some(), "--turns"),
+                (args.think.is_some(), "--think"),
+                (args.probe_sessions.is_some(), "--probe-sessions"),
+            ] {
+                if set {
+                    bail!("{flag} is for --workload agent; add --workload agent or drop {flag}");
+                }
+            }
+            Ok(None)
+        }
+        "agent" => {
+            if args.probe_requests.is_some() {
+                bail!(
+                    "--probe-requests is for --workload requests; sessions take --probe-sessions N"
+                );
+            }
+            let kind = args.session.as_deref().unwrap_or("chat");
+            let turns = match (kind, args.turns) {
+                (_, Some(0)) => bail!("--turns must be at least 1"),
+                ("chat", t) => t.unwrap_or(3),
+                ("workflow", None | Some(2)) => 2,
+                ("workflow", Some(t)) => {
+                    bail!("--turns {t}: a workflow session has 2 turns (analysis, report)")
+                }
+                (other, _) => bail!("--session {other:?} is unknown; valid: chat, workflow"),
+            };
+            let think: Think = match &args.think {
+                Some(t) => t
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--think {t:?}: {e}"))?,
+                None => Think::default(),
+            };
+            Ok(Some((kind.to_string(), turns, think)))
+        }
+        other => bail!("--workload {other:?} is unknown; valid: requests, agent"),
+    }
+}
+
+type Plan = (
+    CapacitySlo,
+    SearchPlan,
+    u64,
+    Arrival,
+    u64,
+    Option<(String, u32, Think)>,
+);
+
+fn plan_of(args: &CapacityArgs) -> Result<Plan> {
     let slo: CapacitySlo = args
         .slo
         .parse()
         .map_err(|e: String| anyhow::anyhow!("--slo: {e}"))?;
+    let agent = agent_of(args, &slo)?;
     let min_rate = positive("--min-rate", args.min_rate)?;
     let max_rate = positive("--max-rate", args.max_rate)?;
     if min_rate >= max_rate {
@@ -76,14 +164,28 @@ fn plan_of(args: &CapacityArgs) -> Result<(CapacitySlo, SearchPlan, u64, Arrival
     if args.max_probes < 2 {
         bail!("--max-probes must be at least 2 (the two ends of the range)");
     }
-    let min = slo.min_requests();
-    let requests = match args.probe_requests {
-        Some(n) if n < min => bail!(
-            "--probe-requests {n} is too few for {}: at least {min} (so that 10 samples lie beyond its highest percentile)",
-            slo
-        ),
-        Some(n) => n,
-        None => min,
+    let requests = match &agent {
+        None => {
+            let min = slo.min_requests();
+            match args.probe_requests {
+                Some(n) if n < min => bail!(
+                    "--probe-requests {n} is too few for {}: at least {min} (so that 10 samples lie beyond its highest percentile)",
+                    slo
+                ),
+                Some(n) => n,
+                None => min,
+            }
+        }
+        Some((_, turns, _)) => {
+            let min = slo.min_sessions(*turns);
+            match args.probe_sessions {
+                Some(n) if n < min => bail!(
+                    "--probe-sessions {n} is too few for {slo} with {turns} turns per session: at least {min} (so that 10 jobs, or turns, lie beyond its highest percentile)"
+                ),
+                Some(n) => n,
+                None => min,
+            }
+        }
     };
     let arrival: Arrival = args
         .arrival
@@ -97,18 +199,101 @@ fn plan_of(args: &CapacityArgs) -> Result<(CapacitySlo, SearchPlan, u64, Arrival
         max_probes: args.max_probes,
         tolerance: args.tolerance,
     };
-    Ok((slo, plan, requests, arrival, max_lag_ns))
+    Ok((slo, plan, requests, arrival, max_lag_ns, agent))
+}
+
+/// The agent sessions' workload and turn 0's prompt (name, text), made as `load
+/// --workload agent` makes them: a chat session's first message is the synthetic
+/// prompt with --prompt-tokens, else (and for a workflow) the corpus's analysis
+/// prompt.
+fn agent_workload(
+    target: &TargetArgs,
+    kind: &str,
+    turns: u32,
+    seed: u64,
+) -> Result<(String, String, Workload)> {
+    if kind == "chat" {
+        if let Some(n) = target.prompt_tokens {
+            if n == 0 {
+                bail!("--prompt-tokens must be at least 1");
+            }
+            let first = synthetic_prompt(n, seed);
+            let workload = Workload::Chat {
+                turns,
+                first: Arc::from(first.as_str()),
+            };
+            return Ok(("synthetic".into(), first, workload));
+        }
+    } else if target.prompt_tokens.is_some() {
+        bail!("--prompt-tokens: a workflow session sends the workflow's own prompts");
+    }
+    let root = &target.corpus;
+    let corpus = crate::ingest::ingest(root, &crate::ingest::IngestOptions::default())
+        .with_context(|| format!("cannot ingest the corpus at {}", root.display()))?;
+    let summary = crate::ingest::summarize(&corpus);
+    let analysis = crate::prompt::analysis_prompt(&summary);
+    let workload = if kind == "chat" {
+        Workload::Chat {
+            turns,
+            first: Arc::from(analysis.as_str()),
+        }
+    } else {
+        Workload::Workflow {
+            analysis: Arc::from(analysis.as_str()),
+            summary: Arc::new(summary),
+        }
+    };
+    Ok(("analysis".into(), analysis, workload))
+}
+
+/// Starts or probes the backend for agent sessions: the header's prompt 0 is
+/// turn 0's prompt; chat sessions use the chat endpoint.
+fn prepare_agent(
+    args: &CapacityArgs,
+    kind: &str,
+    turns: u32,
+    think: Think,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(Prepared, AgentProbe)> {
+    let t = &args.target;
+    let settings = settings_of(&t.options, t.output_tokens, t.server.protocol)?;
+    let timeouts = timeouts_of(t.idle_timeout, t.timeout)?;
+    let (name, first, workload) = agent_workload(t, kind, turns, args.seed)?;
+    let mut prepared = prepare_backend(
+        runtime,
+        &t.server,
+        t.stub.as_deref(),
+        timeouts,
+        &[(name, first)],
+        settings,
+    )?;
+    if matches!(workload, Workload::Chat { .. }) {
+        prepared.backend.endpoint = crate::client::Endpoint::Chat;
+    }
+    let probe = AgentProbe {
+        session: kind.to_string(),
+        workload,
+        think,
+    };
+    Ok((prepared, probe))
 }
 
 /// Runs `agentbench capacity`: 0 when the capacity was narrowed to the tolerance,
 /// 6 when it was not (or lies outside the range), 5 when a probe was
 /// client-limited, 2 for bad input.
 pub fn run_capacity_cli(args: &CapacityArgs) -> Result<ExitCode> {
-    let (slo, plan, requests, arrival, max_lag_ns) = plan_of(args)?;
+    let (slo, plan, requests, arrival, max_lag_ns, agent) = plan_of(args)?;
     let protocol = args.target.server.protocol;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let (prepared, agent) = match agent {
+        None => (args.target.prepare(args.seed, &runtime)?, None),
+        Some((kind, turns, think)) => {
+            let (p, a) = prepare_agent(args, &kind, turns, think, &runtime)?;
+            (p, Some(a))
+        }
+    };
     let Prepared {
         settings,
         timeouts,
@@ -116,7 +301,7 @@ pub fn run_capacity_cli(args: &CapacityArgs) -> Result<ExitCode> {
         server,
         prompts: prepared,
         backend,
-    } = args.target.prepare(args.seed, &runtime)?;
+    } = prepared;
     let spec = CapacitySpec {
         client: ClientFactory {
             url: target.url.clone(),
@@ -131,6 +316,7 @@ pub fn run_capacity_cli(args: &CapacityArgs) -> Result<ExitCode> {
         slo,
         plan,
         requests,
+        agent,
         arrival,
         seed: args.seed,
         max_lag_ns,
@@ -146,10 +332,15 @@ pub fn run_capacity_cli(args: &CapacityArgs) -> Result<ExitCode> {
         );
     }
     let quiet = args.quiet;
+    let unit = if spec.agent.is_some() {
+        "sessions/s"
+    } else {
+        "req/s"
+    };
     let result = run_capacity(&spec, &out_dir, |p| {
         if !quiet {
             eprintln!(
-                "probe {:>2}: {:>9.2} req/s → {:?}{} · {}",
+                "probe {:>2}: {:>9.2} {unit} → {:?}{} · {}",
                 p.index,
                 p.rate,
                 p.verdict,

@@ -314,6 +314,19 @@ struct OpenSession {
     warmup: bool,
 }
 
+/// One measured job, as a per-job consumer (the capacity search's bootstrap)
+/// reads it: kept only when asked for with [`JobsAnalyser::keep_samples`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobSample {
+    /// The session's intended start, ns from the origin.
+    pub intended_ns: u64,
+    /// Job latency (intended start → last turn's end), ns; `None` for a failed
+    /// or unfinished job.
+    pub latency_ns: Option<u64>,
+    /// Every turn met the run's per-request SLO (true when it has none).
+    pub slo_met: bool,
+}
+
 /// How a session ended.
 enum Outcome {
     Completed,
@@ -355,6 +368,7 @@ pub struct JobsAnalyser {
     per_second: Vec<(u64, u64)>,
     first_intended: Option<u64>,
     last_seen: u64,
+    samples: Option<Vec<JobSample>>,
 }
 
 impl JobsAnalyser {
@@ -379,7 +393,16 @@ impl JobsAnalyser {
             per_second: Vec::new(),
             first_intended: None,
             last_seen: 0,
+            samples: None,
         }
+    }
+
+    /// Also keeps one [`JobSample`] per measured job (memory grows with the
+    /// jobs: for bounded runs such as capacity probes), returned by
+    /// [`JobsAnalyser::finish_samples`].
+    pub fn keep_samples(mut self) -> Self {
+        self.samples = Some(Vec::new());
+        self
     }
 
     /// Sessions held open right now.
@@ -471,6 +494,14 @@ impl JobsAnalyser {
         if s.warmup {
             return;
         }
+        if let Some(samples) = self.samples.as_mut() {
+            samples.push(JobSample {
+                intended_ns: s.intended_ns,
+                latency_ns: matches!(outcome, Outcome::Completed)
+                    .then(|| s.last_end_ns.saturating_sub(s.intended_ns)),
+                slo_met: s.slo_met,
+            });
+        }
         let sec = (s.last_end_ns / 1_000_000_000) as usize;
         if self.per_second.len() <= sec {
             self.per_second.resize(sec + 1, (0, 0));
@@ -500,13 +531,27 @@ impl JobsAnalyser {
         if !self.saw_turn {
             return None;
         }
+        self.close_open();
+        let summary = self.summary();
+        Some((summary, self.latency))
+    }
+
+    /// The measured jobs kept since [`JobsAnalyser::keep_samples`], in order of
+    /// their sessions' intended starts (sessions still open count as failed, as
+    /// in [`JobsAnalyser::finish`]); empty when samples were not kept.
+    pub fn finish_samples(mut self) -> Vec<JobSample> {
+        self.close_open();
+        let mut samples = self.samples.take().unwrap_or_default();
+        samples.sort_by_key(|s| s.intended_ns);
+        samples
+    }
+
+    fn close_open(&mut self) {
         let mut open: Vec<OpenSession> = self.open.drain().map(|(_, s)| s).collect();
         open.sort_by_key(|s| s.intended_ns);
         for s in open {
             self.close(s, Outcome::Failed(UNFINISHED.to_string()));
         }
-        let summary = self.summary();
-        Some((summary, self.latency))
     }
 
     fn summary(&self) -> JobsSummary {
