@@ -462,6 +462,7 @@ fn run_probe(
             jobs: Some(measured + warm),
             follow_up: matches!(a.workload, Workload::Chat { .. })
                 .then(|| FOLLOW_UP_RULE.to_string()),
+            trace: None,
         }),
     };
     let scheduled = intended.len() as u64;
