@@ -5,20 +5,16 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 
-use super::load::{
-    positive, prepare_backend, settings_of, synthetic_prompt, timeouts_of, Prepared, TargetArgs,
-};
+use super::load::{positive, Prepared, TargetArgs};
 use super::run::out_dir_under;
 use crate::capacity::{
     run_capacity, AgentProbe, CapacityError, CapacitySlo, CapacitySpec, ClientFactory, Outcome,
     SearchPlan,
 };
-use crate::load::session_engine::Workload;
 use crate::load::slo::parse_duration_ns;
 use crate::load::think::Think;
 use crate::load::{Arrival, EXIT_CLIENT_LIMITED};
@@ -202,50 +198,6 @@ fn plan_of(args: &CapacityArgs) -> Result<Plan> {
     Ok((slo, plan, requests, arrival, max_lag_ns, agent))
 }
 
-/// The agent sessions' workload and turn 0's prompt (name, text), made as `load
-/// --workload agent` makes them: a chat session's first message is the synthetic
-/// prompt with --prompt-tokens, else (and for a workflow) the corpus's analysis
-/// prompt.
-fn agent_workload(
-    target: &TargetArgs,
-    kind: &str,
-    turns: u32,
-    seed: u64,
-) -> Result<(String, String, Workload)> {
-    if kind == "chat" {
-        if let Some(n) = target.prompt_tokens {
-            if n == 0 {
-                bail!("--prompt-tokens must be at least 1");
-            }
-            let first = synthetic_prompt(n, seed);
-            let workload = Workload::Chat {
-                turns,
-                first: Arc::from(first.as_str()),
-            };
-            return Ok(("synthetic".into(), first, workload));
-        }
-    } else if target.prompt_tokens.is_some() {
-        bail!("--prompt-tokens: a workflow session sends the workflow's own prompts");
-    }
-    let root = &target.corpus;
-    let corpus = crate::ingest::ingest(root, &crate::ingest::IngestOptions::default())
-        .with_context(|| format!("cannot ingest the corpus at {}", root.display()))?;
-    let summary = crate::ingest::summarize(&corpus);
-    let analysis = crate::prompt::analysis_prompt(&summary);
-    let workload = if kind == "chat" {
-        Workload::Chat {
-            turns,
-            first: Arc::from(analysis.as_str()),
-        }
-    } else {
-        Workload::Workflow {
-            analysis: Arc::from(analysis.as_str()),
-            summary: Arc::new(summary),
-        }
-    };
-    Ok(("analysis".into(), analysis, workload))
-}
-
 /// Starts or probes the backend for agent sessions: the header's prompt 0 is
 /// turn 0's prompt; chat sessions use the chat endpoint.
 fn prepare_agent(
@@ -256,20 +208,8 @@ fn prepare_agent(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<(Prepared, AgentProbe)> {
     let t = &args.target;
-    let settings = settings_of(&t.options, t.output_tokens, t.server.protocol)?;
-    let timeouts = timeouts_of(t.idle_timeout, t.timeout)?;
-    let (name, first, workload) = agent_workload(t, kind, turns, args.seed)?;
-    let mut prepared = prepare_backend(
-        runtime,
-        &t.server,
-        t.stub.as_deref(),
-        timeouts,
-        &[(name, first)],
-        settings,
-    )?;
-    if matches!(workload, Workload::Chat { .. }) {
-        prepared.backend.endpoint = crate::client::Endpoint::Chat;
-    }
+    let (name, first, workload) = super::load_agent::session_workload(t, kind, turns, args.seed)?;
+    let prepared = super::load_agent::prepare_sessions(t, name, first, &workload, runtime)?;
     let probe = AgentProbe {
         session: kind.to_string(),
         workload,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 
 use super::load::{prepare_backend, seconds_of, settings_of, synthetic_prompt, timeouts_of};
-use super::load::{LoadArgs, Prepared};
+use super::load::{LoadArgs, Prepared, TargetArgs};
 use crate::load::record::{AgentPlanInfo, ScheduleInfo};
 use crate::load::schedule::schedule_hash;
 use crate::load::session_engine::{SessionMode, Workload, FOLLOW_UP_RULE};
@@ -214,20 +214,34 @@ pub(super) fn prepare_agent(
     mode: &mut Mode,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Prepared> {
-    let t = &args.target;
-    let settings = settings_of(&t.options, t.output_tokens, t.server.protocol)?;
-    let timeouts = timeouts_of(t.idle_timeout, t.timeout)?;
     let Mode::Sessions(plan) = mode else {
         bail!("internal: not an agent workload");
     };
     let (name, first) = match &plan.workload {
         Workload::Scripts(scripts) => super::load_trace::first_prompt(scripts),
         _ => {
-            let (name, first, workload) = workload_of(args, plan.workload.turns())?;
+            let kind = args.session.as_deref().unwrap_or("chat");
+            let (name, first, workload) =
+                session_workload(&args.target, kind, plan.workload.turns(), args.seed)?;
             plan.workload = workload;
             (name, first)
         }
     };
+    prepare_sessions(&args.target, name, first, &plan.workload, runtime)
+}
+
+/// Starts or probes the backend for sessions of `workload`: the header's prompt 0
+/// is turn 0's prompt (`name`, `first`); chat sessions use the chat endpoint.
+/// Shared by `load` and `capacity`.
+pub(super) fn prepare_sessions(
+    t: &TargetArgs,
+    name: String,
+    first: String,
+    workload: &Workload,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Prepared> {
+    let settings = settings_of(&t.options, t.output_tokens, t.server.protocol)?;
+    let timeouts = timeouts_of(t.idle_timeout, t.timeout)?;
     let mut prepared = prepare_backend(
         runtime,
         &t.server,
@@ -236,22 +250,27 @@ pub(super) fn prepare_agent(
         &[(name, first)],
         settings,
     )?;
-    if matches!(plan.workload, Workload::Chat { .. }) {
+    if matches!(workload, Workload::Chat { .. }) {
         prepared.backend.endpoint = crate::client::Endpoint::Chat;
     }
     Ok(prepared)
 }
 
-/// (turn 0's prompt name, its text, the workload).
-fn workload_of(args: &LoadArgs, turns: u32) -> Result<(String, String, Workload)> {
-    let t = &args.target;
-    let kind = args.session.as_deref().unwrap_or("chat");
+/// The sessions of `kind` (`chat` or `workflow`) with `turns` turns against
+/// `target`: (turn 0's prompt name, its text, the workload). Ingests the corpus
+/// (once) when the workflow's prompts are used. Shared by `load` and `capacity`.
+pub(super) fn session_workload(
+    t: &TargetArgs,
+    kind: &str,
+    turns: u32,
+    seed: u64,
+) -> Result<(String, String, Workload)> {
     if kind == "chat" {
         if let Some(n) = t.prompt_tokens {
             if n == 0 {
                 bail!("--prompt-tokens must be at least 1");
             }
-            let first = synthetic_prompt(n, args.seed);
+            let first = synthetic_prompt(n, seed);
             let workload = Workload::Chat {
                 turns,
                 first: Arc::from(first.as_str()),
