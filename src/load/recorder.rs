@@ -17,7 +17,7 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::clock::{mono_ns, thread_cpu_ns, tighten_timer_slack};
+use super::clock::{mono_ns, thread_cpu_ns, tighten_timer_slack, Timer};
 use super::engine::Progress;
 use super::record::{RequestRecord, RunEnd};
 use super::sink::SinkMsg;
@@ -117,9 +117,15 @@ impl Recorder {
         mono_ns().saturating_sub(self.origin_mono_ns)
     }
 
-    /// Starts the client's CPU account (call once, at the origin).
-    pub fn start_cpu_account(&self) {
+    /// Waits on a new timer until the origin, then starts the client's CPU account
+    /// and the flusher ([`Recorder::flusher`]); returns the timer (for the loop's
+    /// own waits) and the flusher's handle (abort it once the loop is done).
+    pub async fn start(self: &Rc<Self>) -> std::io::Result<(Timer, tokio::task::JoinHandle<()>)> {
+        let mut timer = Timer::new()?;
+        timer.wait_until(self.origin_mono_ns).await;
         self.cpu0.set(thread_cpu_ns());
+        let ticker = tokio::task::spawn_local(self.clone().flusher());
+        Ok((timer, ticker))
     }
 
     /// Takes the t0 of a send intended at `intended_ns` (after waiting

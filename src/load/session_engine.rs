@@ -239,10 +239,7 @@ async fn drive(
         idle: Notify::new(),
         permits,
     });
-    let mut timer = Timer::new()?;
-    timer.wait_until(rec.origin()).await;
-    rec.start_cpu_account();
-    let ticker = tokio::task::spawn_local(rec.clone().flusher());
+    let (mut timer, ticker) = rec.start().await?;
     match shared.cfg.mode.clone() {
         SessionMode::Open { arrivals, .. } => open_loop(&shared, &mut timer, &arrivals).await,
         SessionMode::Closed {
