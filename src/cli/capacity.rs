@@ -112,23 +112,12 @@ fn agent_of(args: &CapacityArgs, slo: &CapacitySlo) -> Result<Option<(String, u3
                     "--probe-requests is for --workload requests; sessions take --probe-sessions N"
                 );
             }
-            let kind = args.session.as_deref().unwrap_or("chat");
-            let turns = match (kind, args.turns) {
-                (_, Some(0)) => bail!("--turns must be at least 1"),
-                ("chat", t) => t.unwrap_or(3),
-                ("workflow", None | Some(2)) => 2,
-                ("workflow", Some(t)) => {
-                    bail!("--turns {t}: a workflow session has 2 turns (analysis, report)")
-                }
-                (other, _) => bail!("--session {other:?} is unknown; valid: chat, workflow"),
-            };
-            let think: Think = match &args.think {
-                Some(t) => t
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("--think {t:?}: {e}"))?,
-                None => Think::default(),
-            };
-            Ok(Some((kind.to_string(), turns, think)))
+            let flags = super::load_agent::session_flags(
+                args.session.as_deref(),
+                args.turns,
+                args.think.as_deref(),
+            )?;
+            Ok(Some(flags))
         }
         other => bail!("--workload {other:?} is unknown; valid: requests, agent"),
     }

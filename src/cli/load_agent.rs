@@ -17,6 +17,32 @@ use crate::load::{Arrival, Extent, LoadPlanInfo, Mode, OpenSchedule, SessionPlan
 /// The session kinds `--session` takes.
 const SESSION_KINDS: &str = "chat, workflow";
 
+/// `--session`, `--turns` and `--think` checked: (the session kind, turns per
+/// session, the tool time). Shared by `load` and `capacity`.
+pub(super) fn session_flags(
+    session: Option<&str>,
+    turns: Option<u32>,
+    think: Option<&str>,
+) -> Result<(String, u32, Think)> {
+    let kind = session.unwrap_or("chat");
+    let turns = match (kind, turns) {
+        (_, Some(0)) => bail!("--turns must be at least 1"),
+        ("chat", t) => t.unwrap_or(3),
+        ("workflow", None | Some(2)) => 2,
+        ("workflow", Some(t)) => {
+            bail!("--turns {t}: a workflow session has 2 turns (analysis, report)")
+        }
+        (other, _) => bail!("--session {other:?} is unknown; valid: {SESSION_KINDS}"),
+    };
+    let think: Think = match think {
+        Some(t) => t
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--think {t:?}: {e}"))?,
+        None => Think::default(),
+    };
+    Ok((kind.to_string(), turns, think))
+}
+
 /// Checks the agent flags and returns the plan (its workload a placeholder until
 /// [`prepare_agent`] makes the prompts) and the header's plan.
 pub(super) fn agent_plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
@@ -41,22 +67,9 @@ pub(super) fn agent_plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
             bail!("{flag} is for trace replay: give --trace FILE");
         }
     }
-    let kind = args.session.as_deref().unwrap_or("chat");
-    let turns = match (kind, args.turns) {
-        (_, Some(0)) => bail!("--turns must be at least 1"),
-        ("chat", t) => t.unwrap_or(3),
-        ("workflow", None | Some(2)) => 2,
-        ("workflow", Some(t)) => {
-            bail!("--turns {t}: a workflow session has 2 turns (analysis, report)")
-        }
-        (other, _) => bail!("--session {other:?} is unknown; valid: {SESSION_KINDS}"),
-    };
-    let think: Think = match &args.think {
-        Some(t) => t
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--think {t:?}: {e}"))?,
-        None => Think::default(),
-    };
+    let (kind, turns, think) =
+        session_flags(args.session.as_deref(), args.turns, args.think.as_deref())?;
+    let kind = kind.as_str();
     if args.sessions == Some(0) {
         bail!("--sessions must be at least 1");
     }
