@@ -245,6 +245,9 @@ fn growing_context(protocol: &str, path: &str) {
             "24",
             "--output-tokens",
             "16",
+            // Keeps the measuring thread mostly idle (see the workflow test).
+            "--think",
+            "5ms",
         ],
         &out,
     );
@@ -367,6 +370,11 @@ fn workflow_sessions_build_the_report_prompt_from_the_analysis_answer() {
             "2",
             "--jobs",
             "2",
+            // Tool time keeps the measuring thread mostly idle: with none, a closed
+            // loop against an instant stub makes the client the bottleneck (and the
+            // run rightly client-limited on a busy machine).
+            "--think",
+            "20ms",
         ],
         &out,
     );
