@@ -9,7 +9,9 @@
 #     request (the probe, GET /api/version). Both are the same machine's wall clock.
 #     The subshell writes t0 to a file before exec, so the figure is slightly high.
 #     Also exec -> the first POST /api/generate's arrival, and the GET /api/version
-#     requests each run made (one probe: the run reuses its answer).
+#     requests each run made (one probe: the run reuses its answer), and the
+#     GET /v1/models requests of one `run --protocol openai --runs 1` (one: the
+#     provenance reuses the probe's list);
 #   - the release binary's size.
 # Usage: scripts/measure_process.sh [N]   (N repetitions, default 10; AGENTBENCH_BIN
 # names another binary, default target/release/agentbench)
@@ -93,6 +95,12 @@ for i in $(seq 1 "$n"); do
   awk '{ printf "%.2f\n", $1 / 1024 }' <(tail -n1 "$tmp/rss") >>"$tmp/rss_stub_mb"
 done
 
+# The OpenAI-compatible protocol: the probe's /v1/models list serves the provenance.
+before="$(requests)"
+"$bin" run --base-url "$url" --protocol openai --runs 1 --out "$tmp/o" --quiet >/dev/null
+grep '^REQUEST' "$tmp/stub.err" | tail -n +"$((before + 1))" >"$tmp/run_requests"
+models="$(grep -c ' /v1/models$' "$tmp/run_requests" || true)"
+
 # median (mean of the middle two for even counts), min, max of a file of numbers
 stats() {
   sort -n "$1" | awk '{ v[NR] = $1 } END {
@@ -108,9 +116,11 @@ echo "  start-to-first-generate ms (exec -> stub arrival of the first POST /api/
 echo "                              $(stats "$tmp/generate_ms")"
 echo "  GET /api/version requests per run --runs 1:"
 echo "                              $(stats "$tmp/probes")"
+echo "  GET /v1/models requests of one run --protocol openai --runs 1: $models"
 echo "  peak RSS MB, run --base-url (client only):"
 echo "                              $(stats "$tmp/rss_client_mb")"
 echo "  peak RSS MB, run --stub instant (embedded stub):"
 echo "                              $(stats "$tmp/rss_stub_mb")"
 awk -v b="$size_bytes" 'BEGIN { printf "  release binary: %d bytes (%.2f MB)\n", b, b / 1048576 }'
-echo "  targets: peak RSS <= 15 MB, start-to-first-request <= 5 ms"
+echo "  load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-min averages at the end)"
+echo "  targets (issue 17): start-to-first-generate <= 6 ms, peak RSS <= 7 MB, one probe"

@@ -31,20 +31,27 @@ fn mock_data() -> &'static Path {
 /// current-thread runtime (as the binary does), and returns the corpus walks it
 /// made on this thread.
 async fn run_against(url: &str, runs: u32, out: &Path) -> u64 {
-    let cli = Cli::try_parse_from([
+    run_against_with(&[], url, runs, out).await
+}
+
+/// [`run_against`] with `extra` flags (e.g. `--protocol openai`).
+async fn run_against_with(extra: &[&str], url: &str, runs: u32, out: &Path) -> u64 {
+    let runs_flag = runs.to_string();
+    let mut argv = vec![
         "agentbench",
         "run",
         "--quiet",
         "--runs",
-        &runs.to_string(),
+        &runs_flag,
         "--base-url",
         url,
         "--corpus",
         mock_data().to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-    ])
-    .unwrap();
+    ];
+    argv.extend_from_slice(extra);
+    let cli = Cli::try_parse_from(argv).unwrap();
     let Command::Run(args) = cli.command else {
         unreachable!()
     };
@@ -107,6 +114,32 @@ async fn a_sequential_run_reads_the_corpus_once_per_run_on_one_connection_with_o
         assert_eq!(costs, 2 * runs);
         stub.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_openai_sequential_run_asks_v1_models_once_on_one_connection() {
+    let stub = PacedStub::start(quick_profile()).await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+    run_against_with(&["--protocol", "openai"], stub.url(), 1, out.path()).await;
+    let requests = stub.requests();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    // The probe's list serves the provenance too: one GET /v1/models, not two.
+    let lists = paths.iter().filter(|p| **p == "/v1/models").count();
+    assert_eq!(lists, 1, "/v1/models requests: {paths:?}");
+    assert!(
+        paths.iter().any(|p| p.starts_with("/v1/")),
+        "the calls went over the OpenAI protocol: {paths:?}"
+    );
+    assert_eq!(stub.connections_accepted(), 1, "{paths:?}");
+    // The header's provenance still comes from that list: the model's entry.
+    let records = std::fs::read_to_string(out.path().join("records.jsonl")).unwrap();
+    let header: serde_json::Value = serde_json::from_str(records.lines().next().unwrap()).unwrap();
+    assert_eq!(header["backend"]["protocol"], "openai", "{header}");
+    assert_eq!(
+        header["server"]["model_details"]["id"], header["model"],
+        "{header}"
+    );
+    stub.shutdown().await;
 }
 
 /// The paced stub's known timings: first chunk 5 ms after arrival, last (21st)

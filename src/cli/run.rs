@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::table::stage_table;
 use super::RunArgs;
 use crate::agent::{Agent, WorkflowConfig};
-use crate::client::{resolve_base_url, LlmClient, RequestSettings, Timeouts};
+use crate::client::{resolve_base_url, LlmClient, Probed, RequestSettings, Timeouts};
 use crate::ingest::{check_root, IngestOptions};
 use crate::metrics::RunSummary;
 use crate::record::{Backend, CorpusInfo, Header};
@@ -46,10 +46,11 @@ pub(super) struct Target {
     pub(super) url: String,
     /// The embedded stub, when the target is one.
     pub(super) stub: Option<RunningStub>,
-    /// The client whose probe found the server answering, and the probe's answer
-    /// (Ollama: the version): reusing it keeps its open connection and spares a
-    /// second probe. `None` for an embedded stub (not probed).
-    pub(super) probe: Option<(LlmClient, String)>,
+    /// The client whose probe found the server answering, and what the probe learned
+    /// (Ollama: the version; OpenAI-compatible: the `/v1/models` list): reusing it
+    /// keeps its open connection and spares a second probe. `None` for an embedded
+    /// stub (not probed).
+    pub(super) probe: Option<(LlmClient, Probed)>,
 }
 
 /// Starts the embedded stub `profile` serving `model` on 127.0.0.1 (port 0): the server
@@ -103,7 +104,7 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     // within milliseconds of start, and a dead server is reported without delay.
     let mut target = choose_target(&args.server, args.stub.as_deref(), timeouts).await?;
     // One client for the whole run: the probe's, when there was one, so a
-    // sequential run keeps one connection and asks /api/version once.
+    // sequential run keeps one connection and asks /api/version (or /v1/models) once.
     let (client, probed) = match target.probe.take() {
         Some((client, answer)) => (client, Some(answer)),
         None => (
@@ -229,7 +230,7 @@ pub(super) async fn choose_target(
     let base_url = server.base_url.as_deref();
     let url = resolve_base_url(base_url, ollama_host.as_deref())?;
     let probe_client = LlmClient::new(&url, timeouts)?.with_protocol(server.protocol);
-    match probe_client.probe(Duration::from_secs(2)).await {
+    match probe_client.probe_kept(Duration::from_secs(2)).await {
         Ok(answer) => Ok(Target {
             url,
             stub: None,

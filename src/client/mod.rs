@@ -23,7 +23,7 @@ pub use call::{
 pub use endpoint::{resolve_base_url, BadBaseUrl, DEFAULT_OLLAMA_URL};
 pub use lifecycle::{LifecycleError, PsModel, StartState};
 pub use options::{GenOptions, OptionError, RequestSettings, OPTION_KEYS};
-pub use server_info::{ServerInfo, ServerProbeError};
+pub use server_info::{Probed, ServerInfo, ServerProbeError};
 
 use std::time::Duration;
 

@@ -68,17 +68,55 @@ pub enum ServerProbeError {
     },
 }
 
+/// What a [`LlmClient::probe_kept`] learned, kept so that provenance
+/// ([`LlmClient::server_info_after_probe`]) does not ask the server again: Ollama's
+/// version, or the OpenAI-compatible server's `/v1/models` list.
+#[derive(Debug, Clone)]
+pub struct Probed {
+    answer: String,
+    models: Option<Vec<OpenAiModel>>,
+}
+
+impl Probed {
+    /// The probe's answer as [`LlmClient::probe`] returns it: Ollama's version, or
+    /// the model ids (comma-separated).
+    pub fn answer(&self) -> &str {
+        &self.answer
+    }
+}
+
+/// An Ollama probe's answer (the version), as [`LlmClient::probe`] returned it.
+impl From<String> for Probed {
+    fn from(answer: String) -> Self {
+        Self {
+            answer,
+            models: None,
+        }
+    }
+}
+
 impl LlmClient {
     /// Whether a server answers within `limit`: `GET /api/version` (Ollama; `Ok` holds
     /// the version) or `GET /v1/models` (OpenAI-compatible; `Ok` holds the model ids,
     /// comma-separated).
     pub async fn probe(&self, limit: Duration) -> Result<String, ServerProbeError> {
+        self.probe_kept(limit).await.map(|p| p.answer)
+    }
+
+    /// [`LlmClient::probe`], keeping what the server said for
+    /// [`LlmClient::server_info_after_probe`], so that a run asks `/api/version` or
+    /// `/v1/models` once.
+    pub async fn probe_kept(&self, limit: Duration) -> Result<Probed, ServerProbeError> {
         if self.protocol() == Protocol::OpenAi {
-            return self.openai_models(limit).await.map(|ids| {
-                ids.iter()
-                    .map(|m| m.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
+            let models = self.openai_models(limit).await?;
+            let answer = models
+                .iter()
+                .map(|m| m.id.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
+            return Ok(Probed {
+                answer,
+                models: Some(models),
             });
         }
         let url = format!("{}/api/version", self.base_url());
@@ -94,11 +132,13 @@ impl LlmClient {
             .await
             .map_err(|_| unreachable("the version body did not arrive".into()))?
             .map_err(|e| unreachable(format!("not an Ollama server ({})", root_cause(&e))))?;
-        Ok(value
-            .get("version")
-            .and_then(|v| v.as_str())
-            .unwrap_or("unknown")
-            .to_string())
+        Ok(Probed::from(
+            value
+                .get("version")
+                .and_then(|v| v.as_str())
+                .unwrap_or("unknown")
+                .to_string(),
+        ))
     }
 
     /// Gathers provenance for `model`. `Err` only when the server reports the model
@@ -107,22 +147,25 @@ impl LlmClient {
         self.server_info_after_probe(model, None).await
     }
 
-    /// Like [`LlmClient::server_info`], with the answer of a [`LlmClient::probe`] this
-    /// client already made (`Some`): Ollama's version is taken from it instead of
-    /// asking `/api/version` a second time. The OpenAI-compatible protocol's probe
-    /// answer (the model ids) is not reused: its provenance asks `/v1/models` again.
+    /// Like [`LlmClient::server_info`], with what a probe of this client already
+    /// learned (`Some`, from [`LlmClient::probe_kept`], or an Ollama version from
+    /// [`LlmClient::probe`] via `Probed::from`): Ollama's version, or the
+    /// OpenAI-compatible server's `/v1/models` list, is taken from it instead of asking
+    /// the server a second time.
     pub async fn server_info_after_probe(
         &self,
         model: &str,
-        probed: Option<String>,
+        probed: Option<Probed>,
     ) -> Result<ServerInfo, ServerProbeError> {
         if self.protocol() == Protocol::OpenAi {
-            return self.openai_server_info(model).await;
+            return self
+                .openai_server_info(model, probed.and_then(|p| p.models))
+                .await;
         }
         let limit = Duration::from_secs(10);
         let mut info = ServerInfo::default();
         let version = match probed {
-            Some(v) => Ok(v),
+            Some(p) => Ok(p.answer),
             None => self.probe(limit).await,
         };
         match version {
@@ -170,7 +213,7 @@ impl LlmClient {
 }
 
 /// One entry of `GET /v1/models`.
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct OpenAiModel {
     #[serde(default)]
     id: String,
@@ -215,10 +258,18 @@ impl LlmClient {
 
     /// Provenance from an OpenAI-compatible server: the model's `/v1/models` entry as
     /// its details (`Err` when the list does not have it), the version from llama.cpp's
-    /// `/props` (`build_info`) or vLLM's `/version`, when either answers.
-    async fn openai_server_info(&self, model: &str) -> Result<ServerInfo, ServerProbeError> {
+    /// `/props` (`build_info`) or vLLM's `/version`, when either answers. `probed`: the
+    /// list a probe of this client already fetched (not asked again).
+    async fn openai_server_info(
+        &self,
+        model: &str,
+        probed: Option<Vec<OpenAiModel>>,
+    ) -> Result<ServerInfo, ServerProbeError> {
         let limit = Duration::from_secs(10);
-        let models = self.openai_models(limit).await?;
+        let models = match probed {
+            Some(models) => models,
+            None => self.openai_models(limit).await?,
+        };
         let mut info = ServerInfo::default();
         let entry = models
             .iter()
