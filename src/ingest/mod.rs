@@ -9,6 +9,8 @@ mod csv_file;
 mod json_file;
 mod json_tree;
 mod markdown;
+#[cfg(test)]
+mod reference;
 mod summary;
 
 pub use csv_file::{CsvData, LabelColumn, NumericColumn};
@@ -274,6 +276,7 @@ pub fn ingest(root: &Path, opts: &IngestOptions) -> Result<Corpus, IngestError> 
         ignored: 0,
         walk_errors: Vec::new(),
     };
+    let mut jobs: Vec<(usize, PathBuf)> = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name();
@@ -334,15 +337,75 @@ pub fn ingest(root: &Path, opts: &IngestOptions) -> Result<Corpus, IngestError> 
             });
             continue;
         }
-        let (bytes, outcome) = load(entry.path(), kind, opts);
+        // Read and parsed below, once the walk is done; the outcome is a placeholder.
+        jobs.push((corpus.files.len(), entry.into_path()));
         corpus.files.push(FileEntry {
             path,
             kind,
-            bytes,
-            outcome,
+            bytes: 0,
+            outcome: ParseOutcome::Skipped {
+                reason: String::new(),
+            },
         });
     }
+    load_all(&mut corpus.files, &jobs, opts);
     Ok(corpus)
+}
+
+/// Files per corpus below which [`load_all`] stays on the calling thread.
+const PARALLEL_MIN_FILES: usize = 8;
+
+/// CPUs this process may run on (asked once per process).
+fn cpus() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Reads and parses the files of `jobs` (index into `files`, full path) into
+/// `files`. With two or more CPUs and enough files, the calling thread and one
+/// helper thread take files in turn from a shared counter; each file's outcome
+/// depends on its bytes only, so the result is the same as one thread's, in the
+/// same (walk) order.
+fn load_all(files: &mut [FileEntry], jobs: &[(usize, PathBuf)], opts: &IngestOptions) {
+    let store = |files: &mut [FileEntry], i: usize, (bytes, outcome): (u64, ParseOutcome)| {
+        let f = &mut files[i];
+        f.bytes = bytes;
+        f.outcome = outcome;
+    };
+    if jobs.len() < PARALLEL_MIN_FILES || cpus() < 2 {
+        for (i, path) in jobs {
+            store(files, *i, load(path, files[*i].kind, opts));
+        }
+        return;
+    }
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let kinds: Vec<FileKind> = jobs.iter().map(|(i, _)| files[*i].kind).collect();
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let j = next.fetch_add(1, Ordering::Relaxed);
+            let Some((i, path)) = jobs.get(j) else {
+                return done;
+            };
+            done.push((*i, load(path, kinds[j], opts)));
+        }
+    };
+    let (mine, theirs) = std::thread::scope(|s| {
+        let helper = std::thread::Builder::new()
+            .name("ingest".into())
+            .spawn_scoped(s, work);
+        let mine = work();
+        let theirs = match helper {
+            Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            // No thread to be had: the counter leaves nothing undone by this one.
+            Err(_) => Vec::new(),
+        };
+        (mine, theirs)
+    });
+    for (i, loaded) in mine.into_iter().chain(theirs) {
+        store(files, i, loaded);
+    }
 }
 
 fn skipped(reason: String) -> ParseOutcome {
@@ -350,19 +413,49 @@ fn skipped(reason: String) -> ParseOutcome {
 }
 
 /// Reads one file once and parses it; never fails, returns (size, outcome).
+///
+/// Opens the file first and takes its size from the open file (one path lookup,
+/// one allocation of the file's size); if it cannot be opened, [`load_by_path`]
+/// gives the same outcome as before (a stat error, the size cap, or the open error
+/// as "cannot read file").
 fn load(path: &Path, kind: FileKind, opts: &IngestOptions) -> (u64, ParseOutcome) {
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return load_by_path(path, kind, opts);
+    };
+    let Ok(meta) = file.metadata() else {
+        return load_by_path(path, kind, opts);
+    };
+    let size = meta.len();
+    if size > opts.max_file_bytes {
+        return (size, over_cap(size, opts));
+    }
+    let mut data = Vec::new();
+    let read = data
+        .try_reserve_exact(size as usize)
+        .map_err(std::io::Error::from)
+        .and_then(|()| file.read_to_end(&mut data));
+    if let Err(e) = read {
+        return (size, skipped(format!("cannot read file: {e}")));
+    }
+    (data.len() as u64, parse_bytes(kind, &data))
+}
+
+fn over_cap(size: u64, opts: &IngestOptions) -> ParseOutcome {
+    skipped(format!(
+        "file is {size} bytes, over the max_file_bytes cap of {}",
+        opts.max_file_bytes
+    ))
+}
+
+/// [`load`] by path: stat, then read (two path lookups).
+fn load_by_path(path: &Path, kind: FileKind, opts: &IngestOptions) -> (u64, ParseOutcome) {
     let size = match std::fs::metadata(path) {
         Ok(m) => m.len(),
         Err(e) => return (0, skipped(format!("cannot stat file: {e}"))),
     };
     if size > opts.max_file_bytes {
-        return (
-            size,
-            skipped(format!(
-                "file is {size} bytes, over the max_file_bytes cap of {}",
-                opts.max_file_bytes
-            )),
-        );
+        return (size, over_cap(size, opts));
     }
     let data = match std::fs::read(path) {
         Ok(d) => d,
