@@ -404,3 +404,57 @@ fn hostile_corpus_inputs_are_each_listed_with_a_reason_and_the_run_proceeds() {
         .any(|x| x["path"] == "big.json" && x["reason"].as_str().unwrap().contains("1000000")));
     println!("bad corpus inputs tried: {tried}");
 }
+
+/// SHA-256 of the ingest's whole output for one corpus: every file entry (path, kind,
+/// size, parsed data or skip reason), the ignored count, the walk errors, and the
+/// summary, as JSON (`{:?}` of the floats would hide nothing either: serde_json
+/// writes the shortest round-tripping form, so equal digests mean equal bits).
+fn output_digest(root: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let corpus = ingest(root, &IngestOptions::default()).unwrap();
+    let mut h = Sha256::new();
+    h.update(serde_json::to_string(&corpus.files).unwrap());
+    h.update(corpus.ignored.to_string());
+    h.update(serde_json::to_string(&corpus.walk_errors).unwrap());
+    h.update(serde_json::to_string(&summarize(&corpus)).unwrap());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The ingest's output, byte for byte, as recorded before the ingest was made fast
+/// (2026-12-03, commit 5e4fa11): mock-data/ and three generated corpora. A change to
+/// what is parsed or how must show here first, and be deliberate.
+#[test]
+fn ingest_output_matches_the_recorded_digests() {
+    let mut got = vec![("mock-data".to_string(), output_digest(&mock_data()))];
+    let tmp = tempfile::tempdir().unwrap();
+    for seed in [1u64, 7, 2026] {
+        let dir = tmp.path().join(seed.to_string());
+        agentbench::corpus::generate(&dir, seed).unwrap();
+        got.push((format!("seed {seed}"), output_digest(&dir)));
+    }
+    for (name, digest) in &got {
+        println!("{name}: {digest}");
+    }
+    let want = [
+        (
+            "mock-data",
+            "7045c9b812a5461f15da884f823debbb747d92025aa5d55f22b2b1f0434c78ac",
+        ),
+        (
+            "seed 1",
+            "5cc5769d332f6e2205f18c984b75bc1a54740a796345e87d283a30ebbfbbcd76",
+        ),
+        (
+            "seed 7",
+            "37dec0368c7a411c6dbdef37206d8f7d132462240b0a0ccfa68147d98cf55de3",
+        ),
+        (
+            "seed 2026",
+            "ef937eece0d3cab3f8e1e75f6d8d846704963574599f161ac5e31258fed1668a",
+        ),
+    ];
+    for ((name, digest), (want_name, want_digest)) in got.iter().zip(want) {
+        assert_eq!(name, want_name);
+        assert_eq!(digest, want_digest, "{name}: the ingest's output changed");
+    }
+}

@@ -98,15 +98,12 @@ impl<'a> Record<'a> {
         // Fields split on ASCII bytes of valid UTF-8 text, so they are UTF-8.
         std::str::from_utf8(&self.out[start..end]).ok()
     }
-
-    fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
-        (0..self.len()).map(|i| self.get(i).unwrap_or(""))
-    }
 }
 
 /// Calls `on_record(line, record)` for every record of `text` (RFC 4180 quoting,
 /// CRLF/LF/CR terminators, records of varying length, empty lines skipped), where
-/// `line` is the 1-based line the record starts on. Stops at the first `Err`.
+/// `line` is csv-core's line count when it starts reading the record (1 + the `\n`
+/// bytes consumed before). Stops at the first `Err`.
 fn for_each_record<E>(
     text: &str,
     mut on_record: impl FnMut(u64, &Record<'_>) -> Result<(), E>,
@@ -158,32 +155,87 @@ fn read_records_with<E>(
     }
 }
 
-pub(super) fn parse(text: &str) -> Result<CsvData, String> {
-    let mut header: Option<Vec<String>> = None;
-    let mut cols: Vec<Col> = Vec::new();
-    let mut rows = 0u64;
-    let mut ragged_rows = Vec::new();
-    for_each_record(text, |line, fields| {
-        let Some(header) = &header else {
-            let names: Vec<String> = fields.iter().map(|f| f.trim().to_string()).collect();
+/// What a record gives [`Builder::record`]: its field count and fields.
+trait Fields<'r> {
+    fn count(&self) -> usize;
+    fn field(&self, i: usize) -> Option<&'r str>;
+}
+
+impl<'r> Fields<'r> for Record<'r> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn field(&self, i: usize) -> Option<&'r str> {
+        self.get(i)
+    }
+}
+
+impl<'r> Fields<'r> for [&'r str] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn field(&self, i: usize) -> Option<&'r str> {
+        self.get(i).copied()
+    }
+}
+
+/// Builds a [`CsvData`] from records, the first being the header.
+struct Builder {
+    header: Option<Vec<String>>,
+    cols: Vec<Col>,
+    rows: u64,
+    ragged_rows: Vec<u64>,
+    /// Expected data rows (capacity of the column vectors).
+    rows_hint: usize,
+}
+
+impl Builder {
+    fn new(rows_hint: usize) -> Self {
+        Self {
+            header: None,
+            cols: Vec::new(),
+            rows: 0,
+            ragged_rows: Vec::new(),
+            rows_hint,
+        }
+    }
+
+    fn record<'r, F: Fields<'r> + ?Sized>(&mut self, line: u64, fields: &F) -> Result<(), String> {
+        let Some(header) = &self.header else {
+            let names: Vec<String> = (0..fields.count())
+                .map(|i| fields.field(i).unwrap_or("").trim().to_string())
+                .collect();
             if names.iter().all(|h| h.is_empty()) {
                 return Err("CSV has no header row".to_string());
             }
-            cols = names.iter().map(|h| column_for(h)).collect();
-            header = Some(names);
+            self.cols = names
+                .iter()
+                .map(|h| match column_for(h) {
+                    Col::Num(mut v) => {
+                        v.reserve(self.rows_hint);
+                        Col::Num(v)
+                    }
+                    Col::Label(mut v) => {
+                        v.reserve(self.rows_hint);
+                        Col::Label(v)
+                    }
+                    Col::Text => Col::Text,
+                })
+                .collect();
+            self.header = Some(names);
             return Ok(());
         };
-        rows += 1;
-        if fields.len() != header.len() {
-            ragged_rows.push(line);
+        self.rows += 1;
+        if fields.count() != header.len() {
+            self.ragged_rows.push(line);
         }
-        for (i, col) in cols.iter_mut().enumerate() {
-            let cell = fields.get(i).map(|c| c.trim()).filter(|c| !c.is_empty());
+        for (i, col) in self.cols.iter_mut().enumerate() {
+            let cell = fields.field(i).map(|c| c.trim()).filter(|c| !c.is_empty());
             match col {
                 Col::Num(values) => match cell {
                     None => values.push(None),
-                    Some(c) => match c.parse::<f64>() {
-                        Ok(v) if v.is_finite() => values.push(Some(v)),
+                    Some(c) => match parse_f64(c) {
+                        Some(v) if v.is_finite() => values.push(Some(v)),
                         _ => *col = Col::Text,
                     },
                 },
@@ -192,34 +244,157 @@ pub(super) fn parse(text: &str) -> Result<CsvData, String> {
             }
         }
         Ok(())
-    })?;
-    let Some(header) = header else {
-        return Err("CSV has no header row".into());
+    }
+
+    fn finish(self) -> Result<CsvData, String> {
+        let Some(header) = self.header else {
+            return Err("CSV has no header row".into());
+        };
+        let mut numeric = Vec::new();
+        let mut labels = Vec::new();
+        for (index, (col, name)) in self.cols.into_iter().zip(&header).enumerate() {
+            match col {
+                Col::Num(values) if values.iter().any(Option::is_some) => {
+                    numeric.push(NumericColumn {
+                        name: name.clone(),
+                        index,
+                        values,
+                    })
+                }
+                Col::Label(values) => labels.push(LabelColumn {
+                    name: name.clone(),
+                    index,
+                    values,
+                }),
+                _ => {}
+            }
+        }
+        Ok(CsvData {
+            header,
+            rows: self.rows,
+            ragged_rows: self.ragged_rows,
+            numeric,
+            labels,
+        })
+    }
+}
+
+/// Exact powers of ten (every one up to 1e22 is an `f64` exactly).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// `s.parse::<f64>().ok()`, with a shortcut for plain decimals (`-?d*.?d*`, 1 to 15
+/// digits): their digits are an exact integer below 2^53 and the divisor an exact
+/// power of ten, so one IEEE division gives the correctly rounded value, the one
+/// `str::parse` gives. Everything else (signs, exponents, `inf`, more digits) goes
+/// to `str::parse`.
+fn parse_f64(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        _ => (false, b),
     };
-    let mut numeric = Vec::new();
-    let mut labels = Vec::new();
-    for (index, (col, name)) in cols.into_iter().zip(&header).enumerate() {
-        match col {
-            Col::Num(values) if values.iter().any(Option::is_some) => numeric.push(NumericColumn {
-                name: name.clone(),
-                index,
-                values,
-            }),
-            Col::Label(values) => labels.push(LabelColumn {
-                name: name.clone(),
-                index,
-                values,
-            }),
-            _ => {}
+    let mut mantissa = 0u64;
+    let mut ndigits = 0u32;
+    let mut frac = 0usize;
+    let mut dot = false;
+    for &c in digits {
+        match c {
+            b'0'..=b'9' if ndigits < 15 => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                ndigits += 1;
+                frac += usize::from(dot);
+            }
+            b'.' if !dot => dot = true,
+            _ => return s.parse().ok(),
         }
     }
-    Ok(CsvData {
-        header,
-        rows,
-        ragged_rows,
-        numeric,
-        labels,
-    })
+    if ndigits == 0 {
+        return s.parse().ok();
+    }
+    let v = mantissa as f64 / POW10[frac];
+    Some(if neg { -v } else { v })
+}
+
+/// Splits `text` into records exactly as csv-core's default reader does (see
+/// [`for_each_record`]), for text whose quoted fields are all simple: a field that
+/// starts with `"` runs to the next `"`, which ends the field (followed by `,`, a
+/// line break or the end). Returns `None`, having built nothing that is kept, for
+/// anything else (an escaped `""`, text after a closing quote, an unclosed quote, a
+/// leading byte-order mark csv-core would strip): [`parse`] then uses csv-core.
+fn parse_simple(text: &str) -> Option<Result<CsvData, String>> {
+    let b = text.as_bytes();
+    if b.starts_with(b"\xef\xbb\xbf") {
+        return None;
+    }
+    let n = b.len();
+    let mut builder = Builder::new(memchr::memchr_iter(b'\n', b).count());
+    let mut fields: Vec<&str> = Vec::with_capacity(32);
+    let mut pos = 0;
+    let mut line = 1u64;
+    let mut counted = 0;
+    loop {
+        // csv-core's line count when it starts on this record.
+        line += memchr::memchr_iter(b'\n', &b[counted..pos]).count() as u64;
+        counted = pos;
+        let record_line = line;
+        // Empty lines (and the LF of a CRLF) before the record.
+        while pos < n && (b[pos] == b'\r' || b[pos] == b'\n') {
+            pos += 1;
+        }
+        if pos == n {
+            break;
+        }
+        fields.clear();
+        loop {
+            if pos < n && b[pos] == b'"' {
+                let close = pos + 1 + memchr::memchr(b'"', &b[pos + 1..])?;
+                fields.push(&text[pos + 1..close]);
+                pos = close + 1;
+                match b.get(pos) {
+                    None => break,
+                    Some(b',') => pos += 1,
+                    Some(b'\r' | b'\n') => {
+                        pos += 1;
+                        break;
+                    }
+                    Some(_) => return None,
+                }
+            } else {
+                let end = memchr::memchr3(b',', b'\r', b'\n', &b[pos..]).map_or(n, |e| pos + e);
+                fields.push(&text[pos..end]);
+                pos = end;
+                match b.get(pos) {
+                    None => break,
+                    Some(b',') => pos += 1,
+                    Some(_) => {
+                        pos += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        if let Err(e) = builder.record(record_line, fields.as_slice()) {
+            return Some(Err(e));
+        }
+    }
+    Some(builder.finish())
+}
+
+pub(super) fn parse(text: &str) -> Result<CsvData, String> {
+    if let Some(parsed) = parse_simple(text) {
+        return parsed;
+    }
+    parse_csv_core(text)
+}
+
+/// [`parse`] with csv-core for every file (the reference for [`parse_simple`]).
+pub(super) fn parse_csv_core(text: &str) -> Result<CsvData, String> {
+    let mut builder = Builder::new(0);
+    for_each_record(text, |line, record| builder.record(line, record))?;
+    builder.finish()
 }
 
 #[cfg(test)]

@@ -2,10 +2,10 @@
 //! options they inherit from enclosing objects.
 
 use serde::Serialize;
-use std::borrow::Cow;
-
-use super::json_tree::{self, get, Node};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::json_tree::{self, Tape, Tok};
 
 /// Keys whose presence makes an object a metric record.
 const METRIC_KEYS: [&str; 16] = [
@@ -28,6 +28,7 @@ const METRIC_KEYS: [&str; 16] = [
 ];
 
 /// Child objects whose scalar fields describe the configuration of their parent.
+#[cfg_attr(not(test), allow(dead_code))] // looked up through `slot_of` / `CONFIG_SLOTS`
 const CONFIG_CHILDREN: [&str; 4] = ["options", "settings", "config", "parameters"];
 
 /// Cap on records kept per file (protects against pathological inputs).
@@ -70,41 +71,129 @@ pub struct JsonData {
     pub records: Vec<MetricRecord>,
 }
 
-#[derive(Clone, Default)]
-struct Ctx<'a> {
-    model: Option<&'a str>,
+#[derive(Clone, Copy, Default)]
+struct Ctx<'t> {
+    model: Option<&'t str>,
     num_gpu: Option<f64>,
     num_ctx: Option<f64>,
     temperature: Option<f64>,
 }
 
-impl<'a> Ctx<'a> {
-    fn absorb(&mut self, obj: &'a [(Cow<'a, str>, Node<'a>)]) {
-        for (k, v) in obj {
-            match k.as_ref() {
-                "model" | "model_name" => {
-                    if let Some(s) = v.as_str() {
-                        self.model = Some(s);
-                    }
+impl<'t> Ctx<'t> {
+    /// Takes one member if it is context (`model` / `model_name` when a string,
+    /// `num_gpu`, `num_ctx`, `temperature` when numbers); `false` for other keys.
+    /// Applied to an object's members in file order, the last valid value wins.
+    fn take(&mut self, key: &str, v: &'t Tok<'_>) -> bool {
+        match key {
+            "model" | "model_name" => {
+                if let Some(s) = v.as_str() {
+                    self.model = Some(s);
                 }
-                "num_gpu" => self.num_gpu = v.as_f64().or(self.num_gpu),
-                "num_ctx" => self.num_ctx = v.as_f64().or(self.num_ctx),
-                "temperature" => self.temperature = v.as_f64().or(self.temperature),
-                _ => {}
             }
+            "num_gpu" => self.num_gpu = v.as_f64().or(self.num_gpu),
+            "num_ctx" => self.num_ctx = v.as_f64().or(self.num_ctx),
+            "temperature" => self.temperature = v.as_f64().or(self.temperature),
+            _ => return false,
         }
+        true
+    }
+
+    /// Overrides this context with what an object's own members set (`own`, built
+    /// with [`Ctx::take`] from an empty context): the same as taking those members
+    /// one by one on top of this context.
+    fn apply(&mut self, own: &Ctx<'t>) {
+        if own.model.is_some() {
+            self.model = own.model;
+        }
+        self.num_gpu = own.num_gpu.or(self.num_gpu);
+        self.num_ctx = own.num_ctx.or(self.num_ctx);
+        self.temperature = own.temperature.or(self.temperature);
+    }
+
+    /// What the members of the object at `i` set.
+    fn own(tape: &'t Tape<'_>, i: usize) -> Ctx<'t> {
+        let mut own = Ctx::default();
+        for (k, v) in tape.members(i) {
+            own.take(tape.key(k), &tape.toks[v]);
+        }
+        own
+    }
+}
+
+/// Keys an object is looked up by (besides the context keys), as slot indices: the
+/// 16 [`METRIC_KEYS`] first, in that order.
+const EVAL_COUNT: usize = 16;
+const ERROR: usize = 17;
+const SUCCESS: usize = 18;
+const STATUS: usize = 19;
+const COLD_START: usize = 20;
+/// [`CONFIG_CHILDREN`], in that order.
+const CONFIG_SLOTS: [usize; 4] = [21, 22, 23, 24];
+const SLOTS: usize = 25;
+
+fn slot_of(key: &str) -> Option<usize> {
+    Some(match key {
+        "tokens_per_second" => 0,
+        "tokens_s" => 1,
+        "tok_s" => 2,
+        "throughput" => 3,
+        "ttft" => 4,
+        "ttft_s" => 5,
+        "ttft_ms" => 6,
+        "latency" => 7,
+        "latency_s" => 8,
+        "latency_ms" => 9,
+        "load_duration" => 10,
+        "eval_duration" => 11,
+        "prompt_eval_duration" => 12,
+        "total_duration" => 13,
+        "load_s" => 14,
+        "eval_s" => 15,
+        "eval_count" => EVAL_COUNT,
+        "error" => ERROR,
+        "success" => SUCCESS,
+        "status" => STATUS,
+        "cold_start" => COLD_START,
+        "options" => CONFIG_SLOTS[0],
+        "settings" => CONFIG_SLOTS[1],
+        "config" => CONFIG_SLOTS[2],
+        "parameters" => CONFIG_SLOTS[3],
+        _ => return None,
+    })
+}
+
+/// One object's members, looked up once: the value index of the last occurrence of
+/// each slot key (a repeated key's last value wins, as with `serde_json::Value`).
+struct Slots<'t, 'a> {
+    tape: &'t Tape<'a>,
+    at: [usize; SLOTS],
+}
+
+impl<'t, 'a> Slots<'t, 'a> {
+    fn get(&self, slot: usize) -> Option<&'t Tok<'a>> {
+        let v = self.at[slot];
+        (v != usize::MAX).then(|| &self.tape.toks[v])
+    }
+
+    fn num(&self, slot: usize) -> Option<f64> {
+        self.get(slot)
+            .and_then(Tok::as_f64)
+            .filter(|v| v.is_finite())
     }
 }
 
 pub(super) fn parse(text: &str) -> Result<JsonData, String> {
-    let value = json_tree::parse(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    let top_level_keys = match &value {
-        Node::Obj(m) => m.iter().map(|(k, _)| k.to_string()).collect(),
+    let tape = json_tree::parse(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let top_level_keys = match tape.toks[0] {
+        Tok::Obj { .. } => tape
+            .members(0)
+            .map(|(k, _)| tape.key(k).to_string())
+            .collect(),
         _ => Vec::new(),
     };
     let mut records = Vec::new();
     let mut pointer = String::new();
-    visit(&value, &Ctx::default(), &mut pointer, &mut records);
+    visit(&tape, 0, &Ctx::default(), &mut pointer, &mut records);
     Ok(JsonData {
         top_level_keys,
         records,
@@ -113,6 +202,10 @@ pub(super) fn parse(text: &str) -> Result<JsonData, String> {
 
 fn push_segment(pointer: &mut String, seg: &str) {
     pointer.push('/');
+    if !seg.contains(['~', '/']) {
+        pointer.push_str(seg);
+        return;
+    }
     for c in seg.chars() {
         match c {
             '~' => pointer.push_str("~0"),
@@ -122,37 +215,64 @@ fn push_segment(pointer: &mut String, seg: &str) {
     }
 }
 
-fn visit<'a>(v: &'a Node<'a>, parent: &Ctx<'a>, pointer: &mut String, out: &mut Vec<MetricRecord>) {
-    match v {
-        Node::Obj(obj) => {
-            let mut ctx = parent.clone();
-            for key in CONFIG_CHILDREN {
-                if let Some(Node::Obj(child)) = get(obj, key) {
-                    ctx.absorb(child);
+fn is_container(t: &Tok<'_>) -> bool {
+    matches!(t, Tok::Arr { .. } | Tok::Obj { .. })
+}
+
+fn visit<'t>(
+    tape: &'t Tape<'_>,
+    i: usize,
+    parent: &Ctx<'t>,
+    pointer: &mut String,
+    out: &mut Vec<MetricRecord>,
+) {
+    match tape.toks[i] {
+        Tok::Obj { .. } => {
+            let mut slots = Slots {
+                tape,
+                at: [usize::MAX; SLOTS],
+            };
+            let mut own = Ctx::default();
+            let mut containers = false;
+            for (k, v) in tape.members(i) {
+                let key = tape.key(k);
+                let tok = &tape.toks[v];
+                containers |= is_container(tok);
+                if !own.take(key, tok) {
+                    if let Some(s) = slot_of(key) {
+                        slots.at[s] = v;
+                    }
                 }
             }
-            ctx.absorb(obj);
+            let mut ctx = *parent;
+            for s in CONFIG_SLOTS {
+                if let Some(Tok::Obj { .. }) = slots.get(s) {
+                    ctx.apply(&Ctx::own(tape, slots.at[s]));
+                }
+            }
+            ctx.apply(&own);
             if out.len() < MAX_RECORDS {
-                if let Some(rec) = record(obj, &ctx, pointer) {
+                if let Some(rec) = record(tape, i, &slots, &ctx, pointer) {
                     out.push(rec);
                 }
             }
-            for (k, child) in obj {
-                if child.is_container() {
-                    let len = pointer.len();
-                    push_segment(pointer, k);
-                    visit(child, &ctx, pointer, out);
-                    pointer.truncate(len);
+            if containers {
+                for (k, v) in tape.members(i) {
+                    if is_container(&tape.toks[v]) {
+                        let len = pointer.len();
+                        push_segment(pointer, tape.key(k));
+                        visit(tape, v, &ctx, pointer, out);
+                        pointer.truncate(len);
+                    }
                 }
             }
         }
-        Node::Arr(items) => {
-            for (i, child) in items.iter().enumerate() {
-                if child.is_container() {
+        Tok::Arr { .. } => {
+            for (n, v) in tape.items(i).enumerate() {
+                if is_container(&tape.toks[v]) {
                     let len = pointer.len();
-                    pointer.push('/');
-                    pointer.push_str(&i.to_string());
-                    visit(child, parent, pointer, out);
+                    let _ = write!(pointer, "/{n}");
+                    visit(tape, v, parent, pointer, out);
                     pointer.truncate(len);
                 }
             }
@@ -161,50 +281,55 @@ fn visit<'a>(v: &'a Node<'a>, parent: &Ctx<'a>, pointer: &mut String, out: &mut 
     }
 }
 
-fn num(obj: &[(Cow<'_, str>, Node<'_>)], key: &str) -> Option<f64> {
-    get(obj, key)
-        .and_then(Node::as_f64)
-        .filter(|v| v.is_finite())
-}
-
-fn error_of(obj: &[(Cow<'_, str>, Node<'_>)]) -> Option<String> {
-    if let Some(Node::Str(s)) = get(obj, "error") {
+fn error_of(slots: &Slots<'_, '_>) -> Option<String> {
+    if let Some(Tok::Str(s)) = slots.get(ERROR) {
         if !s.trim().is_empty() {
             return Some(s.to_string());
         }
     }
-    let failed = matches!(get(obj, "success"), Some(Node::Bool(false)))
-        || get(obj, "status")
-            .and_then(Node::as_str)
+    let failed = matches!(slots.get(SUCCESS), Some(Tok::Bool(false)))
+        || slots
+            .get(STATUS)
+            .and_then(Tok::as_str)
             .is_some_and(|s| s.eq_ignore_ascii_case("error") || s.eq_ignore_ascii_case("failed"));
     failed.then(|| "failed (no message)".to_string())
 }
 
-fn record(obj: &[(Cow<'_, str>, Node<'_>)], ctx: &Ctx<'_>, pointer: &str) -> Option<MetricRecord> {
-    let has_metric = METRIC_KEYS.iter().any(|k| get(obj, k).is_some());
-    let error = error_of(obj);
+fn record(
+    tape: &Tape<'_>,
+    i: usize,
+    slots: &Slots<'_, '_>,
+    ctx: &Ctx<'_>,
+    pointer: &str,
+) -> Option<MetricRecord> {
+    let has_metric = slots.at[..METRIC_KEYS.len()]
+        .iter()
+        .any(|&v| v != usize::MAX);
+    let error = error_of(slots);
     if !has_metric && error.is_none() {
         return None;
     }
-    let tokens_per_second = ["tokens_per_second", "tokens_s", "tok_s", "throughput"]
-        .iter()
-        .find_map(|k| num(obj, k))
-        .or_else(
-            || match (num(obj, "eval_count"), num(obj, "eval_duration")) {
-                (Some(c), Some(d)) if d > 0.0 => Some(c / (d / 1e9)),
-                _ => None,
-            },
-        );
-    let ttft_s = num(obj, "ttft_s")
-        .or_else(|| num(obj, "ttft"))
-        .or_else(|| num(obj, "ttft_ms").map(|ms| ms / 1000.0));
-    let load_s = num(obj, "load_s").or_else(|| num(obj, "load_duration").map(|ns| ns / 1e9));
-    let fields = obj
-        .iter()
+    // tokens_per_second, tokens_s, tok_s, throughput: the first that is a number.
+    let tokens_per_second = (0..4).find_map(|s| slots.num(s)).or_else(|| {
+        match (slots.num(EVAL_COUNT), slots.num(11)) {
+            (Some(c), Some(d)) if d > 0.0 => Some(c / (d / 1e9)),
+            _ => None,
+        }
+    });
+    // ttft_s, then ttft, then ttft_ms / 1000.
+    let ttft_s = slots
+        .num(5)
+        .or_else(|| slots.num(4))
+        .or_else(|| slots.num(6).map(|ms| ms / 1000.0));
+    // load_s, then load_duration (ns) / 1e9.
+    let load_s = slots.num(14).or_else(|| slots.num(10).map(|ns| ns / 1e9));
+    let fields = tape
+        .members(i)
         .filter_map(|(k, v)| {
-            v.as_f64()
+            tape.toks[v]
+                .as_f64()
                 .filter(|x| x.is_finite())
-                .map(|x| (k.to_string(), x))
+                .map(|x| (tape.key(k).to_string(), x))
         })
         .collect();
     Some(MetricRecord {
@@ -220,7 +345,7 @@ fn record(obj: &[(Cow<'_, str>, Node<'_>)], ctx: &Ctx<'_>, pointer: &str) -> Opt
         tokens_per_second,
         ttft_s,
         load_s,
-        cold_start: get(obj, "cold_start").and_then(Node::as_bool),
+        cold_start: slots.get(COLD_START).and_then(Tok::as_bool),
         error,
         fields,
     })
@@ -250,5 +375,62 @@ mod tests {
         assert_eq!(r.ttft_s, Some(0.25));
         assert_eq!(d.records[1].error.as_deref(), Some("timeout"));
         assert!(parse("{").unwrap_err().starts_with("invalid JSON"));
+    }
+
+    #[test]
+    fn slots_follow_the_key_lists() {
+        for (i, k) in METRIC_KEYS.iter().enumerate() {
+            assert_eq!(slot_of(k), Some(i), "{k}");
+        }
+        for (k, s) in CONFIG_CHILDREN.iter().zip(CONFIG_SLOTS) {
+            assert_eq!(slot_of(k), Some(s), "{k}");
+        }
+        for (k, s) in [
+            ("eval_count", EVAL_COUNT),
+            ("error", ERROR),
+            ("success", SUCCESS),
+            ("status", STATUS),
+            ("cold_start", COLD_START),
+        ] {
+            assert_eq!(slot_of(k), Some(s), "{k}");
+        }
+        assert_eq!(slot_of("model"), None);
+    }
+
+    #[test]
+    fn repeated_and_mistyped_keys_resolve_as_before() {
+        // Context: the last valid value wins, a non-string model or non-number option
+        // keeps the earlier one; own members override config children, which are
+        // taken in the order options, settings, config, parameters (last one of each).
+        let d = parse(
+            r#"{"model":"outer","runs":[{"parameters":{"num_gpu":3},"options":{"num_gpu":1,"model":"o"},
+                 "settings":{"num_gpu":2,"num_ctx":64},"options":{"num_ctx":8},"model":7,
+                 "model_name":"mn","temperature":"hot","temperature":0.5,"temperature":null,
+                 "tok_s":"fast","throughput":42,"status":"FAILED","error":"  ","latency":1}]}"#,
+        )
+        .unwrap();
+        let r = &d.records[0];
+        assert_eq!(r.pointer, "/runs/0");
+        assert_eq!(r.model.as_deref(), Some("mn"));
+        assert_eq!(
+            (r.num_gpu, r.num_ctx, r.temperature),
+            (Some(3.0), Some(64.0), Some(0.5))
+        );
+        assert_eq!(r.tokens_per_second, Some(42.0));
+        assert_eq!(r.error.as_deref(), Some("failed (no message)"));
+        let fields: Vec<(&str, f64)> = r.fields.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("latency", 1.0),
+                ("model", 7.0),
+                ("temperature", 0.5),
+                ("throughput", 42.0)
+            ]
+        );
+        // The "options" child counted is the last one: its own record has no metric.
+        assert_eq!(d.records.len(), 1);
+        let esc = parse(r#"{"a~b/c":{"x\/y":[{"ttft":1}]}}"#).unwrap();
+        assert_eq!(esc.records[0].pointer, "/a~0b~1c/x~1y/0");
     }
 }

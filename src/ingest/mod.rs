@@ -9,6 +9,8 @@ mod csv_file;
 mod json_file;
 mod json_tree;
 mod markdown;
+#[cfg(test)]
+mod reference;
 mod summary;
 
 pub use csv_file::{CsvData, LabelColumn, NumericColumn};
@@ -350,19 +352,49 @@ fn skipped(reason: String) -> ParseOutcome {
 }
 
 /// Reads one file once and parses it; never fails, returns (size, outcome).
+///
+/// Opens the file first and takes its size from the open file (one path lookup,
+/// one allocation of the file's size); if it cannot be opened, [`load_by_path`]
+/// gives the same outcome as before (a stat error, the size cap, or the open error
+/// as "cannot read file").
 fn load(path: &Path, kind: FileKind, opts: &IngestOptions) -> (u64, ParseOutcome) {
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return load_by_path(path, kind, opts);
+    };
+    let Ok(meta) = file.metadata() else {
+        return load_by_path(path, kind, opts);
+    };
+    let size = meta.len();
+    if size > opts.max_file_bytes {
+        return (size, over_cap(size, opts));
+    }
+    let mut data = Vec::new();
+    let read = data
+        .try_reserve_exact(size as usize)
+        .map_err(std::io::Error::from)
+        .and_then(|()| file.read_to_end(&mut data));
+    if let Err(e) = read {
+        return (size, skipped(format!("cannot read file: {e}")));
+    }
+    (data.len() as u64, parse_bytes(kind, &data))
+}
+
+fn over_cap(size: u64, opts: &IngestOptions) -> ParseOutcome {
+    skipped(format!(
+        "file is {size} bytes, over the max_file_bytes cap of {}",
+        opts.max_file_bytes
+    ))
+}
+
+/// [`load`] by path: stat, then read (two path lookups).
+fn load_by_path(path: &Path, kind: FileKind, opts: &IngestOptions) -> (u64, ParseOutcome) {
     let size = match std::fs::metadata(path) {
         Ok(m) => m.len(),
         Err(e) => return (0, skipped(format!("cannot stat file: {e}"))),
     };
     if size > opts.max_file_bytes {
-        return (
-            size,
-            skipped(format!(
-                "file is {size} bytes, over the max_file_bytes cap of {}",
-                opts.max_file_bytes
-            )),
-        );
+        return (size, over_cap(size, opts));
     }
     let data = match std::fs::read(path) {
         Ok(d) => d,

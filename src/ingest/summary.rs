@@ -36,7 +36,9 @@ impl Dist {
         if values.is_empty() {
             return None;
         }
-        values.sort_by(f64::total_cmp);
+        // Values equal under `total_cmp` have the same bits, so an unstable sort
+        // leaves the same slice as a stable one, without its buffer.
+        values.sort_unstable_by(f64::total_cmp);
         let n = values.len();
         let median = if n % 2 == 1 {
             values[n / 2]
@@ -248,7 +250,9 @@ impl Acc {
     }
 }
 
-type ConfigKey = (String, Option<i64>, Option<i64>, Option<i64>);
+/// (model, num_gpu, num_ctx, temperature × 1000): borrowed, so that an observation
+/// costs no allocation; ordered as the owned key would be.
+type ConfigKey<'c> = (&'c str, Option<i64>, Option<i64>, Option<i64>);
 
 fn cold_from_load(load_s: Option<f64>) -> Option<bool> {
     load_s.map(|l| l > 0.05)
@@ -358,9 +362,9 @@ fn md_extract(
     }
 }
 
-fn key_of(o: &Obs<'_>, model: &str) -> ConfigKey {
+fn key_of<'c>(o: &Obs<'_>, model: &'c str) -> ConfigKey<'c> {
     (
-        model.to_string(),
+        model,
         o.num_gpu.map(|v| v.round() as i64),
         o.num_ctx.map(|v| v.round() as i64),
         o.temperature.map(|v| (v * 1000.0).round() as i64),
@@ -371,7 +375,7 @@ fn key_of(o: &Obs<'_>, model: &str) -> ConfigKey {
 /// the same summary (walk order, `BTreeMap`s, fixed caps).
 pub fn summarize<'c>(corpus: &'c Corpus) -> DataSummary {
     let mut models: BTreeMap<&'c str, Acc> = BTreeMap::new();
-    let mut configs: BTreeMap<ConfigKey, Acc> = BTreeMap::new();
+    let mut configs: BTreeMap<ConfigKey<'c>, Acc> = BTreeMap::new();
     let mut errors: BTreeMap<&'c str, u64> = BTreeMap::new();
     let mut observations = 0u64;
     let mut findings = Vec::new();
@@ -438,7 +442,7 @@ pub fn summarize<'c>(corpus: &'c Corpus) -> DataSummary {
     let configs = configs
         .into_iter()
         .map(|((model, num_gpu, num_ctx, temp), mut a)| ConfigAggregate {
-            model,
+            model: model.to_string(),
             num_gpu,
             num_ctx,
             temperature: temp.map(|t| t as f64 / 1000.0),
