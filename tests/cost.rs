@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use agentbench::cli::{Cli, Command};
-use agentbench::ingest::{ingest, walks_on_this_thread, IngestOptions};
+use agentbench::ingest::{ingest, walks_of, IngestOptions};
 use agentbench::stub::{PacedStub, Pacing, StubProfile};
 use clap::Parser;
 
@@ -27,9 +27,29 @@ fn mock_data() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/mock-data"))
 }
 
+/// A copy of mock-data in a folder of its own, so that the corpus walks counted
+/// on its root are this test's alone.
+fn own_corpus() -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(mock_data(), dir.path());
+    dir
+}
+
 /// Runs `agentbench run --runs N --base-url URL` in this process, on this thread's
-/// current-thread runtime (as the binary does), and returns the corpus walks it
-/// made on this thread.
+/// current-thread runtime (as the binary does), on a corpus of its own, and returns
+/// the corpus walks it made.
 async fn run_against(url: &str, runs: u32, out: &Path) -> u64 {
     run_against_with(&[], url, runs, out).await
 }
@@ -37,6 +57,7 @@ async fn run_against(url: &str, runs: u32, out: &Path) -> u64 {
 /// [`run_against`] with `extra` flags (e.g. `--protocol openai`).
 async fn run_against_with(extra: &[&str], url: &str, runs: u32, out: &Path) -> u64 {
     let runs_flag = runs.to_string();
+    let corpus = own_corpus();
     let mut argv = vec![
         "agentbench",
         "run",
@@ -46,7 +67,7 @@ async fn run_against_with(extra: &[&str], url: &str, runs: u32, out: &Path) -> u
         "--base-url",
         url,
         "--corpus",
-        mock_data().to_str().unwrap(),
+        corpus.path().to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
     ];
@@ -55,21 +76,20 @@ async fn run_against_with(extra: &[&str], url: &str, runs: u32, out: &Path) -> u
     let Command::Run(args) = cli.command else {
         unreachable!()
     };
-    let before = walks_on_this_thread();
     let outcome = agentbench::cli::run(&args).await.unwrap();
     assert_eq!(
         outcome.run_summary.runs_ok, runs as usize,
         "every run completes"
     );
-    walks_on_this_thread() - before
+    walks_of(corpus.path())
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_sequential_run_reads_the_corpus_once_per_run_on_one_connection_with_one_probe() {
     // The counter counts: one direct ingest is one walk.
-    let before = walks_on_this_thread();
-    ingest(mock_data(), &IngestOptions::default()).unwrap();
-    assert_eq!(walks_on_this_thread() - before, 1);
+    let corpus = own_corpus();
+    ingest(corpus.path(), &IngestOptions::default()).unwrap();
+    assert_eq!(walks_of(corpus.path()), 1);
 
     for runs in [1, 2] {
         let stub = PacedStub::start(quick_profile()).await.unwrap();

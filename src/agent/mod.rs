@@ -58,6 +58,46 @@ struct Ingested {
     took: Duration,
 }
 
+impl Ingested {
+    /// Ingests and summarises the corpus of `config`, timing both.
+    fn now(config: &WorkflowConfig) -> Result<Self, AgentError> {
+        let start = Instant::now();
+        let corpus = ingest(&config.corpus_root, &config.ingest)?;
+        let stats = corpus.stats();
+        let summary = summarize(&corpus);
+        Ok(Self {
+            stats,
+            summary,
+            took: start.elapsed(),
+        })
+    }
+}
+
+/// An ingest running on tokio's blocking pool, started before the agent exists
+/// (e.g. while the server is probed); hand it to [`Agent::ingest_ahead`].
+/// Its measured duration is the ingest's own (walk, parse, summary), not the
+/// wait for it.
+#[derive(Debug)]
+pub struct PendingIngest(tokio::task::JoinHandle<Result<Ingested, AgentError>>);
+
+impl PendingIngest {
+    /// Starts ingesting `config`'s corpus now. Must be called within a tokio
+    /// runtime.
+    pub fn start(config: &WorkflowConfig) -> Self {
+        let config = config.clone();
+        Self(tokio::task::spawn_blocking(move || Ingested::now(&config)))
+    }
+
+    async fn finish(self) -> Result<Ingested, AgentError> {
+        match self.0.await {
+            Ok(result) => result,
+            // The ingest panicked (a bug): let the panic continue here.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("the ingest task was cancelled: {e}"),
+        }
+    }
+}
+
 /// Records phase spans relative to a run's start.
 struct PhaseClock {
     start: Instant,
@@ -116,7 +156,8 @@ impl Agent {
         })
     }
 
-    /// Ingests the corpus now and returns its statistics (for a record file's
+    /// Waits for an ingest started earlier on its own thread ([`PendingIngest::start`],
+    /// e.g. while the server was probed) and returns its statistics (for a record file's
     /// header), keeping the result for the next [`Agent::run_once`], which then
     /// records this ingest as its ingest phase instead of reading the corpus again:
     /// a command that needs the statistics before its first run reads the corpus
@@ -125,18 +166,14 @@ impl Agent {
     /// header, is not in the run). Later runs ingest for themselves, as each run
     /// of the workflow does. Clones of this agent share the kept ingest (the first
     /// of them to run takes it).
-    pub fn ingest_ahead(&self) -> Result<CorpusStats, AgentError> {
-        let start = Instant::now();
-        let corpus = ingest(&self.config.corpus_root, &self.config.ingest)?;
-        let stats = corpus.stats();
-        let summary = summarize(&corpus);
-        let took = start.elapsed();
-        *self.ahead.lock().unwrap_or_else(|e| e.into_inner()) = Some(Ingested {
-            stats: stats.clone(),
-            summary,
-            took,
-        });
-        Ok(stats)
+    pub async fn ingest_ahead(&self, pending: PendingIngest) -> Result<CorpusStats, AgentError> {
+        Ok(self.keep(pending.finish().await?))
+    }
+
+    fn keep(&self, ingested: Ingested) -> CorpusStats {
+        let stats = ingested.stats.clone();
+        *self.ahead.lock().unwrap_or_else(|e| e.into_inner()) = Some(ingested);
+        stats
     }
 
     /// Retries each failed call up to `retries` more times (default 0: no retry).

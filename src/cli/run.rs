@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::table::stage_table;
 use super::RunArgs;
-use crate::agent::{Agent, WorkflowConfig};
+use crate::agent::{Agent, PendingIngest, WorkflowConfig};
 use crate::client::{resolve_base_url, LlmClient, Probed, RequestSettings, Timeouts};
 use crate::ingest::{check_root, IngestOptions};
 use crate::metrics::RunSummary;
@@ -100,8 +100,20 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     };
     let corpus_context = || format!("cannot ingest the corpus at {}", args.corpus.display());
     check_root(&args.corpus).with_context(corpus_context)?;
-    // The server is contacted before the corpus is read: the first request goes out
-    // within milliseconds of start, and a dead server is reported without delay.
+    let model = &args.server.model;
+    let endpoint = args.server.endpoint();
+    let config = WorkflowConfig {
+        corpus_root: args.corpus.clone(),
+        ingest: ingest_options,
+        model: model.clone(),
+        settings: settings.clone(),
+        endpoint,
+    };
+    // The corpus is read on its own thread while the server is probed and asked
+    // for its details: the first request goes out within milliseconds of start, a
+    // dead server is reported without delay, and the first generate request waits
+    // only for the longer of the two.
+    let pending = PendingIngest::start(&config);
     let mut target = choose_target(&args.server, args.stub.as_deref(), timeouts).await?;
     // One client for the whole run: the probe's, when there was one, so a
     // sequential run keeps one connection and asks /api/version (or /v1/models) once.
@@ -112,24 +124,16 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
             None,
         ),
     };
-    let model = &args.server.model;
-    let endpoint = args.server.endpoint();
-    let agent = Agent::new(
-        client.clone(),
-        WorkflowConfig {
-            corpus_root: args.corpus.clone(),
-            ingest: ingest_options,
-            model: model.clone(),
-            settings: settings.clone(),
-            endpoint,
-        },
-    )
-    .with_context(corpus_context)?
-    .with_retries(args.retries);
-    // The corpus is read once: the first run's ingest, made now for the header's
-    // statistics (see Agent::ingest_ahead).
-    let stats = agent.ingest_ahead().with_context(corpus_context)?;
+    let agent = Agent::new(client.clone(), config)
+        .with_context(corpus_context)?
+        .with_retries(args.retries);
     let server = client.server_info_after_probe(model, probed).await?;
+    // The corpus is read once: the first run's ingest, made for the header's
+    // statistics (see Agent::ingest_ahead).
+    let stats = agent
+        .ingest_ahead(pending)
+        .await
+        .with_context(corpus_context)?;
     let backend = Backend {
         url: target.url.clone(),
         protocol: protocol.name().into(),

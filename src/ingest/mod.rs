@@ -249,17 +249,25 @@ pub fn check_root(root: &Path) -> Result<(), IngestError> {
     }
 }
 
-thread_local! {
-    static WALKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+/// Corpus walks started per root, process-wide (see [`walks_of`]).
+static WALKS: std::sync::Mutex<Vec<(PathBuf, u64)>> = std::sync::Mutex::new(Vec::new());
+
+/// How many corpus walks [`ingest`] has started on `root` (as given, not
+/// canonicalised) in this process, on any thread (calls whose root passed
+/// [`check_root`]). Lets a test check how many times a command read the corpus; a
+/// test gives the command a root of its own, so tests running alongside cannot
+/// change the count.
+pub fn walks_of(root: &Path) -> u64 {
+    let walks = WALKS.lock().unwrap_or_else(|e| e.into_inner());
+    walks.iter().find(|(r, _)| r == root).map_or(0, |(_, n)| *n)
 }
 
-/// How many corpus walks [`ingest`] has started on the calling thread (calls whose
-/// root passed [`check_root`]), since the thread started. Lets a test check how many
-/// times a command read the corpus: `agentbench run` runs on a current-thread
-/// runtime, so every ingest it makes happens on the thread that awaits it, and a
-/// test running alongside on another thread cannot change the count.
-pub fn walks_on_this_thread() -> u64 {
-    WALKS.with(|w| w.get())
+fn count_walk(root: &Path) {
+    let mut walks = WALKS.lock().unwrap_or_else(|e| e.into_inner());
+    match walks.iter_mut().find(|(r, _)| r == root) {
+        Some((_, n)) => *n += 1,
+        None => walks.push((root.to_path_buf(), 1)),
+    }
 }
 
 /// Walks `root` (symlinks not followed, sorted by file name) and parses every `.csv`,
@@ -269,7 +277,7 @@ pub fn walks_on_this_thread() -> u64 {
 /// every per-file problem is recorded in the returned [`Corpus`] instead.
 pub fn ingest(root: &Path, opts: &IngestOptions) -> Result<Corpus, IngestError> {
     check_root(root)?;
-    WALKS.with(|w| w.set(w.get() + 1));
+    count_walk(root);
     let mut corpus = Corpus {
         root: root.to_path_buf(),
         files: Vec::new(),

@@ -40,11 +40,16 @@ pub enum RecordReadError {
     },
 }
 
-/// Appends lines to a record file, durably.
+/// Appends lines to a record file, durably: a line written by [`RecordWriter::append`]
+/// is on disk, with every line before it, when the call returns. The header line of
+/// a new file is made durable on its own thread while the caller goes on (its fsync
+/// costs 0.5–5 ms here, and the first run need not wait for it); the next append,
+/// or dropping the writer, waits for it first.
 #[derive(Debug)]
 pub struct RecordWriter {
     file: File,
     path: PathBuf,
+    header_sync: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
 impl RecordWriter {
@@ -63,11 +68,16 @@ impl RecordWriter {
             .create_new(true)
             .open(path)
             .map_err(err)?;
+        let bytes = line_bytes(&Line::Header(Box::new(header.clone())));
         let mut writer = Self {
             file,
             path: path.to_path_buf(),
+            header_sync: None,
         };
-        writer.write_line(&Line::Header(Box::new(header.clone())))?;
+        writer.file.write_all(&bytes).map_err(err)?;
+        writer.file.flush().map_err(err)?;
+        let syncing = writer.file.try_clone().map_err(err)?;
+        writer.header_sync = Some(std::thread::spawn(move || syncing.sync_data()));
         Ok(writer)
     }
 
@@ -84,6 +94,7 @@ impl RecordWriter {
         Ok(Self {
             file,
             path: path.to_path_buf(),
+            header_sync: None,
         })
     }
 
@@ -110,6 +121,7 @@ impl RecordWriter {
             Self {
                 file,
                 path: path.to_path_buf(),
+                header_sync: None,
             },
             records,
             torn,
@@ -121,17 +133,42 @@ impl RecordWriter {
         &self.path
     }
 
+    /// Waits for the header's fsync, when it is still running.
+    fn header_synced(&mut self) -> std::io::Result<()> {
+        match self.header_sync.take() {
+            Some(sync) => sync
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the fsync thread panicked"))),
+            None => Ok(()),
+        }
+    }
+
     fn write_line(&mut self, line: &Line) -> Result<(), RecordWriteError> {
-        let mut bytes = serde_json::to_vec(line).expect("records serialize to JSON");
-        bytes.push(b'\n');
+        let bytes = line_bytes(line);
+        let synced = self.header_synced();
         let err = |source| RecordWriteError {
             path: self.path.clone(),
             source,
         };
+        synced.map_err(err)?;
         self.file.write_all(&bytes).map_err(err)?;
         self.file.flush().map_err(err)?;
         self.file.sync_data().map_err(err)
     }
+}
+
+impl Drop for RecordWriter {
+    fn drop(&mut self) {
+        // A header is durable before its writer is gone, even when no run followed.
+        let _ = self.header_synced();
+    }
+}
+
+/// One line of a record file: its JSON and a newline.
+fn line_bytes(line: &Line) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(line).expect("records serialize to JSON");
+    bytes.push(b'\n');
+    bytes
 }
 
 /// The one policy for a torn last line (bytes after the last newline, as a crash
