@@ -668,44 +668,57 @@ fn a_replayed_traces_sessions_split_over_shards_by_session() {
     let stub = Stub::start();
     let tmp = tempfile::tempdir().unwrap();
     let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/sample-agentic.jsonl");
-    let trace_arg = trace.display().to_string();
-    let plan = [
-        "--workload",
-        "agent",
-        "--trace",
-        &trace_arg,
-        "--time-scale",
-        "0.05",
-    ];
-    let dirs = run_shards_with(&stub.url, &plan, 2, tmp.path());
-    let out = tmp.path().join("merged");
-    let o = merge(&dirs, &out, &[]);
-    assert!(o.status.success(), "{}", text(&o));
-    let merged = read_load_file(&out.join("records.jsonl")).unwrap();
     let scripts = read_trace(&trace, &ReadOptions::default())
         .unwrap()
         .trace
         .to_scripts(0.05)
         .unwrap();
-    let expected: Vec<(u64, u32, u64)> = scripts
-        .iter()
-        .enumerate()
-        .flat_map(|(k, s)| {
-            let start = s.start_ns.unwrap();
-            (0..s.turns.len() as u32).map(move |turn| (k as u64, turn, start))
-        })
-        .collect();
-    assert_eq!(
-        turns_of(&merged.requests),
-        expected,
-        "every turn of every trace session once, at the trace's start"
-    );
-    for r in &merged.requests {
-        let t = r.turn.as_ref().unwrap();
-        let planned = &scripts[t.session as usize].turns[t.turn as usize];
-        assert_eq!(r.seq % 2, t.session % 2, "whole sessions k mod 2");
-        if t.turn > 0 {
-            assert_eq!(t.think_ns, planned.think_ns, "the trace's think time");
+    let trace_arg = trace.display().to_string();
+    // Open loop at the trace's (scaled) times, then back to back on 2 slots.
+    for (name, closed) in [("open", &[][..]), ("closed", &["--sessions", "2"][..])] {
+        let plan = [
+            &[
+                "--workload",
+                "agent",
+                "--trace",
+                &trace_arg,
+                "--time-scale",
+                "0.05",
+            ][..],
+            closed,
+        ]
+        .concat();
+        let root = tmp.path().join(name);
+        let dirs = run_shards_with(&stub.url, &plan, 2, &root);
+        let out = root.join("merged");
+        let o = merge(&dirs, &out, &[]);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        let merged = read_load_file(&out.join("records.jsonl")).unwrap();
+        let got = turns_of(&merged.requests);
+        let expected: Vec<(u64, u32)> = scripts
+            .iter()
+            .enumerate()
+            .flat_map(|(k, s)| (0..s.turns.len() as u32).map(move |turn| (k as u64, turn)))
+            .collect();
+        assert_eq!(
+            got.iter().map(|&(s, k, _)| (s, k)).collect::<Vec<_>>(),
+            expected,
+            "{name}: every turn of every trace session once"
+        );
+        for r in &merged.requests {
+            let t = r.turn.as_ref().unwrap();
+            let script = &scripts[t.session as usize];
+            assert_eq!(r.seq % 2, t.session % 2, "{name}: whole sessions k mod 2");
+            if t.turn > 0 {
+                let planned = script.turns[t.turn as usize].think_ns;
+                assert_eq!(t.think_ns, planned, "{name}: the trace's think time");
+            } else if closed.is_empty() {
+                assert_eq!(
+                    Some(t.session_intended_ns),
+                    script.start_ns,
+                    "the trace's start"
+                );
+            }
         }
     }
 }

@@ -147,7 +147,8 @@ pub enum SessionMode {
         slots: u32,
         /// No session starts at or after this offset, ns.
         duration_ns: Option<u64>,
-        /// Sessions to start in all.
+        /// Sessions to start in all (when sharded: in the whole run; it bounds the
+        /// session ids).
         jobs: Option<u64>,
     },
     /// Sessions arrive at these intended offsets (the seeded schedule); at most
@@ -155,9 +156,11 @@ pub enum SessionMode {
     /// and holds it through its tool time; the wait is part of its first turn's
     /// latency, in `slot_wait_ns`).
     Open {
-        /// Arrival offsets, ns from the origin, non-decreasing.
+        /// Arrival offsets of the whole run, ns from the origin, non-decreasing:
+        /// session `k` arrives at `arrivals[k]` (a shard starts only its own
+        /// sessions, see [`SessionConfig::shard`]).
         arrivals: Arc<Vec<u64>>,
-        /// Ceiling on sessions in flight.
+        /// Ceiling on sessions in flight (of this process, when sharded).
         max_concurrency: Option<u32>,
     },
 }
