@@ -532,6 +532,7 @@ fn given_scripts_run_as_they_are() {
                 duration_ns: None,
                 jobs: Some(2),
             },
+            shard: None,
         })),
         plan,
         backend: agentbench::record::Backend {

@@ -8,9 +8,15 @@
 //!    backend; a missing shard; a duplicated shard; a folder given twice.
 //! 3. Skew: a shard whose recorded offset is planted 20 ms off is reported, named,
 //!    in the console, summary.json, summary.md and index.html.
+//! 4. Agent sessions shard as whole sessions: 4 open-loop shards merged hold every
+//!    turn of every session of the unsharded plan once (global id, intended start,
+//!    seeded think times) and the union's job latencies; closed-loop shards split
+//!    the slots and number sessions j·N + I; a replayed trace's sessions split the
+//!    same way; shards of another agent plan (turns, think) are refused naming the
+//!    folder.
 //! 5. The Kubernetes manifest and the sbatch script have the right shape.
 //!
-//! Bounds: every run is bounded in requests (≤ 600) and seconds.
+//! Bounds: every run is bounded in requests (≤ 600; sessions ≤ 40) and seconds.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -79,8 +85,15 @@ fn start_in(lead_s: u64) -> String {
     format!("@{}", now.as_secs() + lead_s)
 }
 
-/// Runs `n` shard processes at once with `plan` and returns their folders.
+/// Runs `n` shard processes at once with `plan` (synthetic prompts of 16 tokens,
+/// 8 output tokens) and returns their folders.
 fn run_shards(url: &str, plan: &[&str], n: u32, root: &Path) -> Vec<PathBuf> {
+    let lengths = ["--prompt-tokens", "16", "--output-tokens", "8"];
+    run_shards_with(url, &[plan, &lengths[..]].concat(), n, root)
+}
+
+/// Runs `n` shard processes at once with `plan` and returns their folders.
+fn run_shards_with(url: &str, plan: &[&str], n: u32, root: &Path) -> Vec<PathBuf> {
     let start = start_in(4);
     let children: Vec<(PathBuf, Child)> = (0..n)
         .map(|i| {
@@ -89,7 +102,6 @@ fn run_shards(url: &str, plan: &[&str], n: u32, root: &Path) -> Vec<PathBuf> {
                 .arg("load")
                 .args(["--base-url", url])
                 .args(plan)
-                .args(["--prompt-tokens", "16", "--output-tokens", "8"])
                 .args(["--max-lag", "1s", "--quiet"])
                 .args(["--shard", &format!("{i}/{n}"), "--start-at", &start])
                 .arg("--out")
@@ -125,6 +137,24 @@ fn merge(dirs: &[PathBuf], out: &Path, extra: &[&str]) -> Output {
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// `v` through JSON text, as summary.json was written and read (serde_json's float
+/// parsing may be one ULP off the printed shortest form; equal values print equal
+/// text).
+fn as_read(v: serde_json::Value) -> serde_json::Value {
+    serde_json::from_str(&v.to_string()).unwrap()
+}
+
+/// The merged summary is what analysing the merged file as a single run gives
+/// (`agentbench report` renders the same page).
+fn assert_summary_is_the_merged_files(out: &Path, summary: &serde_json::Value) {
+    let again = agentbench::load::analyse_file(&out.join("records.jsonl")).unwrap();
+    assert_eq!(
+        as_read(serde_json::to_value(&again.summary).unwrap()),
+        summary["summary"],
+        "the merged summary is the merged file's analysis"
+    );
 }
 
 const OPEN: [&str; 8] = [
@@ -204,11 +234,6 @@ fn four_shards_merged_are_the_unsharded_schedule_and_the_union_percentiles() {
         merged.end.clone(),
     );
     let summary = json(&out.join("summary.json"));
-    // Through JSON text as summary.json was (serde_json's float parsing may be one
-    // ULP off the printed shortest form; equal values print equal text).
-    let as_read = |v: serde_json::Value| -> serde_json::Value {
-        serde_json::from_str(&v.to_string()).unwrap()
-    };
     for (name, pcts) in [
         ("ttft", serde_json::to_value(direct.summary.ttft).unwrap()),
         ("e2e", serde_json::to_value(direct.summary.e2e).unwrap()),
@@ -219,12 +244,7 @@ fn four_shards_merged_are_the_unsharded_schedule_and_the_union_percentiles() {
     }
     assert_eq!(summary["summary"]["measured"], 600);
     // … and what analysing the merged file as a single run gives (`report`).
-    let again = agentbench::load::analyse_file(&out.join("records.jsonl")).unwrap();
-    assert_eq!(
-        as_read(serde_json::to_value(&again.summary).unwrap()),
-        summary["summary"],
-        "the merged summary is the merged file's analysis"
-    );
+    assert_summary_is_the_merged_files(&out, &summary);
     let shards = summary["shards"].as_array().expect("the per-shard table");
     assert_eq!(shards.len(), 4);
     for (i, s) in shards.iter().enumerate() {
@@ -290,11 +310,10 @@ fn fixture() -> &'static (tempfile::TempDir, Vec<PathBuf>) {
     })
 }
 
-/// Copies the fixture's shards into `root` and returns the copies.
-fn copies(root: &Path) -> Vec<PathBuf> {
-    fixture()
-        .1
-        .iter()
+/// Copies the shards `dirs` (a fixture's, never edited) into `root` and returns
+/// the copies.
+fn copies(dirs: &[PathBuf], root: &Path) -> Vec<PathBuf> {
+    dirs.iter()
         .map(|d| {
             let to = root.join(d.file_name().unwrap());
             std::fs::create_dir_all(&to).unwrap();
@@ -339,21 +358,21 @@ fn shards_that_do_not_belong_together_are_refused_naming_the_folder() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("merged");
 
-    let d = copies(&tmp.path().join("seed"));
+    let d = copies(&fixture().1, &tmp.path().join("seed"));
     edit_header(&d[2], |h| h["plan"]["seed"] = 4.into());
     refused(&d, &out, &d[2], "seed");
 
-    let d = copies(&tmp.path().join("version"));
+    let d = copies(&fixture().1, &tmp.path().join("version"));
     edit_header(&d[1], |h| h["harness"]["version"] = "0.0.9".into());
     refused(&d, &out, &d[1], "harness version");
 
-    let d = copies(&tmp.path().join("backend"));
+    let d = copies(&fixture().1, &tmp.path().join("backend"));
     edit_header(&d[3], |h| {
         h["backend"]["url"] = "http://127.0.0.1:9".into();
     });
     refused(&d, &out, &d[3], "backend URL");
 
-    let d = copies(&tmp.path().join("missing"));
+    let d = copies(&fixture().1, &tmp.path().join("missing"));
     let o = merge(&d[..3], &out, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
@@ -362,7 +381,7 @@ fn shards_that_do_not_belong_together_are_refused_naming_the_folder() {
         text(&o)
     );
 
-    let d = copies(&tmp.path().join("duplicate"));
+    let d = copies(&fixture().1, &tmp.path().join("duplicate"));
     let dup = tmp.path().join("duplicate").join("shard-1-again");
     std::fs::create_dir_all(&dup).unwrap();
     std::fs::copy(d[1].join("records.jsonl"), dup.join("records.jsonl")).unwrap();
@@ -382,7 +401,7 @@ fn shards_that_do_not_belong_together_are_refused_naming_the_folder() {
 #[test]
 fn a_shard_with_a_planted_clock_offset_is_reported_by_name() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = copies(tmp.path());
+    let d = copies(&fixture().1, tmp.path());
     edit_header(&d[2], |h| {
         h["plan"]["shard"]["offset_ns"] = 20_000_000.into()
     });
@@ -416,6 +435,312 @@ fn a_shard_with_a_planted_clock_offset_is_reported_by_name() {
     // A tolerance above the offset: no warning.
     let o = merge(&d, &tmp.path().join("tolerant"), &["--max-skew", "25ms"]);
     assert!(o.status.success() && !String::from_utf8_lossy(&o.stderr).contains("CLOCK SKEW"));
+}
+
+/// Open-loop chat sessions: 40 sessions of 3 turns at 40/s (seed 5), tool time
+/// exp:20ms drawn per (session, turn).
+const AGENT_OPEN: [&str; 14] = [
+    "--workload",
+    "agent",
+    "--session",
+    "chat",
+    "--turns",
+    "3",
+    "--think",
+    "exp:20ms",
+    "--session-rate",
+    "40",
+    "--jobs",
+    "40",
+    "--seed",
+    "5",
+];
+
+/// One 4-shard run of [`AGENT_OPEN`], shared by the exactness and refusal tests
+/// (copied before any edit).
+fn agent_fixture() -> &'static (tempfile::TempDir, Vec<PathBuf>) {
+    static FIXTURE: OnceLock<(tempfile::TempDir, Vec<PathBuf>)> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let stub = Stub::start();
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = run_shards(&stub.url, &AGENT_OPEN, 4, tmp.path());
+        (tmp, dirs)
+    })
+}
+
+/// Every (session, turn) of `records` once, sorted, with the session's intended
+/// start; asserts no turn is doubled.
+fn turns_of(records: &[RequestRecord]) -> Vec<(u64, u32, u64)> {
+    let mut got: Vec<(u64, u32, u64)> = records
+        .iter()
+        .map(|r| {
+            let t = r.turn.as_ref().expect("an agent record has its turn");
+            (t.session, t.turn, t.session_intended_ns)
+        })
+        .collect();
+    got.sort_unstable();
+    let n = got.len();
+    got.dedup_by_key(|(s, k, _)| (*s, *k));
+    assert_eq!(got.len(), n, "no turn recorded twice");
+    got
+}
+
+/// Asserts that every turn's tool time is the seeded draw for its (session, turn),
+/// as the unsharded run draws it.
+fn assert_think_is_seeded(records: &[RequestRecord], think: &str, seed: u64) {
+    let think: agentbench::load::think::Think = think.parse().unwrap();
+    for r in records {
+        let t = r.turn.as_ref().unwrap();
+        let want = if t.turn == 0 {
+            0
+        } else {
+            think.draw(seed, t.session, t.turn)
+        };
+        assert_eq!(t.think_ns, want, "session {} turn {}", t.session, t.turn);
+    }
+}
+
+#[test]
+fn four_shards_of_open_loop_sessions_merged_are_the_unsharded_sessions_and_job_latencies() {
+    let dirs = &agent_fixture().1;
+    let mut union: Vec<RequestRecord> = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        let f = read_load_file(&d.join("records.jsonl")).unwrap();
+        let s = f
+            .header
+            .plan
+            .shard
+            .as_ref()
+            .expect("a shard's header says so");
+        assert_eq!((s.index, s.count), (i as u32, 4));
+        assert_eq!(f.header.plan.agent.as_ref().unwrap().turns, 3);
+        for r in &f.requests {
+            let t = r.turn.as_ref().unwrap();
+            assert_eq!(t.session % 4, i as u64, "shard {i}: whole sessions k mod 4");
+            assert_eq!(r.seq % 4, i as u64, "shard {i}: request seqs j·4 + {i}");
+        }
+        assert_eq!(f.requests.len(), 30, "shard {i}: 10 sessions × 3 turns");
+        union.extend(f.requests);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("merged");
+    let o = merge(dirs, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let merged = read_load_file(&out.join("records.jsonl")).unwrap();
+
+    // Exactness: the merged sessions are the unsharded plan's, each whole.
+    let schedule = OpenSchedule {
+        rate: 40.0,
+        arrival: Arrival::Poisson,
+        seed: 5,
+        extent: Extent::Requests(40),
+    }
+    .intended();
+    let expected: Vec<(u64, u32, u64)> = schedule
+        .iter()
+        .enumerate()
+        .flat_map(|(k, &t)| (0..3).map(move |turn| (k as u64, turn, t)))
+        .collect();
+    assert_eq!(
+        turns_of(&merged.requests),
+        expected,
+        "every turn of every session once, at its global id and intended start"
+    );
+    let mut seqs: Vec<u64> = merged.requests.iter().map(|r| r.seq).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 120, "request seqs are unique across the shards");
+    assert_think_is_seeded(&merged.requests, "exp:20ms", 5);
+
+    // The merged job figures are those of the union of the shards' records.
+    let direct = agentbench::load::analyse::analyse_records(
+        merged.header.clone(),
+        union.clone(),
+        merged.end.clone(),
+    );
+    let jobs = direct.summary.sessions.as_ref().expect("a sessions view");
+    let summary = json(&out.join("summary.json"));
+    let got = &summary["summary"]["sessions"];
+    assert_eq!(
+        got["latency"],
+        as_read(serde_json::to_value(jobs.latency).unwrap())
+    );
+    assert_eq!(
+        got["turns"],
+        as_read(serde_json::to_value(&jobs.turns).unwrap())
+    );
+    assert_eq!(
+        (got["sessions"].as_u64(), got["completed"].as_u64()),
+        (Some(40), Some(40))
+    );
+    // … which is the slowest job to HDR precision (3 significant digits).
+    let mut slowest = 0u64;
+    for r in &union {
+        let t = r.turn.as_ref().unwrap();
+        slowest = slowest.max(r.last_seen_ns() - t.session_intended_ns);
+    }
+    let max_ms = got["latency"]["max"].as_f64().unwrap();
+    let exact_ms = slowest as f64 / 1e6;
+    assert!(
+        (max_ms - exact_ms).abs() <= exact_ms * 1e-3 + 1e-3,
+        "job latency max {max_ms} ms, the union's slowest job {exact_ms} ms"
+    );
+    assert_summary_is_the_merged_files(&out, &summary);
+    let shards = summary["shards"].as_array().expect("the per-shard table");
+    assert_eq!(shards.len(), 4);
+    for s in shards {
+        assert_eq!(
+            (s["sessions"].as_u64(), s["jobs_completed"].as_u64()),
+            (Some(10), Some(10))
+        );
+        assert_eq!(s["requests"], 30);
+    }
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("10 sessions, 10 jobs completed"), "{md}");
+}
+
+#[test]
+fn closed_loop_session_shards_split_the_slots_and_number_sessions_globally() {
+    let stub = Stub::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = [
+        "--workload",
+        "agent",
+        "--turns",
+        "2",
+        "--think",
+        "20ms",
+        "--sessions",
+        "4",
+        "--jobs",
+        "12",
+        "--seed",
+        "7",
+    ];
+    let dirs = run_shards(&stub.url, &plan, 2, tmp.path());
+    for (i, d) in dirs.iter().enumerate() {
+        let f = read_load_file(&d.join("records.jsonl")).unwrap();
+        for r in &f.requests {
+            let t = r.turn.as_ref().unwrap();
+            assert!(
+                r.worker % 2 == i as u32 && t.session % 2 == i as u64 && r.seq % 2 == i as u64,
+                "shard {i} runs slots w ≡ {i} (mod 2), sessions and seqs j·2 + {i}"
+            );
+        }
+    }
+    let out = tmp.path().join("merged");
+    let o = merge(&dirs, &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let merged = read_load_file(&out.join("records.jsonl")).unwrap();
+    let got: Vec<(u64, u32)> = turns_of(&merged.requests)
+        .into_iter()
+        .map(|(s, k, _)| (s, k))
+        .collect();
+    let expected: Vec<(u64, u32)> = (0..12).flat_map(|s| [(s, 0), (s, 1)]).collect();
+    assert_eq!(got, expected, "sessions 0..12, each whole, once");
+    assert_think_is_seeded(&merged.requests, "20ms", 7);
+    let summary = json(&out.join("summary.json"));
+    assert_eq!(summary["summary"]["sessions"]["completed"], 12);
+    assert_summary_is_the_merged_files(&out, &summary);
+
+    // Fewer slots than shards: refused before any request, naming the flag.
+    let o = agentbench()
+        .arg("load")
+        .args(["--base-url", &stub.url])
+        .args(["--workload", "agent", "--sessions", "1", "--jobs", "4"])
+        .args(["--shard", "1/2", "--start-at", &start_in(4)])
+        .arg("--out")
+        .arg(tmp.path().join("refused"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--sessions 1"),
+        "{}",
+        text(&o)
+    );
+    assert!(!tmp.path().join("refused").exists(), "nothing written");
+}
+
+#[test]
+fn a_replayed_traces_sessions_split_over_shards_by_session() {
+    use agentbench::trace::{read_trace, ReadOptions};
+    let stub = Stub::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/sample-agentic.jsonl");
+    let scripts = read_trace(&trace, &ReadOptions::default())
+        .unwrap()
+        .trace
+        .to_scripts(0.05)
+        .unwrap();
+    let trace_arg = trace.display().to_string();
+    // Open loop at the trace's (scaled) times, then back to back on 2 slots.
+    for (name, closed) in [("open", &[][..]), ("closed", &["--sessions", "2"][..])] {
+        let plan = [
+            &[
+                "--workload",
+                "agent",
+                "--trace",
+                &trace_arg,
+                "--time-scale",
+                "0.05",
+            ][..],
+            closed,
+        ]
+        .concat();
+        let root = tmp.path().join(name);
+        let dirs = run_shards_with(&stub.url, &plan, 2, &root);
+        let out = root.join("merged");
+        let o = merge(&dirs, &out, &[]);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        let merged = read_load_file(&out.join("records.jsonl")).unwrap();
+        let got = turns_of(&merged.requests);
+        let expected: Vec<(u64, u32)> = scripts
+            .iter()
+            .enumerate()
+            .flat_map(|(k, s)| (0..s.turns.len() as u32).map(move |turn| (k as u64, turn)))
+            .collect();
+        assert_eq!(
+            got.iter().map(|&(s, k, _)| (s, k)).collect::<Vec<_>>(),
+            expected,
+            "{name}: every turn of every trace session once"
+        );
+        for r in &merged.requests {
+            let t = r.turn.as_ref().unwrap();
+            let script = &scripts[t.session as usize];
+            assert_eq!(r.seq % 2, t.session % 2, "{name}: whole sessions k mod 2");
+            if t.turn > 0 {
+                let planned = script.turns[t.turn as usize].think_ns;
+                assert_eq!(t.think_ns, planned, "{name}: the trace's think time");
+            } else if closed.is_empty() {
+                assert_eq!(
+                    Some(t.session_intended_ns),
+                    script.start_ns,
+                    "the trace's start"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn session_shards_with_another_agent_plan_are_refused_naming_the_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("merged");
+    let sessions = &agent_fixture().1;
+
+    let d = copies(sessions, &tmp.path().join("turns"));
+    edit_header(&d[1], |h| h["plan"]["agent"]["turns"] = 2.into());
+    refused(&d, &out, &d[1], "agent turns 2 differs from 3");
+
+    let d = copies(sessions, &tmp.path().join("think"));
+    edit_header(&d[3], |h| h["plan"]["agent"]["think"] = "exp:50ms".into());
+    refused(&d, &out, &d[3], "agent think");
+
+    // A request shard among session shards.
+    let mut d = copies(sessions, &tmp.path().join("requests"));
+    d[2] = copies(&fixture().1[2..3], &tmp.path().join("requests-2"))[0].clone();
+    refused(&d, &out, &d[2], "agent");
 }
 
 fn repo_file(rel: &str) -> String {

@@ -480,6 +480,7 @@ fn run_probe(
                 arrivals: Arc::new(intended),
                 max_concurrency: None,
             },
+            shard: None,
         })),
     };
     let load = LoadSpec {

@@ -14,12 +14,13 @@ use super::run::{choose_target, out_dir_under};
 use super::ServerArgs;
 use crate::client::{LlmClient, RequestSettings, Timeouts};
 use crate::load::schedule::schedule_hash;
-use crate::load::shard::{parse_start_at, shard_from, share};
+use crate::load::session_engine::SessionMode;
+use crate::load::shard::{parse_start_at, shard_from, share, ShardSpec};
 use crate::load::slo::parse_duration_ns;
 use crate::load::think::Think;
 use crate::load::{
-    run_load, Arrival, Extent, LoadPlanInfo, LoadSpec, Mode, OpenSchedule, PromptInfo, ShardInfo,
-    Slo, EXIT_CLIENT_LIMITED,
+    run_load, Arrival, Extent, LoadPlanInfo, LoadSpec, Mode, OpenSchedule, PromptInfo, SessionPlan,
+    ShardInfo, Slo, EXIT_CLIENT_LIMITED,
 };
 use crate::record::Backend;
 
@@ -171,8 +172,13 @@ pub struct LoadArgs {
     /// Indexed Job's JOB_COMPLETION_INDEX with --shards N. Every shard computes
     /// the same global schedule from --seed and keeps its share: open loop, arrival
     /// k goes to shard k mod N (and keeps k as its seq); closed loop, shard I runs
-    /// the workers w of --concurrency with w mod N == I. Merge the shards' folders
-    /// with `agentbench merge-runs`.
+    /// the workers w of --concurrency with w mod N == I. Agent sessions (--workload
+    /// agent) shard as whole sessions by session id: open loop (--session-rate or a
+    /// --trace), session k goes to shard k mod N with its global id and intended
+    /// start; closed loop, shard I runs the slots w of --sessions with w mod N == I
+    /// and its sessions take the ids j·N + I (--jobs bounds the whole run); think
+    /// times are drawn per (session id, turn), as unsharded. Merge the shards'
+    /// folders with `agentbench merge-runs`.
     #[arg(long, value_name = "I/N", num_args = 0..=1, default_missing_value = "auto")]
     pub shard: Option<String>,
     /// Shards in the run, for a Kubernetes Indexed Job (its completions); I is
@@ -397,7 +403,10 @@ fn shard_plan(args: &LoadArgs, mode: Mode, plan: &mut LoadPlanInfo) -> Result<Mo
         offset_ns: 0,
     });
     Ok(match mode {
-        Mode::Sessions(_) => bail!("--shard: sharding is not supported with --workload agent yet"),
+        Mode::Sessions(mut sessions) => {
+            shard_sessions(&mut sessions, spec)?;
+            Mode::Sessions(sessions)
+        }
         Mode::Open {
             intended,
             max_concurrency,
@@ -405,12 +414,7 @@ fn shard_plan(args: &LoadArgs, mode: Mode, plan: &mut LoadPlanInfo) -> Result<Mo
         } => {
             let (mine, seqs) = share(&intended, spec.index, spec.count);
             if mine.is_empty() {
-                bail!(
-                    "shard {}/{} gets no request of the {}-request schedule: use fewer shards",
-                    spec.index,
-                    spec.count,
-                    intended.len()
-                );
+                return Err(no_share(spec, "request", intended.len() as u64));
             }
             Mode::Open {
                 intended: Arc::new(mine),
@@ -440,6 +444,44 @@ fn shard_plan(args: &LoadArgs, mode: Mode, plan: &mut LoadPlanInfo) -> Result<Mo
             }
         }
     })
+}
+
+/// A shard whose share of a `total`-`what` global plan is empty: refused.
+fn no_share(spec: ShardSpec, what: &str, total: u64) -> anyhow::Error {
+    anyhow::anyhow!(
+        "--shard {}/{}: this shard gets no {what} of the {total}-{what} plan (shard I gets every N-th, starting at the I-th): use fewer shards",
+        spec.index,
+        spec.count
+    )
+}
+
+/// Shards an agent workload as whole sessions by session id (see
+/// [`crate::load::session_engine::SessionConfig::shard`]): refused when this shard
+/// would get no session (open loop: fewer arrivals than shards; closed loop: fewer
+/// `--sessions` slots than shards, or `--jobs` below the index).
+fn shard_sessions(plan: &mut SessionPlan, spec: ShardSpec) -> Result<()> {
+    let index = u64::from(spec.index);
+    match &plan.mode {
+        SessionMode::Open { arrivals, .. } => {
+            if arrivals.len() as u64 <= index {
+                return Err(no_share(spec, "session", arrivals.len() as u64));
+            }
+        }
+        SessionMode::Closed { slots, jobs, .. } => {
+            if *slots < spec.count {
+                bail!(
+                    "--sessions {slots} is below the shard count {}: every shard needs at least one session slot (give --sessions N ≥ {})",
+                    spec.count,
+                    spec.count
+                );
+            }
+            if let Some(j) = jobs.filter(|j| *j <= index) {
+                return Err(no_share(spec, "session", j));
+            }
+        }
+    }
+    plan.shard = Some((spec.index, spec.count));
+    Ok(())
 }
 
 /// The prompts: the workflow's analysis and report prompts from the corpus, or

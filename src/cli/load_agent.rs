@@ -166,6 +166,7 @@ pub(super) fn agent_plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
         think,
         seed: args.seed,
         mode,
+        shard: None,
     };
     Ok((Mode::Sessions(Box::new(plan)), info))
 }

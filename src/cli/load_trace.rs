@@ -132,6 +132,7 @@ pub(super) fn trace_plan_of(args: &LoadArgs, path: &Path) -> Result<(Mode, LoadP
         think: Think::default(),
         seed: args.seed,
         mode,
+        shard: None,
     };
     Ok((Mode::Sessions(Box::new(plan)), info))
 }

@@ -70,6 +70,9 @@ pub struct SessionPlan {
     pub seed: u64,
     /// How sessions are offered.
     pub mode: super::session_engine::SessionMode,
+    /// A shard `(index, count)` of a sharded run: only this shard's whole
+    /// sessions run here (see [`super::session_engine::SessionConfig::shard`]).
+    pub shard: Option<(u32, u32)>,
 }
 
 /// Everything the engine needs for one run.
@@ -172,13 +175,13 @@ async fn drive(
             duration_ns,
             shard,
         } => {
-            let (index, count) = shard.unwrap_or((0, 1));
+            let shard = shard.unwrap_or((0, 1));
             let workers: Vec<_> = (0..concurrency)
-                .filter(|w| w % count.max(1) == index)
+                .filter(|&w| super::shard::is_mine(u64::from(w), shard))
                 .map(|w| {
                     let s = shared.clone();
                     tokio::task::spawn_local(async move {
-                        worker(s, w, think_ns, requests, duration_ns, (index, count)).await
+                        worker(s, w, think_ns, requests, duration_ns, shard).await
                     })
                 })
                 .collect();
@@ -227,7 +230,7 @@ async fn worker(
     think_ns: u64,
     requests: Option<u64>,
     duration_ns: Option<u64>,
-    (index, count): (u32, u32),
+    shard: (u32, u32),
 ) {
     let mut timer = match Timer::new() {
         Ok(t) => t,
@@ -242,7 +245,7 @@ async fn worker(
             return;
         }
         let local = shared.next_seq.get();
-        let seq = local * u64::from(count.max(1)) + u64::from(index);
+        let seq = super::shard::global_seq(local, shard);
         if requests.is_some_and(|k| seq >= k) {
             return;
         }

@@ -351,6 +351,13 @@ pub fn slo_figures(r: &RequestRecord) -> Option<SloFigures> {
 /// The streaming job-level analysis: fed every request record (in file order),
 /// it keeps state only for sessions still open. [`super::analyse::Analyser`]
 /// runs one for every record file.
+///
+/// Only each session's own turns need to come in order: its state is keyed by
+/// session id and every figure is a sum, a min/max or a histogram, so how
+/// sessions interleave does not change the result (only
+/// [`JobsSummary::peak_open_sessions`], the analysis's memory bound). A merged
+/// sharded run, whose records come shard after shard with each session whole on
+/// one shard, therefore gets the figures of the same sessions in time order.
 pub struct JobsAnalyser {
     warmup_ns: u64,
     ollama: bool,

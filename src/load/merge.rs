@@ -2,7 +2,8 @@
 //!
 //! Checks first, refusing with the offending folder named: every folder is a shard
 //! of the same run (harness build, backend, model, settings, prompts, plan — seed,
-//! schedule hash, rate, … — shard count and requested start all agree; a field's
+//! schedule hash, rate, the agent plan field by field (session kind, turns, think
+//! time, …) — shard count and requested start all agree; a field's
 //! odd one out is named, judged against the value most folders hold), no shard is
 //! missing and none is given twice. A shard whose origin was more than
 //! `--max-skew` off the shared start is reported (a warning, named), not refused.
@@ -16,7 +17,10 @@
 //! (`agentbench report` on the merged file renders the same page; tests/shards.rs
 //! checks it); [`super::output::write_outputs`] renders them as for a single run.
 //! So the merged percentiles are the percentiles of the union of the shards'
-//! records (HDR precision), the per-second rows and the interval log are the sums
+//! records (HDR precision), an agent run's job (session) figures are those of the
+//! union's sessions (a session runs whole on one shard, and the job analysis keys
+//! its state by session id, so the shards' order does not matter), the per-second
+//! rows and the interval log are the sums
 //! of the shards' per-second histograms (that is what analysing the union
 //! computes), and memory is the histograms plus one record, whatever the number of
 //! records.
@@ -184,11 +188,17 @@ fn identity(h: &LoadHeader) -> Vec<(String, String)> {
         m.remove("shard");
         m.remove("shards");
         for (k, v) in m {
-            let name = match k.as_str() {
-                "schedule" => "schedule (count, hash)".to_string(),
-                k => k.replace('_', " "),
-            };
-            out.push((name, v.to_string()));
+            match (k.as_str(), v.as_object()) {
+                // An agent plan field by field, so that a refusal names it
+                // (`agent turns 2 differs from 3 in …`).
+                ("agent", Some(agent)) => {
+                    for (ak, av) in agent {
+                        out.push((format!("agent {}", ak.replace('_', " ")), av.to_string()));
+                    }
+                }
+                ("schedule", _) => out.push(("schedule (count, hash)".into(), v.to_string())),
+                _ => out.push((k.replace('_', " "), v.to_string())),
+            }
         }
     }
     out
@@ -449,6 +459,8 @@ fn row_of(shard: &Shard, a: &LoadAnalysis, opts: &MergeOptions) -> ShardRow {
         offset_ns: info.offset_ns,
         skew_warning,
         requests: s.requests,
+        sessions: s.sessions.as_ref().map(|j| j.sessions),
+        jobs_completed: s.sessions.as_ref().map(|j| j.completed),
         measured: s.measured,
         failed: s.failed,
         target_rate: shard

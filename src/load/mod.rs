@@ -183,6 +183,7 @@ pub fn run_load(
             think: plan.think,
             seed: plan.seed,
             mode: plan.mode.clone(),
+            shard: plan.shard,
             warmup_ns: cfg.warmup_ns,
             origin_mono_ns: cfg.origin_mono_ns,
             stop: cfg.stop.clone(),

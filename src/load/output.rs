@@ -281,7 +281,12 @@ fn shard_rows(a: &LoadAnalysis) -> Vec<[String; 10]> {
                 format!("{}/{}", s.index, s.count),
                 s.host.clone().unwrap_or_else(|| "?".into()),
                 format!("{:+.3}", s.offset_ns as f64 / 1e6),
-                s.requests.to_string(),
+                match (s.sessions, s.jobs_completed) {
+                    (Some(n), Some(ok)) => {
+                        format!("{} ({n} sessions, {ok} jobs completed)", s.requests)
+                    }
+                    _ => s.requests.to_string(),
+                },
                 s.failed.to_string(),
                 s.target_rate.map_or_else(|| "–".into(), fmt),
                 fmt(s.send_rate),

@@ -207,6 +207,14 @@ pub struct ShardRow {
     pub skew_warning: Option<String>,
     /// Request lines.
     pub requests: u64,
+    /// Agent workloads: distinct sessions in the shard's records (warm-up
+    /// included); `None` for requests.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sessions: Option<u64>,
+    /// Agent workloads: measured sessions (jobs) whose every planned turn
+    /// completed; `None` for requests.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub jobs_completed: Option<u64>,
     /// Measured (non-warm-up) requests.
     pub measured: u64,
     /// Of those, failed.

@@ -27,6 +27,7 @@ use super::engine::Progress;
 use super::record::{RequestRecord, RunEnd};
 use super::recorder::{run_on_own_thread, Recorder};
 use super::session::{SessionScript, TurnInput, TurnRef, TurnScript};
+use super::shard::{global_seq, is_mine};
 use super::sink::SinkMsg;
 use super::think::Think;
 use crate::client::{Endpoint, LlmClient, Message, PreparedCall, RequestSettings};
@@ -146,7 +147,8 @@ pub enum SessionMode {
         slots: u32,
         /// No session starts at or after this offset, ns.
         duration_ns: Option<u64>,
-        /// Sessions to start in all.
+        /// Sessions to start in all (when sharded: in the whole run; it bounds the
+        /// session ids).
         jobs: Option<u64>,
     },
     /// Sessions arrive at these intended offsets (the seeded schedule); at most
@@ -154,9 +156,11 @@ pub enum SessionMode {
     /// and holds it through its tool time; the wait is part of its first turn's
     /// latency, in `slot_wait_ns`).
     Open {
-        /// Arrival offsets, ns from the origin, non-decreasing.
+        /// Arrival offsets of the whole run, ns from the origin, non-decreasing:
+        /// session `k` arrives at `arrivals[k]` (a shard starts only its own
+        /// sessions, see [`SessionConfig::shard`]).
         arrivals: Arc<Vec<u64>>,
-        /// Ceiling on sessions in flight.
+        /// Ceiling on sessions in flight (of this process, when sharded).
         max_concurrency: Option<u32>,
     },
 }
@@ -180,6 +184,15 @@ pub struct SessionConfig {
     pub seed: u64,
     /// How sessions are offered.
     pub mode: SessionMode,
+    /// A shard `(index, count)` of a sharded run (`None`: unsharded, `(0, 1)`).
+    /// Whole sessions are sharded by session id, so every session's id, intended
+    /// start and think times are those of the unsharded run: open loop, only the
+    /// arrivals `k` with `k mod count == index` start here, as session `k`; closed
+    /// loop, only the slots `w` with `w mod count == index` run here, and their
+    /// sessions take the ids `j · count + index` (`jobs` bounds the ids, so the
+    /// whole run). Request seqs are numbered the same way (`j · count + index`),
+    /// so they are unique across the shards.
+    pub shard: Option<(u32, u32)>,
     /// Sessions intended to start before this offset are warm-up.
     pub warmup_ns: u64,
     /// The origin on CLOCK_MONOTONIC.
@@ -195,6 +208,8 @@ struct Shared {
     outstanding: Cell<u64>,
     next_seq: Cell<u64>,
     next_session: Cell<u64>,
+    /// [`SessionConfig::shard`], `(0, 1)` when unsharded.
+    shard: (u32, u32),
     idle: Notify,
     permits: Option<Semaphore>,
 }
@@ -230,12 +245,14 @@ async fn drive(
         sink,
         progress,
     ));
+    let shard = cfg.shard.unwrap_or((0, 1));
     let shared = Rc::new(Shared {
         cfg,
         rec: rec.clone(),
         outstanding: Cell::new(0),
         next_seq: Cell::new(0),
         next_session: Cell::new(0),
+        shard,
         idle: Notify::new(),
         permits,
     });
@@ -248,6 +265,7 @@ async fn drive(
             jobs,
         } => {
             let tasks: Vec<_> = (0..slots)
+                .filter(|&slot| is_mine(u64::from(slot), shard))
                 .map(|slot| {
                     let s = shared.clone();
                     tokio::task::spawn_local(
@@ -266,7 +284,11 @@ async fn drive(
 
 async fn open_loop(shared: &Rc<Shared>, timer: &mut Timer, arrivals: &[u64]) {
     let origin = shared.rec.origin();
-    for (i, &at) in arrivals.iter().enumerate() {
+    let mine = arrivals
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| is_mine(*k as u64, shared.shard));
+    for (i, (session, &at)) in mine.enumerate() {
         let late = mono_ns() >= origin + at;
         timer.wait_until(origin + at).await;
         if shared.rec.stopped() {
@@ -286,7 +308,7 @@ async fn open_loop(shared: &Rc<Shared>, timer: &mut Timer, arrivals: &[u64]) {
                 None => None,
             };
             let mut timer = None;
-            run_session(&s, &mut timer, i as u64, 0, at, wait_ns).await;
+            run_session(&s, &mut timer, session as u64, 0, at, wait_ns).await;
             s.outstanding.set(s.outstanding.get() - 1);
             if s.outstanding.get() == 0 {
                 s.idle.notify_one();
@@ -308,11 +330,12 @@ async fn slot_loop(shared: Rc<Shared>, slot: u32, duration_ns: Option<u64>, jobs
         if duration_ns.is_some_and(|d| start >= d) || shared.rec.stopped() {
             return;
         }
-        let session = shared.next_session.get();
+        let local = shared.next_session.get();
+        let session = global_seq(local, shared.shard);
         if jobs.is_some_and(|j| session >= j) {
             return;
         }
-        shared.next_session.set(session + 1);
+        shared.next_session.set(local + 1);
         start = run_session(&shared, &mut timer, session, slot, start, 0).await;
     }
 }
@@ -478,8 +501,9 @@ async fn send(
     slot_wait_ns: u64,
     turn: TurnRef,
 ) -> RequestRecord {
-    let seq = shared.next_seq.get();
-    shared.next_seq.set(seq + 1);
+    let local = shared.next_seq.get();
+    shared.next_seq.set(local + 1);
+    let seq = global_seq(local, shared.shard);
     let begun = shared.rec.begin_send(intended_ns, slot_wait_ns);
     let record = shared.cfg.client.call_prepared(call, begun.t0).await;
     RequestRecord {

@@ -4,7 +4,12 @@
 //! Every shard computes the same global schedule from the seed and keeps its
 //! share, so no broker is needed: open loop, arrival `k` goes to shard `k mod N`
 //! and keeps `k` as its seq; closed loop, shard `I` runs the workers `w` with
-//! `w mod N == I`. All shards set their origin at one wall-clock instant
+//! `w mod N == I`. Agent sessions shard as whole sessions by session id, the same
+//! way: open loop, session `k` of the seeded session schedule (or of a replayed
+//! trace) runs on shard `k mod N` with its global id and intended start; closed
+//! loop, shard `I` runs the session slots `w mod N == I`, and its sessions take
+//! the ids `j · N + I`. A session's think times are drawn per (session id, turn),
+//! so they are those of the unsharded run. All shards set their origin at one wall-clock instant
 //! (`--start-at`), so their offsets share one time axis and
 //! [`super::merge`] can concatenate their records.
 
@@ -104,14 +109,28 @@ pub fn shard_from(
     checked(0, 1, "flag").map(Some)
 }
 
+/// Whether item `k` of the global plan (an arrival, a worker, a session slot)
+/// belongs to shard `(index, count)`: `k mod count == index` (a count of 0 counts
+/// as 1, so every item belongs to the one shard).
+pub fn is_mine(k: u64, (index, count): (u32, u32)) -> bool {
+    k % u64::from(count.max(1)) == u64::from(index)
+}
+
+/// The global number of shard `(index, count)`'s `local`-th item (0-based) of a
+/// sequence the shards number together (a closed loop's request seqs, its session
+/// ids): `local · count + index`. The shards' numbers are disjoint and together
+/// are `0, 1, 2, …`; unsharded (`(0, 1)`) it is `local`.
+pub fn global_seq(local: u64, (index, count): (u32, u32)) -> u64 {
+    local * u64::from(count.max(1)) + u64::from(index)
+}
+
 /// This shard's share of a global open-loop schedule: (intended offsets, global
 /// seqs) of the arrivals `k` with `k mod count == index`.
 pub fn share(intended: &[u64], index: u32, count: u32) -> (Vec<u64>, Vec<u64>) {
-    let count = u64::from(count.max(1));
     intended
         .iter()
         .enumerate()
-        .filter(|(k, _)| *k as u64 % count == u64::from(index))
+        .filter(|(k, _)| is_mine(*k as u64, (index, count)))
         .map(|(k, &t)| (t, k as u64))
         .unzip()
 }
@@ -319,6 +338,18 @@ mod tests {
                 .map(|(k, &t)| (k as u64, t))
                 .collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn global_seqs_of_the_shards_are_disjoint_and_cover_the_run() {
+        let mut all: Vec<u64> = (0..3)
+            .flat_map(|i| (0..4).map(move |j| global_seq(j, (i, 3))))
+            .collect();
+        assert!(all.iter().all(|&k| is_mine(k, ((k % 3) as u32, 3))));
+        all.sort_unstable();
+        assert_eq!(all, (0..12).collect::<Vec<_>>());
+        assert_eq!(global_seq(5, (0, 1)), 5, "unsharded: the local number");
+        assert!(is_mine(7, (0, 0)), "a count of 0 counts as 1");
     }
 
     #[test]
