@@ -168,6 +168,19 @@ const OPEN: [&str; 8] = [
     "21",
 ];
 
+/// Shard `i` of `count`'s record file, after checking that its header says so.
+fn read_shard(dir: &Path, i: usize, count: u32) -> agentbench::load::LoadFile {
+    let f = read_load_file(&dir.join("records.jsonl")).unwrap();
+    let s = f
+        .header
+        .plan
+        .shard
+        .as_ref()
+        .expect("a shard's header says so");
+    assert_eq!((s.index, s.count), (i as u32, count));
+    f
+}
+
 #[test]
 fn four_shards_merged_are_the_unsharded_schedule_and_the_union_percentiles() {
     let stub = Stub::start();
@@ -175,14 +188,8 @@ fn four_shards_merged_are_the_unsharded_schedule_and_the_union_percentiles() {
     let dirs = run_shards(&stub.url, &OPEN, 4, tmp.path());
     let mut union: Vec<RequestRecord> = Vec::new();
     for (i, d) in dirs.iter().enumerate() {
-        let f = read_load_file(&d.join("records.jsonl")).unwrap();
-        let s = f
-            .header
-            .plan
-            .shard
-            .as_ref()
-            .expect("a shard's header says so");
-        assert_eq!((s.index, s.count), (i as u32, 4));
+        let f = read_shard(d, i, 4);
+        let s = f.header.plan.shard.as_ref().unwrap();
         assert_eq!(s.source, "flag");
         assert!(
             f.requests.iter().all(|r| r.seq % 4 == i as u64),
@@ -505,14 +512,7 @@ fn four_shards_of_open_loop_sessions_merged_are_the_unsharded_sessions_and_job_l
     let dirs = &agent_fixture().1;
     let mut union: Vec<RequestRecord> = Vec::new();
     for (i, d) in dirs.iter().enumerate() {
-        let f = read_load_file(&d.join("records.jsonl")).unwrap();
-        let s = f
-            .header
-            .plan
-            .shard
-            .as_ref()
-            .expect("a shard's header says so");
-        assert_eq!((s.index, s.count), (i as u32, 4));
+        let f = read_shard(d, i, 4);
         assert_eq!(f.header.plan.agent.as_ref().unwrap().turns, 3);
         for r in &f.requests {
             let t = r.turn.as_ref().unwrap();
