@@ -317,7 +317,20 @@ fn a_jittered_server_never_gives_a_confident_wrong_answer() {
             text(&o)
         );
         if !(lo <= truth && truth <= hi) {
-            wrong.push(format!("seed {seed}: [{lo:.2}, {hi:.2}], exit {code:?}"));
+            let probes: Vec<String> = r["probes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    format!(
+                        "{:.2} {} ({}) {}",
+                        p["rate"], p["verdict"], p["ended"], p["targets"]
+                    )
+                })
+                .collect();
+            wrong.push(format!(
+                "seed {seed}: [{lo:.2}, {hi:.2}], exit {code:?}: {probes:?}"
+            ));
         }
     }
     assert!(

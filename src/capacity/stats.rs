@@ -118,7 +118,9 @@ pub fn later_half_within(samples: &[f64], q: f64, confidence: f64, limit: f64) -
 /// positive beyond `Z` standard errors and above a floor, and completions lag
 /// arrivals. The start-up ramp is not growth: from an empty server, requests in
 /// flight rise for one service time before the first completes, so samples count
-/// only from twice the time of the first completion (and [`MIN_SECONDS`] / 2) on.
+/// only from three times the time of the first completion (and [`MIN_SECONDS`] / 2)
+/// on: service times vary, and the count settles only once the slowest of the
+/// first requests has completed.
 #[derive(Debug, Clone)]
 pub struct OverloadTest {
     rate: f64,
@@ -130,7 +132,7 @@ pub struct OverloadTest {
 /// Standard errors the growth must exceed zero by (one-sided p ≈ 0.0005 per look).
 pub const Z: f64 = 3.3;
 /// Samples needed before the test may fire.
-pub const MIN_SAMPLES: usize = 6;
+pub const MIN_SAMPLES: usize = 10;
 /// No verdict before this many seconds (the queue's start-up ramp).
 pub const MIN_SECONDS: f64 = 0.2;
 
@@ -156,7 +158,7 @@ impl OverloadTest {
         if done > 0 && self.first_done.is_none() {
             self.first_done = Some(t);
         }
-        let ramp = self.first_done.map_or(f64::INFINITY, |f| 2.0 * f);
+        let ramp = self.first_done.map_or(f64::INFINITY, |f| 3.0 * f);
         if t < ramp.max(MIN_SECONDS / 2.0) {
             return None; // the ramp from an empty queue is not growth
         }
@@ -178,7 +180,10 @@ impl OverloadTest {
     }
 }
 
-/// Least-squares slope of `y` on `x` and its standard error.
+/// Least-squares slope of `y` on `x` and its standard error, widened for the
+/// residuals' lag-1 autocorrelation r ≥ 0 by √((1 + r) / (1 − r)) (r capped at 0.9):
+/// a stall of a busy client host makes a bump in the in-flight count whose
+/// residuals run together, and taken as independent they would pass for growth.
 fn slope_se(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
     let n = x.len() as f64;
     if n < 3.0 {
@@ -192,12 +197,19 @@ fn slope_se(x: &[f64], y: &[f64]) -> Option<(f64, f64)> {
     }
     let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
     let slope = sxy / sxx;
-    let resid: f64 = x
+    let resid: Vec<f64> = x
         .iter()
         .zip(y)
-        .map(|(a, b)| (b - my - slope * (a - mx)).powi(2))
-        .sum();
-    let se = (resid / (n - 2.0) / sxx).sqrt();
+        .map(|(a, b)| b - my - slope * (a - mx))
+        .collect();
+    let ss: f64 = resid.iter().map(|e| e * e).sum();
+    let lag1: f64 = resid.windows(2).map(|w| w[0] * w[1]).sum();
+    let r = if ss > 0.0 {
+        (lag1 / ss).clamp(0.0, 0.9)
+    } else {
+        0.0
+    };
+    let se = (ss / (n - 2.0) / sxx).sqrt() * ((1.0 + r) / (1.0 - r)).sqrt();
     Some((slope, se))
 }
 
@@ -327,6 +339,24 @@ mod tests {
             assert!(calm.is_none(), "steady flagged at {t}: {calm:?}");
         }
         assert!(grew.is_some());
+    }
+
+    #[test]
+    fn runs_of_residuals_widen_the_slope_error() {
+        let x: Vec<f64> = (0..20).map(f64::from).collect();
+        // The same residuals, alternating or in two runs: the runs are a bump, not
+        // independent noise, and their slope is less certain.
+        let alternating: Vec<f64> = x
+            .iter()
+            .map(|&i| if i % 2.0 == 0.0 { 1.0 } else { -1.0 })
+            .collect();
+        let runs: Vec<f64> = x
+            .iter()
+            .map(|&i| if (5.0..15.0).contains(&i) { 1.0 } else { -1.0 })
+            .collect();
+        let (_, se_alt) = slope_se(&x, &alternating).unwrap();
+        let (_, se_runs) = slope_se(&x, &runs).unwrap();
+        assert!(se_runs > 2.0 * se_alt, "{se_runs} vs {se_alt}");
     }
 
     #[test]
