@@ -56,8 +56,9 @@ pub const CONFIDENCE: f64 = 0.95;
 /// a probe starts with an empty queue, and until the queue has filled its latencies
 /// are lower than the rate's steady state (a pass biased towards rates beyond the
 /// capacity). Half the measured requests, sent first and excluded from every
-/// statistic: in simulation of the capacity stub (64 slots, 200 ms service, near
-/// the knee), a tenth left the first probes' p95 well below the steady state.
+/// statistic: in simulation of the capacity stub's queue (64 slots of 200 ms,
+/// Poisson arrivals, 400 requests a probe, batch-means verdicts), searches with a
+/// tenth as warm-up were confidently wrong in 44 of 100, with half in 19 of 100.
 pub const WARMUP_FRACTION: f64 = 0.5;
 
 /// Makes a fresh client (its own connection pool) for each probe.
