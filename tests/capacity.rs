@@ -195,10 +195,17 @@ fn prefill_s() -> f64 {
 fn the_interval_contains_the_truth_within_ten_percent_in_twelve_probes() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("cap");
+    let mut out = tmp.path().join("cap");
     let truth = truth(prefill_s(), 0.0);
     let started = std::time::Instant::now();
-    let (code, lo, hi, r, o) = search(0.0, 1, &out);
+    let (mut code, mut lo, mut hi, mut r, mut o) = search(0.0, 1, &out);
+    if code == Some(5) {
+        // Client-limited (a busy host saturated the measuring thread): the search
+        // said it measured agentbench, not the server; once more, elsewhere.
+        eprintln!("client-limited, searching again: {}", text(&o));
+        out = tmp.path().join("cap-again");
+        (code, lo, hi, r, o) = search(0.0, 1, &out);
+    }
     eprintln!(
         "truth {truth:.2} req/s; interval [{lo:.2}, {hi:.2}]; {} probes; {:.1} s; {}",
         r["probes"].as_array().map_or(0, Vec::len),
@@ -295,13 +302,17 @@ fn overload_fires_at_twice_the_capacity_early_and_never_at_half() {
 
 /// Ten searches of a jittered server (service times × U[0.7, 1.3], a seed each,
 /// and each its own schedules): every bracket contains the truth, narrowed (exit 0)
-/// or not (exit 6, said so) — never a confident wrong answer.
+/// or not (exit 6, said so) — never a confident wrong answer. A search the client
+/// could not keep up with (exit 5: a busy host saturated the measuring thread) gives
+/// no answer, which is not a wrong one; at least half must answer, or the test
+/// measured the host rather than the method.
 #[test]
 fn a_jittered_server_never_gives_a_confident_wrong_answer() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let truth = truth(prefill_s(), 0.3);
     let mut wrong = Vec::new();
+    let mut answered = 0;
     for seed in 1u64..=10 {
         let out = tmp.path().join(format!("cap-{seed}"));
         let started = std::time::Instant::now();
@@ -312,10 +323,14 @@ fn a_jittered_server_never_gives_a_confident_wrong_answer() {
             started.elapsed().as_secs_f64()
         );
         assert!(
-            matches!(code, Some(0) | Some(6)),
+            matches!(code, Some(0) | Some(5) | Some(6)),
             "seed {seed}: {}",
             text(&o)
         );
+        if code == Some(5) {
+            continue;
+        }
+        answered += 1;
         if !(lo <= truth && truth <= hi) {
             let probes: Vec<String> = r["probes"]
                 .as_array()
@@ -336,6 +351,10 @@ fn a_jittered_server_never_gives_a_confident_wrong_answer() {
     assert!(
         wrong.is_empty(),
         "truth {truth:.2} outside the bracket: {wrong:?}"
+    );
+    assert!(
+        answered >= 5,
+        "only {answered} of 10 searches were not client-limited: the host is too busy"
     );
 }
 
