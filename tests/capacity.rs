@@ -1,14 +1,18 @@
 //! `agentbench capacity` against the capacity stub, whose truth is known: S slots,
-//! a FIFO queue and a fixed service time (a model the tests simulate). The search's
-//! interval contains the truth, is no wider than ± 10 % of it, and takes at most
-//! 12 probes; overload is detected at twice the capacity within a probe's first
-//! quarter and never at half of it; a jittered server still never yields a
-//! confident wrong answer; bad SLO expressions are refused with the expression
-//! quoted. Every run is bounded in requests and time and stops by itself.
+//! a FIFO queue and a fixed service time (a model the tests simulate, fed by the
+//! load engine's own arrival schedule). The search's interval contains the truth,
+//! is no wider than ± 10 % of it, and takes at most 12 probes; overload is detected
+//! at twice the capacity within a probe's first quarter and never at half of it; a
+//! jittered server, searched with ten seeds, never yields a confident wrong answer;
+//! bad SLO expressions are refused with the expression quoted. Every run is bounded
+//! in requests and time and stops by itself.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use agentbench::load::{Arrival, Extent, OpenSchedule};
 use agentbench::rng::SplitMix64;
 
 fn agentbench() -> Command {
@@ -34,17 +38,42 @@ fn text(o: &Output) -> String {
     )
 }
 
-// The server: 16 slots; a 16-word prompt is ≈ 25 tokens (⌈bytes/4⌉), prefilled at
-// 100,000 tok/s (0.25 ms); 8 output tokens at 160 tok/s: 50 ms of decode. The first
-// chunk leaves one token after the prefill.
-const SLOTS: usize = 16;
+// The overload test's server: a 16-word prompt is ≈ 25 tokens (⌈bytes/4⌉), prefilled
+// at 100,000 tok/s (0.25 ms); 8 output tokens at 160 tok/s: 50 ms of decode.
 const DECODE: f64 = 160.0;
 const TOKENS: u64 = 8;
-const SLO_MS: f64 = 12.0;
+
+// The capacity tests' server and SLO, chosen so that a search fits in CI (debug
+// build, busy 2-core VM) and the queueing model speaks for the real stub:
+// - 64 slots of 200 ms (8 tokens at 40 tok/s; first token at 25 ms): capacity
+//   ≈ 320 req/s, which a debug client offers without falling behind, and a service
+//   time long against the client's own few ms per request and the stub's ≈ 1 %
+//   slot overshoot (with 50 ms slots the real stub's capacity was 7 % below the
+//   model's, more than the precision asked for);
+// - the SLO, p95 of TTFT ≤ 55 ms, allows ≈ 30 ms of queueing: far above those
+//   few ms, so they move the truth by ≈ 2 %, not 10 %;
+// - arrivals gamma with CV 0.5, smoother than Poisson: with Poisson arrivals the
+//   p95 near the knee rests on rare, long busy periods (simulated: a 400-request
+//   probe's exceedance fraction has an effective sample size of 1–12 % of its
+//   requests), and telling ± 6 % of the truth apart would take probes of many
+//   seconds each; with CV 0.5 the p95 rises steeply with the rate, so probes of
+//   400 requests decide a few percent from the truth.
+const CAP_SLOTS: usize = 64;
+const CAP_DECODE: f64 = 40.0;
+const CAP_SLO: &str = "p95:ttft<=55ms";
+const CAP_SLO_MS: f64 = 55.0;
+const CAP_ARRIVAL: &str = "gamma:0.5";
+// The range: the geometric bisection's first rates are ≈ 0.60, 1.32 (overloaded),
+// 0.89 and 1.09 × the truth, several percent from it, where the model's small
+// blind spots (the client's own time, the slot overshoot) cannot turn a right
+// verdict about the stub into a wrong one about the model.
+const CAP_MIN_RATE: &str = "185";
+const CAP_MAX_RATE: &str = "410";
+const CAP_PROBE_REQUESTS: &str = "400";
 
 fn profile(jitter: f64, seed: u64) -> String {
     format!(
-        "capacity:slots={SLOTS},prefill=100000,decode={DECODE},tokens={TOKENS},jitter={jitter},seed={seed}"
+        "capacity:slots={CAP_SLOTS},prefill=100000,decode={CAP_DECODE},tokens={TOKENS},jitter={jitter},seed={seed}"
     )
 }
 
@@ -65,43 +94,91 @@ fn capacity(args: &[&str], out: &Path) -> Output {
         .unwrap()
 }
 
-/// p95 of TTFT (ms) of an M/D/c-like FIFO queue at `rate` (Poisson arrivals), by
-/// simulation: service = prefill + TOKENS/DECODE (times a factor uniform in
-/// [1 − jitter, 1 + jitter]), TTFT = wait + prefill + 1/DECODE (scaled likewise).
+/// Requests the model simulates per rate (the first 5 % are its warm-up).
+const MODEL_REQUESTS: u64 = 200_000;
+
+/// p95 of TTFT (ms) of the stub's queue at `rate`, by simulation: the load engine's
+/// own schedule (`CAP_ARRIVAL`), `CAP_SLOTS` FIFO slots, service = prefill +
+/// TOKENS/CAP_DECODE (times a factor uniform in [1 − jitter, 1 + jitter]), TTFT =
+/// wait + prefill + 1/CAP_DECODE (scaled likewise).
 fn p95_ttft_ms(rate: f64, prefill_s: f64, jitter: f64) -> f64 {
-    let mut rng = SplitMix64::new(99);
-    let mut free = [0.0f64; SLOTS];
-    let mut t = 0.0;
-    let mut ttft = Vec::with_capacity(200_000);
-    for _ in 0..200_000 {
-        t += -(1.0 - rng.next_f64()).ln() / rate;
-        let f = 1.0 + jitter * (2.0 * rng.next_f64() - 1.0);
-        let (k, _) = free
-            .iter()
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(b.1))
-            .unwrap();
-        let start = free[k].max(t);
-        free[k] = start + f * (prefill_s + TOKENS as f64 / DECODE);
-        ttft.push((start - t + f * (prefill_s + 1.0 / DECODE)) * 1e3);
+    let arrival: Arrival = CAP_ARRIVAL.parse().unwrap();
+    let intended = OpenSchedule {
+        rate,
+        arrival,
+        seed: 99,
+        extent: Extent::Requests(MODEL_REQUESTS),
     }
+    .intended();
+    let mut rng = SplitMix64::new(99);
+    let mut free: BinaryHeap<Reverse<u64>> = (0..CAP_SLOTS).map(|_| Reverse(0)).collect();
+    let service_s = prefill_s + TOKENS as f64 / CAP_DECODE;
+    let first_s = prefill_s + 1.0 / CAP_DECODE;
+    let mut ttft: Vec<f64> = intended
+        .iter()
+        .map(|&t| {
+            let f = 1.0 + jitter * (2.0 * rng.next_f64() - 1.0);
+            let Reverse(slot) = free.pop().unwrap();
+            let start = slot.max(t);
+            free.push(Reverse(start + (f * service_s * 1e9) as u64));
+            (start - t) as f64 / 1e6 + f * first_s * 1e3
+        })
+        .skip(intended.len() / 20)
+        .collect();
     ttft.sort_by(f64::total_cmp);
     ttft[(0.95 * ttft.len() as f64) as usize]
 }
 
 /// The highest rate whose p95 TTFT stays within the SLO (bisection on the model).
 fn truth(prefill_s: f64, jitter: f64) -> f64 {
-    let mu = SLOTS as f64 / (prefill_s + TOKENS as f64 / DECODE);
-    let (mut lo, mut hi) = (0.2 * mu, 0.999 * mu);
-    for _ in 0..30 {
+    let mu = CAP_SLOTS as f64 / (prefill_s + TOKENS as f64 / CAP_DECODE);
+    let (mut lo, mut hi) = (0.5 * mu, mu);
+    for _ in 0..16 {
         let mid = 0.5 * (lo + hi);
-        if p95_ttft_ms(mid, prefill_s, jitter) <= SLO_MS {
+        if p95_ttft_ms(mid, prefill_s, jitter) <= CAP_SLO_MS {
             lo = mid;
         } else {
             hi = mid;
         }
     }
     0.5 * (lo + hi)
+}
+
+/// One search against the capacity stub: (exit code, [pass, fail] bracket, probes,
+/// report, output).
+fn search(
+    jitter: f64,
+    seed: u64,
+    out: &Path,
+) -> (Option<i32>, f64, f64, serde_json::Value, Output) {
+    let seed_s = seed.to_string();
+    let o = capacity(
+        &[
+            "--stub",
+            &profile(jitter, seed),
+            "--slo",
+            CAP_SLO,
+            "--arrival",
+            CAP_ARRIVAL,
+            "--min-rate",
+            CAP_MIN_RATE,
+            "--max-rate",
+            CAP_MAX_RATE,
+            "--probe-requests",
+            CAP_PROBE_REQUESTS,
+            "--seed",
+            &seed_s,
+            "--max-lag",
+            "60s",
+        ],
+        out,
+    );
+    let r = report(out);
+    let (lo, hi) = (
+        r["bracket"]["pass"].as_f64().unwrap_or(0.0),
+        r["bracket"]["fail"].as_f64().unwrap_or(f64::INFINITY),
+    );
+    (o.status.code(), lo, hi, r, o)
 }
 
 fn report(out: &Path) -> serde_json::Value {
@@ -114,46 +191,28 @@ fn prefill_s() -> f64 {
     agentbench::stub::CapacityModel::prompt_tokens(prompt.len() as u64) as f64 / 100_000.0
 }
 
-/// Not in CI yet: near the knee, a probe's p95 over a few hundred requests is a
-/// biased, autocorrelated estimate of the queue's steady-state p95 (measured by
-/// simulation: at ρ ≈ 0.9 a 400-request probe's median p95 is 25–30 % below the
-/// steady state), and a debug-built client adds milliseconds at the tail; passing
-/// it needs probes of thousands of requests — minutes per search on this machine.
-/// Run it by hand: `cargo test --release --test capacity -- --ignored`.
 #[test]
-#[ignore = "minutes per search; see the doc comment"]
 fn the_interval_contains_the_truth_within_ten_percent_in_twelve_probes() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("cap");
+    let mut out = tmp.path().join("cap");
     let truth = truth(prefill_s(), 0.0);
-    let o = capacity(
-        &[
-            "--stub",
-            &profile(0.0, 0),
-            "--slo",
-            "p95:ttft<=12ms",
-            "--min-rate",
-            "20",
-            "--max-rate",
-            "400",
-            "--probe-requests",
-            "600",
-            "--max-lag",
-            "60s",
-        ],
-        &out,
-    );
-    let r = report(&out);
-    let (lo, hi) = (
-        r["bracket"]["pass"].as_f64().unwrap_or(0.0),
-        r["bracket"]["fail"].as_f64().unwrap_or(f64::INFINITY),
-    );
+    let started = std::time::Instant::now();
+    let (mut code, mut lo, mut hi, mut r, mut o) = search(0.0, 1, &out);
+    if code == Some(5) {
+        // Client-limited (a busy host saturated the measuring thread): the search
+        // said it measured agentbench, not the server; once more, elsewhere.
+        eprintln!("client-limited, searching again: {}", text(&o));
+        out = tmp.path().join("cap-again");
+        (code, lo, hi, r, o) = search(0.0, 1, &out);
+    }
     eprintln!(
-        "truth {truth:.2} req/s; interval [{lo:.2}, {hi:.2}]; {}",
+        "truth {truth:.2} req/s; interval [{lo:.2}, {hi:.2}]; {} probes; {:.1} s; {}",
+        r["probes"].as_array().map_or(0, Vec::len),
+        started.elapsed().as_secs_f64(),
         text(&o)
     );
-    assert_eq!(o.status.code(), Some(0), "narrowed: {}", text(&o));
+    assert_eq!(code, Some(0), "narrowed: {}", text(&o));
     assert!(
         lo <= truth && truth <= hi,
         "truth {truth:.2} outside [{lo:.2}, {hi:.2}]"
@@ -167,10 +226,14 @@ fn the_interval_contains_the_truth_within_ten_percent_in_twelve_probes() {
     for f in ["index.html", "capacity.md"] {
         assert!(out.join(f).is_file());
     }
-    // Every probe is a normal load run with its own records and report.
+    // Every probe is a normal load run with its own records and report, half as
+    // many requests again sent first as warm-up.
     for p in probes {
         let dir = Path::new(p["out_dir"].as_str().unwrap());
         assert!(dir.join("records.jsonl").is_file() && dir.join("index.html").is_file());
+        let file = agentbench::load::read_load_file(&dir.join("records.jsonl")).unwrap();
+        let measured = if p["repeat"] == true { 800 } else { 400 };
+        assert_eq!(file.header.plan.requests, Some(measured * 3 / 2), "{p}");
     }
 }
 
@@ -237,53 +300,62 @@ fn overload_fires_at_twice_the_capacity_early_and_never_at_half() {
         .starts_with("overloaded"));
 }
 
-/// Not in CI yet, for the reason given on the test above.
+/// Ten searches of a jittered server (service times × U[0.7, 1.3], a seed each,
+/// and each its own schedules): every bracket contains the truth, narrowed (exit 0)
+/// or not (exit 6, said so) — never a confident wrong answer. A search the client
+/// could not keep up with (exit 5: a busy host saturated the measuring thread) gives
+/// no answer, which is not a wrong one; at least half must answer, or the test
+/// measured the host rather than the method.
 #[test]
-#[ignore = "minutes per search; see the doc comment of the interval test"]
 fn a_jittered_server_never_gives_a_confident_wrong_answer() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
     let truth = truth(prefill_s(), 0.3);
-    for seed in [1u64, 2] {
+    let mut wrong = Vec::new();
+    let mut answered = 0;
+    for seed in 1u64..=10 {
         let out = tmp.path().join(format!("cap-{seed}"));
-        let seed_s = seed.to_string();
-        let o = capacity(
-            &[
-                "--stub",
-                &profile(0.3, seed),
-                "--slo",
-                "p95:ttft<=12ms",
-                "--min-rate",
-                "20",
-                "--max-rate",
-                "400",
-                "--probe-requests",
-                "600",
-                "--seed",
-                &seed_s,
-                "--max-lag",
-                "60s",
-            ],
-            &out,
-        );
-        let r = report(&out);
-        let (lo, hi) = (
-            r["bracket"]["pass"].as_f64().unwrap_or(0.0),
-            r["bracket"]["fail"].as_f64().unwrap_or(f64::INFINITY),
-        );
+        let started = std::time::Instant::now();
+        let (code, lo, hi, r, o) = search(0.3, seed, &out);
         eprintln!(
-            "seed {seed}: truth {truth:.2}; [{lo:.2}, {hi:.2}]; exit {:?}",
-            o.status.code()
+            "seed {seed}: truth {truth:.2}; [{lo:.2}, {hi:.2}]; exit {code:?}; {} probes; {:.1} s",
+            r["probes"].as_array().map_or(0, Vec::len),
+            started.elapsed().as_secs_f64()
         );
-        match o.status.code() {
-            Some(0) => assert!(
-                lo <= truth && truth <= hi,
-                "seed {seed}: confident and wrong"
-            ),
-            Some(6) => {} // said it could not narrow: allowed, never wrong
-            _ => panic!("{}", text(&o)),
+        assert!(
+            matches!(code, Some(0) | Some(5) | Some(6)),
+            "seed {seed}: {}",
+            text(&o)
+        );
+        if code == Some(5) {
+            continue;
+        }
+        answered += 1;
+        if !(lo <= truth && truth <= hi) {
+            let probes: Vec<String> = r["probes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    format!(
+                        "{:.2} {} ({}) {}",
+                        p["rate"], p["verdict"], p["ended"], p["targets"]
+                    )
+                })
+                .collect();
+            wrong.push(format!(
+                "seed {seed}: [{lo:.2}, {hi:.2}], exit {code:?}: {probes:?}"
+            ));
         }
     }
+    assert!(
+        wrong.is_empty(),
+        "truth {truth:.2} outside the bracket: {wrong:?}"
+    );
+    assert!(
+        answered >= 5,
+        "only {answered} of 10 searches were not client-limited: the host is too busy"
+    );
 }
 
 #[test]
@@ -400,7 +472,7 @@ fn agent_sessions_under_a_job_slo_pass_far_below_capacity_and_fail_far_above() {
     assert_eq!(r["workload"], "agent");
     assert_eq!(r["unit"], "sessions/s");
     assert!(String::from_utf8_lossy(&o.stdout).contains("sessions/s"));
-    // ⌈10 / (1 − 0.95)⌉ = 200 measured sessions per probe, 10 % more as warm-up.
+    // ⌈10 / (1 − 0.95)⌉ = 200 measured sessions per probe, half as many more as warm-up.
     assert_eq!(r["requests_per_probe"], 200);
     let md = std::fs::read_to_string(out.join("capacity.md")).unwrap();
     assert!(
@@ -410,7 +482,7 @@ fn agent_sessions_under_a_job_slo_pass_far_below_capacity_and_fail_far_above() {
     let probes = r["probes"].as_array().unwrap();
     assert_eq!(probes.len(), 2);
     for p in probes {
-        assert_eq!(p["requests"], 220, "{p}");
+        assert_eq!(p["requests"], 300, "{p}");
         let dir = Path::new(p["out_dir"].as_str().unwrap());
         let file = agentbench::load::read_load_file(&dir.join("records.jsonl")).unwrap();
         assert!(!file.requests.is_empty());

@@ -280,7 +280,7 @@ pub fn html(r: &CapacityReport) -> String {
         crate::report::page::escape(&r.headline())
     ));
     page.note(&format!(
-        "Each probe is an open-loop load run (its own report under probes/); a rate ({}) passes when every SLO percentile's upper 95 % bootstrap bound is within its limit, fails when a lower bound exceeds it or the queue grew without bound (overloaded, stopped early), and is otherwise inconclusive (probed once more with twice the {}). {} measured {} per probe: {}. {}",
+        "Each probe is an open-loop load run (its own report under probes/); a rate ({}) passes when every SLO percentile's upper 95 % bound (batch means over 10 consecutive batches of its requests, half as many more sent first as warm-up) is within its limit, for the whole probe and for its later half alone, fails when a lower bound exceeds it or the queue grew without bound (overloaded, stopped early), and is otherwise inconclusive (probed once more with twice the {}). {} measured {} per probe: {}. {}",
         r.unit, r.counted, r.requests_per_probe, r.counted, r.requests_why, meaning(r)
     ));
     page.section("curves", "Latency vs load");
@@ -289,7 +289,7 @@ pub fn html(r: &CapacityReport) -> String {
         page.figure(
             &format!("target-{k}"),
             &latency_chart(r, k),
-            "Per probe: the SLO percentile (from the intended send; failures count as infinitely slow) with its 95 % bootstrap interval; the red line is the limit. An interval reaching the top is unbounded.",
+            "Per probe: the SLO percentile (from the intended send; failures count as infinitely slow) with its 95 % batch-means interval; the red line is the limit. An interval reaching the top is unbounded.",
         );
     }
     page.figure(

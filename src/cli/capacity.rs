@@ -70,7 +70,7 @@ pub struct CapacityArgs {
     /// Arrival process of each probe: constant, poisson, gamma:CV.
     #[arg(long, default_value = "poisson")]
     pub arrival: String,
-    /// Seed of the probes' schedules and bootstraps.
+    /// Seed of the probes' schedules.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Server, stub, prompts, options and limits (shared with `load`).
