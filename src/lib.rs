@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod load;
 pub mod metrics;
 pub mod peers;
+mod plain_json;
 pub mod prompt;
 pub mod provenance;
 pub mod record;

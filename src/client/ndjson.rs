@@ -11,6 +11,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use super::call::ServerFields;
+use crate::plain_json;
 
 /// Default bound on one NDJSON line (16 MiB): far above any real chunk, far below
 /// what would exhaust memory.
@@ -241,7 +242,20 @@ pub enum DecodeError {
 }
 
 /// Decodes one NDJSON line. Never panics on any input.
+///
+/// The result (value or error) is always exactly [`decode_chunk_serde`]'s: a line
+/// of the common shape (plain JSON, see `plain_json`) is read without serde and
+/// without allocating; anything else is handed to serde_json.
 pub fn decode_chunk(line: &[u8]) -> Result<WireChunk<'_>, DecodeError> {
+    match decode_plain(line) {
+        Some(chunk) => Ok(chunk),
+        None => decode_chunk_serde(line),
+    }
+}
+
+/// Decodes one NDJSON line with serde_json alone: the reference that
+/// [`decode_chunk`] matches, value for value and error for error.
+pub fn decode_chunk_serde(line: &[u8]) -> Result<WireChunk<'_>, DecodeError> {
     serde_json::from_slice(line).map_err(|e| match std::str::from_utf8(line) {
         Err(u) => DecodeError::InvalidUtf8 {
             valid_up_to: u.valid_up_to(),
@@ -249,6 +263,235 @@ pub fn decode_chunk(line: &[u8]) -> Result<WireChunk<'_>, DecodeError> {
         Ok(_) => DecodeError::Malformed(e.to_string()),
     })
 }
+
+/// The line as a [`WireChunk`] when it is UTF-8, plain JSON and a chunk object
+/// serde_json would accept; `None` leaves the line (valid or not) to serde_json.
+fn decode_plain(line: &[u8]) -> Option<WireChunk<'_>> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut sink = ChunkSink::default();
+    plain_json::read(text, &mut sink)?;
+    Some(sink.chunk)
+}
+
+/// Where a value read by [`ChunkSink`] goes: a field of [`WireChunk`] or
+/// [`WireMessage`], or nowhere (a key serde would ignore).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Slot {
+    #[default]
+    Ignored,
+    Response,
+    Message,
+    Done,
+    DoneReason,
+    Error,
+    TotalDuration,
+    LoadDuration,
+    PromptEvalCount,
+    PromptEvalDuration,
+    EvalCount,
+    EvalDuration,
+    Content,
+    Thinking,
+}
+
+impl Slot {
+    /// The slot of a top-level key (serde's field names; keys are compared as
+    /// written, since an escaped key never reaches the plain reader).
+    fn top(key: &str) -> Slot {
+        match key {
+            "response" => Slot::Response,
+            "message" => Slot::Message,
+            "done" => Slot::Done,
+            "done_reason" => Slot::DoneReason,
+            "error" => Slot::Error,
+            "total_duration" => Slot::TotalDuration,
+            "load_duration" => Slot::LoadDuration,
+            "prompt_eval_count" => Slot::PromptEvalCount,
+            "prompt_eval_duration" => Slot::PromptEvalDuration,
+            "eval_count" => Slot::EvalCount,
+            "eval_duration" => Slot::EvalDuration,
+            _ => Slot::Ignored,
+        }
+    }
+
+    /// The slot of a key inside `message`.
+    fn message(key: &str) -> Slot {
+        match key {
+            "content" => Slot::Content,
+            "thinking" => Slot::Thinking,
+            _ => Slot::Ignored,
+        }
+    }
+
+    /// This slot's bit in [`ChunkSink::seen`].
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+}
+
+/// Builds a [`WireChunk`] from [`plain_json::read`]'s values, as serde's derived
+/// `Deserialize` would, and stops (so serde_json decides) wherever serde would
+/// fail or decide differently: a root that is not an object, a repeated field, a
+/// value of the wrong type, a number that is not a plain non-negative integer.
+#[derive(Default)]
+struct ChunkSink<'a> {
+    chunk: WireChunk<'a>,
+    /// Containers open (1 inside the root object).
+    depth: usize,
+    /// Whether the container open at depth 2 is `message`.
+    in_message: bool,
+    /// The field the next value at depth 1 (or in `message`) fills.
+    slot: Slot,
+    /// Fields already seen (serde rejects a repeated one).
+    seen: u16,
+}
+
+impl<'a> ChunkSink<'a> {
+    /// Whether a value at the current depth fills [`Self::slot`]; `false` inside
+    /// an ignored value. `None` for a value that is not in an object (the root).
+    fn fills_slot(&self) -> Option<bool> {
+        match self.depth {
+            0 => None,
+            1 => Some(true),
+            2 => Some(self.in_message),
+            _ => Some(false),
+        }
+    }
+
+    /// Stores a text field (`null` is `None`); `None` when the slot takes no text.
+    fn text(&mut self, value: Option<&'a str>) -> Option<()> {
+        let value = value.map(Cow::Borrowed);
+        match self.slot {
+            Slot::Ignored => {}
+            Slot::Response => self.chunk.response = value,
+            Slot::DoneReason => self.chunk.done_reason = value,
+            Slot::Error => self.chunk.error = value,
+            Slot::Content => self.message()?.content = value,
+            Slot::Thinking => self.message()?.thinking = value,
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// The message being filled.
+    fn message(&mut self) -> Option<&mut WireMessage<'a>> {
+        self.chunk.message.as_mut()
+    }
+
+    /// The `Option<u64>` field of a numeric slot.
+    fn count(&mut self) -> Option<&mut Option<u64>> {
+        let c = &mut self.chunk;
+        Some(match self.slot {
+            Slot::TotalDuration => &mut c.total_duration,
+            Slot::LoadDuration => &mut c.load_duration,
+            Slot::PromptEvalCount => &mut c.prompt_eval_count,
+            Slot::PromptEvalDuration => &mut c.prompt_eval_duration,
+            Slot::EvalCount => &mut c.eval_count,
+            Slot::EvalDuration => &mut c.eval_duration,
+            _ => return None,
+        })
+    }
+}
+
+impl<'a> plain_json::Sink<'a> for ChunkSink<'a> {
+    fn null(&mut self) -> Option<()> {
+        if !self.fills_slot()? {
+            return Some(());
+        }
+        match self.slot {
+            Slot::Message if !self.in_message => {
+                self.chunk.message = None;
+                Some(())
+            }
+            Slot::Done => None,
+            _ => match self.count() {
+                Some(count) => {
+                    *count = None;
+                    Some(())
+                }
+                None => self.text(None),
+            },
+        }
+    }
+
+    fn bool(&mut self, value: bool) -> Option<()> {
+        if !self.fills_slot()? {
+            return Some(());
+        }
+        match self.slot {
+            Slot::Ignored => Some(()),
+            Slot::Done => {
+                self.chunk.done = value;
+                Some(())
+            }
+            _ => None,
+        }
+    }
+
+    fn num(&mut self, value: f64, integer: bool) -> Option<()> {
+        if !self.fills_slot()? || self.slot == Slot::Ignored {
+            return Some(());
+        }
+        // A non-negative integer of at most 15 digits: exactly serde's u64.
+        if !integer || value.is_sign_negative() {
+            return None;
+        }
+        *self.count()? = Some(value as u64);
+        Some(())
+    }
+
+    fn str(&mut self, value: &'a str) -> Option<()> {
+        if !self.fills_slot()? {
+            return Some(());
+        }
+        self.text(Some(value))
+    }
+
+    fn key(&mut self, key: &'a str) -> Option<()> {
+        let slot = match (self.depth, self.in_message) {
+            (1, _) => Slot::top(key),
+            (2, true) => Slot::message(key),
+            _ => return Some(()),
+        };
+        if slot != Slot::Ignored {
+            if self.seen & slot.bit() != 0 {
+                return None;
+            }
+            self.seen |= slot.bit();
+        }
+        self.slot = slot;
+        Some(())
+    }
+
+    fn open(&mut self, object: bool) -> Option<usize> {
+        match self.depth {
+            0 if !object => return None,
+            1 => match self.slot {
+                Slot::Ignored => {}
+                Slot::Message if object => {
+                    self.in_message = true;
+                    self.chunk.message = Some(WireMessage::default());
+                }
+                _ => return None,
+            },
+            2 if self.in_message && self.slot != Slot::Ignored => return None,
+            _ => {}
+        }
+        self.depth += 1;
+        Some(self.depth)
+    }
+
+    fn close(&mut self, _object: bool, _mark: usize) -> Option<()> {
+        self.depth -= 1;
+        if self.depth == 1 {
+            self.in_message = false;
+        }
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod differential;
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,8 @@ use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use crate::plain_json::{self, Sink};
+
 /// One token of the tape.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Tok<'a> {
@@ -152,18 +154,12 @@ impl Iterator for Items<'_, '_> {
 }
 
 /// Parses `text` as one JSON document, exactly as `serde_json::from_str` would
-/// (same values, same errors), into a tape: [`Plain`] when the document stays
-/// within what it reads, else serde_json.
+/// (same values, same errors), into a tape: [`plain_json::read`] when the document
+/// stays within what it reads, else serde_json.
 pub(super) fn parse(text: &str) -> Result<Tape<'_>, serde_json::Error> {
     // Pretty-printed benchmark JSON runs about 12 bytes per token.
     let mut toks = Vec::with_capacity(text.len() / 12 + 4);
-    let mut plain = Plain {
-        b: text.as_bytes(),
-        text,
-        at: 0,
-        toks: &mut toks,
-    };
-    if plain.document().is_some() {
+    if plain_json::read(text, &mut TapeSink(&mut toks)).is_some() {
         return Ok(Tape { toks });
     }
     toks.clear();
@@ -173,241 +169,45 @@ pub(super) fn parse(text: &str) -> Result<Tape<'_>, serde_json::Error> {
     Ok(Tape { toks })
 }
 
-/// Deepest nesting [`Plain`] reads (serde_json's limit is 128).
-const PLAIN_MAX_DEPTH: usize = 100;
+/// Builds the tape from [`plain_json::read`]'s values.
+struct TapeSink<'t, 'a>(&'t mut Vec<Tok<'a>>);
 
-/// Exact powers of ten (every one up to 1e22 is an `f64` exactly).
-const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-];
-
-/// A reader for the JSON that benchmark files hold: strings without escapes or
-/// control characters, numbers whose digits make an integer up to 2^53 with a
-/// decimal exponent within ±22, nesting up to [`PLAIN_MAX_DEPTH`]. Such a document
-/// is valid JSON exactly when this reader accepts it, and its tokens are those
-/// serde_json gives: an integer is its value as `f64` (negative ones, `-0`
-/// included, as `-(n as f64)`, as serde_json's `i64` or `-0.0` path gives), any
-/// other number is digits / or × an exact power of ten, one correctly rounded
-/// operation, the value serde_json (with or without `float_roundtrip`) gives too.
-/// Anything else (an escape, a long number, an error of any kind) returns `None`,
-/// and [`parse`] hands the whole document to serde_json, for its value or its
-/// error message.
-struct Plain<'t, 'a> {
-    b: &'a [u8],
-    text: &'a str,
-    at: usize,
-    toks: &'t mut Vec<Tok<'a>>,
-}
-
-impl<'a> Plain<'_, 'a> {
-    fn document(&mut self) -> Option<()> {
-        self.ws();
-        self.value(0)?;
-        self.ws();
-        (self.at == self.b.len()).then_some(())
-    }
-
-    fn ws(&mut self) {
-        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.b.get(self.at) {
-            self.at += 1;
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.at).copied()
-    }
-
-    fn value(&mut self, depth: usize) -> Option<()> {
-        match self.peek()? {
-            b'{' => self.object(depth + 1),
-            b'[' => self.array(depth + 1),
-            b'"' => {
-                let s = self.string()?;
-                self.toks.push(Tok::Str(Cow::Borrowed(s)));
-                Some(())
-            }
-            b't' => self.literal(b"true", Tok::Bool(true)),
-            b'f' => self.literal(b"false", Tok::Bool(false)),
-            b'n' => self.literal(b"null", Tok::Null),
-            _ => {
-                let x = self.number()?;
-                self.toks.push(Tok::Num(x));
-                Some(())
-            }
-        }
-    }
-
-    fn literal(&mut self, word: &[u8], tok: Tok<'a>) -> Option<()> {
-        if !self.b[self.at..].starts_with(word) {
-            return None;
-        }
-        self.at += word.len();
-        self.toks.push(tok);
+impl<'a> Sink<'a> for TapeSink<'_, 'a> {
+    fn null(&mut self) -> Option<()> {
+        self.0.push(Tok::Null);
         Some(())
     }
-
-    /// A string without escapes or control characters, the quotes excluded.
-    fn string(&mut self) -> Option<&'a str> {
-        let start = self.at + 1;
-        let mut i = start;
-        loop {
-            match *self.b.get(i)? {
-                b'"' => break,
-                b'\\' | 0..=0x1f => return None,
-                _ => i += 1,
-            }
-        }
-        self.at = i + 1;
-        Some(&self.text[start..i])
+    fn bool(&mut self, value: bool) -> Option<()> {
+        self.0.push(Tok::Bool(value));
+        Some(())
     }
-
-    fn digits(&mut self, mantissa: &mut u64, count: &mut usize) {
-        while let Some(c @ b'0'..=b'9') = self.peek() {
-            *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
-            *count += 1;
-            self.at += 1;
-        }
+    fn num(&mut self, value: f64, _integer: bool) -> Option<()> {
+        self.0.push(Tok::Num(value));
+        Some(())
     }
-
-    fn number(&mut self) -> Option<f64> {
-        let negative = self.peek() == Some(b'-');
-        self.at += usize::from(negative);
-        let mut mantissa = 0u64;
-        let mut count = 0;
-        match self.peek()? {
-            b'0' => {
-                self.at += 1;
-                count = 1;
-                if let Some(b'0'..=b'9') = self.peek() {
-                    return None;
-                }
-            }
-            b'1'..=b'9' => self.digits(&mut mantissa, &mut count),
-            _ => return None,
-        }
-        let mut exponent = 0i64;
-        let mut plain_integer = true;
-        if self.peek() == Some(b'.') {
-            self.at += 1;
-            let before = count;
-            self.digits(&mut mantissa, &mut count);
-            if count == before {
-                return None;
-            }
-            exponent -= (count - before) as i64;
-            plain_integer = false;
-        }
-        if count > 15 {
-            // Past 15 digits the mantissa may exceed 2^53 (or overflow).
-            return None;
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.at += 1;
-            let sign = match self.peek() {
-                Some(b'-') => {
-                    self.at += 1;
-                    -1
-                }
-                Some(b'+') => {
-                    self.at += 1;
-                    1
-                }
-                _ => 1,
-            };
-            let (mut e, mut n) = (0u64, 0usize);
-            self.digits(&mut e, &mut n);
-            if n == 0 || n > 4 {
-                return None;
-            }
-            exponent += sign * e as i64;
-            plain_integer = false;
-        }
-        let m = mantissa as f64;
-        let x = if plain_integer {
-            m
-        } else if (0..=22).contains(&exponent) {
-            m * POW10[exponent as usize]
-        } else if (-22..0).contains(&exponent) {
-            m / POW10[(-exponent) as usize]
+    fn str(&mut self, value: &'a str) -> Option<()> {
+        self.0.push(Tok::Str(Cow::Borrowed(value)));
+        Some(())
+    }
+    fn key(&mut self, key: &'a str) -> Option<()> {
+        self.str(key)
+    }
+    fn open(&mut self, object: bool) -> Option<usize> {
+        let mark = self.0.len();
+        self.0.push(if object {
+            Tok::Obj { end: 0 }
         } else {
-            return None;
+            Tok::Arr { end: 0 }
+        });
+        Some(mark)
+    }
+    fn close(&mut self, object: bool, mark: usize) -> Option<()> {
+        let end = self.0.len();
+        self.0[mark] = if object {
+            Tok::Obj { end }
+        } else {
+            Tok::Arr { end }
         };
-        Some(if negative { -x } else { x })
-    }
-
-    fn array(&mut self, depth: usize) -> Option<()> {
-        if depth > PLAIN_MAX_DEPTH {
-            return None;
-        }
-        let at = self.toks.len();
-        self.toks.push(Tok::Arr { end: 0 });
-        self.at += 1;
-        self.ws();
-        if self.peek()? == b']' {
-            self.at += 1;
-        } else {
-            loop {
-                self.value(depth)?;
-                self.ws();
-                match self.peek()? {
-                    b',' => {
-                        self.at += 1;
-                        self.ws();
-                    }
-                    b']' => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
-            }
-        }
-        let end = self.toks.len();
-        self.toks[at] = Tok::Arr { end };
-        Some(())
-    }
-
-    fn object(&mut self, depth: usize) -> Option<()> {
-        if depth > PLAIN_MAX_DEPTH {
-            return None;
-        }
-        let at = self.toks.len();
-        self.toks.push(Tok::Obj { end: 0 });
-        self.at += 1;
-        self.ws();
-        if self.peek()? == b'}' {
-            self.at += 1;
-        } else {
-            loop {
-                if self.peek()? != b'"' {
-                    return None;
-                }
-                let key = self.string()?;
-                self.toks.push(Tok::Str(Cow::Borrowed(key)));
-                self.ws();
-                if self.peek()? != b':' {
-                    return None;
-                }
-                self.at += 1;
-                self.ws();
-                self.value(depth)?;
-                self.ws();
-                match self.peek()? {
-                    b',' => {
-                        self.at += 1;
-                        self.ws();
-                    }
-                    b'}' => {
-                        self.at += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
-            }
-        }
-        let end = self.toks.len();
-        self.toks[at] = Tok::Obj { end };
         Some(())
     }
 }

@@ -1,0 +1,323 @@
+//! A validating reader for plain JSON, shared by ingest's tape
+//! (`ingest::json_tree`) and the client's NDJSON chunk decoder
+//! (`client::ndjson`).
+//!
+//! It reads the JSON that benchmark files and streamed chunks hold: strings without
+//! escapes or control characters, numbers whose digits make an integer up to 2^53
+//! with a decimal exponent within ±22, nesting up to [`PLAIN_MAX_DEPTH`]. Such a
+//! document is valid JSON exactly when this reader accepts it, and the values it
+//! reports are those serde_json gives: an integer is its value as `f64` (negative
+//! ones, `-0` included, as `-(n as f64)`, as serde_json's `i64` or `-0.0` path
+//! gives), any other number is digits / or × an exact power of ten, one correctly
+//! rounded operation, the value serde_json (with or without `float_roundtrip`)
+//! gives too. Anything else (an escape, a long number, an error of any kind) makes
+//! [`read`] return `None`, and the caller hands the whole document to serde_json,
+//! for its value or its error message.
+
+/// Deepest nesting the reader accepts (serde_json's limit is 128).
+pub(crate) const PLAIN_MAX_DEPTH: usize = 100;
+
+/// Exact powers of ten (every one up to 1e22 is an `f64` exactly).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Receives a document's values in file order. Every method may return `None` to
+/// stop the read (the document is then left to serde_json).
+pub(crate) trait Sink<'a> {
+    /// `null`.
+    fn null(&mut self) -> Option<()>;
+    /// `true` / `false`.
+    fn bool(&mut self, value: bool) -> Option<()>;
+    /// A number as serde_json's `f64`; `integer` when it was written without a
+    /// fraction or exponent (so a non-negative one is exactly a `u64` too).
+    fn num(&mut self, value: f64, integer: bool) -> Option<()>;
+    /// A string value, borrowed from the document.
+    fn str(&mut self, value: &'a str) -> Option<()>;
+    /// An object key, borrowed from the document.
+    fn key(&mut self, key: &'a str) -> Option<()>;
+    /// An array (`object` false) or object opens; the mark is handed back to
+    /// [`Sink::close`].
+    fn open(&mut self, object: bool) -> Option<usize>;
+    /// The container opened with `mark` closes.
+    fn close(&mut self, object: bool, mark: usize) -> Option<()>;
+}
+
+/// Reads `text` as one JSON document into `sink`. `Some` only when the document is
+/// valid plain JSON (see the module doc) and the sink accepted every value.
+pub(crate) fn read<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Option<()> {
+    Plain {
+        b: text.as_bytes(),
+        text,
+        at: 0,
+        sink,
+    }
+    .document()
+}
+
+/// Index of the first byte at or after `i` that a plain string stops at: a quote,
+/// a backslash or a control character (`None` when there is none). Reads eight
+/// bytes at a time: in each word, a byte's high bit is set by `x - c` (per byte,
+/// `c` = 1 after XOR with the wanted byte, or 0x20) and clear in `x` exactly when
+/// the byte matches, unless a lower byte matched and borrowed; so the lowest
+/// flagged byte is always the first match.
+fn string_stop(b: &[u8], mut i: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const QUOTE: u64 = ONES * b'"' as u64;
+    const BACKSLASH: u64 = ONES * b'\\' as u64;
+    const SPACE: u64 = ONES * 0x20;
+    while let Some(Ok(word)) = b.get(i..i + 8).map(<[u8; 8]>::try_from) {
+        let w = u64::from_le_bytes(word);
+        let (q, s) = (w ^ QUOTE, w ^ BACKSLASH);
+        let hits =
+            (q.wrapping_sub(ONES) & !q | s.wrapping_sub(ONES) & !s | w.wrapping_sub(SPACE) & !w)
+                & HIGH;
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    let rest = b.get(i..)?;
+    let at = rest
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    Some(i + at)
+}
+
+struct Plain<'s, 'a, S> {
+    b: &'a [u8],
+    text: &'a str,
+    at: usize,
+    sink: &'s mut S,
+}
+
+impl<'a, S: Sink<'a>> Plain<'_, 'a, S> {
+    fn document(&mut self) -> Option<()> {
+        self.ws();
+        self.value(0)?;
+        self.ws();
+        (self.at == self.b.len()).then_some(())
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.b.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.at).copied()
+    }
+
+    fn value(&mut self, depth: usize) -> Option<()> {
+        match self.peek()? {
+            b'{' => self.object(depth + 1),
+            b'[' => self.array(depth + 1),
+            b'"' => {
+                let s = self.string()?;
+                self.sink.str(s)
+            }
+            b't' => self.literal(b"true").and_then(|()| self.sink.bool(true)),
+            b'f' => self.literal(b"false").and_then(|()| self.sink.bool(false)),
+            b'n' => self.literal(b"null").and_then(|()| self.sink.null()),
+            _ => {
+                let (x, integer) = self.number()?;
+                self.sink.num(x, integer)
+            }
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        if !self.b[self.at..].starts_with(word) {
+            return None;
+        }
+        self.at += word.len();
+        Some(())
+    }
+
+    /// A string without escapes or control characters, the quotes excluded.
+    fn string(&mut self) -> Option<&'a str> {
+        let start = self.at + 1;
+        let end = string_stop(self.b, start)?;
+        if self.b.get(end) != Some(&b'"') {
+            return None;
+        }
+        self.at = end + 1;
+        self.text.get(start..end)
+    }
+
+    fn digits(&mut self, mantissa: &mut u64, count: &mut usize) {
+        while let Some(c @ b'0'..=b'9') = self.peek() {
+            *mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+            *count += 1;
+            self.at += 1;
+        }
+    }
+
+    /// The number's value and whether it was written as a plain integer.
+    fn number(&mut self) -> Option<(f64, bool)> {
+        let negative = self.peek() == Some(b'-');
+        self.at += usize::from(negative);
+        let mut mantissa = 0u64;
+        let mut count = 0;
+        match self.peek()? {
+            b'0' => {
+                self.at += 1;
+                count = 1;
+                if let Some(b'0'..=b'9') = self.peek() {
+                    return None;
+                }
+            }
+            b'1'..=b'9' => self.digits(&mut mantissa, &mut count),
+            _ => return None,
+        }
+        let mut exponent = 0i64;
+        let mut plain_integer = true;
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            let before = count;
+            self.digits(&mut mantissa, &mut count);
+            if count == before {
+                return None;
+            }
+            exponent -= (count - before) as i64;
+            plain_integer = false;
+        }
+        if count > 15 {
+            // Past 15 digits the mantissa may exceed 2^53 (or overflow).
+            return None;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.at += 1;
+            let sign = match self.peek() {
+                Some(b'-') => {
+                    self.at += 1;
+                    -1
+                }
+                Some(b'+') => {
+                    self.at += 1;
+                    1
+                }
+                _ => 1,
+            };
+            let (mut e, mut n) = (0u64, 0usize);
+            self.digits(&mut e, &mut n);
+            if n == 0 || n > 4 {
+                return None;
+            }
+            exponent += sign * e as i64;
+            plain_integer = false;
+        }
+        let m = mantissa as f64;
+        let x = if plain_integer {
+            m
+        } else if (0..=22).contains(&exponent) {
+            m * POW10[exponent as usize]
+        } else if (-22..0).contains(&exponent) {
+            m / POW10[(-exponent) as usize]
+        } else {
+            return None;
+        };
+        Some((if negative { -x } else { x }, plain_integer))
+    }
+
+    fn array(&mut self, depth: usize) -> Option<()> {
+        if depth > PLAIN_MAX_DEPTH {
+            return None;
+        }
+        let mark = self.sink.open(false)?;
+        self.at += 1;
+        self.ws();
+        if self.peek()? == b']' {
+            self.at += 1;
+        } else {
+            loop {
+                self.value(depth)?;
+                self.ws();
+                match self.peek()? {
+                    b',' => {
+                        self.at += 1;
+                        self.ws();
+                    }
+                    b']' => {
+                        self.at += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.sink.close(false, mark)
+    }
+
+    fn object(&mut self, depth: usize) -> Option<()> {
+        if depth > PLAIN_MAX_DEPTH {
+            return None;
+        }
+        let mark = self.sink.open(true)?;
+        self.at += 1;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.at += 1;
+        } else {
+            loop {
+                if self.peek()? != b'"' {
+                    return None;
+                }
+                let key = self.string()?;
+                self.sink.key(key)?;
+                self.ws();
+                if self.peek()? != b':' {
+                    return None;
+                }
+                self.at += 1;
+                self.ws();
+                self.value(depth)?;
+                self.ws();
+                match self.peek()? {
+                    b',' => {
+                        self.at += 1;
+                        self.ws();
+                    }
+                    b'}' => {
+                        self.at += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.sink.close(true, mark)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::string_stop;
+
+    /// The byte-at-a-time definition [`string_stop`] must match.
+    fn naive(b: &[u8], i: usize) -> Option<usize> {
+        (i..b.len()).find(|&j| matches!(b[j], b'"' | b'\\' | 0..=0x1f))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn string_stop_finds_the_first_stop_byte(
+            b in prop::collection::vec(prop_oneof![
+                Just(b'"'), Just(b'\\'), Just(0u8), Just(0x1f), Just(0x20), Just(0x21),
+                Just(0x5b), Just(0x5d), Just(0x7f), Just(0x80), Just(0xa2), Just(0xdc), Just(0xff),
+                any::<u8>(), b'a'..=b'z', b'a'..=b'z', b'a'..=b'z',
+            ], 0..40),
+            i in 0usize..41,
+        ) {
+            let i = i.min(b.len());
+            prop_assert_eq!(string_stop(&b, i), naive(&b, i));
+        }
+    }
+}
