@@ -284,6 +284,7 @@ pub fn ingest(root: &Path, opts: &IngestOptions) -> Result<Corpus, IngestError> 
         ignored: 0,
         walk_errors: Vec::new(),
     };
+    let mut jobs: Vec<(usize, PathBuf)> = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name();
@@ -344,15 +345,75 @@ pub fn ingest(root: &Path, opts: &IngestOptions) -> Result<Corpus, IngestError> 
             });
             continue;
         }
-        let (bytes, outcome) = load(entry.path(), kind, opts);
+        // Read and parsed below, once the walk is done; the outcome is a placeholder.
+        jobs.push((corpus.files.len(), entry.into_path()));
         corpus.files.push(FileEntry {
             path,
             kind,
-            bytes,
-            outcome,
+            bytes: 0,
+            outcome: ParseOutcome::Skipped {
+                reason: String::new(),
+            },
         });
     }
+    load_all(&mut corpus.files, &jobs, opts);
     Ok(corpus)
+}
+
+/// Files per corpus below which [`load_all`] stays on the calling thread.
+const PARALLEL_MIN_FILES: usize = 8;
+
+/// CPUs this process may run on (asked once per process).
+fn cpus() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Reads and parses the files of `jobs` (index into `files`, full path) into
+/// `files`. With two or more CPUs and enough files, the calling thread and one
+/// helper thread take files in turn from a shared counter; each file's outcome
+/// depends on its bytes only, so the result is the same as one thread's, in the
+/// same (walk) order.
+fn load_all(files: &mut [FileEntry], jobs: &[(usize, PathBuf)], opts: &IngestOptions) {
+    let store = |files: &mut [FileEntry], i: usize, (bytes, outcome): (u64, ParseOutcome)| {
+        let f = &mut files[i];
+        f.bytes = bytes;
+        f.outcome = outcome;
+    };
+    if jobs.len() < PARALLEL_MIN_FILES || cpus() < 2 {
+        for (i, path) in jobs {
+            store(files, *i, load(path, files[*i].kind, opts));
+        }
+        return;
+    }
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let kinds: Vec<FileKind> = jobs.iter().map(|(i, _)| files[*i].kind).collect();
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let j = next.fetch_add(1, Ordering::Relaxed);
+            let Some((i, path)) = jobs.get(j) else {
+                return done;
+            };
+            done.push((*i, load(path, kinds[j], opts)));
+        }
+    };
+    let (mine, theirs) = std::thread::scope(|s| {
+        let helper = std::thread::Builder::new()
+            .name("ingest".into())
+            .spawn_scoped(s, work);
+        let mine = work();
+        let theirs = match helper {
+            Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            // No thread to be had: the counter leaves nothing undone by this one.
+            Err(_) => Vec::new(),
+        };
+        (mine, theirs)
+    });
+    for (i, loaded) in mine.into_iter().chain(theirs) {
+        store(files, i, loaded);
+    }
 }
 
 fn skipped(reason: String) -> ParseOutcome {
