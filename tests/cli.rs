@@ -3,16 +3,11 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
-fn agentbench() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentbench"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("OLLAMA_HOST")
-        .env_remove("AGENTBENCH_MODEL");
-    cmd
-}
+mod common;
+use common::agentbench;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

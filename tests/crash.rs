@@ -3,16 +3,11 @@
 //! a torn last line is detected, kept aside, cut and reported.
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn agentbench() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentbench"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("OLLAMA_HOST")
-        .env_remove("AGENTBENCH_MODEL");
-    cmd
-}
+mod common;
+use common::agentbench;
 
 fn complete_lines(path: &std::path::Path) -> usize {
     std::fs::read(path)

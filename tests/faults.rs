@@ -3,7 +3,7 @@
 //! is kept, and a multi-run `agentbench run` goes on to the next run and counts the
 //! errors by kind.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use agentbench::client::{
@@ -12,6 +12,9 @@ use agentbench::client::{
 };
 use agentbench::metrics::CallMetrics;
 use agentbench::stub::{Fault, PacedStub, StubProfile, HTML_PAYLOAD, MULTIBYTE_TEXT};
+
+mod common;
+use common::agentbench;
 
 fn timeouts(fault: Fault) -> Timeouts {
     Timeouts {
@@ -185,14 +188,6 @@ async fn retries_are_off_by_default_and_marked_when_on() {
     assert_eq!(thrice.error.unwrap().kind, ErrorKind::HttpStatus);
     assert_eq!(stub.requests().len(), 4);
     stub.shutdown().await;
-}
-
-fn agentbench() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentbench"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("OLLAMA_HOST")
-        .env_remove("AGENTBENCH_MODEL");
-    cmd
 }
 
 fn show(out: &Output) -> String {

@@ -7,10 +7,13 @@
 //! Bounds: every run here is bounded in requests and seconds and stops by itself.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use agentbench::load::{read_load_file, Arrival, Extent, OpenSchedule};
+
+mod common;
+use common::{agentbench, text};
 
 /// The tests here time real runs: one at a time, so that one test's saturated
 /// client is not another's scheduler lag.
@@ -18,14 +21,6 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn agentbench() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentbench"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("OLLAMA_HOST")
-        .env_remove("AGENTBENCH_MODEL");
-    cmd
 }
 
 fn load(args: &[&str], out: &Path) -> Output {
@@ -37,15 +32,6 @@ fn load(args: &[&str], out: &Path) -> Output {
         .arg(out)
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

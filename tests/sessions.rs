@@ -8,24 +8,19 @@
 //! Bounds: every run is bounded by --jobs (at most 4 sessions) and stops by itself.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use agentbench::load::{read_load_file, RequestRecord};
 use agentbench::stub::{default_addr, serve, LoggedRequest, RunningStub, StubKind, StubProfile};
+
+mod common;
+use common::{agentbench, text};
 
 /// Runs are timed: one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn agentbench() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentbench"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("OLLAMA_HOST")
-        .env_remove("AGENTBENCH_MODEL");
-    cmd
 }
 
 fn load(args: &[&str], out: &Path) -> Output {
@@ -36,15 +31,6 @@ fn load(args: &[&str], out: &Path) -> Output {
         .arg(out)
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// A fast stub of `profile` on 127.0.0.1:0, with the runtime that started it.

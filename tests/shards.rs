@@ -25,24 +25,17 @@ use std::sync::OnceLock;
 
 use agentbench::load::{read_load_file, Arrival, Extent, OpenSchedule, RequestRecord};
 
+mod common;
+use common::text;
+
+/// [`common::agentbench`] without a scheduler's environment, from which a shard
+/// would take its index and count.
 fn agentbench() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentbench"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("OLLAMA_HOST")
-        .env_remove("AGENTBENCH_MODEL")
-        .env_remove("SLURM_PROCID")
+    let mut cmd = common::agentbench();
+    cmd.env_remove("SLURM_PROCID")
         .env_remove("SLURM_NTASKS")
         .env_remove("JOB_COMPLETION_INDEX");
     cmd
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// A standalone stub process (one for all shards); killed when dropped.

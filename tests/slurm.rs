@@ -12,19 +12,13 @@
 
 use std::io::BufRead;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agentbench::load::{read_load_file, Arrival, Extent, OpenSchedule};
 
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::text;
 
 /// Why Slurm cannot be used here, or None when it can.
 fn slurm_missing() -> Option<String> {

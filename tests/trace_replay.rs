@@ -6,27 +6,13 @@
 //! and flags the trace fixes are refused with exit 2 naming the file:line or flag.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use agentbench::load::read_load_file;
 use agentbench::trace::{read_trace, ReadOptions};
 
-fn agentbench() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentbench"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("OLLAMA_HOST")
-        .env_remove("AGENTBENCH_MODEL");
-    cmd
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+mod common;
+use common::{agentbench, text};
 
 fn sample(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

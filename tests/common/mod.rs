@@ -123,3 +123,23 @@ pub fn write_records(
     }
     path
 }
+
+/// The built `agentbench` binary, run from the crate root, with the environment
+/// that would pick a server or a model for it removed.
+pub fn agentbench() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_agentbench"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("OLLAMA_HOST")
+        .env_remove("AGENTBENCH_MODEL");
+    cmd
+}
+
+/// A finished command's exit code, stdout and stderr, for assertion messages.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
