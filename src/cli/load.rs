@@ -196,11 +196,7 @@ pub struct LoadArgs {
     pub start_at: Option<String>,
 }
 
-/// A positive number of seconds as ns (`flag` names it in the error).
-pub(super) fn seconds_of(flag: &str, v: f64) -> Result<u64> {
-    seconds_ns(flag, v)
-}
-
+/// `v` when it is a finite positive number (`flag` names it in the error).
 pub(super) fn positive(flag: &str, v: f64) -> Result<f64> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
@@ -209,7 +205,37 @@ pub(super) fn positive(flag: &str, v: f64) -> Result<f64> {
     }
 }
 
-fn seconds_ns(flag: &str, v: f64) -> Result<u64> {
+/// The flags every load plan reads the same way: `--warmup` in ns (0 when not
+/// given; refused unless shorter than `duration_ns`), `--max-lag` in ns and `--slo`.
+pub(super) fn plan_flags(
+    args: &LoadArgs,
+    duration_ns: Option<u64>,
+) -> Result<(u64, u64, Option<Slo>)> {
+    let warmup_ns = if args.warmup == 0.0 {
+        0
+    } else {
+        seconds_ns("--warmup", args.warmup)?
+    };
+    if duration_ns.is_some_and(|d| warmup_ns >= d) {
+        bail!(
+            "--warmup ({} s) must be shorter than --duration",
+            args.warmup
+        );
+    }
+    let max_lag_ns =
+        parse_duration_ns(&args.target.max_lag).map_err(|e| anyhow::anyhow!("--max-lag: {e}"))?;
+    let slo = match &args.slo {
+        Some(s) => Some(
+            s.parse::<Slo>()
+                .map_err(|e| anyhow::anyhow!("--slo: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok((warmup_ns, max_lag_ns, slo))
+}
+
+/// A positive number of seconds as ns (`flag` names it in the error).
+pub(super) fn seconds_ns(flag: &str, v: f64) -> Result<u64> {
     Ok((positive(flag, v)? * 1e9).round() as u64)
 }
 
@@ -271,26 +297,7 @@ fn plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
         (None, Some(_)) => None,
         (None, None) => Some(10_000_000_000),
     };
-    let warmup_ns = if args.warmup == 0.0 {
-        0
-    } else {
-        seconds_ns("--warmup", args.warmup)?
-    };
-    if duration_ns.is_some_and(|d| warmup_ns >= d) {
-        bail!(
-            "--warmup ({} s) must be shorter than --duration",
-            args.warmup
-        );
-    }
-    let max_lag_ns =
-        parse_duration_ns(&args.target.max_lag).map_err(|e| anyhow::anyhow!("--max-lag: {e}"))?;
-    let slo = match &args.slo {
-        Some(s) => Some(
-            s.parse::<Slo>()
-                .map_err(|e| anyhow::anyhow!("--slo: {e}"))?,
-        ),
-        None => None,
-    };
+    let (warmup_ns, max_lag_ns, slo) = plan_flags(args, duration_ns)?;
     if args.concurrency.is_none() && args.think.is_some() {
         bail!("--think needs --concurrency N (the closed loop of requests) or --workload agent");
     }

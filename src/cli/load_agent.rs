@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
-use super::load::{prepare_backend, seconds_of, settings_of, synthetic_prompt, timeouts_of};
+use super::load::{
+    plan_flags, prepare_backend, seconds_ns, settings_of, synthetic_prompt, timeouts_of,
+};
 use super::load::{LoadArgs, Prepared, TargetArgs};
 use crate::load::record::{AgentPlanInfo, ScheduleInfo};
 use crate::load::schedule::schedule_hash;
 use crate::load::session_engine::{SessionMode, Workload, FOLLOW_UP_RULE};
-use crate::load::slo::parse_duration_ns;
 use crate::load::think::Think;
-use crate::load::{Arrival, Extent, LoadPlanInfo, Mode, OpenSchedule, SessionPlan, Slo};
+use crate::load::{Arrival, Extent, LoadPlanInfo, Mode, OpenSchedule, SessionPlan};
 
 /// The session kinds `--session` takes.
 const SESSION_KINDS: &str = "chat, workflow";
@@ -89,7 +90,7 @@ pub(super) fn agent_plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
         bail!("--arrival needs --session-rate R");
     }
     let duration_ns = match (args.duration, args.jobs) {
-        (Some(d), _) => Some(seconds_of("--duration", d)?),
+        (Some(d), _) => Some(seconds_ns("--duration", d)?),
         (None, Some(_)) => None,
         (None, None) => Some(10_000_000_000),
     };
@@ -179,26 +180,7 @@ pub(super) fn agent_info(
     duration_ns: Option<u64>,
     agent: AgentPlanInfo,
 ) -> Result<LoadPlanInfo> {
-    let warmup_ns = if args.warmup == 0.0 {
-        0
-    } else {
-        seconds_of("--warmup", args.warmup)?
-    };
-    if duration_ns.is_some_and(|d| warmup_ns >= d) {
-        bail!(
-            "--warmup ({} s) must be shorter than --duration",
-            args.warmup
-        );
-    }
-    let max_lag_ns =
-        parse_duration_ns(&args.target.max_lag).map_err(|e| anyhow::anyhow!("--max-lag: {e}"))?;
-    let slo = match &args.slo {
-        Some(s) => Some(
-            s.parse::<Slo>()
-                .map_err(|e| anyhow::anyhow!("--slo: {e}"))?,
-        ),
-        None => None,
-    };
+    let (warmup_ns, max_lag_ns, slo) = plan_flags(args, duration_ns)?;
     Ok(LoadPlanInfo {
         mode: "closed".into(),
         concurrency: None,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use super::load::{seconds_of, LoadArgs};
+use super::load::{seconds_ns, LoadArgs};
 use super::load_agent::agent_info;
 use crate::load::record::{AgentPlanInfo, ScheduleInfo, TraceInfo};
 use crate::load::schedule::schedule_hash;
@@ -61,7 +61,7 @@ pub(super) fn trace_plan_of(args: &LoadArgs, path: &Path) -> Result<(Mode, LoadP
     let sessions_in_trace = scripts.len() as u64;
     let duration_ns = args
         .duration
-        .map(|d| seconds_of("--duration", d))
+        .map(|d| seconds_ns("--duration", d))
         .transpose()?;
     if args.sessions.is_none() {
         // Open loop: the trace's arrivals, cut by --duration and --jobs.
