@@ -13,6 +13,7 @@ use agentbench::client::{CallRequest, Endpoint, LlmClient, RequestSettings, Time
 use agentbench::load::clock::mono_ns;
 use agentbench::load::engine::{run_engine, EngineConfig, Mode, Progress};
 use agentbench::load::sink::SinkMsg;
+use agentbench::load::Warmup;
 use agentbench::stub::{default_addr, kind_for, serve, StubProfile, DEFAULT_MODEL};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -68,7 +69,7 @@ fn bench_load(c: &mut Criterion) {
                         duration_ns: None,
                         shard: None,
                     },
-                    warmup_ns: 0,
+                    warmup: Warmup::default(),
                     origin_mono_ns: mono_ns(),
                     stop: None,
                 };

@@ -325,7 +325,7 @@ fn a_jittered_server_never_gives_a_confident_wrong_answer() {
                 .map(|p| {
                     format!(
                         "{:.2} {} ({}) {}",
-                        p["rate"], p["verdict"], p["ended"], p["targets"]
+                        p["load"], p["verdict"], p["ended"], p["targets"]
                     )
                 })
                 .collect();
@@ -602,6 +602,303 @@ fn agent_capacity_refuses_bad_input_with_the_expression_quoted() {
         for n in needles {
             assert!(stderr.contains(n), "{args:?}: {n:?} not in {stderr}");
         }
+        assert!(!out.exists());
+    }
+}
+
+// The concurrency search's server: 16 slots of ≈ 134 ms (8 tokens at 60 tok/s;
+// first token at ≈ 17 ms), each request's times scaled by a factor uniform in
+// [0.7, 1.3] (jitter 0.3, which keeps the closed loop's workers from running in
+// lockstep). Up to 16 requests in flight none waits, so TTFT stays ≤ 1.3 × 17 ms
+// = 22 ms (plus a debug-built client's and stub's few ms: p95 up to 3.5 ms more
+// was measured); a 17th makes requests wait for a slot (simulated: a fifth past
+// 30 ms), so under p95 of TTFT ≤ 30 ms the capacity is exactly the slot count.
+const CONC_SLOTS: usize = 16;
+const CONC_DECODE: f64 = 60.0;
+const CONC_JITTER: f64 = 0.3;
+const CONC_SLO: &str = "p95:ttft<=30ms";
+const CONC_SLO_MS: f64 = 30.0;
+// The agent variant: 2-turn chat sessions without tool time on 16 slots of ≈ 50 ms
+// (160 tok/s) without jitter, under a job-level p95 ≤ 125 ms: two turns (≈ 58 ms each
+// on the real stub, whose 8 chunk timers each overshoot by up to a millisecond) fit
+// at a quarter of the slots, and a job at four times the slots waits for three
+// other sessions' turns per turn of its own.
+const CONC_AGENT_SLO: &str = "p95:job<=125ms";
+/// The client's turnaround between a response's end and its worker's next send,
+/// as the model assumes it (a debug build's few hundred µs).
+const TURNAROUND_S: f64 = 0.0003;
+
+fn conc_profile(decode: f64, jitter: f64, seed: u64) -> String {
+    format!(
+        "capacity:slots={CONC_SLOTS},prefill=100000,decode={decode},tokens={TOKENS},jitter={jitter},seed={seed}"
+    )
+}
+
+/// A closed loop of `n` workers on the capacity stub's queue (`CONC_SLOTS` FIFO
+/// slots, service prefill + TOKENS/decode, first token at prefill + 1/decode,
+/// both scaled by a factor uniform in [1 − jitter, 1 + jitter]; each worker sends
+/// again `TURNAROUND_S` after its response ends): the p95 of TTFT from the send, and
+/// the p95 of job latency over jobs of `turns` consecutive requests of a worker
+/// (first send → last end), ms, after a tenth as warm-up.
+fn closed_loop_p95(n: usize, decode: f64, jitter: f64, turns: usize, prefill_s: f64) -> (f64, f64) {
+    let service_s = prefill_s + TOKENS as f64 / decode;
+    let first_s = prefill_s + 1.0 / decode;
+    let mut rng = SplitMix64::new(7);
+    let mut free: BinaryHeap<Reverse<u64>> = (0..CONC_SLOTS).map(|_| Reverse(0)).collect();
+    // (next send, worker); per worker, its job's first send and turns done.
+    let mut ready: BinaryHeap<Reverse<(u64, usize)>> = (0..n).map(|w| Reverse((0, w))).collect();
+    let mut job: Vec<(u64, usize)> = vec![(0, 0); n];
+    let (mut ttft, mut jobs) = (Vec::new(), Vec::new());
+    let ns = |s: f64| (s * 1e9) as u64;
+    for _ in 0..40_000 {
+        let Reverse((t, w)) = ready.pop().unwrap();
+        let Reverse(slot) = free.pop().unwrap();
+        let f = 1.0 + jitter * (2.0 * rng.next_f64() - 1.0);
+        let start = slot.max(t);
+        let end = start + ns(f * service_s);
+        free.push(Reverse(end));
+        ttft.push((start - t) as f64 / 1e6 + f * first_s * 1e3);
+        let (begun, done) = job[w];
+        job[w] = if done + 1 == turns {
+            jobs.push((end - begun) as f64 / 1e6);
+            (end + ns(TURNAROUND_S), 0)
+        } else {
+            (begun, done + 1)
+        };
+        ready.push(Reverse((end + ns(TURNAROUND_S), w)));
+    }
+    let p95 = |mut v: Vec<f64>| {
+        v.drain(..v.len() / 10);
+        v.sort_by(f64::total_cmp);
+        nearest_rank(&v, 0.95)
+    };
+    (p95(ttft), p95(jobs))
+}
+
+/// The highest concurrency in `range` whose model p95 (`job`: of jobs, else of
+/// TTFT) stays within `limit_ms` (the p95 rises with the concurrency).
+fn concurrency_truth(
+    range: std::ops::RangeInclusive<usize>,
+    decode: f64,
+    jitter: f64,
+    job: bool,
+    limit_ms: f64,
+) -> f64 {
+    let prefill = prefill_s();
+    let turns = if job { 2 } else { 1 };
+    range
+        .take_while(|&n| {
+            let (ttft, jobs) = closed_loop_p95(n, decode, jitter, turns, prefill);
+            (if job { jobs } else { ttft }) <= limit_ms
+        })
+        .last()
+        .map_or(0.0, |n| n as f64)
+}
+
+#[test]
+fn a_concurrency_search_finds_the_slot_count_exactly() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cap");
+    let truth = concurrency_truth(12..=48, CONC_DECODE, CONC_JITTER, false, CONC_SLO_MS);
+    assert_eq!(
+        truth, CONC_SLOTS as f64,
+        "the model's capacity is the slot count"
+    );
+    let started = std::time::Instant::now();
+    let o = capacity(
+        &[
+            "--stub",
+            &conc_profile(CONC_DECODE, CONC_JITTER, 3),
+            "--slo",
+            CONC_SLO,
+            "--min-concurrency",
+            "12",
+            "--max-concurrency",
+            "48",
+            "--tolerance",
+            "0.02",
+            "--max-lag",
+            "60s",
+        ],
+        &out,
+    );
+    let r = report(&out);
+    let probes = r["probes"].as_array().unwrap();
+    eprintln!(
+        "truth {truth}; bracket {}; {} probes; {:.1} s",
+        r["bracket"],
+        probes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(o.status.code(), Some(0), "narrowed: {}", text(&o));
+    // Neighbours: the highest concurrency that met the SLO is the truth.
+    assert_eq!(
+        r["bracket"]["pass"].as_f64(),
+        Some(truth),
+        "{}",
+        r["bracket"]
+    );
+    assert_eq!(
+        r["bracket"]["fail"].as_f64(),
+        Some(truth + 1.0),
+        "{}",
+        r["bracket"]
+    );
+    assert!(probes.len() <= 12, "{} probes", probes.len());
+    assert_eq!(
+        (r["axis"].as_str(), r["unit"].as_str()),
+        (Some("concurrency"), Some("concurrent requests"))
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("capacity 16 concurrent requests: 16 met"),
+        "{stdout}"
+    );
+    for p in probes {
+        let load = p["load"].as_f64().unwrap();
+        assert_eq!(load, load.round(), "{p}");
+        // A closed loop cannot overload: it ends when its requests are done.
+        assert_eq!(p["ended"], "completed", "{p}");
+        // Each probe is a closed-loop load run at its concurrency, its first third
+        // (half the measured again) warm-up by count, excluded from the verdict.
+        let dir = Path::new(p["out_dir"].as_str().unwrap());
+        let file = agentbench::load::read_load_file(&dir.join("records.jsonl")).unwrap();
+        let plan = &file.header.plan;
+        assert_eq!(plan.mode, "closed");
+        assert_eq!(plan.concurrency, Some(load as u32));
+        let measured = p["measured"].as_u64().unwrap();
+        assert_eq!(plan.requests, Some(measured * 3 / 2), "{p}");
+        assert_eq!(plan.warmup_first, measured / 2, "{p}");
+        let warm = file.requests.iter().filter(|x| x.warmup).count() as u64;
+        assert_eq!(warm, measured / 2);
+        assert!(file
+            .requests
+            .iter()
+            .all(|x| x.warmup == (x.seq < measured / 2)));
+        assert_eq!(p["targets"][0]["n"].as_u64(), Some(measured));
+        let peak = file.requests.iter().map(|x| x.worker).max().unwrap() + 1;
+        assert_eq!(f64::from(peak), load, "workers used");
+    }
+    let md = std::fs::read_to_string(out.join("capacity.md")).unwrap();
+    assert!(md.contains("concurrency (concurrent requests)"), "{md}");
+}
+
+#[test]
+fn agent_sessions_search_a_concurrency_under_a_job_slo() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cap");
+    let o = capacity(
+        &[
+            "--workload",
+            "agent",
+            "--session",
+            "chat",
+            "--turns",
+            "2",
+            "--stub",
+            &conc_profile(DECODE, 0.0, 5),
+            "--slo",
+            CONC_AGENT_SLO,
+            "--min-concurrency",
+            "4",
+            "--max-concurrency",
+            "64",
+            "--max-probes",
+            "2",
+            "--max-lag",
+            "60s",
+        ],
+        &out,
+    );
+    let r = report(&out);
+    assert_eq!(
+        o.status.code(),
+        Some(6),
+        "not narrowed in 2 probes: {}",
+        text(&o)
+    );
+    // Far below the slots it passes, far above it fails.
+    assert_eq!(r["bracket"]["pass"].as_f64(), Some(4.0), "{}", r["bracket"]);
+    assert_eq!(
+        r["bracket"]["fail"].as_f64(),
+        Some(64.0),
+        "{}",
+        r["bracket"]
+    );
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .contains("capacity between 4 and 64 concurrent sessions"));
+    assert_eq!(r["unit"], "concurrent sessions");
+    for p in r["probes"].as_array().unwrap() {
+        let dir = Path::new(p["out_dir"].as_str().unwrap());
+        let file = agentbench::load::read_load_file(&dir.join("records.jsonl")).unwrap();
+        let agent = file.header.plan.agent.as_ref().unwrap();
+        assert_eq!(agent.sessions, Some(p["load"].as_f64().unwrap() as u32));
+        // ⌈10 / (1 − 0.95)⌉ = 200 measured jobs (a repeat: 400), and half as many
+        // sessions first as warm-up, by session id.
+        let measured = if p["repeat"] == true { 400 } else { 200 };
+        assert_eq!(file.header.plan.warmup_first, measured / 2, "{p}");
+        assert!(file
+            .requests
+            .iter()
+            .all(|x| { x.warmup == (x.turn.as_ref().unwrap().session < measured / 2) }));
+        assert_eq!(p["measured"], measured, "{p}");
+    }
+}
+
+#[test]
+fn concurrency_flags_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("never");
+    for (args, needle) in [
+        (
+            &["--min-concurrency", "4"][..],
+            "--max-concurrency go together",
+        ),
+        (
+            &["--min-concurrency", "0", "--max-concurrency", "4"][..],
+            "at least 1",
+        ),
+        (
+            &["--min-concurrency", "8", "--max-concurrency", "8"][..],
+            "must be below",
+        ),
+        (
+            &[
+                "--min-concurrency",
+                "2",
+                "--max-concurrency",
+                "8",
+                "--arrival",
+                "poisson",
+            ][..],
+            "--arrival is for a rate search",
+        ),
+        (
+            &[
+                "--min-concurrency",
+                "2",
+                "--max-concurrency",
+                "8",
+                "--min-rate",
+                "1",
+                "--max-rate",
+                "2",
+            ][..],
+            "cannot be used with",
+        ),
+        (&[][..], "say what to search"),
+    ] {
+        let mut all = vec!["--stub", "capacity", "--slo", "p95:ttft<=1s"];
+        all.extend_from_slice(args);
+        let o = capacity(&all, &out);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: {needle:?} not in {stderr}"
+        );
         assert!(!out.exists());
     }
 }

@@ -44,6 +44,7 @@ fn header(protocol: &str, warmup_ns: u64, slo: Option<&str>) -> LoadHeader {
             requests: None,
             duration_ns: Some(60_000 * MS),
             warmup_ns,
+            warmup_first: 0,
             schedule: None,
             slo: slo.map(str::to_string),
             max_lag_ns: 1_000_000_000,

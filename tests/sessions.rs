@@ -492,6 +492,7 @@ fn given_scripts_run_as_they_are() {
         requests: None,
         duration_ns: None,
         warmup_ns: 0,
+        warmup_first: 0,
         schedule: None,
         slo: None,
         max_lag_ns: 1_000_000_000,

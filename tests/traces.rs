@@ -193,6 +193,7 @@ fn header() -> LoadHeader {
             requests: None,
             duration_ns: None,
             warmup_ns: 0,
+            warmup_first: 0,
             schedule: None,
             slo: None,
             max_lag_ns: 0,

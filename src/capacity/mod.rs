@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-pub use search::{Bracket, Outcome, Search, SearchPlan, Step, Verdict};
+pub use search::{Axis, Bracket, Outcome, Search, SearchPlan, Step, Verdict};
 pub use slo::{CapacitySlo, Metric, Target};
 
 use crate::client::{LlmClient, PreparedCall, RequestSettings, ServerInfo, Timeouts};
@@ -148,9 +148,10 @@ pub struct TargetResult {
 pub struct ProbeResult {
     /// 1-based.
     pub index: usize,
-    /// Offered rate, req/s (agent workloads: sessions/s).
-    pub rate: f64,
-    /// A second look at an inconclusive rate.
+    /// The load offered, in the report's `unit`: a rate (req/s; agent workloads:
+    /// sessions/s), or a concurrency (requests, or sessions, in flight).
+    pub load: f64,
+    /// A second look at an inconclusive load.
     pub repeat: bool,
     /// Requests in the schedule, warm-up included (agent workloads: sessions).
     pub requests: u64,
@@ -181,17 +182,21 @@ pub struct CapacityReport {
     pub slo: String,
     /// `requests` or `agent`.
     pub workload: String,
-    /// The rates' unit: `req/s`, or `sessions/s` for agent sessions.
+    /// What the search varied: `rate` (open loops) or `concurrency` (closed
+    /// loops).
+    pub axis: Axis,
+    /// The loads' unit: `req/s` or `sessions/s` (rate), `concurrent requests` or
+    /// `concurrent sessions` (concurrency).
     pub unit: String,
     /// What a probe counts: `requests`, or `sessions`.
     pub counted: String,
     /// Agent workloads: the sessions probed, in words (kind, turns, think).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sessions: Option<String>,
-    /// Range, budget and tolerance.
-    pub min_rate: f64,
-    /// See `min_rate`.
-    pub max_rate: f64,
+    /// Range (in `unit`), budget and tolerance.
+    pub min: f64,
+    /// See `min`.
+    pub max: f64,
     /// Probes allowed.
     pub max_probes: usize,
     /// ± fraction asked for.
@@ -207,7 +212,8 @@ pub struct CapacityReport {
     pub bracket: Bracket,
     /// How the search ended.
     pub outcome: Outcome,
-    /// Geometric centre of the bracket, in `unit`.
+    /// Geometric centre of the bracket, in `unit` (a fraction on the concurrency
+    /// axis too: the capacity is the bracket's `pass`).
     pub estimate: Option<f64>,
     /// Half-width of the bracket relative to its centre.
     pub half_width: Option<f64>,
@@ -222,6 +228,7 @@ impl CapacityReport {
     pub fn headline(&self) -> String {
         let b = &self.bracket;
         let u = &self.unit;
+        let n = |v: f64| self.format_load(v);
         let tail = format!(
             "{} probes, {} {}, {:.0} s",
             self.probes.len(),
@@ -231,15 +238,28 @@ impl CapacityReport {
         );
         match (&self.outcome, b.pass, b.fail) {
             (Outcome::BelowRange, _, Some(f)) => format!(
-                "capacity below the range: even {f:.2} {u} failed {} ({tail})",
+                "capacity below the range: even {} {u} failed {} ({tail})",
+                n(f),
                 self.slo
             ),
             (Outcome::AboveRange, Some(p), _) => format!(
-                "capacity above the range: {p:.2} {u} still met {} ({tail})",
+                "capacity above the range: {} {u} still met {} ({tail})",
+                n(p),
                 self.slo
             ),
+            (_, Some(lo), Some(hi)) if self.axis == Axis::Concurrency && hi - lo <= 1.0 => {
+                format!(
+                    "capacity {} {u}: {} met {} and {} did not ({tail})",
+                    n(lo),
+                    n(lo),
+                    self.slo,
+                    n(hi)
+                )
+            }
             (o, Some(lo), Some(hi)) => format!(
-                "capacity between {lo:.2} and {hi:.2} {u} (≈ {:.2} ± {:.1} %) under {}{} ({tail})",
+                "capacity between {} and {} {u} (≈ {:.2} ± {:.1} %) under {}{} ({tail})",
+                n(lo),
+                n(hi),
                 (lo * hi).sqrt(),
                 100.0 * (hi - lo) / (hi + lo),
                 self.slo,
@@ -252,7 +272,16 @@ impl CapacityReport {
                     )
                 }
             ),
-            _ => format!("no rate could be judged ({tail})"),
+            _ => format!("no {} could be judged ({tail})", self.axis.name()),
+        }
+    }
+
+    /// A load in this report's unit, as printed: a whole number for concurrency,
+    /// two decimals for a rate.
+    pub fn format_load(&self, v: f64) -> String {
+        match self.axis {
+            Axis::Rate => format!("{v:.2}"),
+            Axis::Concurrency => format!("{v:.0}"),
         }
     }
 }
@@ -264,12 +293,14 @@ pub enum CapacityError {
     #[error(transparent)]
     Load(#[from] LoadError),
     /// A probe was client-limited: the search would measure agentbench.
-    #[error("probe {index} at rate {rate:.2} was CLIENT-LIMITED ({why}); the capacity found would be agentbench's, not the server's — lower --max-rate or use a faster client host")]
+    #[error("probe {index} at {} {load} was CLIENT-LIMITED ({why}); the capacity found would be agentbench's, not the server's — lower --max-{} or use a faster client host", axis.name(), axis.name())]
     ClientLimited {
         /// Probe number.
         index: usize,
-        /// Its rate.
-        rate: f64,
+        /// What the search varied.
+        axis: Axis,
+        /// Its load.
+        load: f64,
         /// Why.
         why: String,
         /// The report up to and including that probe.
@@ -314,26 +345,36 @@ pub fn run_capacity(
 ) -> Result<CapacityReport, CapacityError> {
     let started = std::time::Instant::now();
     let mut search = Search::new(spec.plan);
-    let (workload, unit, counted) = if spec.agent.is_some() {
-        ("agent", "sessions/s", "sessions")
+    let (workload, counted) = if spec.agent.is_some() {
+        ("agent", "sessions")
     } else {
-        ("requests", "req/s", "requests")
+        ("requests", "requests")
+    };
+    let unit = match spec.plan.axis {
+        Axis::Rate if spec.agent.is_some() => "sessions/s".to_string(),
+        Axis::Rate => "req/s".to_string(),
+        Axis::Concurrency => format!("concurrent {counted}"),
     };
     let mut report = CapacityReport {
         slo: spec.slo.to_string(),
         workload: workload.into(),
-        unit: unit.into(),
+        axis: spec.plan.axis,
+        unit,
         counted: counted.into(),
         sessions: spec.agent.as_ref().map(|a| {
             format!(
-                "{} sessions of {} turns, think {}, open loop",
+                "{} sessions of {} turns, think {}, {}",
                 a.session,
                 a.workload.turns(),
-                a.think
+                a.think,
+                match spec.plan.axis {
+                    Axis::Rate => "open loop",
+                    Axis::Concurrency => "closed loop",
+                }
             )
         }),
-        min_rate: spec.plan.min_rate,
-        max_rate: spec.plan.max_rate,
+        min: spec.plan.min,
+        max: spec.plan.max,
         max_probes: spec.plan.max_probes,
         tolerance: spec.plan.tolerance,
         requests_per_probe: spec.requests,
@@ -376,15 +417,15 @@ pub fn run_capacity(
         requests_spent: 0,
         wall_s: 0.0,
     };
-    while let Step::Probe { rate, repeat } = search.next() {
+    while let Step::Probe { load, repeat } = search.next() {
         let index = report.probes.len() + 1;
         let measured = if repeat {
             spec.requests * 2
         } else {
             spec.requests
         };
-        let (probe, why_limited) = run_probe(spec, out_dir, index, rate, repeat, measured)?;
-        search.record(rate, probe.verdict, repeat);
+        let (probe, why_limited) = run_probe(spec, out_dir, index, load, repeat, measured)?;
+        search.record(load, probe.verdict, repeat);
         report.requests_spent += probe.requests;
         on_probe(&probe);
         report.probes.push(probe);
@@ -393,7 +434,8 @@ pub fn run_capacity(
             output::write_report(&report, out_dir)?;
             return Err(CapacityError::ClientLimited {
                 index,
-                rate,
+                axis: spec.plan.axis,
+                load,
                 why,
                 partial: Box::new(report),
             });
@@ -414,19 +456,20 @@ fn finish(report: &mut CapacityReport, search: &Search, started: std::time::Inst
     report.wall_s = started.elapsed().as_secs_f64();
 }
 
-/// One probe: a load run at `rate` (agent workloads: an open loop of sessions at
-/// `rate` sessions/s), then its verdict from its records. Returns the
-/// client-limited reasons as the second value when the client did not keep up.
-fn run_probe(
-    spec: &CapacitySpec,
-    out_dir: &Path,
-    index: usize,
-    rate: f64,
-    repeat: bool,
-    measured: u64,
-) -> Result<(ProbeResult, Option<String>), CapacityError> {
-    let warm = ((measured as f64) * WARMUP_FRACTION).ceil() as u64;
-    let seed = spec.seed.wrapping_add(index as u64);
+/// What one probe offers: the engine's mode, the plan recorded in its header,
+/// the requests (agent workloads: sessions) it starts, and the arrival rate of
+/// work the overload test compares completions with (`None` for a closed loop,
+/// whose work in flight is bounded by its concurrency).
+struct Offered {
+    mode: Mode,
+    plan: LoadPlanInfo,
+    scheduled: u64,
+    overload_rate: Option<f64>,
+}
+
+/// An open loop at `rate` (agent workloads: sessions/s) on the seeded schedule of
+/// `warm + measured` arrivals; the first `warm` are warm-up.
+fn open_probe(spec: &CapacitySpec, rate: f64, seed: u64, warm: u64, measured: u64) -> Offered {
     let schedule = OpenSchedule {
         rate,
         arrival: spec.arrival,
@@ -435,43 +478,18 @@ fn run_probe(
     };
     let intended = schedule.intended();
     let warmup_ns = intended.get(warm as usize).copied().unwrap_or(0);
-    let unit = if spec.agent.is_some() { "sps" } else { "rps" };
-    let dir = out_dir
-        .join("probes")
-        .join(format!("{index:02}-{rate:.3}{unit}"));
-    let slo = request_slo(&spec.slo);
-    let plan = LoadPlanInfo {
-        mode: "open".into(),
-        concurrency: None,
-        think_ns: 0,
-        rate: spec.agent.is_none().then_some(rate),
-        arrival: Some(spec.arrival.to_string()),
-        max_concurrency: None,
-        seed,
-        requests: spec.agent.is_none().then_some(measured + warm),
-        duration_ns: None,
-        warmup_ns,
-        schedule: Some(ScheduleInfo {
-            count: intended.len() as u64,
-            sha256: schedule_hash(&intended),
-        }),
-        slo: (!slo.is_empty()).then_some(slo),
-        max_lag_ns: spec.max_lag_ns,
-        shard: None,
-        shards: Vec::new(),
-        agent: spec.agent.as_ref().map(|a| AgentPlanInfo {
-            workload: "agent".into(),
-            session: a.session.clone(),
-            turns: a.workload.turns(),
-            think: a.think.to_string(),
-            sessions: None,
-            session_rate: Some(rate),
-            jobs: Some(measured + warm),
-            follow_up: matches!(a.workload, Workload::Chat { .. })
-                .then(|| FOLLOW_UP_RULE.to_string()),
-            trace: None,
-        }),
-    };
+    let mut plan = probe_plan(spec, seed, warm + measured);
+    plan.mode = "open".into();
+    plan.rate = spec.agent.is_none().then_some(rate);
+    plan.arrival = Some(spec.arrival.to_string());
+    plan.warmup_ns = warmup_ns;
+    plan.schedule = Some(ScheduleInfo {
+        count: intended.len() as u64,
+        sha256: schedule_hash(&intended),
+    });
+    if let Some(a) = plan.agent.as_mut() {
+        a.session_rate = Some(rate);
+    }
     let scheduled = intended.len() as u64;
     let mode = match &spec.agent {
         None => Mode::Open {
@@ -490,7 +508,134 @@ fn run_probe(
             shard: None,
         })),
     };
-    let load = LoadSpec {
+    // Sessions: each turn in flight is a session waiting on the server, and turns
+    // are offered at about `turns` per session.
+    let turns = spec.agent.as_ref().map_or(1, |a| a.workload.turns());
+    Offered {
+        mode,
+        plan,
+        scheduled,
+        overload_rate: Some(rate * f64::from(turns)),
+    }
+}
+
+/// A closed loop of `concurrency` workers (agent workloads: session slots, each
+/// holding its slot through tool time) sending `warm + measured` requests
+/// (sessions) back to back; the first `warm` are warm-up.
+fn closed_probe(
+    spec: &CapacitySpec,
+    concurrency: u32,
+    seed: u64,
+    warm: u64,
+    measured: u64,
+) -> Offered {
+    let total = warm + measured;
+    let mut plan = probe_plan(spec, seed, total);
+    plan.mode = "closed".into();
+    plan.concurrency = spec.agent.is_none().then_some(concurrency);
+    plan.warmup_first = warm;
+    if let Some(a) = plan.agent.as_mut() {
+        a.sessions = Some(concurrency);
+    }
+    let mode = match &spec.agent {
+        None => Mode::Closed {
+            concurrency,
+            think_ns: 0,
+            requests: Some(total),
+            duration_ns: None,
+            shard: None,
+        },
+        Some(a) => Mode::Sessions(Box::new(SessionPlan {
+            workload: a.workload.clone(),
+            think: a.think,
+            seed,
+            mode: SessionMode::Closed {
+                slots: concurrency,
+                duration_ns: None,
+                jobs: Some(total),
+            },
+            shard: None,
+        })),
+    };
+    Offered {
+        mode,
+        plan,
+        scheduled: total,
+        overload_rate: None,
+    }
+}
+
+/// The plan fields every probe shares; the open and closed probes fill in how
+/// load is offered.
+fn probe_plan(spec: &CapacitySpec, seed: u64, total: u64) -> LoadPlanInfo {
+    let slo = request_slo(&spec.slo);
+    LoadPlanInfo {
+        mode: String::new(),
+        concurrency: None,
+        think_ns: 0,
+        rate: None,
+        arrival: None,
+        max_concurrency: None,
+        seed,
+        requests: spec.agent.is_none().then_some(total),
+        duration_ns: None,
+        warmup_ns: 0,
+        warmup_first: 0,
+        schedule: None,
+        slo: (!slo.is_empty()).then_some(slo),
+        max_lag_ns: spec.max_lag_ns,
+        shard: None,
+        shards: Vec::new(),
+        agent: spec.agent.as_ref().map(|a| AgentPlanInfo {
+            workload: "agent".into(),
+            session: a.session.clone(),
+            turns: a.workload.turns(),
+            think: a.think.to_string(),
+            sessions: None,
+            session_rate: None,
+            jobs: Some(total),
+            follow_up: matches!(a.workload, Workload::Chat { .. })
+                .then(|| FOLLOW_UP_RULE.to_string()),
+            trace: None,
+        }),
+    }
+}
+
+/// One probe: a load run at `load` on the search's axis (an open loop at a rate,
+/// or a closed loop at a concurrency; agent workloads: of sessions), then its
+/// verdict from its records. Returns the client-limited reasons as the second
+/// value when the client did not keep up.
+fn run_probe(
+    spec: &CapacitySpec,
+    out_dir: &Path,
+    index: usize,
+    load: f64,
+    repeat: bool,
+    measured: u64,
+) -> Result<(ProbeResult, Option<String>), CapacityError> {
+    let warm = ((measured as f64) * WARMUP_FRACTION).ceil() as u64;
+    let seed = spec.seed.wrapping_add(index as u64);
+    let (offered, name) = match spec.plan.axis {
+        Axis::Rate => {
+            let unit = if spec.agent.is_some() { "sps" } else { "rps" };
+            (
+                open_probe(spec, load, seed, warm, measured),
+                format!("{index:02}-{load:.3}{unit}"),
+            )
+        }
+        Axis::Concurrency => (
+            closed_probe(spec, load as u32, seed, warm, measured),
+            format!("{index:02}-{load:.0}-concurrent"),
+        ),
+    };
+    let dir = out_dir.join("probes").join(name);
+    let Offered {
+        mode,
+        plan,
+        scheduled,
+        overload_rate,
+    } = offered;
+    let run = LoadSpec {
         client: spec.client.make().map_err(|e| {
             LoadError::Engine(std::io::Error::other(format!(
                 "cannot build the client: {e}"
@@ -504,14 +649,11 @@ fn run_probe(
         model: spec.model.clone(),
         settings: spec.settings.clone(),
     };
-    // Sessions: each turn in flight is a session waiting on the server, and turns
-    // are offered at about `turns` per session.
-    let turn_rate = spec
-        .agent
-        .as_ref()
-        .map_or(rate, |a| rate * f64::from(a.workload.turns()));
-    let mut overload = stats::OverloadTest::new(turn_rate);
-    let outcome = run_load(load, &dir, |p, elapsed| {
+    let mut overload = overload_rate.map(stats::OverloadTest::new);
+    let outcome = run_load(run, &dir, |p, elapsed| {
+        let Some(overload) = overload.as_mut() else {
+            return Watch::Continue;
+        };
         let why = overload.observe(
             elapsed.as_secs_f64(),
             p.in_flight.load(Ordering::Relaxed),
@@ -593,7 +735,7 @@ fn run_probe(
     };
     let probe = ProbeResult {
         index,
-        rate,
+        load,
         repeat,
         requests,
         measured,

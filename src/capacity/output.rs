@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
-use super::{CapacityReport, ProbeResult};
+use super::{Axis, CapacityReport, ProbeResult};
 use crate::report::page::{Cell, Page, Table};
 
 /// Writing the report failed.
@@ -82,7 +82,7 @@ fn verdict_name(p: &ProbeResult) -> String {
 fn head(r: &CapacityReport) -> [String; 7] {
     [
         "#".into(),
-        format!("rate ({})", r.unit),
+        format!("{} ({})", r.axis.name(), r.unit),
         "verdict".into(),
         "SLO percentiles [95 % CI]".into(),
         "goodput".into(),
@@ -101,15 +101,19 @@ fn meaning(r: &CapacityReport) -> String {
     match &r.sessions {
         None => "Latencies count from each request's intended send; a failed request is infinitely slow.".into(),
         Some(s) => format!(
-            "Load: {s}, at a rate in sessions/s. A `job` target bounds a percentile of job latency, from the session's intended start to its last turn's end (a failed or unfinished job is infinitely slow); `ttft`, `tpot` and `e2e` targets bound each turn from its own intended send."
+            "Load: {s}, at {}. A `job` target bounds a percentile of job latency, from the session's intended start to its last turn's end (a failed or unfinished job is infinitely slow); `ttft`, `tpot` and `e2e` targets bound each turn from its own intended send.",
+            match r.axis {
+                Axis::Rate => "a rate in sessions/s",
+                Axis::Concurrency => "a number of concurrent sessions (slots)",
+            }
         ),
     }
 }
 
-fn row(p: &ProbeResult) -> [String; 7] {
+fn row(r: &CapacityReport, p: &ProbeResult) -> [String; 7] {
     [
         p.index.to_string(),
-        format!("{:.2}", p.rate),
+        r.format_load(p.load),
         verdict_name(p),
         target_cell(p),
         p.goodput
@@ -126,21 +130,22 @@ pub fn markdown(r: &CapacityReport) -> String {
     let _ = writeln!(out, "**{}**\n", r.headline());
     let _ = writeln!(
         out,
-        "Range {:.2}–{:.2} {}, at most {} probes, ± {:.0} % asked; {} measured {} per probe ({}), a repeat of an inconclusive rate doubles them.\n",
-        r.min_rate,
-        r.max_rate,
+        "Range {}–{} {}, at most {} probes, ± {:.0} % asked; {} measured {} per probe ({}), a repeat of an inconclusive {} doubles them.\n",
+        r.format_load(r.min),
+        r.format_load(r.max),
         r.unit,
         r.max_probes,
         r.tolerance * 100.0,
         r.requests_per_probe,
         r.counted,
-        r.requests_why
+        r.requests_why,
+        r.axis.name()
     );
     let _ = writeln!(out, "{}\n", meaning(r));
     let _ = writeln!(out, "| {} |", head(r).join(" | "));
     let _ = writeln!(out, "|{}|", ["---"; 7].join("|"));
     for p in &r.probes {
-        let _ = writeln!(out, "| {} |", row(p).join(" | ").replace('\n', " "));
+        let _ = writeln!(out, "| {} |", row(r, p).join(" | ").replace('\n', " "));
     }
     out
 }
@@ -169,7 +174,7 @@ fn latency_chart(r: &CapacityReport, k: usize) -> String {
             let t = p.targets.get(k)?;
             (t.n > 0).then(|| {
                 (
-                    p.rate,
+                    p.load,
                     t.estimate_ms.unwrap_or(top),
                     t.lower_ms.unwrap_or(top),
                     t.upper_ms.unwrap_or(top),
@@ -177,7 +182,7 @@ fn latency_chart(r: &CapacityReport, k: usize) -> String {
             })
         })
         .collect();
-    let max_x = r.probes.iter().map(|p| p.rate).fold(1.0, f64::max) * 1.1;
+    let max_x = r.probes.iter().map(|p| p.load).fold(1.0, f64::max) * 1.1;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (860, 320)).into_drawing_area();
@@ -186,7 +191,7 @@ fn latency_chart(r: &CapacityReport, k: usize) -> String {
         }
         let Ok(mut chart) = ChartBuilder::on(&root)
             .caption(
-                format!("{name}: percentile vs offered rate"),
+                format!("{name}: percentile vs offered {}", r.axis.name()),
                 ("sans-serif", 16),
             )
             .margin(10)
@@ -198,7 +203,7 @@ fn latency_chart(r: &CapacityReport, k: usize) -> String {
         };
         let _ = chart
             .configure_mesh()
-            .x_desc(format!("offered rate ({})", r.unit))
+            .x_desc(format!("offered {} ({})", r.axis.name(), r.unit))
             .y_desc(if first.target.contains(":job") {
                 "ms (from the session's intended start)"
             } else {
@@ -233,10 +238,10 @@ fn goodput_chart(r: &CapacityReport) -> String {
     let mut pts: Vec<(f64, f64)> = r
         .probes
         .iter()
-        .filter_map(|p| p.goodput.map(|g| (p.rate, g * 100.0)))
+        .filter_map(|p| p.goodput.map(|g| (p.load, g * 100.0)))
         .collect();
     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let max_x = r.probes.iter().map(|p| p.rate).fold(1.0, f64::max) * 1.1;
+    let max_x = r.probes.iter().map(|p| p.load).fold(1.0, f64::max) * 1.1;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (860, 280)).into_drawing_area();
@@ -244,7 +249,10 @@ fn goodput_chart(r: &CapacityReport) -> String {
             return String::new();
         }
         let Ok(mut chart) = ChartBuilder::on(&root)
-            .caption("Goodput vs offered rate", ("sans-serif", 16))
+            .caption(
+                format!("Goodput vs offered {}", r.axis.name()),
+                ("sans-serif", 16),
+            )
             .margin(10)
             .x_label_area_size(36)
             .y_label_area_size(60)
@@ -254,7 +262,7 @@ fn goodput_chart(r: &CapacityReport) -> String {
         };
         let _ = chart
             .configure_mesh()
-            .x_desc(format!("offered rate ({})", r.unit))
+            .x_desc(format!("offered {} ({})", r.axis.name(), r.unit))
             .y_desc(format!(
                 "% of {} within every limit",
                 if r.workload == "agent" {
@@ -280,8 +288,18 @@ pub fn html(r: &CapacityReport) -> String {
         crate::report::page::escape(&r.headline())
     ));
     page.note(&format!(
-        "Each probe is an open-loop load run (its own report under probes/); a rate ({}) passes when every SLO percentile's upper 95 % bound (batch means over 10 consecutive batches of its requests, half as many more sent first as warm-up) is within its limit, for the whole probe and for its later half alone, fails when a lower bound exceeds it or the queue grew without bound (overloaded, stopped early), and is otherwise inconclusive (probed once more with twice the {}). {} measured {} per probe: {}. {}",
-        r.unit, r.counted, r.requests_per_probe, r.counted, r.requests_why, meaning(r)
+        "Each probe is {} load run (its own report under probes/); a {} ({}) passes when every SLO percentile's upper 95 % bound (batch means over 10 consecutive batches of its requests, half as many more sent first as warm-up) is within its limit, for the whole probe and for its later half alone, fails when a lower bound exceeds it{}, and is otherwise inconclusive (probed once more with twice the {}). {} measured {} per probe: {}. {}",
+        match r.axis {
+            Axis::Rate => "an open-loop",
+            Axis::Concurrency => "a closed-loop",
+        },
+        r.axis.name(),
+        r.unit,
+        match r.axis {
+            Axis::Rate => " or the queue grew without bound (overloaded, stopped early)",
+            Axis::Concurrency => " (a closed loop cannot overload: its work in flight is bounded by the concurrency)",
+        },
+        r.counted, r.requests_per_probe, r.counted, r.requests_why, meaning(r)
     ));
     page.section("curves", "Latency vs load");
     let n_targets = r.probes.first().map_or(0, |p| p.targets.len());
@@ -304,7 +322,7 @@ pub fn html(r: &CapacityReport) -> String {
     page.section("probes", "Probes");
     let mut t = Table::new(head(r).iter().map(|h| Cell::text(h)).collect());
     for p in &r.probes {
-        let cells = row(p);
+        let cells = row(r, p);
         t.row(vec![
             Cell::num(&cells[0]),
             Cell::num(&cells[1]),

@@ -29,13 +29,61 @@ impl Verdict {
     }
 }
 
+/// What a search varies: the offered rate of an open loop, or the concurrency of
+/// a closed loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Axis {
+    /// Arrivals per second (requests/s, or sessions/s): any positive value.
+    Rate,
+    /// Requests (or sessions) in flight: whole numbers only, so a probe is never
+    /// at a fraction and a bracket of two neighbours is as narrow as it gets.
+    Concurrency,
+}
+
+impl Axis {
+    /// `rate` or `concurrency`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Axis::Rate => "rate",
+            Axis::Concurrency => "concurrency",
+        }
+    }
+
+    /// The point to probe between `lo` and `hi` (`lo < hi`), splitting the gap
+    /// geometrically; `None` when the gap cannot be split usefully: narrower than
+    /// √`ratio` (the resolution asked for), or, for concurrency, with no whole
+    /// number strictly between.
+    fn between(self, lo: f64, hi: f64, ratio: f64) -> Option<f64> {
+        if hi / lo <= ratio.sqrt() {
+            return None;
+        }
+        let mid = (lo * hi).sqrt();
+        match self {
+            Axis::Rate => Some(mid),
+            Axis::Concurrency => {
+                let m = mid.round().clamp(lo + 1.0, hi - 1.0);
+                (m > lo && m < hi).then_some(m)
+            }
+        }
+    }
+
+    /// Whether the bracket [`lo`, `hi`] is as narrow as asked (`hi / lo ≤ ratio`),
+    /// or, for concurrency, as narrow as whole numbers allow (neighbours).
+    fn narrow(self, lo: f64, hi: f64, ratio: f64) -> bool {
+        hi / lo <= ratio || (self == Axis::Concurrency && hi - lo <= 1.0)
+    }
+}
+
 /// Search settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SearchPlan {
-    /// Lowest rate considered (req/s).
-    pub min_rate: f64,
-    /// Highest rate considered.
-    pub max_rate: f64,
+    /// What the search varies.
+    pub axis: Axis,
+    /// Lowest load considered (req/s, sessions/s, or a concurrency).
+    pub min: f64,
+    /// Highest load considered.
+    pub max: f64,
     /// Probes at most.
     pub max_probes: usize,
     /// The interval is narrow enough when its half-width is at most this fraction
@@ -53,11 +101,11 @@ impl SearchPlan {
 /// The bracket so far.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Bracket {
-    /// The highest rate that passed.
+    /// The highest load that passed.
     pub pass: Option<f64>,
-    /// The lowest rate that failed (or was overloaded).
+    /// The lowest load that failed (or was overloaded).
     pub fail: Option<f64>,
-    /// Rates whose probes stayed inconclusive (after a repeat), ascending.
+    /// Loads whose probes stayed inconclusive (after a repeat), ascending.
     pub inconclusive: Vec<f64>,
 }
 
@@ -79,11 +127,12 @@ pub enum Outcome {
 /// What to do next.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Step {
-    /// Probe this rate (`repeat`: a second look at an inconclusive rate, with more
+    /// Probe this load (`repeat`: a second look at an inconclusive load, with more
     /// requests).
     Probe {
-        /// Requests per second.
-        rate: f64,
+        /// The rate or concurrency, on the plan's [`Axis`] (a whole number for
+        /// concurrency).
+        load: f64,
         /// A repeat of the last probe.
         repeat: bool,
     },
@@ -91,9 +140,10 @@ pub enum Step {
     Done,
 }
 
-/// Chooses probes: the lowest rate, then the highest, then geometric bisection of
-/// the bracket; an inconclusive rate is probed once more with more requests, and if
-/// still inconclusive the search narrows the gaps on either side of it.
+/// Chooses probes: the lowest load, then the highest, then geometric bisection of
+/// the bracket (rounded to whole numbers on the concurrency axis); an inconclusive
+/// load is probed once more with more requests, and if still inconclusive the
+/// search narrows the gaps on either side of it.
 #[derive(Debug, Clone)]
 pub struct Search {
     plan: SearchPlan,
@@ -119,25 +169,25 @@ impl Search {
         self.probes
     }
 
-    /// Records the verdict of the probe at `rate` (`repeat` as [`Step::Probe`] said).
-    pub fn record(&mut self, rate: f64, verdict: Verdict, repeat: bool) {
+    /// Records the verdict of the probe at `load` (`repeat` as [`Step::Probe`] said).
+    pub fn record(&mut self, load: f64, verdict: Verdict, repeat: bool) {
         self.probes += 1;
         let b = &mut self.bracket;
-        if verdict.passes() && b.pass.is_none_or(|p| rate > p) {
-            b.pass = Some(rate);
+        if verdict.passes() && b.pass.is_none_or(|p| load > p) {
+            b.pass = Some(load);
         }
-        if verdict.fails() && b.fail.is_none_or(|f| rate < f) {
-            b.fail = Some(rate);
+        if verdict.fails() && b.fail.is_none_or(|f| load < f) {
+            b.fail = Some(load);
         }
         if verdict == Verdict::Inconclusive && repeat {
-            b.inconclusive.push(rate);
+            b.inconclusive.push(load);
             b.inconclusive.sort_by(f64::total_cmp);
         }
-        // Inconclusive rates outside the bracket tell nothing any more.
+        // Inconclusive loads outside the bracket tell nothing any more.
         let (lo, hi) = (b.pass, b.fail);
         b.inconclusive
             .retain(|r| lo.is_none_or(|l| *r > l) && hi.is_none_or(|h| *r < h));
-        self.last = Some((rate, verdict, repeat));
+        self.last = Some((load, verdict, repeat));
     }
 
     /// How the search stands (meaningful once [`Search::next`] says Done).
@@ -146,44 +196,47 @@ impl Search {
         match (b.pass, b.fail) {
             (None, Some(_)) => Outcome::BelowRange,
             (Some(_), None) => Outcome::AboveRange,
-            (Some(lo), Some(hi)) if hi / lo <= self.plan.narrow_ratio() => Outcome::Narrowed,
+            (Some(lo), Some(hi)) if self.plan.axis.narrow(lo, hi, self.plan.narrow_ratio()) => {
+                Outcome::Narrowed
+            }
             _ => Outcome::NotNarrowed,
         }
     }
 
     /// The next step.
     pub fn next(&self) -> Step {
-        if let Some((rate, Verdict::Inconclusive, false)) = self.last {
+        if let Some((load, Verdict::Inconclusive, false)) = self.last {
             if self.probes < self.plan.max_probes {
-                return Step::Probe { rate, repeat: true };
+                return Step::Probe { load, repeat: true };
             }
         }
         if self.probes >= self.plan.max_probes {
             return Step::Done;
         }
         let b = &self.bracket;
-        let probe = |rate: f64| Step::Probe {
-            rate,
+        let probe = |load: f64| Step::Probe {
+            load,
             repeat: false,
         };
         // The ends first: a fail at the bottom or a pass at the top settles it.
         if self.probes == 0 {
-            return probe(self.plan.min_rate);
+            return probe(self.plan.min);
         }
         if b.pass.is_none() && b.fail.is_some() {
             return Step::Done;
         }
         if b.fail.is_none() {
-            if b.pass.is_some_and(|p| p >= self.plan.max_rate) {
+            if b.pass.is_some_and(|p| p >= self.plan.max) {
                 return Step::Done;
             }
-            return probe(self.plan.max_rate);
+            return probe(self.plan.max);
         }
         let (Some(lo), Some(hi)) = (b.pass, b.fail) else {
             // Only inconclusive probes so far at the ends: widen towards them.
-            return probe(self.plan.max_rate);
+            return probe(self.plan.max);
         };
-        if hi / lo <= self.plan.narrow_ratio() {
+        let ratio = self.plan.narrow_ratio();
+        if self.plan.axis.narrow(lo, hi, ratio) {
             return Step::Done;
         }
         // The widest gap between the bracket's ends and the inconclusive rates.
@@ -194,10 +247,9 @@ impl Search {
             .windows(2)
             .map(|w| (w[0], w[1]))
             .max_by(|a, b| (a.1 / a.0).total_cmp(&(b.1 / b.0)));
-        match widest {
-            // Gaps narrower than the resolution asked for cannot be split usefully.
-            Some((a, c)) if c / a > self.plan.narrow_ratio().sqrt() => probe((a * c).sqrt()),
-            _ => Step::Done,
+        match widest.and_then(|(a, c)| self.plan.axis.between(a, c, ratio)) {
+            Some(load) => probe(load),
+            None => Step::Done,
         }
     }
 }
@@ -208,8 +260,9 @@ mod tests {
 
     fn plan() -> SearchPlan {
         SearchPlan {
-            min_rate: 10.0,
-            max_rate: 1000.0,
+            axis: Axis::Rate,
+            min: 10.0,
+            max: 1000.0,
             max_probes: 12,
             tolerance: 0.10,
         }
@@ -219,7 +272,7 @@ mod tests {
     /// within ±`blur` of it.
     fn run(truth: f64, blur: f64) -> Search {
         let mut s = Search::new(plan());
-        while let Step::Probe { rate, repeat } = s.next() {
+        while let Step::Probe { load: rate, repeat } = s.next() {
             let v = if rate < truth * (1.0 - blur) {
                 Verdict::Pass
             } else if rate > truth * (1.0 + blur) {
@@ -263,6 +316,56 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A search on the concurrency axis against a fake server that passes up to
+    /// `truth` in flight.
+    fn run_concurrency(truth: f64, min: f64, max: f64) -> Search {
+        let mut s = Search::new(SearchPlan {
+            axis: Axis::Concurrency,
+            min,
+            max,
+            ..plan()
+        });
+        while let Step::Probe { load, repeat } = s.next() {
+            assert_eq!(load, load.round(), "concurrency {load} is not whole");
+            let v = if load <= truth {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            };
+            s.record(load, v, repeat);
+        }
+        s
+    }
+
+    #[test]
+    fn concurrency_probes_whole_numbers_and_ends_on_neighbours_or_the_tolerance() {
+        for (truth, min, max) in [
+            (1.0, 1.0, 64.0),
+            (3.0, 1.0, 8.0),
+            (16.0, 1.0, 256.0),
+            (97.0, 4.0, 512.0),
+            (7.0, 6.0, 8.0),
+        ] {
+            let s = run_concurrency(truth, min, max);
+            assert_eq!(
+                s.outcome(),
+                Outcome::Narrowed,
+                "truth {truth}: {:?}",
+                s.bracket
+            );
+            let (lo, hi) = (s.bracket.pass.unwrap(), s.bracket.fail.unwrap());
+            assert!(lo <= truth && truth < hi, "truth {truth} in [{lo}, {hi}]");
+            assert!(
+                hi - lo <= 1.0 || hi / lo <= plan().narrow_ratio(),
+                "truth {truth}: [{lo}, {hi}] neither neighbours nor ± 10 %"
+            );
+            assert!(s.probes() <= 12, "{} probes", s.probes());
+        }
+        // Small concurrencies end on neighbours: the exact capacity.
+        let s = run_concurrency(3.0, 1.0, 8.0);
+        assert_eq!((s.bracket.pass, s.bracket.fail), (Some(3.0), Some(4.0)));
     }
 
     #[test]

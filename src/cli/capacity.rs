@@ -1,7 +1,8 @@
 //! `agentbench capacity`: flags → a [`CapacitySpec`], then [`run_capacity`], then
-//! the headline and the exit code. `--workload agent` probes open loops of agent
-//! sessions (chat or workflow) at session rates under job-level or per-turn
-//! targets.
+//! the headline and the exit code. `--min-rate/--max-rate` search open loops over
+//! a rate; `--min-concurrency/--max-concurrency` search closed loops over a
+//! concurrency. `--workload agent` probes agent sessions (chat or workflow), at
+//! session rates or as concurrent sessions, under job-level or per-turn targets.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,8 +13,8 @@ use clap::Args;
 use super::load::{positive, Prepared, TargetArgs};
 use super::run::out_dir_under;
 use crate::capacity::{
-    run_capacity, AgentProbe, CapacityError, CapacitySlo, CapacitySpec, ClientFactory, Outcome,
-    SearchPlan,
+    run_capacity, AgentProbe, Axis, CapacityError, CapacitySlo, CapacitySpec, ClientFactory,
+    Outcome, SearchPlan,
 };
 use crate::load::slo::parse_duration_ns;
 use crate::load::think::Think;
@@ -51,12 +52,29 @@ pub struct CapacityArgs {
     /// e.g. 200 for a p95 job target; fewer is refused).
     #[arg(long, value_name = "N")]
     pub probe_sessions: Option<u64>,
-    /// Lowest rate to consider, requests/s (--workload agent: sessions/s).
+    /// Search open loops over a rate: the lowest rate to consider, requests/s
+    /// (--workload agent: sessions/s). With --max-rate.
     #[arg(long, value_name = "R0", allow_negative_numbers = true)]
-    pub min_rate: f64,
-    /// Highest rate to consider, requests/s (--workload agent: sessions/s).
+    pub min_rate: Option<f64>,
+    /// The highest rate to consider (with --min-rate).
     #[arg(long, value_name = "R1", allow_negative_numbers = true)]
-    pub max_rate: f64,
+    pub max_rate: Option<f64>,
+    /// Search closed loops over a concurrency instead: the lowest number of
+    /// requests in flight to consider (--workload agent: concurrent sessions,
+    /// each holding its slot through tool time). With --max-concurrency.
+    #[arg(
+        long,
+        value_name = "C0",
+        conflicts_with_all = ["min_rate", "max_rate"]
+    )]
+    pub min_concurrency: Option<u32>,
+    /// The highest concurrency to consider (with --min-concurrency).
+    #[arg(
+        long,
+        value_name = "C1",
+        conflicts_with_all = ["min_rate", "max_rate"]
+    )]
+    pub max_concurrency: Option<u32>,
     /// Probes at most.
     #[arg(long, default_value_t = 12)]
     pub max_probes: usize,
@@ -67,9 +85,10 @@ pub struct CapacityArgs {
     /// p99; fewer is refused).
     #[arg(long, value_name = "N")]
     pub probe_requests: Option<u64>,
-    /// Arrival process of each probe: constant, poisson, gamma:CV.
-    #[arg(long, default_value = "poisson")]
-    pub arrival: String,
+    /// Arrival process of each open-loop probe: constant, poisson, gamma:CV
+    /// (default poisson; a concurrency search has no arrivals).
+    #[arg(long)]
+    pub arrival: Option<String>,
     /// Seed of the probes' schedules.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -132,17 +151,51 @@ type Plan = (
     Option<(String, u32, Think)>,
 );
 
+/// The search's axis and range from the flags: a rate range, or a concurrency
+/// range (exactly one of the two, each end given, low below high).
+fn range_of(args: &CapacityArgs) -> Result<(Axis, f64, f64)> {
+    match (
+        args.min_rate,
+        args.max_rate,
+        args.min_concurrency,
+        args.max_concurrency,
+    ) {
+        (Some(lo), Some(hi), None, None) => {
+            let lo = positive("--min-rate", lo)?;
+            let hi = positive("--max-rate", hi)?;
+            if lo >= hi {
+                bail!("--min-rate ({lo}) must be below --max-rate ({hi})");
+            }
+            Ok((Axis::Rate, lo, hi))
+        }
+        (None, None, Some(lo), Some(hi)) => {
+            if lo == 0 {
+                bail!("--min-concurrency must be at least 1");
+            }
+            if lo >= hi {
+                bail!("--min-concurrency ({lo}) must be below --max-concurrency ({hi})");
+            }
+            Ok((Axis::Concurrency, f64::from(lo), f64::from(hi)))
+        }
+        (Some(_), None, ..) | (None, Some(_), ..) => {
+            bail!("--min-rate and --max-rate go together: give both")
+        }
+        (.., Some(_), None) | (.., None, Some(_)) => {
+            bail!("--min-concurrency and --max-concurrency go together: give both")
+        }
+        _ => bail!(
+            "say what to search: --min-rate R0 --max-rate R1 (open loops at a rate) or --min-concurrency C0 --max-concurrency C1 (closed loops)"
+        ),
+    }
+}
+
 fn plan_of(args: &CapacityArgs) -> Result<Plan> {
     let slo: CapacitySlo = args
         .slo
         .parse()
         .map_err(|e: String| anyhow::anyhow!("--slo: {e}"))?;
     let agent = agent_of(args, &slo)?;
-    let min_rate = positive("--min-rate", args.min_rate)?;
-    let max_rate = positive("--max-rate", args.max_rate)?;
-    if min_rate >= max_rate {
-        bail!("--min-rate ({min_rate}) must be below --max-rate ({max_rate})");
-    }
+    let (axis, min, max) = range_of(args)?;
     if !(args.tolerance > 0.0 && args.tolerance < 1.0) {
         bail!("--tolerance must be a fraction in (0, 1), e.g. 0.1 for ± 10 %");
     }
@@ -172,15 +225,21 @@ fn plan_of(args: &CapacityArgs) -> Result<Plan> {
             }
         }
     };
+    if axis == Axis::Concurrency && args.arrival.is_some() {
+        bail!("--arrival is for a rate search: a closed loop sends each request when its worker's previous one ends; drop --arrival or search --min-rate/--max-rate");
+    }
     let arrival: Arrival = args
         .arrival
+        .as_deref()
+        .unwrap_or("poisson")
         .parse()
         .map_err(|e: String| anyhow::anyhow!("--arrival: {e}"))?;
     let max_lag_ns =
         parse_duration_ns(&args.target.max_lag).map_err(|e| anyhow::anyhow!("--max-lag: {e}"))?;
     let plan = SearchPlan {
-        min_rate,
-        max_rate,
+        axis,
+        min,
+        max,
         max_probes: args.max_probes,
         tolerance: args.tolerance,
     };
@@ -212,6 +271,7 @@ fn prepare_agent(
 /// client-limited, 2 for bad input.
 pub fn run_capacity_cli(args: &CapacityArgs) -> Result<ExitCode> {
     let (slo, plan, requests, arrival, max_lag_ns, agent) = plan_of(args)?;
+    let axis = plan.axis;
     let protocol = args.target.server.protocol;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -261,17 +321,21 @@ pub fn run_capacity_cli(args: &CapacityArgs) -> Result<ExitCode> {
         );
     }
     let quiet = args.quiet;
-    let unit = if spec.agent.is_some() {
-        "sessions/s"
-    } else {
-        "req/s"
+    let unit = match (axis, spec.agent.is_some()) {
+        (Axis::Rate, true) => "sessions/s",
+        (Axis::Rate, false) => "req/s",
+        (Axis::Concurrency, true) => "concurrent sessions",
+        (Axis::Concurrency, false) => "concurrent requests",
     };
     let result = run_capacity(&spec, &out_dir, |p| {
         if !quiet {
             eprintln!(
-                "probe {:>2}: {:>9.2} {unit} → {:?}{} · {}",
+                "probe {:>2}: {:>9} {unit} → {:?}{} · {}",
                 p.index,
-                p.rate,
+                match axis {
+                    Axis::Rate => format!("{:.2}", p.load),
+                    Axis::Concurrency => format!("{:.0}", p.load),
+                },
                 p.verdict,
                 if p.repeat { " (repeat)" } else { "" },
                 p.targets

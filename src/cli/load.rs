@@ -322,6 +322,7 @@ fn plan_of(args: &LoadArgs) -> Result<(Mode, LoadPlanInfo)> {
         requests: args.requests,
         duration_ns,
         warmup_ns,
+        warmup_first: 0,
         schedule: None,
         slo: slo.map(|s| s.to_string()),
         max_lag_ns,

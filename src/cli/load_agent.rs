@@ -192,6 +192,7 @@ pub(super) fn agent_info(
         requests: None,
         duration_ns,
         warmup_ns,
+        warmup_first: 0,
         schedule: None,
         slo: slo.map(|s| s.to_string()),
         max_lag_ns,

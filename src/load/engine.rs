@@ -84,8 +84,8 @@ pub struct EngineConfig {
     pub prompts: Arc<Vec<PreparedCall>>,
     /// How load is offered.
     pub mode: Mode,
-    /// Requests intended before this offset are warm-up.
-    pub warmup_ns: u64,
+    /// Which requests are warm-up.
+    pub warmup: super::record::Warmup,
     /// The origin on CLOCK_MONOTONIC ([`mono_ns`]); the engine waits for it.
     pub origin_mono_ns: u64,
     /// Set to stop offering load: no request is sent after it is seen (requests in
@@ -281,7 +281,7 @@ async fn send(shared: &Rc<Shared>, seq: u64, worker: u32, intended_ns: u64) -> R
         seq,
         worker,
         prompt: prompt as u32,
-        warmup: intended_ns < shared.cfg.warmup_ns,
+        warmup: shared.cfg.warmup.excludes(intended_ns, seq),
         intended_ns,
         sent_ns: begun.sent_ns,
         slot_wait_ns: begun.slot_wait_ns,

@@ -359,7 +359,7 @@ pub fn slo_figures(r: &RequestRecord) -> Option<SloFigures> {
 /// sharded run, whose records come shard after shard with each session whole on
 /// one shard, therefore gets the figures of the same sessions in time order.
 pub struct JobsAnalyser {
-    warmup_ns: u64,
+    warmup: super::record::Warmup,
     ollama: bool,
     slo: Option<Slo>,
     saw_turn: bool,
@@ -384,7 +384,7 @@ impl JobsAnalyser {
     /// cache figures are read).
     pub fn new(header: &LoadHeader) -> Self {
         JobsAnalyser {
-            warmup_ns: header.plan.warmup_ns,
+            warmup: header.plan.warmup(),
             ollama: header.backend.protocol == "ollama",
             slo: header.plan.slo.as_deref().and_then(|s| s.parse().ok()),
             saw_turn: false,
@@ -458,7 +458,7 @@ impl JobsAnalyser {
 
     fn open_session(&mut self, t: &TurnRef) -> OpenSession {
         self.sessions += 1;
-        let warmup = t.session_intended_ns < self.warmup_ns;
+        let warmup = self.warmup.excludes(t.session_intended_ns, t.session);
         if warmup {
             self.warmup_sessions += 1;
         } else {

@@ -40,7 +40,7 @@ pub use engine::{Mode, Progress, SessionPlan};
 pub use jobs::{JobsAnalyser, JobsSummary};
 pub use record::{
     is_load_file, read_load_file, LoadFile, LoadHeader, LoadLine, LoadPlanInfo, PromptInfo,
-    RequestRecord, RunEnd, ShardInfo, ShardRow,
+    RequestRecord, RunEnd, ShardInfo, ShardRow, Warmup,
 };
 pub use schedule::{Arrival, Extent, OpenSchedule};
 pub use slo::Slo;
@@ -161,7 +161,7 @@ pub fn run_load(
         client: spec.client,
         prompts: Arc::new(spec.prompts.into_iter().map(|(_, p)| p).collect()),
         mode: spec.mode,
-        warmup_ns: header.plan.warmup_ns,
+        warmup: header.plan.warmup(),
         origin_mono_ns,
         stop: None,
     };
@@ -184,7 +184,7 @@ pub fn run_load(
             seed: plan.seed,
             mode: plan.mode.clone(),
             shard: plan.shard,
-            warmup_ns: cfg.warmup_ns,
+            warmup: cfg.warmup,
             origin_mono_ns: cfg.origin_mono_ns,
             stop: cfg.stop.clone(),
         }),

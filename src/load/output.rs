@@ -232,6 +232,14 @@ fn plan_line(a: &LoadAnalysis) -> String {
     if p.warmup_ns > 0 {
         parts.push(format!("warm-up {} s", p.warmup_ns as f64 / 1e9));
     }
+    if p.warmup_first > 0 {
+        let what = if p.agent.is_some() {
+            "sessions"
+        } else {
+            "requests"
+        };
+        parts.push(format!("warm-up the first {} {what}", p.warmup_first));
+    }
     parts.push(format!("seed {}", p.seed));
     if let Some(s) = &p.shard {
         parts.push(format!(

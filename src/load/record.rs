@@ -88,6 +88,11 @@ pub struct LoadPlanInfo {
     /// Requests intended before this offset are warm-up: recorded, excluded from
     /// statistics.
     pub warmup_ns: u64,
+    /// The first this many requests (request seq below it) or, for agent
+    /// sessions, sessions (session id below it) are warm-up too: a closed loop's
+    /// warm-up, whose intended times are not known before the run.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub warmup_first: u64,
     /// Open loop: number of intended sends and the SHA-256 of their offsets.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub schedule: Option<ScheduleInfo>,
@@ -111,6 +116,33 @@ pub struct LoadPlanInfo {
     /// [`AgentPlanInfo`]).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub agent: Option<AgentPlanInfo>,
+}
+
+impl LoadPlanInfo {
+    /// The plan's warm-up rule.
+    pub fn warmup(&self) -> Warmup {
+        Warmup {
+            before_ns: self.warmup_ns,
+            first: self.warmup_first,
+        }
+    }
+}
+
+/// Which requests (or sessions) are warm-up: recorded, excluded from statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Warmup {
+    /// Those intended before this offset, ns.
+    pub before_ns: u64,
+    /// Those numbered below this (request seq; for sessions, session id).
+    pub first: u64,
+}
+
+impl Warmup {
+    /// Whether the request (session) numbered `index`, intended at `intended_ns`,
+    /// is warm-up.
+    pub fn excludes(&self, intended_ns: u64, index: u64) -> bool {
+        intended_ns < self.before_ns || index < self.first
+    }
 }
 
 /// The plan of an agent workload, as recorded: how sessions were made and offered.

@@ -193,8 +193,8 @@ pub struct SessionConfig {
     /// whole run). Request seqs are numbered the same way (`j · count + index`),
     /// so they are unique across the shards.
     pub shard: Option<(u32, u32)>,
-    /// Sessions intended to start before this offset are warm-up.
-    pub warmup_ns: u64,
+    /// Which sessions are warm-up (by intended start and session id).
+    pub warmup: super::record::Warmup,
     /// The origin on CLOCK_MONOTONIC.
     pub origin_mono_ns: u64,
     /// Set to stop: no turn is sent after it is seen.
@@ -510,7 +510,10 @@ async fn send(
         seq,
         worker: slot,
         prompt: 0,
-        warmup: turn.session_intended_ns < shared.cfg.warmup_ns,
+        warmup: shared
+            .cfg
+            .warmup
+            .excludes(turn.session_intended_ns, turn.session),
         intended_ns,
         sent_ns: begun.sent_ns,
         slot_wait_ns: begun.slot_wait_ns,
