@@ -268,21 +268,28 @@ mod tests {
         }
     }
 
+    /// Runs a search under `plan` against a fake server whose verdict at a load is
+    /// `verdict(load)`.
+    fn drive(plan: SearchPlan, verdict: impl Fn(f64) -> Verdict) -> Search {
+        let mut s = Search::new(plan);
+        while let Step::Probe { load, repeat } = s.next() {
+            s.record(load, verdict(load), repeat);
+        }
+        s
+    }
+
     /// Runs a search against a fake server whose truth is `truth`, inconclusive
     /// within ±`blur` of it.
     fn run(truth: f64, blur: f64) -> Search {
-        let mut s = Search::new(plan());
-        while let Step::Probe { load: rate, repeat } = s.next() {
-            let v = if rate < truth * (1.0 - blur) {
+        drive(plan(), |rate| {
+            if rate < truth * (1.0 - blur) {
                 Verdict::Pass
             } else if rate > truth * (1.0 + blur) {
                 Verdict::Fail
             } else {
                 Verdict::Inconclusive
-            };
-            s.record(rate, v, repeat);
-        }
-        s
+            }
+        })
     }
 
     #[test]
@@ -319,24 +326,22 @@ mod tests {
     }
 
     /// A search on the concurrency axis against a fake server that passes up to
-    /// `truth` in flight.
+    /// `truth` in flight; every probe is at a whole number.
     fn run_concurrency(truth: f64, min: f64, max: f64) -> Search {
-        let mut s = Search::new(SearchPlan {
+        let plan = SearchPlan {
             axis: Axis::Concurrency,
             min,
             max,
             ..plan()
-        });
-        while let Step::Probe { load, repeat } = s.next() {
+        };
+        drive(plan, |load| {
             assert_eq!(load, load.round(), "concurrency {load} is not whole");
-            let v = if load <= truth {
+            if load <= truth {
                 Verdict::Pass
             } else {
                 Verdict::Fail
-            };
-            s.record(load, v, repeat);
-        }
-        s
+            }
+        })
     }
 
     #[test]
