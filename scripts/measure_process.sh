@@ -101,6 +101,28 @@ before="$(requests)"
 grep '^REQUEST' "$tmp/stub.err" | tail -n +"$((before + 1))" >"$tmp/run_requests"
 models="$(grep -c ' /v1/models$' "$tmp/run_requests" || true)"
 
+# What the client's resident memory is made of, read from /proc at its exit_group
+# (gdb stops it there; the peak, VmHWM, can be higher than the RSS then): its own
+# anonymous memory (heap, stacks: what the process costs), and the file-backed pages
+# of the executable and the shared libraries (page cache the kernel maps, 64 KB
+# around each fault; shared with every other process mapping the same files).
+breakdown=""
+if command -v gdb >/dev/null 2>&1; then
+  cat >"$tmp/gdb" <<EOG
+set pagination off
+catch syscall exit_group
+run
+python import gdb; pid = gdb.selected_inferior().pid; print(open('/proc/%d/status' % pid).read()); print(open('/proc/%d/smaps_rollup' % pid).read())
+kill
+quit
+EOG
+  gdb -q -batch -x "$tmp/gdb" --args "$bin" run --base-url "$url" --runs 1 --out "$tmp/g" --quiet \
+    >"$tmp/gdb.out" 2>&1 || true
+  breakdown="$(awk '/^(VmHWM|VmRSS|RssAnon|RssFile):/ { v[$1] = $2 } /^Pss:/ { v["Pss:"] = $2 }
+    END { if ("RssAnon:" in v) printf "peak %.2f; at exit %.2f = anonymous %.2f + file-backed %.2f; PSS %.2f",
+      v["VmHWM:"] / 1024, v["VmRSS:"] / 1024, v["RssAnon:"] / 1024, v["RssFile:"] / 1024, v["Pss:"] / 1024 }' "$tmp/gdb.out")"
+fi
+
 # median (mean of the middle two for even counts), min, max of a file of numbers
 stats() {
   sort -n "$1" | awk '{ v[NR] = $1 } END {
@@ -119,6 +141,9 @@ echo "                              $(stats "$tmp/probes")"
 echo "  GET /v1/models requests of one run --protocol openai --runs 1: $models"
 echo "  peak RSS MB, run --base-url (client only):"
 echo "                              $(stats "$tmp/rss_client_mb")"
+if [ -n "$breakdown" ]; then
+  echo "  RSS MB of one run --base-url at its exit (gdb): $breakdown"
+fi
 echo "  peak RSS MB, run --stub instant (embedded stub):"
 echo "                              $(stats "$tmp/rss_stub_mb")"
 awk -v b="$size_bytes" 'BEGIN { printf "  release binary: %d bytes (%.2f MB)\n", b, b / 1048576 }'
