@@ -752,7 +752,8 @@ fn a_concurrency_search_finds_the_slot_count_exactly() {
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
-        stdout.contains("capacity 16 concurrent requests: 16 met"),
+        stdout.contains("capacity 16 concurrent requests: 16 met")
+            && stdout.contains("completed requests/s there"),
         "{stdout}"
     );
     for p in probes {

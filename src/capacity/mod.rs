@@ -248,8 +248,16 @@ impl CapacityReport {
                 self.slo
             ),
             (_, Some(lo), Some(hi)) if self.axis == Axis::Concurrency && hi - lo <= 1.0 => {
+                let at = self
+                    .probes
+                    .iter()
+                    .rev()
+                    .find(|p| p.load == lo && p.verdict.passes())
+                    .map_or(String::new(), |p| {
+                        format!("; {:.2} completed {}/s there", p.ok_rate, self.counted)
+                    });
                 format!(
-                    "capacity {} {u}: {} met {} and {} did not ({tail})",
+                    "capacity {} {u}: {} met {} and {} did not{at} ({tail})",
                     n(lo),
                     n(lo),
                     self.slo,
