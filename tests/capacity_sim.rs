@@ -1,0 +1,266 @@
+//! Simulation of the capacity search against a pure queueing model, to measure how
+//! often its verdicts are confidently wrong: a FIFO queue of S slots with a fixed
+//! service time (times an optional uniform jitter factor), fed by the load engine's
+//! own arrival schedule ([`OpenSchedule`]); TTFT = queue wait + first-token time.
+//! Each probe is warm-up + measured requests (as the capacity command sends them),
+//! judged from the measured TTFTs by the statistics of `agentbench::capacity::stats`
+//! with run_probe's rule, and the real [`Search`] chooses the rates.
+//!
+//! Seeded and deterministic. Ignored by default (tens of seconds in a debug build):
+//! `cargo test --release --test capacity_sim -- --ignored --nocapture`
+//! (`SIM_SEEDS=N` searches per setting, default 100).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use agentbench::capacity::stats::{self, quantile_ci};
+use agentbench::capacity::{Outcome, Search, SearchPlan, Step, Verdict, CONFIDENCE, WARMUP_FRACTION};
+use agentbench::load::{Arrival, Extent, OpenSchedule};
+use agentbench::rng::SplitMix64;
+
+/// A server, an arrival process and an SLO on the p-quantile of TTFT.
+#[derive(Debug, Clone, Copy)]
+struct Setting {
+    name: &'static str,
+    slots: usize,
+    /// Service time, s.
+    service_s: f64,
+    /// Time to first token of a request that did not wait, s.
+    first_s: f64,
+    /// Service and first-token times are scaled by U[1 − jitter, 1 + jitter].
+    jitter: f64,
+    arrival: Arrival,
+    quantile: f64,
+    limit_ms: f64,
+    min_rate: f64,
+    max_rate: f64,
+    /// Measured requests per probe (a repeat measures twice as many).
+    requests: u64,
+}
+
+/// The capacity tests' stub (tests/capacity.rs): 64 slots of 200.25 ms, first
+/// token at 25.25 ms, p95 ≤ 55 ms, 185–410 req/s, 400 requests a probe.
+fn stub(name: &'static str, arrival: &str) -> Setting {
+    Setting {
+        name,
+        slots: 64,
+        service_s: 0.00025 + 8.0 / 40.0,
+        first_s: 0.00025 + 1.0 / 40.0,
+        jitter: 0.0,
+        arrival: arrival.parse().unwrap(),
+        quantile: 0.95,
+        limit_ms: 55.0,
+        min_rate: 185.0,
+        max_rate: 410.0,
+        requests: 400,
+    }
+}
+
+/// 16 slots of 50 ms (capacity 320 req/s), first token at 10 ms, p95 ≤ 25 ms.
+fn small() -> Setting {
+    Setting {
+        name: "poisson 16x50ms p95<=25ms",
+        slots: 16,
+        service_s: 0.050,
+        first_s: 0.010,
+        jitter: 0.0,
+        arrival: Arrival::Poisson,
+        quantile: 0.95,
+        limit_ms: 25.0,
+        min_rate: 120.0,
+        max_rate: 400.0,
+        requests: 400,
+    }
+}
+
+/// TTFTs (ms, arrival order) of `count` requests at `rate` from an empty queue.
+fn ttfts(s: &Setting, rate: f64, count: u64, seed: u64) -> Vec<f64> {
+    let intended = OpenSchedule {
+        rate,
+        arrival: s.arrival,
+        seed,
+        extent: Extent::Requests(count),
+    }
+    .intended();
+    let mut rng = SplitMix64::new(seed ^ 0x5EED_0F_5E4C);
+    let mut free: BinaryHeap<Reverse<u64>> = (0..s.slots).map(|_| Reverse(0)).collect();
+    intended
+        .iter()
+        .map(|&t| {
+            let f = 1.0 + s.jitter * (2.0 * rng.next_f64() - 1.0);
+            let Reverse(slot) = free.pop().unwrap();
+            let start = slot.max(t);
+            free.push(Reverse(start + (f * s.service_s * 1e9) as u64));
+            (start - t) as f64 / 1e6 + f * s.first_s * 1e3
+        })
+        .collect()
+}
+
+/// Requests the truth simulates per rate (the first 5 % are its warm-up).
+const TRUTH_REQUESTS: u64 = 400_000;
+
+/// The steady-state quantile of TTFT at `rate`, by one long run.
+fn steady_quantile(s: &Setting, rate: f64) -> f64 {
+    let mut t = ttfts(s, rate, TRUTH_REQUESTS, 99);
+    let mut t = t.split_off(t.len() / 20);
+    t.sort_by(f64::total_cmp);
+    t[(s.quantile * t.len() as f64) as usize]
+}
+
+/// The highest rate whose steady quantile stays within the limit (bisection).
+fn truth(s: &Setting) -> f64 {
+    let mu = s.slots as f64 / s.service_s;
+    let (mut lo, mut hi) = (0.3 * mu, mu);
+    for _ in 0..18 {
+        let mid = 0.5 * (lo + hi);
+        if steady_quantile(s, mid) <= s.limit_ms {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// One probe's verdict: warm-up + `measured` requests at `rate`, the warm-up
+/// dropped, then run_probe's rule on one target: Pass when the interval's upper
+/// bound and the later half's are within the limit, Fail when the lower bound is
+/// beyond it (or infinite), else Inconclusive.
+fn probe(s: &Setting, rate: f64, measured: u64, seed: u64) -> Verdict {
+    let warm_fraction = std::env::var("SIM_WARMUP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(WARMUP_FRACTION);
+    let warm = ((measured as f64) * warm_fraction).ceil() as u64;
+    let all = ttfts(s, rate, measured + warm, seed);
+    let samples = &all[warm as usize..];
+    let ci = quantile_ci(samples, s.quantile, CONFIDENCE).unwrap();
+    let later = stats::later_half_within(samples, s.quantile, CONFIDENCE, s.limit_ms);
+    if later && ci.upper <= s.limit_ms {
+        Verdict::Pass
+    } else if ci.lower > s.limit_ms {
+        Verdict::Fail
+    } else {
+        Verdict::Inconclusive
+    }
+}
+
+/// One search (probe i of search `seed` uses schedule seed `seed · 1000 + i`).
+fn search(s: &Setting, seed: u64) -> Search {
+    let mut search = Search::new(SearchPlan {
+        min_rate: s.min_rate,
+        max_rate: s.max_rate,
+        max_probes: 12,
+        tolerance: 0.10,
+    });
+    while let Step::Probe { rate, repeat } = search.next() {
+        let measured = if repeat { 2 * s.requests } else { s.requests };
+        let index = search.probes() as u64 + 1;
+        let v = probe(s, rate, measured, seed * 1000 + index);
+        search.record(rate, v, repeat);
+    }
+    search
+}
+
+fn seeds() -> u64 {
+    std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
+}
+
+/// Runs `n` searches and single probes around the truth; prints one table row.
+fn report(s: &Setting) {
+    let n = seeds();
+    let truth = truth(s);
+    let (mut wrong, mut narrowed, mut out_of_range) = (0, 0, 0);
+    let mut probes = Vec::new();
+    for seed in 1..=n {
+        let r = search(s, seed);
+        probes.push(r.probes());
+        let b = &r.bracket;
+        match r.outcome() {
+            Outcome::Narrowed | Outcome::NotNarrowed => {
+                let (lo, hi) = (b.pass.unwrap(), b.fail.unwrap());
+                if !(lo <= truth && truth <= hi) {
+                    wrong += 1;
+                    eprintln!("  seed {seed}: truth {truth:.1} outside [{lo:.1}, {hi:.1}]");
+                }
+                narrowed += usize::from(r.outcome() == Outcome::Narrowed);
+            }
+            _ => out_of_range += 1,
+        }
+    }
+    probes.sort_unstable();
+    let median = probes[probes.len() / 2];
+    let singles = 4 * n;
+    let mut rates = String::new();
+    for factor in [0.90, 0.95, 1.02, 1.04, 1.06, 1.10] {
+        let (mut pass, mut fail) = (0, 0);
+        for k in 0..singles {
+            match probe(s, factor * truth, s.requests, 7_000_000 + k) {
+                Verdict::Pass => pass += 1,
+                v if v.fails() => fail += 1,
+                _ => {}
+            }
+        }
+        rates += &format!(
+            " {factor:.2}×: pass {:.3} fail {:.3};",
+            pass as f64 / singles as f64,
+            fail as f64 / singles as f64
+        );
+    }
+    eprintln!(
+        "{}: truth {truth:.1} req/s; N={n}: wrong {wrong}, narrowed {narrowed}, out of range {out_of_range}, median probes {median}; single probes (N={singles}):{rates}",
+        s.name
+    );
+}
+
+#[test]
+#[ignore]
+fn sim_poisson_64x200ms() {
+    report(&stub("poisson 64x200ms p95<=55ms", "poisson"));
+}
+
+#[test]
+#[ignore]
+fn sim_gamma05_64x200ms() {
+    report(&stub("gamma:0.5 64x200ms p95<=55ms", "gamma:0.5"));
+}
+
+#[test]
+#[ignore]
+fn sim_poisson_16x50ms() {
+    report(&small());
+}
+
+/// Diagnostics: the steady exceedance fraction of the limit around the truth, and
+/// the integrated autocorrelation time of its indicator (from batches of 4,000).
+#[test]
+#[ignore]
+fn sim_diag() {
+    for s in [
+        stub("poisson 64x200ms p95<=55ms", "poisson"),
+        stub("gamma:0.5 64x200ms p95<=55ms", "gamma:0.5"),
+        small(),
+    ] {
+        let truth = truth(&s);
+        for factor in [0.90, 0.95, 1.0, 1.02, 1.04, 1.06, 1.10] {
+            let t = ttfts(&s, factor * truth, TRUTH_REQUESTS, 99);
+            let ind: Vec<f64> = t[t.len() / 20..]
+                .iter()
+                .map(|&v| f64::from(u8::from(v > s.limit_ms)))
+                .collect();
+            let m = 4000;
+            let means: Vec<f64> = ind
+                .chunks_exact(m)
+                .map(|c| c.iter().sum::<f64>() / m as f64)
+                .collect();
+            let b = means.len() as f64;
+            let p = means.iter().sum::<f64>() / b;
+            let var = means.iter().map(|x| (x - p).powi(2)).sum::<f64>() / (b - 1.0);
+            let tau = m as f64 * var / (p * (1.0 - p));
+            eprintln!("{} {factor:.2}× ({:.1}): exceed {p:.4}, tau {tau:.0}", s.name, factor * truth);
+        }
+    }
+}
