@@ -54,7 +54,10 @@ fn stub(name: &'static str, arrival: &str) -> Setting {
         limit_ms: 55.0,
         min_rate: 185.0,
         max_rate: 410.0,
-        requests: 400,
+        requests: std::env::var("SIM_REQUESTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(400),
     }
 }
 
@@ -79,6 +82,12 @@ fn small() -> Setting {
 
 /// TTFTs (ms, arrival order) of `count` requests at `rate` from an empty queue.
 fn ttfts(s: &Setting, rate: f64, count: u64, seed: u64) -> Vec<f64> {
+    queue(s, rate, count, seed).1
+}
+
+/// `count` requests at `rate` through an empty queue: (intended sends, ns; TTFTs,
+/// ms; completions, ns, ascending), the first two in arrival order.
+fn queue(s: &Setting, rate: f64, count: u64, seed: u64) -> (Vec<u64>, Vec<f64>, Vec<u64>) {
     let intended = OpenSchedule {
         rate,
         arrival: s.arrival,
@@ -88,16 +97,42 @@ fn ttfts(s: &Setting, rate: f64, count: u64, seed: u64) -> Vec<f64> {
     .intended();
     let mut rng = SplitMix64::new(seed ^ 0x5EED_F00D);
     let mut free: BinaryHeap<Reverse<u64>> = (0..s.slots).map(|_| Reverse(0)).collect();
-    intended
+    let mut done = Vec::with_capacity(intended.len());
+    let ttft = intended
         .iter()
         .map(|&t| {
             let f = 1.0 + s.jitter * (2.0 * rng.next_f64() - 1.0);
             let Reverse(slot) = free.pop().unwrap();
             let start = slot.max(t);
-            free.push(Reverse(start + (f * s.service_s * 1e9) as u64));
+            let end = start + (f * s.service_s * 1e9) as u64;
+            free.push(Reverse(end));
+            done.push(end);
             (start - t) as f64 / 1e6 + f * s.first_s * 1e3
         })
-        .collect()
+        .collect();
+    done.sort_unstable();
+    (intended, ttft, done)
+}
+
+/// Whether the capacity command's overload test ([`stats::OverloadTest`]) fires
+/// on this run, fed as the load engine feeds it: every 50 ms until the last
+/// request completes.
+fn overloaded(rate: f64, intended: &[u64], done: &[u64]) -> bool {
+    let mut test = stats::OverloadTest::new(rate);
+    let end = done.last().copied().unwrap_or(0);
+    let mut t = 50_000_000u64;
+    while t <= end {
+        let sent = intended.partition_point(|&a| a <= t) as u64;
+        let finished = done.partition_point(|&d| d <= t) as u64;
+        if test
+            .observe(t as f64 / 1e9, sent - finished, sent, finished)
+            .is_some()
+        {
+            return true;
+        }
+        t += 50_000_000;
+    }
+    false
 }
 
 /// Requests the truth simulates per rate (the first 5 % are its warm-up).
@@ -127,7 +162,8 @@ fn truth(s: &Setting) -> f64 {
 }
 
 /// One probe's verdict: warm-up + `measured` requests at `rate`, the warm-up
-/// dropped, then run_probe's rule on one target: Pass when the interval's upper
+/// dropped, then run_probe's rule on one target: Overloaded when the overload
+/// test fires (a real probe would stop there), Pass when the interval's upper
 /// bound and the later half's are within the limit, Fail when the lower bound is
 /// beyond it (or infinite), else Inconclusive.
 fn probe(s: &Setting, rate: f64, measured: u64, seed: u64) -> Verdict {
@@ -141,11 +177,13 @@ fn probe_and_need(s: &Setting, rate: f64, measured: u64, seed: u64) -> (Verdict,
         .and_then(|v| v.parse().ok())
         .unwrap_or(WARMUP_FRACTION);
     let warm = ((measured as f64) * warm_fraction).ceil() as u64;
-    let all = ttfts(s, rate, measured + warm, seed);
+    let (intended, all, done) = queue(s, rate, measured + warm, seed);
     let samples = &all[warm as usize..];
     let ci = quantile_ci(samples, s.quantile, CONFIDENCE).unwrap();
     let later = stats::later_half_within(samples, s.quantile, CONFIDENCE, s.limit_ms);
-    let verdict = if later && ci.upper <= s.limit_ms {
+    let verdict = if overloaded(rate, &intended, &done) {
+        Verdict::Overloaded
+    } else if later && ci.upper <= s.limit_ms {
         Verdict::Pass
     } else if ci.lower > s.limit_ms {
         Verdict::Fail
@@ -353,5 +391,34 @@ fn sim_diag_tau() {
                 s.name, est[20], est[100], est[180]
             );
         }
+    }
+}
+
+/// Diagnostics: how often the overload test fires below the capacity, and why.
+#[test]
+#[ignore]
+fn sim_diag_overload() {
+    let s = stub("poisson 64x200ms p95<=55ms", "poisson");
+    for rate in [185.0, 225.7, 260.0, 336.0, 410.0] {
+        let mut fired = 0;
+        for k in 0..400 {
+            let (intended, _, done) = queue(&s, rate, 600, 9_000_000 + k);
+            let mut test = stats::OverloadTest::new(rate);
+            let end = *done.last().unwrap();
+            let mut t = 50_000_000u64;
+            while t <= end {
+                let sent = intended.partition_point(|&a| a <= t) as u64;
+                let finished = done.partition_point(|&d| d <= t) as u64;
+                if let Some(why) = test.observe(t as f64 / 1e9, sent - finished, sent, finished) {
+                    if fired < 2 {
+                        eprintln!("  {rate}: {why}");
+                    }
+                    fired += 1;
+                    break;
+                }
+                t += 50_000_000;
+            }
+        }
+        eprintln!("{rate} req/s: overload fired in {fired} of 400");
     }
 }
