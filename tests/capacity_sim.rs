@@ -265,7 +265,11 @@ fn report(s: &Setting) {
                 }
                 narrowed += usize::from(r.outcome() == Outcome::Narrowed);
             }
-            _ => out_of_range += 1,
+            // The truth lies inside every setting's range: either end is wrong.
+            _ => {
+                out_of_range += 1;
+                wrong += 1;
+            }
         }
     }
     probes.sort_unstable();
@@ -288,7 +292,7 @@ fn report(s: &Setting) {
         );
     }
     eprintln!(
-        "{}: truth {truth:.1} req/s; N={n}: wrong {wrong}, narrowed {narrowed}, out of range {out_of_range}, median probes {median}, mean measured requests {:.0}; single probes (N={singles}):{rates}",
+        "{}: truth {truth:.1} req/s; N={n}: wrong {wrong} (out of range {out_of_range}), narrowed {narrowed}, median probes {median}, mean measured requests {:.0}; single probes (N={singles}):{rates}",
         s.name,
         spent as f64 / n as f64
     );
@@ -394,31 +398,52 @@ fn sim_diag_tau() {
     }
 }
 
-/// Diagnostics: how often the overload test fires below the capacity, and why.
+/// Diagnostics: how often, and how early, the overload test fires below and
+/// beyond the capacity μ (probes of 400 + 200 requests).
 #[test]
 #[ignore]
 fn sim_diag_overload() {
-    let s = stub("poisson 64x200ms p95<=55ms", "poisson");
-    for rate in [185.0, 225.7, 260.0, 336.0, 410.0] {
-        let mut fired = 0;
-        for k in 0..400 {
-            let (intended, _, done) = queue(&s, rate, 600, 9_000_000 + k);
-            let mut test = stats::OverloadTest::new(rate);
-            let end = *done.last().unwrap();
-            let mut t = 50_000_000u64;
-            while t <= end {
-                let sent = intended.partition_point(|&a| a <= t) as u64;
-                let finished = done.partition_point(|&d| d <= t) as u64;
-                if let Some(why) = test.observe(t as f64 / 1e9, sent - finished, sent, finished) {
-                    if fired < 2 {
-                        eprintln!("  {rate}: {why}");
+    let mut four = stub("poisson 4x50ms", "poisson");
+    four.slots = 4;
+    four.service_s = 0.00025 + 8.0 / 160.0;
+    four.first_s = 0.00025 + 1.0 / 160.0;
+    for s in [
+        stub("poisson 64x200ms", "poisson"),
+        four,
+        stub("gamma:0.5 64x200ms", "gamma:0.5"),
+    ] {
+        let mu = s.slots as f64 / s.service_s;
+        for factor in [0.5, 0.6, 0.8, 0.9, 1.05, 1.3, 2.0] {
+            let rate = factor * mu;
+            let (mut fired, mut when) = (0, Vec::new());
+            let mut last = 0.0;
+            for k in 0..400 {
+                let (intended, _, done) = queue(&s, rate, 600, 9_000_000 + k);
+                last = *intended.last().unwrap() as f64 / 1e9;
+                let mut test = stats::OverloadTest::new(rate);
+                let end = *done.last().unwrap();
+                let mut t = 50_000_000u64;
+                while t <= end {
+                    let sent = intended.partition_point(|&a| a <= t) as u64;
+                    let finished = done.partition_point(|&d| d <= t) as u64;
+                    if let Some(why) = test.observe(t as f64 / 1e9, sent - finished, sent, finished)
+                    {
+                        if fired < 1 && factor < 1.0 {
+                            eprintln!("  {}: {why}", s.name);
+                        }
+                        fired += 1;
+                        when.push(t as f64 / 1e9);
+                        break;
                     }
-                    fired += 1;
-                    break;
+                    t += 50_000_000;
                 }
-                t += 50_000_000;
             }
+            when.sort_by(f64::total_cmp);
+            let median = when.get(when.len() / 2).copied().unwrap_or(f64::NAN);
+            eprintln!(
+                "{} {factor:.2} μ ({rate:.0}/s, schedule {last:.2} s): overload in {fired} of 400, median at {median:.2} s",
+                s.name
+            );
         }
-        eprintln!("{rate} req/s: overload fired in {fired} of 400");
     }
 }
