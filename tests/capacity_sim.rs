@@ -7,8 +7,10 @@
 //! with run_probe's rule, and the real [`Search`] chooses the rates.
 //!
 //! Seeded and deterministic. Ignored by default (tens of seconds in a debug build):
-//! `cargo test --release --test capacity_sim -- --ignored --nocapture`
-//! (`SIM_SEEDS=N` searches per setting, default 100).
+//! `cargo test --test capacity_sim -- --ignored --nocapture --test-threads 3`
+//! (`SIM_SEEDS=N` searches per setting, default 100; `SIM_STAT=correlated` for
+//! [`stats::quantile_ci_correlated`]; `SIM_REQUESTS`, `SIM_REPEAT`, `SIM_WARMUP`,
+//! `SIM_TRACE`: see their functions).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -179,8 +181,17 @@ fn probe_and_need(s: &Setting, rate: f64, measured: u64, seed: u64) -> (Verdict,
     let warm = ((measured as f64) * warm_fraction).ceil() as u64;
     let (intended, all, done) = queue(s, rate, measured + warm, seed);
     let samples = &all[warm as usize..];
-    let ci = quantile_ci(samples, s.quantile, CONFIDENCE).unwrap();
-    let later = stats::later_half_within(samples, s.quantile, CONFIDENCE, s.limit_ms);
+    let (ci, later) = if correlated() {
+        (
+            stats::quantile_ci_correlated(samples, s.quantile, CONFIDENCE).unwrap(),
+            stats::later_half_within_correlated(samples, s.quantile, CONFIDENCE, s.limit_ms),
+        )
+    } else {
+        (
+            quantile_ci(samples, s.quantile, CONFIDENCE).unwrap(),
+            stats::later_half_within(samples, s.quantile, CONFIDENCE, s.limit_ms),
+        )
+    };
     let verdict = if overloaded(rate, &intended, &done) {
         Verdict::Overloaded
     } else if later && ci.upper <= s.limit_ms {
@@ -192,6 +203,12 @@ fn probe_and_need(s: &Setting, rate: f64, measured: u64, seed: u64) -> (Verdict,
     };
     let need = stats::requests_to_decide(samples, s.quantile, CONFIDENCE, s.limit_ms);
     (verdict, need)
+}
+
+/// Whether verdicts use [`stats::quantile_ci_correlated`] (`SIM_STAT=correlated`)
+/// rather than [`quantile_ci`], which the capacity command uses.
+fn correlated() -> bool {
+    std::env::var("SIM_STAT").is_ok_and(|v| v == "correlated")
 }
 
 /// How long a repeat is: `SIM_REPEAT` = a multiple of the probe's requests (2, as
@@ -292,8 +309,10 @@ fn report(s: &Setting) {
         );
     }
     eprintln!(
-        "{}: truth {truth:.1} req/s; N={n}: wrong {wrong} (out of range {out_of_range}), narrowed {narrowed}, median probes {median}, mean measured requests {:.0}; single probes (N={singles}):{rates}",
+        "{} [{}, {} requests]: truth {truth:.1} req/s; N={n}: wrong {wrong} (out of range {out_of_range}), narrowed {narrowed}, median probes {median}, mean measured requests {:.0}; single probes (N={singles}):{rates}",
         s.name,
+        if correlated() { "correlated" } else { "quantile_ci" },
+        s.requests,
         spent as f64 / n as f64
     );
 }
@@ -308,6 +327,58 @@ fn sim_poisson_64x200ms() {
 #[ignore]
 fn sim_gamma05_64x200ms() {
     report(&stub("gamma:0.5 64x200ms p95<=55ms", "gamma:0.5"));
+}
+
+/// The overload test's server (tests/capacity.rs): 4 slots of 50.25 ms, first
+/// token at 6.5 ms, p95 ≤ 500 ms, probes of 400.
+fn four() -> Setting {
+    Setting {
+        name: "poisson 4x50ms p95<=500ms",
+        slots: 4,
+        service_s: 0.00025 + 8.0 / 160.0,
+        first_s: 0.00025 + 1.0 / 160.0,
+        jitter: 0.0,
+        arrival: Arrival::Poisson,
+        quantile: 0.95,
+        limit_ms: 500.0,
+        min_rate: 20.0,
+        max_rate: 160.0,
+        requests: 400,
+    }
+}
+
+/// Verdicts of single probes of the overload test's server at half its capacity
+/// (it must pass there), and τ of their exceedances.
+#[test]
+#[ignore]
+fn sim_diag_half() {
+    let s = four();
+    let mu = s.slots as f64 / s.service_s;
+    for requests in [200, 400] {
+        let (mut pass, mut fail) = (0, 0);
+        let mut taus = Vec::new();
+        for k in 0..400 {
+            let warm = requests / 2;
+            let (_, all, _) = queue(&s, 0.5 * mu, requests + warm, 3_000_000 + k);
+            let sm = &all[warm as usize..];
+            let mut sorted = sm.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            taus.push(stats::exceedance_time(
+                sm,
+                stats::quantile_sorted(&sorted, 0.95).unwrap(),
+            ));
+            match probe(&s, 0.5 * mu, requests, 3_000_000 + k) {
+                Verdict::Pass => pass += 1,
+                v if v.fails() => fail += 1,
+                _ => {}
+            }
+        }
+        taus.sort_by(f64::total_cmp);
+        eprintln!(
+            "{} at 0.5 μ, {requests} requests: pass {pass}, fail {fail} of 400; τ 10/50/90 % {:.1} {:.1} {:.1}",
+            s.name, taus[40], taus[200], taus[360]
+        );
+    }
 }
 
 #[test]

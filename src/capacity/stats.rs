@@ -32,23 +32,41 @@ pub const BATCHES: usize = 10;
 /// autocorrelation. Latencies from one queue come in runs — a busy period delays many
 /// requests in a row — so they are split into [`BATCHES`] consecutive batches, and for
 /// each threshold x the fraction F̂(x) of samples ≤ x gets the standard error of the
-/// mean of its batch fractions, at least √(q(1 − q) · τ / n): the binomial error of
-/// independent samples times the autocorrelation time τ ≥ 1 of the exceedances of
-/// the estimate ([`exceedance_time`]), so n / τ is the effective sample size.
-/// Batches alone are not enough: near a queue's knee a percentile rests on a few
-/// long busy periods, batches of a short probe are no longer than one, and their
-/// fractions look alike (in simulation of 64 slots of 200 ms under Poisson
-/// arrivals, probes of 400 requests 2–6 % beyond the capacity passed 25–51 % of
-/// the time; with τ 0.5–1.5 %). The critical value is a Student-t
+/// mean of its batch fractions (at least the binomial √(q(1 − q)/n) that independent
+/// samples would give: autocorrelation is never taken to help) and a Student-t
 /// quantile with `BATCHES − 1` degrees of freedom. The interval is the set of x the
 /// test of F(x) = q does not reject: `lower` is the smallest sample with
 /// F̂ + t·se ≥ q, `upper` the smallest with F̂ − t·se ≥ q (∞ when none: too few samples,
 /// or failures, to bound the percentile). So `upper ≤ limit` certifies that at least a
 /// fraction q of requests met the limit, and `lower > limit` that fewer did, each at
-/// (1 − confidence)/2, provided the probe holds many of the runs that make the
-/// latencies' correlation (τ estimated from few runs is low). Deterministic. `None` for no samples or a NaN; with fewer samples than
-/// batches, each sample is a batch.
+/// (1 − confidence)/2, provided batches are longer than the latencies' correlation
+/// time — which near a queue's knee under Poisson arrivals they are not (see
+/// [`quantile_ci_correlated`]). Deterministic. `None` for no samples or a NaN; with
+/// fewer samples than batches, each sample is a batch.
 pub fn quantile_ci(samples: &[f64], q: f64, confidence: f64) -> Option<QuantileCi> {
+    interval(samples, q, confidence, false)
+}
+
+/// [`quantile_ci`] with the binomial floor of the standard error widened to
+/// √(q(1 − q) · τ / n), τ ≥ 1 the autocorrelation time of the exceedances of the
+/// estimate ([`exceedance_time`]): n / τ is the effective sample size. Batches
+/// alone are not enough near a queue's knee: the percentile rests on a few long
+/// busy periods, a short probe's batches are no longer than one, and their
+/// fractions look alike. In simulation (tests/capacity_sim.rs: 64 slots of 200 ms,
+/// Poisson arrivals, p95 of TTFT, probes of 400 requests) probes 2–6 % beyond the
+/// capacity passed [`quantile_ci`]'s bound 25–50 % of the time and this one's
+/// 0.5–1.5 %. The price is power: a nonparametric bound on a p95 needs about
+/// t²·q/(1 − q) ≈ 97 effective samples however far the limit is, so probes whose
+/// exceedances come in pairs or triples (τ ≈ 2–3: a few slots at half load) need
+/// 2–3 times the requests to pass, and the later half of a probe twice that.
+/// Still low when the probe saw none of the rare long runs that make τ up: no
+/// statistic of one probe can see those. Deterministic; `None` as [`quantile_ci`].
+pub fn quantile_ci_correlated(samples: &[f64], q: f64, confidence: f64) -> Option<QuantileCi> {
+    interval(samples, q, confidence, true)
+}
+
+/// [`quantile_ci`], or with `correlated` [`quantile_ci_correlated`].
+fn interval(samples: &[f64], q: f64, confidence: f64, correlated: bool) -> Option<QuantileCi> {
     if samples.is_empty() || samples.iter().any(|x| x.is_nan()) {
         return None;
     }
@@ -59,7 +77,11 @@ pub fn quantile_ci(samples: &[f64], q: f64, confidence: f64) -> Option<QuantileC
     let sorted: Vec<f64> = order.iter().map(|&i| samples[i]).collect();
     let estimate = quantile_sorted(&sorted, q)?;
     let t = t_quantile(batches - 1, 1.0 - (1.0 - confidence).clamp(0.0, 1.0) / 2.0);
-    let tau = exceedance_time(samples, estimate);
+    let tau = if correlated {
+        exceedance_time(samples, estimate)
+    } else {
+        1.0
+    };
     let floor = (q * (1.0 - q) * tau / n as f64).sqrt();
     let batch_of = |i: usize| (i * batches / n).min(batches - 1);
     let mut size = vec![0usize; batches];
@@ -172,7 +194,7 @@ pub fn exceedance_time(samples: &[f64], x: f64) -> f64 {
     autocorrelation_time(&exceeds)
 }
 
-/// Measured requests a probe at the same rate would need for [`quantile_ci`] to
+/// Measured requests a probe at the same rate would need for [`quantile_ci_correlated`] to
 /// decide about `limit` — upper bound within it, or lower bound beyond it — if the
 /// fraction F̂ of `samples` within the limit and the autocorrelation time τ of the
 /// exceedances at the q-quantile ([`exceedance_time`]) stayed as observed:
@@ -228,6 +250,12 @@ fn t_quantile(df: usize, p: f64) -> f64 {
 /// bound: a steady queue passes both, a filling one fails the second.
 pub fn later_half_within(samples: &[f64], q: f64, confidence: f64, limit: f64) -> bool {
     quantile_ci(&samples[samples.len() / 2..], q, confidence).is_some_and(|c| c.upper <= limit)
+}
+
+/// [`later_half_within`] by [`quantile_ci_correlated`].
+pub fn later_half_within_correlated(samples: &[f64], q: f64, confidence: f64, limit: f64) -> bool {
+    quantile_ci_correlated(&samples[samples.len() / 2..], q, confidence)
+        .is_some_and(|c| c.upper <= limit)
 }
 
 /// Decides, from in-flight counts sampled during a run, whether work is piling up
@@ -500,14 +528,13 @@ mod tests {
         // (1 − 0.95) / 2 of the time (by batch means alone: 7.2 % of 1,000
         // seeds; with τ: 1.2 %).
         let trials = 400;
-        let below = (0..trials)
-            .filter(|&seed| {
-                quantile_ci(&modulated(10.0, 2000, seed), 0.95, 0.95)
-                    .unwrap()
-                    .upper
-                    < 68.75
-            })
-            .count();
+        let below = |ci: fn(&[f64], f64, f64) -> Option<QuantileCi>| {
+            (0..trials)
+                .filter(|&seed| ci(&modulated(10.0, 2000, seed), 0.95, 0.95).unwrap().upper < 68.75)
+                .count()
+        };
+        let (below, batches_only) = (below(quantile_ci_correlated), below(quantile_ci));
+        assert!(batches_only > 2 * below, "{batches_only} vs {below}");
         assert!(below as f64 / (trials as f64) < 0.04, "{below} of {trials}");
     }
 
