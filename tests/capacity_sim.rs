@@ -182,9 +182,14 @@ fn probe_and_need(s: &Setting, rate: f64, measured: u64, seed: u64) -> (Verdict,
     let (intended, all, done) = queue(s, rate, measured + warm, seed);
     let samples = &all[warm as usize..];
     let (ci, later) = if correlated() {
+        let later = if std::env::var("SIM_STAT").is_ok_and(|v| v == "mixed") {
+            stats::later_half_within(samples, s.quantile, CONFIDENCE, s.limit_ms)
+        } else {
+            stats::later_half_within_correlated(samples, s.quantile, CONFIDENCE, s.limit_ms)
+        };
         (
             stats::quantile_ci_correlated(samples, s.quantile, CONFIDENCE).unwrap(),
-            stats::later_half_within_correlated(samples, s.quantile, CONFIDENCE, s.limit_ms),
+            later,
         )
     } else {
         (
@@ -205,10 +210,11 @@ fn probe_and_need(s: &Setting, rate: f64, measured: u64, seed: u64) -> (Verdict,
     (verdict, need)
 }
 
-/// Whether verdicts use [`stats::quantile_ci_correlated`] (`SIM_STAT=correlated`)
-/// rather than [`quantile_ci`], which the capacity command uses.
+/// Whether verdicts use [`stats::quantile_ci_correlated`] (`SIM_STAT=correlated`;
+/// `mixed`: with the later half judged by [`stats::later_half_within`]) rather
+/// than [`quantile_ci`], which the capacity command uses.
 fn correlated() -> bool {
-    std::env::var("SIM_STAT").is_ok_and(|v| v == "correlated")
+    std::env::var("SIM_STAT").is_ok_and(|v| v == "correlated" || v == "mixed")
 }
 
 /// How long a repeat is: `SIM_REPEAT` = a multiple of the probe's requests (2, as
@@ -311,7 +317,7 @@ fn report(s: &Setting) {
     eprintln!(
         "{} [{}, {} requests]: truth {truth:.1} req/s; N={n}: wrong {wrong} (out of range {out_of_range}), narrowed {narrowed}, median probes {median}, mean measured requests {:.0}; single probes (N={singles}):{rates}",
         s.name,
-        if correlated() { "correlated" } else { "quantile_ci" },
+        std::env::var("SIM_STAT").unwrap_or_else(|_| "quantile_ci".into()),
         s.requests,
         spent as f64 / n as f64
     );
@@ -354,7 +360,7 @@ fn four() -> Setting {
 fn sim_diag_half() {
     let s = four();
     let mu = s.slots as f64 / s.service_s;
-    for requests in [200, 400] {
+    for requests in [200, 400, 1200] {
         let (mut pass, mut fail) = (0, 0);
         let mut taus = Vec::new();
         for k in 0..400 {
