@@ -17,7 +17,7 @@ use std::collections::BinaryHeap;
 
 use agentbench::capacity::stats::{self, quantile_ci};
 use agentbench::capacity::{
-    Outcome, Search, SearchPlan, Step, Verdict, CONFIDENCE, WARMUP_FRACTION,
+    Axis, Outcome, Search, SearchPlan, Step, Verdict, CONFIDENCE, WARMUP_FRACTION,
 };
 use agentbench::load::{Arrival, Extent, OpenSchedule};
 use agentbench::rng::SplitMix64;
@@ -181,7 +181,12 @@ fn probe_and_need(s: &Setting, rate: f64, measured: u64, seed: u64) -> (Verdict,
     let warm = ((measured as f64) * warm_fraction).ceil() as u64;
     let (intended, all, done) = queue(s, rate, measured + warm, seed);
     let samples = &all[warm as usize..];
-    let (ci, later) = if correlated() {
+    let (ci, later) = if std::env::var("SIM_STAT").is_ok_and(|v| v == "limit") {
+        (
+            stats::quantile_ci_at_limit(samples, s.quantile, CONFIDENCE, s.limit_ms).unwrap(),
+            stats::later_half_within_at_limit(samples, s.quantile, CONFIDENCE, s.limit_ms),
+        )
+    } else if correlated() {
         let later = if std::env::var("SIM_STAT").is_ok_and(|v| v == "mixed") {
             stats::later_half_within(samples, s.quantile, CONFIDENCE, s.limit_ms)
         } else {
@@ -233,14 +238,15 @@ fn repeat_requests(s: &Setting, need: Option<u64>) -> u64 {
 /// One search (probe i of search `seed` uses schedule seed `seed · 1000 + i`).
 fn search(s: &Setting, seed: u64) -> (Search, u64) {
     let mut search = Search::new(SearchPlan {
-        min_rate: s.min_rate,
-        max_rate: s.max_rate,
+        axis: Axis::Rate,
+        min: s.min_rate,
+        max: s.max_rate,
         max_probes: 12,
         tolerance: 0.10,
     });
     let mut spent = 0;
     let mut need = None;
-    while let Step::Probe { rate, repeat } = search.next() {
+    while let Step::Probe { load: rate, repeat } = search.next() {
         let measured = if repeat {
             repeat_requests(s, need)
         } else {

@@ -44,7 +44,7 @@ pub const BATCHES: usize = 10;
 /// [`quantile_ci_correlated`]). Deterministic. `None` for no samples or a NaN; with
 /// fewer samples than batches, each sample is a batch.
 pub fn quantile_ci(samples: &[f64], q: f64, confidence: f64) -> Option<QuantileCi> {
-    interval(samples, q, confidence, false)
+    interval(samples, q, confidence, Tau::One)
 }
 
 /// [`quantile_ci`] with the binomial floor of the standard error widened to
@@ -62,11 +62,38 @@ pub fn quantile_ci(samples: &[f64], q: f64, confidence: f64) -> Option<QuantileC
 /// Still low when the probe saw none of the rare long runs that make τ up: no
 /// statistic of one probe can see those. Deterministic; `None` as [`quantile_ci`].
 pub fn quantile_ci_correlated(samples: &[f64], q: f64, confidence: f64) -> Option<QuantileCi> {
-    interval(samples, q, confidence, true)
+    interval(samples, q, confidence, Tau::AtEstimate)
 }
 
-/// [`quantile_ci`], or with `correlated` [`quantile_ci_correlated`].
-fn interval(samples: &[f64], q: f64, confidence: f64, correlated: bool) -> Option<QuantileCi> {
+/// [`quantile_ci_correlated`] with τ taken at `limit` instead of at the estimate:
+/// the autocorrelation time of the exceedances of the limit, whose fraction is what
+/// a verdict about the limit tests (F(limit) ≥ q). Near the knee the estimate is
+/// close to the limit and both give about the same τ; far below it (no sample, or
+/// a few scattered ones, beyond the limit) τ is about 1 and the interval is
+/// [`quantile_ci`]'s, so a probe far from the limit keeps its power.
+/// Deterministic; `None` as [`quantile_ci`].
+pub fn quantile_ci_at_limit(
+    samples: &[f64],
+    q: f64,
+    confidence: f64,
+    limit: f64,
+) -> Option<QuantileCi> {
+    interval(samples, q, confidence, Tau::At(limit))
+}
+
+/// Which autocorrelation time widens an interval's standard-error floor.
+#[derive(Debug, Clone, Copy)]
+enum Tau {
+    /// None (τ = 1): [`quantile_ci`].
+    One,
+    /// Of the exceedances of the estimate: [`quantile_ci_correlated`].
+    AtEstimate,
+    /// Of the exceedances of this value: [`quantile_ci_at_limit`].
+    At(f64),
+}
+
+/// [`quantile_ci`] with the floor's τ chosen by `tau`.
+fn interval(samples: &[f64], q: f64, confidence: f64, tau: Tau) -> Option<QuantileCi> {
     if samples.is_empty() || samples.iter().any(|x| x.is_nan()) {
         return None;
     }
@@ -77,10 +104,10 @@ fn interval(samples: &[f64], q: f64, confidence: f64, correlated: bool) -> Optio
     let sorted: Vec<f64> = order.iter().map(|&i| samples[i]).collect();
     let estimate = quantile_sorted(&sorted, q)?;
     let t = t_quantile(batches - 1, 1.0 - (1.0 - confidence).clamp(0.0, 1.0) / 2.0);
-    let tau = if correlated {
-        exceedance_time(samples, estimate)
-    } else {
-        1.0
+    let tau = match tau {
+        Tau::One => 1.0,
+        Tau::AtEstimate => exceedance_time(samples, estimate),
+        Tau::At(x) => exceedance_time(samples, x),
     };
     let floor = (q * (1.0 - q) * tau / n as f64).sqrt();
     let batch_of = |i: usize| (i * batches / n).min(batches - 1);
@@ -250,6 +277,13 @@ fn t_quantile(df: usize, p: f64) -> f64 {
 /// bound: a steady queue passes both, a filling one fails the second.
 pub fn later_half_within(samples: &[f64], q: f64, confidence: f64, limit: f64) -> bool {
     quantile_ci(&samples[samples.len() / 2..], q, confidence).is_some_and(|c| c.upper <= limit)
+}
+
+/// [`later_half_within`] by [`quantile_ci_at_limit`] (τ of the later half's
+/// exceedances of `limit`).
+pub fn later_half_within_at_limit(samples: &[f64], q: f64, confidence: f64, limit: f64) -> bool {
+    quantile_ci_at_limit(&samples[samples.len() / 2..], q, confidence, limit)
+        .is_some_and(|c| c.upper <= limit)
 }
 
 /// [`later_half_within`] by [`quantile_ci_correlated`].
