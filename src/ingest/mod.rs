@@ -14,7 +14,7 @@ mod reference;
 mod summary;
 
 pub use csv_file::{CsvData, LabelColumn, NumericColumn};
-pub use json_file::{JsonData, MetricRecord};
+pub use json_file::{JsonData, MetricRecord, NumericFields};
 pub use markdown::{Heading, MarkdownData, MdBullet, MdTable};
 pub use summary::{
     summarize, ConfigAggregate, DataSummary, DirSummary, Dist, ErrorCount, ErrorSummary,
@@ -381,8 +381,9 @@ fn load_all(files: &mut [FileEntry], jobs: &[(usize, PathBuf)], opts: &IngestOpt
         f.outcome = outcome;
     };
     if jobs.len() < PARALLEL_MIN_FILES || cpus() < 2 {
+        let mut buf = Vec::new();
         for (i, path) in jobs {
-            store(files, *i, load(path, files[*i].kind, opts));
+            store(files, *i, load(path, files[*i].kind, opts, &mut buf));
         }
         return;
     }
@@ -391,12 +392,13 @@ fn load_all(files: &mut [FileEntry], jobs: &[(usize, PathBuf)], opts: &IngestOpt
     let kinds: Vec<FileKind> = jobs.iter().map(|(i, _)| files[*i].kind).collect();
     let work = || {
         let mut done = Vec::new();
+        let mut buf = Vec::new();
         loop {
             let j = next.fetch_add(1, Ordering::Relaxed);
             let Some((i, path)) = jobs.get(j) else {
                 return done;
             };
-            done.push((*i, load(path, kinds[j], opts)));
+            done.push((*i, load(path, kinds[j], opts, &mut buf)));
         }
     };
     let (mine, theirs) = std::thread::scope(|s| {
@@ -422,11 +424,13 @@ fn skipped(reason: String) -> ParseOutcome {
 
 /// Reads one file once and parses it; never fails, returns (size, outcome).
 ///
-/// Opens the file first and takes its size from the open file (one path lookup,
-/// one allocation of the file's size); if it cannot be opened, [`load_by_path`]
-/// gives the same outcome as before (a stat error, the size cap, or the open error
-/// as "cannot read file").
-fn load(path: &Path, kind: FileKind, opts: &IngestOptions) -> (u64, ParseOutcome) {
+/// Opens the file first and takes its size from the open file (one path lookup);
+/// the bytes go to `buf` (cleared first, grown to the file's size if smaller), which
+/// the caller reuses for its next file, so a walk allocates for its largest file
+/// only, not once per file. If the file cannot be opened, [`load_by_path`] gives
+/// the same outcome as before (a stat error, the size cap, or the open error as
+/// "cannot read file").
+fn load(path: &Path, kind: FileKind, opts: &IngestOptions, buf: &mut Vec<u8>) -> (u64, ParseOutcome) {
     use std::io::Read;
     let Ok(mut file) = std::fs::File::open(path) else {
         return load_by_path(path, kind, opts);
@@ -438,15 +442,15 @@ fn load(path: &Path, kind: FileKind, opts: &IngestOptions) -> (u64, ParseOutcome
     if size > opts.max_file_bytes {
         return (size, over_cap(size, opts));
     }
-    let mut data = Vec::new();
-    let read = data
+    buf.clear();
+    let read = buf
         .try_reserve_exact(size as usize)
         .map_err(std::io::Error::from)
-        .and_then(|()| file.read_to_end(&mut data));
+        .and_then(|()| file.read_to_end(buf));
     if let Err(e) = read {
         return (size, skipped(format!("cannot read file: {e}")));
     }
-    (data.len() as u64, parse_bytes(kind, &data))
+    (buf.len() as u64, parse_bytes(kind, buf))
 }
 
 fn over_cap(size: u64, opts: &IngestOptions) -> ParseOutcome {

@@ -250,6 +250,53 @@ impl Acc {
     }
 }
 
+/// Accumulators by key. Observations come in runs with the same key (one file's
+/// rows, one run's records), so the key of the last lookup is tried before the
+/// ordered index: most observations cost one key comparison.
+struct Accs<K> {
+    /// Position in `accs` of each key's accumulator.
+    index: BTreeMap<K, usize>,
+    /// Accumulators, in first-seen order.
+    accs: Vec<Acc>,
+    /// The key of the last lookup and its position.
+    last: Option<(K, usize)>,
+}
+
+impl<K: Ord + Copy> Accs<K> {
+    fn new() -> Self {
+        Self {
+            index: BTreeMap::new(),
+            accs: Vec::new(),
+            last: None,
+        }
+    }
+
+    /// The accumulator of `key` (a new, empty one the first time).
+    fn get(&mut self, key: K) -> &mut Acc {
+        let at = match self.last {
+            Some((k, at)) if k == key => at,
+            _ => {
+                let next = self.accs.len();
+                let at = *self.index.entry(key).or_insert(next);
+                if at == next {
+                    self.accs.push(Acc::default());
+                }
+                self.last = Some((key, at));
+                at
+            }
+        };
+        &mut self.accs[at]
+    }
+
+    /// Every key and its accumulator, in key order.
+    fn into_sorted(self) -> impl Iterator<Item = (K, Acc)> {
+        let mut accs = self.accs;
+        self.index
+            .into_iter()
+            .map(move |(k, at)| (k, std::mem::take(&mut accs[at])))
+    }
+}
+
 /// (model, num_gpu, num_ctx, temperature × 1000): borrowed, so that an observation
 /// costs no allocation; ordered as the owned key would be.
 type ConfigKey<'c> = (&'c str, Option<i64>, Option<i64>, Option<i64>);
@@ -374,8 +421,8 @@ fn key_of<'c>(o: &Obs<'_>, model: &'c str) -> ConfigKey<'c> {
 /// Builds the [`DataSummary`] of a corpus. Deterministic: the same corpus always yields
 /// the same summary (walk order, `BTreeMap`s, fixed caps).
 pub fn summarize<'c>(corpus: &'c Corpus) -> DataSummary {
-    let mut models: BTreeMap<&'c str, Acc> = BTreeMap::new();
-    let mut configs: BTreeMap<ConfigKey<'c>, Acc> = BTreeMap::new();
+    let mut models: Accs<&'c str> = Accs::new();
+    let mut configs: Accs<ConfigKey<'c>> = Accs::new();
     let mut errors: BTreeMap<&'c str, u64> = BTreeMap::new();
     let mut observations = 0u64;
     let mut findings = Vec::new();
@@ -386,9 +433,9 @@ pub fn summarize<'c>(corpus: &'c Corpus) -> DataSummary {
         let mut add = |o: Obs<'c>| {
             observations += 1;
             let model = o.model.unwrap_or(UNATTRIBUTED);
-            models.entry(model).or_default().add(&o);
+            models.get(model).add(&o);
             if o.model.is_some() {
-                configs.entry(key_of(&o, model)).or_default().add(&o);
+                configs.get(key_of(&o, model)).add(&o);
             }
             if let Some(e) = o.error {
                 *errors.entry(e).or_default() += 1;
@@ -428,7 +475,7 @@ pub fn summarize<'c>(corpus: &'c Corpus) -> DataSummary {
         });
     }
     let models = models
-        .into_iter()
+        .into_sorted()
         .map(|(model, mut a)| ModelAggregate {
             model: model.to_string(),
             calls: a.calls,
@@ -440,7 +487,7 @@ pub fn summarize<'c>(corpus: &'c Corpus) -> DataSummary {
         })
         .collect();
     let configs = configs
-        .into_iter()
+        .into_sorted()
         .map(|((model, num_gpu, num_ctx, temp), mut a)| ConfigAggregate {
             model: model.to_string(),
             num_gpu,
