@@ -53,26 +53,64 @@ pub struct MarkdownData {
     pub bullets: Vec<MdBullet>,
 }
 
+/// Text being collected, in reused buffers: one allocation per kept string (its
+/// trimmed copy), none per cell, heading or item.
+#[derive(Default)]
+struct Open {
+    /// Level of the heading being read, if one is.
+    heading: Option<u8>,
+    heading_text: String,
+    /// A table cell is being read.
+    in_cell: bool,
+    cell_text: String,
+    /// Open list items: their texts are `items[..depth]` (buffers past `depth` are
+    /// kept for reuse).
+    items: Vec<String>,
+    depth: usize,
+}
+
+impl Open {
+    /// The buffer that text goes to: the cell, else the heading, else the innermost
+    /// open item, else none.
+    fn text_sink(&mut self) -> Option<&mut String> {
+        if self.in_cell {
+            Some(&mut self.cell_text)
+        } else if self.heading.is_some() {
+            Some(&mut self.heading_text)
+        } else {
+            self.depth.checked_sub(1).map(|d| &mut self.items[d])
+        }
+    }
+
+    fn start_item(&mut self) {
+        if self.depth == self.items.len() {
+            self.items.push(String::new());
+        } else {
+            self.items[self.depth].clear();
+        }
+        self.depth += 1;
+    }
+}
+
 pub(super) fn parse(text: &str) -> MarkdownData {
     let mut data = MarkdownData {
         headings: Vec::new(),
         tables: Vec::new(),
         bullets: Vec::new(),
     };
-    let mut heading: Option<(u8, String)> = None;
+    let mut open = Open::default();
     let mut section: Option<String> = None;
     let mut table: Option<MdTable> = None;
     let mut row: Vec<String> = Vec::new();
-    let mut cell: Option<String> = None;
-    let mut items: Vec<String> = Vec::new();
     for ev in Parser::new_ext(text, Options::ENABLE_TABLES) {
         match ev {
             Event::Start(Tag::Heading { level, .. }) => {
-                heading = Some((level as u8, String::new()))
+                open.heading = Some(level as u8);
+                open.heading_text.clear();
             }
             Event::End(TagEnd::Heading(_)) => {
-                if let Some((level, t)) = heading.take() {
-                    let t = t.trim().to_string();
+                if let Some(level) = open.heading.take() {
+                    let t = open.heading_text.trim().to_string();
                     section = Some(t.clone());
                     data.headings.push(Heading { level, text: t });
                 }
@@ -85,8 +123,14 @@ pub(super) fn parse(text: &str) -> MarkdownData {
                 })
             }
             Event::End(TagEnd::Table) => data.tables.extend(table.take()),
-            Event::Start(Tag::TableCell) => cell = Some(String::new()),
-            Event::End(TagEnd::TableCell) => row.extend(cell.take().map(|c| c.trim().to_string())),
+            Event::Start(Tag::TableCell) => {
+                open.in_cell = true;
+                open.cell_text.clear();
+            }
+            Event::End(TagEnd::TableCell) if open.in_cell => {
+                open.in_cell = false;
+                row.push(open.cell_text.trim().to_string());
+            }
             Event::End(TagEnd::TableHead) => {
                 if let Some(t) = table.as_mut() {
                     t.header = std::mem::take(&mut row);
@@ -97,10 +141,11 @@ pub(super) fn parse(text: &str) -> MarkdownData {
                     t.rows.push(std::mem::take(&mut row));
                 }
             }
-            Event::Start(Tag::Item) => items.push(String::new()),
+            Event::Start(Tag::Item) => open.start_item(),
             Event::End(TagEnd::Item) => {
-                if let Some(t) = items.pop() {
-                    let t = t.trim();
+                if let Some(d) = open.depth.checked_sub(1) {
+                    open.depth = d;
+                    let t = open.items[d].trim();
                     if !t.is_empty() {
                         data.bullets.push(MdBullet {
                             section: section.clone(),
@@ -110,17 +155,13 @@ pub(super) fn parse(text: &str) -> MarkdownData {
                 }
             }
             Event::Text(t) | Event::Code(t) => {
-                if let Some(c) = cell.as_mut() {
-                    c.push_str(&t);
-                } else if let Some((_, h)) = heading.as_mut() {
-                    h.push_str(&t);
-                } else if let Some(i) = items.last_mut() {
-                    i.push_str(&t);
+                if let Some(sink) = open.text_sink() {
+                    sink.push_str(&t);
                 }
             }
             Event::SoftBreak | Event::HardBreak => {
-                if let Some(i) = items.last_mut() {
-                    i.push(' ');
+                if let Some(d) = open.depth.checked_sub(1) {
+                    open.items[d].push(' ');
                 }
             }
             _ => {}

@@ -219,8 +219,20 @@ impl Corpus {
     }
 }
 
+/// `path` relative to `root`, its components joined with `/` (lossy UTF-8).
 fn rel_path(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
+    // A UTF-8 path of plain `/`-separated names is its own components joined.
+    if let Some(s) = rel.to_str() {
+        if std::path::MAIN_SEPARATOR == '/' && !s.split('/').any(|c| c.is_empty() || c == ".") {
+            return s.to_string();
+        }
+    }
+    joined_components(rel)
+}
+
+/// The components of `rel` (lossy UTF-8) joined with `/`.
+fn joined_components(rel: &Path) -> String {
     let mut out = String::new();
     for (i, c) in rel.components().enumerate() {
         if i > 0 {
@@ -430,7 +442,12 @@ fn skipped(reason: String) -> ParseOutcome {
 /// only, not once per file. If the file cannot be opened, [`load_by_path`] gives
 /// the same outcome as before (a stat error, the size cap, or the open error as
 /// "cannot read file").
-fn load(path: &Path, kind: FileKind, opts: &IngestOptions, buf: &mut Vec<u8>) -> (u64, ParseOutcome) {
+fn load(
+    path: &Path,
+    kind: FileKind,
+    opts: &IngestOptions,
+    buf: &mut Vec<u8>,
+) -> (u64, ParseOutcome) {
     use std::io::Read;
     let Ok(mut file) = std::fs::File::open(path) else {
         return load_by_path(path, kind, opts);
@@ -499,4 +516,33 @@ pub fn parse_bytes(kind: FileKind, data: &[u8]) -> ParseOutcome {
         FileKind::Markdown => Ok(ParseOutcome::Markdown(markdown::parse(text))),
     };
     outcome.unwrap_or_else(skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rel_path_joins_components() {
+        let root = Path::new("/r");
+        for p in [
+            "/r/a",
+            "/r/a/b.json",
+            "/r/a//b",
+            "/r/./a",
+            "/r/a/./b",
+            "/r/a/",
+            "/r/a/..",
+            "/r",
+            "/elsewhere/x",
+            "relative/x",
+            "./x",
+            "x/.",
+            "a/../b",
+        ] {
+            let p = Path::new(p);
+            let want = joined_components(p.strip_prefix(root).unwrap_or(p));
+            assert_eq!(rel_path(root, p), want, "{p:?}");
+        }
+    }
 }
