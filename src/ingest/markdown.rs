@@ -102,6 +102,8 @@ pub(super) fn parse(text: &str) -> MarkdownData {
     let mut section: Option<String> = None;
     let mut table: Option<MdTable> = None;
     let mut row: Vec<String> = Vec::new();
+    // Columns of the current table (the cells a row is expected to have).
+    let mut width = 0;
     for ev in Parser::new_ext(text, Options::ENABLE_TABLES) {
         match ev {
             Event::Start(Tag::Heading { level, .. }) => {
@@ -115,7 +117,8 @@ pub(super) fn parse(text: &str) -> MarkdownData {
                     data.headings.push(Heading { level, text: t });
                 }
             }
-            Event::Start(Tag::Table(_)) => {
+            Event::Start(Tag::Table(columns)) => {
+                width = columns.len();
                 table = Some(MdTable {
                     section: section.clone(),
                     header: Vec::new(),
@@ -123,6 +126,7 @@ pub(super) fn parse(text: &str) -> MarkdownData {
                 })
             }
             Event::End(TagEnd::Table) => data.tables.extend(table.take()),
+            Event::Start(Tag::TableHead | Tag::TableRow) => row.reserve_exact(width),
             Event::Start(Tag::TableCell) => {
                 open.in_cell = true;
                 open.cell_text.clear();
