@@ -297,9 +297,14 @@ pub fn ingest(root: &Path, opts: &IngestOptions) -> Result<Corpus, IngestError> 
         walk_errors: Vec::new(),
     };
     let mut jobs: Vec<(usize, PathBuf)> = Vec::new();
+    // Sorted by file name, as `sort_by_file_name` sorts, but cheaper: walkdir only
+    // compares entries of one directory, whose paths are that directory's path
+    // joined with their names, one common prefix; so comparing whole paths (as
+    // bytes) orders them as comparing names does, without parsing each path for
+    // its last component at every comparison.
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
-        .sort_by_file_name();
+        .sort_by(|a, b| a.path().as_os_str().cmp(b.path().as_os_str()));
     for entry in walker {
         let entry = match entry {
             Ok(e) => e,
@@ -448,7 +453,6 @@ fn load(
     opts: &IngestOptions,
     buf: &mut Vec<u8>,
 ) -> (u64, ParseOutcome) {
-    use std::io::Read;
     let Ok(mut file) = std::fs::File::open(path) else {
         return load_by_path(path, kind, opts);
     };
@@ -459,15 +463,50 @@ fn load(
     if size > opts.max_file_bytes {
         return (size, over_cap(size, opts));
     }
-    buf.clear();
-    let read = buf
-        .try_reserve_exact(size as usize)
-        .map_err(std::io::Error::from)
-        .and_then(|()| file.read_to_end(buf));
-    if let Err(e) = read {
-        return (size, skipped(format!("cannot read file: {e}")));
+    match read_whole(&mut file, size as usize, buf) {
+        Ok(len) => (len as u64, parse_bytes(kind, &buf[..len])),
+        Err(e) => (size, skipped(format!("cannot read file: {e}"))),
     }
-    (buf.len() as u64, parse_bytes(kind, buf))
+}
+
+/// Reads `file` from its start to its end into `buf`, as `read_to_end` does, and
+/// returns the length read: the contents are `buf[..len]` (bytes past it are left
+/// from earlier files). For a file of `size` bytes by its metadata: reads into the
+/// first `size` bytes of `buf` (zero-filled only where `buf` was never that long,
+/// so a reused buffer is not cleared per file), then checks for the end with one
+/// small read (a file that grew meanwhile is read on to its end). Unlike
+/// `File::read_to_end`, asks the system for neither the size nor the position
+/// again: two system calls fewer per file.
+fn read_whole(file: &mut std::fs::File, size: usize, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    use std::io::{ErrorKind, Read};
+    if buf.len() < size {
+        buf.try_reserve_exact(size - buf.len())?;
+        buf.resize(size, 0);
+    }
+    let mut filled = 0;
+    while filled < size {
+        match file.read(&mut buf[filled..size]) {
+            Ok(0) => return Ok(filled),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut probe = [0u8; 32];
+    loop {
+        match file.read(&mut probe) {
+            Ok(0) => return Ok(size),
+            Ok(n) => {
+                // It grew: read on to its end.
+                buf.truncate(size);
+                buf.extend_from_slice(&probe[..n]);
+                file.read_to_end(buf)?;
+                return Ok(buf.len());
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn over_cap(size: u64, opts: &IngestOptions) -> ParseOutcome {
@@ -521,6 +560,46 @@ pub fn parse_bytes(kind: FileKind, data: &[u8]) -> ParseOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_whole_reads_to_the_end_whatever_the_size_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut buf = b"left over".to_vec();
+        for len in [0usize, 1, 31, 32, 33, 100, 10_000, 5] {
+            let path = dir.path().join(format!("f{len}"));
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            std::fs::write(&path, &data).unwrap();
+            // The size as stated, smaller (the file grew), larger (it shrank).
+            for size in [len, len / 2, len + 40] {
+                let mut file = std::fs::File::open(&path).unwrap();
+                let n = read_whole(&mut file, size, &mut buf).unwrap();
+                assert_eq!(buf[..n], data, "len {len}, size {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn whole_path_order_is_file_name_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["a", "a/b", "a.b", "ab", "a-b", "B", "a b", "\u{e9}"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+            for f in ["x.csv", "x", "X.md", "x.csv.json", "y"] {
+                std::fs::write(dir.path().join(d).join(f), b"1").unwrap();
+            }
+        }
+        for root in [dir.path().to_path_buf(), dir.path().join("a/../")] {
+            let paths = |w: walkdir::WalkDir| -> Vec<PathBuf> {
+                w.into_iter().map(|e| e.unwrap().into_path()).collect()
+            };
+            let want = paths(walkdir::WalkDir::new(&root).sort_by_file_name());
+            let got = paths(
+                walkdir::WalkDir::new(&root)
+                    .sort_by(|a, b| a.path().as_os_str().cmp(b.path().as_os_str())),
+            );
+            assert_eq!(got, want);
+            assert_eq!(want.len(), 1 + 8 + 8 * 5);
+        }
+    }
 
     #[test]
     fn rel_path_joins_components() {
