@@ -24,7 +24,63 @@ pub struct LabelColumn {
     /// Position in the header.
     pub index: usize,
     /// One value per data row; `None` where the cell was empty or missing.
-    pub values: Vec<Option<String>>,
+    pub values: LabelValues,
+}
+
+/// A label column's cells, one per data row, `None` where the cell was empty or
+/// missing: the `Vec<Option<String>>` they stand for, held as one text buffer and
+/// one span per row (a few allocations per column instead of one per cell). It
+/// compares, prints (`{:?}`) and serializes exactly as that vector does.
+#[derive(Clone, Default, PartialEq)]
+pub struct LabelValues {
+    /// The present cells, concatenated in row order.
+    text: String,
+    /// Per row: the cell's span in `text`, if present.
+    spans: Vec<Option<(usize, usize)>>,
+}
+
+impl LabelValues {
+    /// The cell of data row `i` (0-based); `None` when empty, missing or past the end.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let (start, end) = (*self.spans.get(i)?)?;
+        Some(&self.text[start..end])
+    }
+
+    /// The cells in row order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Option<&str>> + '_ {
+        self.spans.iter().map(|s| s.map(|(a, b)| &self.text[a..b]))
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// `true` when the column has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Appends a row's cell.
+    fn push(&mut self, cell: Option<&str>) {
+        self.spans.push(cell.map(|c| {
+            let start = self.text.len();
+            self.text.push_str(c);
+            (start, self.text.len())
+        }));
+    }
+}
+
+impl std::fmt::Debug for LabelValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for LabelValues {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
 }
 
 /// What a parsed CSV file holds.
@@ -60,7 +116,7 @@ impl CsvData {
 
 fn column_for(name: &str) -> Col {
     if LABEL_COLUMNS.iter().any(|l| name.eq_ignore_ascii_case(l)) {
-        Col::Label(Vec::new())
+        Col::Label(LabelValues::default())
     } else {
         Col::Num(Vec::new())
     }
@@ -68,7 +124,7 @@ fn column_for(name: &str) -> Col {
 
 enum Col {
     Num(Vec<Option<f64>>),
-    Label(Vec<Option<String>>),
+    Label(LabelValues),
     Text,
 }
 
@@ -216,7 +272,7 @@ impl Builder {
                         Col::Num(v)
                     }
                     Col::Label(mut v) => {
-                        v.reserve(self.rows_hint);
+                        v.spans.reserve(self.rows_hint);
                         Col::Label(v)
                     }
                     Col::Text => Col::Text,
@@ -239,7 +295,7 @@ impl Builder {
                         _ => *col = Col::Text,
                     },
                 },
-                Col::Label(values) => values.push(cell.map(str::to_string)),
+                Col::Label(values) => values.push(cell),
                 Col::Text => {}
             }
         }
@@ -499,10 +555,19 @@ mod tests {
             d.numeric("TOKENS_S").unwrap().values,
             vec![Some(80.5), None, Some(90.0)]
         );
-        assert_eq!(d.label("model").unwrap().values[2].as_deref(), Some("m3"));
+        assert_eq!(d.label("model").unwrap().values.get(2), Some("m3"));
+        let errors = &d.label("error").unwrap().values;
         assert_eq!(
-            d.label("error").unwrap().values,
-            vec![None, None, Some("boom".into())]
+            errors.iter().collect::<Vec<_>>(),
+            [None, None, Some("boom")]
         );
+        let want: Vec<Option<String>> = vec![None, None, Some("boom".into())];
+        assert_eq!(format!("{errors:?}"), format!("{want:?}"));
+        assert_eq!(
+            serde_json::to_string(errors).unwrap(),
+            serde_json::to_string(&want).unwrap()
+        );
+        assert_eq!((errors.len(), errors.is_empty()), (3, false));
+        assert_eq!(errors.get(3), None);
     }
 }

@@ -13,7 +13,7 @@ mod markdown;
 mod reference;
 mod summary;
 
-pub use csv_file::{CsvData, LabelColumn, NumericColumn};
+pub use csv_file::{CsvData, LabelColumn, LabelValues, NumericColumn};
 pub use json_file::{JsonData, MetricRecord, NumericFields};
 pub use markdown::{Heading, MarkdownData, MdBullet, MdTable};
 pub use summary::{

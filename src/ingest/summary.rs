@@ -425,9 +425,7 @@ fn csv_obs<'a>(d: &'a CsvData, mut f: impl FnMut(Obs<'a>)) {
     let at = |c: Option<&super::NumericColumn>, i: usize| {
         c.and_then(|c| c.values.get(i).copied().flatten())
     };
-    let label = |c: Option<&'a super::LabelColumn>, i: usize| {
-        c.and_then(|c| c.values.get(i)).and_then(|v| v.as_deref())
-    };
+    let label = |c: Option<&'a super::LabelColumn>, i: usize| c.and_then(|c| c.values.get(i));
     for i in 0..d.rows as usize {
         let o = Obs {
             model: label(model, i),
