@@ -15,7 +15,7 @@ mod summary;
 
 pub use csv_file::{CsvData, LabelColumn, LabelValues, NumericColumn};
 pub use json_file::{JsonData, MetricRecord, NumericFields};
-pub use markdown::{Heading, MarkdownData, MdBullet, MdTable};
+pub use markdown::{Heading, MarkdownData, MdBullet, MdRow, MdRows, MdTable};
 pub use summary::{
     summarize, ConfigAggregate, DataSummary, DirSummary, Dist, ErrorCount, ErrorSummary,
     FileSummary, KeyMetric, ModelAggregate, SourcedText,

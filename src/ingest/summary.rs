@@ -491,15 +491,15 @@ fn md_extract(
     }
     let mut taken = 0;
     for t in d.tables.iter().filter(|t| t.is_metric_value()) {
-        for row in &t.rows {
+        for row in t.rows.iter() {
             if metrics.len() >= MAX_KEY_METRICS || taken >= METRICS_PER_FILE {
                 return;
             }
-            if let [metric, value, ..] = row.as_slice() {
+            if let (Some(metric), Some(value)) = (row.get(0), row.get(1)) {
                 metrics.push(KeyMetric {
                     source: path.to_string(),
-                    metric: metric.clone(),
-                    value: value.clone(),
+                    metric: metric.to_string(),
+                    value: value.to_string(),
                 });
                 taken += 1;
             }
