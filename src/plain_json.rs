@@ -123,7 +123,16 @@ impl<'a, S: Sink<'a>> Plain<'_, 'a, S> {
         (self.at == self.b.len()).then_some(())
     }
 
+    /// Skips whitespace. Inlined for its common case, none at all (compact JSON such
+    /// as streamed chunks); runs of it are skipped out of line by [`Plain::ws_run`].
+    #[inline(always)]
     fn ws(&mut self) {
+        if let Some(b' ' | b'\n' | b'\t' | b'\r') = self.b.get(self.at) {
+            self.ws_run();
+        }
+    }
+
+    fn ws_run(&mut self) {
         while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.b.get(self.at) {
             self.at += 1;
             // Indentation: a run of spaces, skipped eight bytes at a time.
