@@ -86,6 +86,28 @@ fn string_stop(b: &[u8], mut i: usize) -> Option<usize> {
     Some(i + at)
 }
 
+/// Index of the first byte at or after `i` that is not a space (`b.len()` if none).
+/// Reads eight bytes at a time: XOR with spaces leaves a byte zero exactly when it
+/// was a space, and `((x & 0x7f) + 0x7f) | x` sets a byte's high bit exactly when the
+/// byte is nonzero (no carry crosses bytes), so the lowest flagged byte is the
+/// first non-space.
+fn spaces_end(b: &[u8], mut i: usize) -> usize {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const SPACES: u64 = 0x2020_2020_2020_2020;
+    while let Some(Ok(word)) = b.get(i..i + 8).map(<[u8; 8]>::try_from) {
+        let x = u64::from_le_bytes(word) ^ SPACES;
+        let nonzero = (((x & LOW7) + LOW7) | x) & !LOW7;
+        if nonzero != 0 {
+            return i + (nonzero.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    i
+}
+
 struct Plain<'s, 'a, S> {
     b: &'a [u8],
     text: &'a str,
@@ -101,9 +123,20 @@ impl<'a, S: Sink<'a>> Plain<'_, 'a, S> {
         (self.at == self.b.len()).then_some(())
     }
 
+    /// Skips whitespace. Inlined for its common case, none at all (compact JSON such
+    /// as streamed chunks); runs of it are skipped out of line by [`Plain::ws_run`].
+    #[inline(always)]
     fn ws(&mut self) {
+        if let Some(b' ' | b'\n' | b'\t' | b'\r') = self.b.get(self.at) {
+            self.ws_run();
+        }
+    }
+
+    fn ws_run(&mut self) {
         while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.b.get(self.at) {
             self.at += 1;
+            // Indentation: a run of spaces, skipped eight bytes at a time.
+            self.at = spaces_end(self.b, self.at);
         }
     }
 
@@ -306,6 +339,19 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn spaces_end_finds_the_first_non_space(
+            b in prop::collection::vec(prop_oneof![
+                Just(b' '), Just(b' '), Just(b' '), Just(b'\n'), Just(0u8), Just(0x1f),
+                Just(0x21), Just(0x60), Just(0xa0), Just(0xff), any::<u8>(),
+            ], 0..40),
+            i in 0usize..41,
+        ) {
+            let i = i.min(b.len());
+            let want = (i..b.len()).find(|&j| b[j] != b' ').unwrap_or(b.len());
+            prop_assert_eq!(super::spaces_end(&b, i), want);
+        }
 
         #[test]
         fn string_stop_finds_the_first_stop_byte(

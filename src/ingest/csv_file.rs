@@ -24,7 +24,63 @@ pub struct LabelColumn {
     /// Position in the header.
     pub index: usize,
     /// One value per data row; `None` where the cell was empty or missing.
-    pub values: Vec<Option<String>>,
+    pub values: LabelValues,
+}
+
+/// A label column's cells, one per data row, `None` where the cell was empty or
+/// missing: the `Vec<Option<String>>` they stand for, held as one text buffer and
+/// one span per row (a few allocations per column instead of one per cell). It
+/// compares, prints (`{:?}`) and serializes exactly as that vector does.
+#[derive(Clone, Default, PartialEq)]
+pub struct LabelValues {
+    /// The present cells, concatenated in row order.
+    text: String,
+    /// Per row: the cell's span in `text`, if present.
+    spans: Vec<Option<(usize, usize)>>,
+}
+
+impl LabelValues {
+    /// The cell of data row `i` (0-based); `None` when empty, missing or past the end.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let (start, end) = (*self.spans.get(i)?)?;
+        Some(&self.text[start..end])
+    }
+
+    /// The cells in row order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Option<&str>> + '_ {
+        self.spans.iter().map(|s| s.map(|(a, b)| &self.text[a..b]))
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// `true` when the column has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Appends a row's cell.
+    fn push(&mut self, cell: Option<&str>) {
+        self.spans.push(cell.map(|c| {
+            let start = self.text.len();
+            self.text.push_str(c);
+            (start, self.text.len())
+        }));
+    }
+}
+
+impl std::fmt::Debug for LabelValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for LabelValues {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
 }
 
 /// What a parsed CSV file holds.
@@ -60,7 +116,7 @@ impl CsvData {
 
 fn column_for(name: &str) -> Col {
     if LABEL_COLUMNS.iter().any(|l| name.eq_ignore_ascii_case(l)) {
-        Col::Label(Vec::new())
+        Col::Label(LabelValues::default())
     } else {
         Col::Num(Vec::new())
     }
@@ -68,7 +124,7 @@ fn column_for(name: &str) -> Col {
 
 enum Col {
     Num(Vec<Option<f64>>),
-    Label(Vec<Option<String>>),
+    Label(LabelValues),
     Text,
 }
 
@@ -216,7 +272,7 @@ impl Builder {
                         Col::Num(v)
                     }
                     Col::Label(mut v) => {
-                        v.reserve(self.rows_hint);
+                        v.spans.reserve(self.rows_hint);
                         Col::Label(v)
                     }
                     Col::Text => Col::Text,
@@ -230,7 +286,7 @@ impl Builder {
             self.ragged_rows.push(line);
         }
         for (i, col) in self.cols.iter_mut().enumerate() {
-            let cell = fields.field(i).map(|c| c.trim()).filter(|c| !c.is_empty());
+            let cell = fields.field(i).map(trim).filter(|c| !c.is_empty());
             match col {
                 Col::Num(values) => match cell {
                     None => values.push(None),
@@ -239,7 +295,7 @@ impl Builder {
                         _ => *col = Col::Text,
                     },
                 },
-                Col::Label(values) => values.push(cell.map(str::to_string)),
+                Col::Label(values) => values.push(cell),
                 Col::Text => {}
             }
         }
@@ -285,6 +341,15 @@ const POW10: [f64; 23] = [
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
+/// `s.trim()`, without its Unicode scan when both ends are printable ASCII (no
+/// whitespace at either end: nothing to trim).
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 /// `s.parse::<f64>().ok()`, with a shortcut for plain decimals (`-?d*.?d*`, 1 to 15
 /// digits): their digits are an exact integer below 2^53 and the divisor an exact
 /// power of ten, so one IEEE division gives the correctly rounded value, the one
@@ -292,30 +357,40 @@ const POW10: [f64; 23] = [
 /// to `str::parse`.
 fn parse_f64(s: &str) -> Option<f64> {
     let b = s.as_bytes();
-    let (neg, digits) = match b.first() {
-        Some(b'-') => (true, &b[1..]),
+    let (neg, digits) = match b.split_first() {
+        Some((b'-', rest)) => (true, rest),
         _ => (false, b),
     };
-    let mut mantissa = 0u64;
-    let mut ndigits = 0u32;
-    let mut frac = 0usize;
-    let mut dot = false;
-    for &c in digits {
-        match c {
-            b'0'..=b'9' if ndigits < 15 => {
-                mantissa = mantissa * 10 + u64::from(c - b'0');
-                ndigits += 1;
-                frac += usize::from(dot);
-            }
-            b'.' if !dot => dot = true,
-            _ => return s.parse().ok(),
-        }
-    }
-    if ndigits == 0 {
+    let (int, frac) = match digits.iter().position(|&c| c == b'.') {
+        Some(dot) => (&digits[..dot], &digits[dot + 1..]),
+        None => (digits, &digits[digits.len()..]),
+    };
+    // Bytes other than the sign and the first dot: digits if the shortcut applies.
+    let ndigits = int.len() + frac.len();
+    if ndigits == 0 || ndigits > 15 {
         return s.parse().ok();
     }
-    let v = mantissa as f64 / POW10[frac];
+    let mut mantissa = 0u64;
+    for part in [int, frac] {
+        for &c in part {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return s.parse().ok();
+            }
+            mantissa = mantissa * 10 + u64::from(d);
+        }
+    }
+    let v = mantissa as f64 / POW10[frac.len()];
     Some(if neg { -v } else { v })
+}
+
+/// Index of the first `,`, `\r` or `\n` in `b` at or after `from`, else `b.len()`.
+/// A byte loop: fields are short, where memchr's set-up costs more than the scan.
+fn field_end(b: &[u8], from: usize) -> usize {
+    b[from..]
+        .iter()
+        .position(|&c| matches!(c, b',' | b'\r' | b'\n'))
+        .map_or(b.len(), |e| from + e)
 }
 
 /// Splits `text` into records exactly as csv-core's default reader does (see
@@ -333,15 +408,17 @@ fn parse_simple(text: &str) -> Option<Result<CsvData, String>> {
     let mut builder = Builder::new(memchr::memchr_iter(b'\n', b).count());
     let mut fields: Vec<&str> = Vec::with_capacity(32);
     let mut pos = 0;
+    // csv-core's line count when it starts on a record: 1 + the `\n` bytes before
+    // the end of the previous record (its terminator included), counted as read.
     let mut line = 1u64;
-    let mut counted = 0;
+    let mut lfs = 0u64;
     loop {
-        // csv-core's line count when it starts on this record.
-        line += memchr::memchr_iter(b'\n', &b[counted..pos]).count() as u64;
-        counted = pos;
+        line += lfs;
+        lfs = 0;
         let record_line = line;
         // Empty lines (and the LF of a CRLF) before the record.
         while pos < n && (b[pos] == b'\r' || b[pos] == b'\n') {
+            lfs += u64::from(b[pos] == b'\n');
             pos += 1;
         }
         if pos == n {
@@ -351,25 +428,29 @@ fn parse_simple(text: &str) -> Option<Result<CsvData, String>> {
         loop {
             if pos < n && b[pos] == b'"' {
                 let close = pos + 1 + memchr::memchr(b'"', &b[pos + 1..])?;
-                fields.push(&text[pos + 1..close]);
+                let quoted = &text[pos + 1..close];
+                lfs += quoted.bytes().filter(|&c| c == b'\n').count() as u64;
+                fields.push(quoted);
                 pos = close + 1;
                 match b.get(pos) {
                     None => break,
                     Some(b',') => pos += 1,
-                    Some(b'\r' | b'\n') => {
+                    Some(&end @ (b'\r' | b'\n')) => {
+                        lfs += u64::from(end == b'\n');
                         pos += 1;
                         break;
                     }
                     Some(_) => return None,
                 }
             } else {
-                let end = memchr::memchr3(b',', b'\r', b'\n', &b[pos..]).map_or(n, |e| pos + e);
+                let end = field_end(b, pos);
                 fields.push(&text[pos..end]);
                 pos = end;
                 match b.get(pos) {
                     None => break,
                     Some(b',') => pos += 1,
-                    Some(_) => {
+                    Some(&end) => {
+                        lfs += u64::from(end == b'\n');
                         pos += 1;
                         break;
                     }
@@ -402,6 +483,68 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shortcuts_agree_with_std() {
+        let cells = [
+            "0",
+            "-0",
+            "7",
+            "-7",
+            "79.14",
+            "0.000",
+            "5.",
+            ".5",
+            "-.5",
+            "-5.",
+            ".",
+            "-",
+            "-.",
+            "1.2.3",
+            "1..2",
+            "--1",
+            "+1",
+            "1e5",
+            "inf",
+            "NaN",
+            "123456789012345",
+            "1234567890123456",
+            "0.000000000000001",
+            "12345678901234.5",
+            "9007199254740993",
+            "00012.50",
+            "1,5",
+            "2025-01-21",
+            " 7",
+            "7 ",
+            "\u{a0}7",
+            "x",
+            "",
+        ];
+        for c in cells {
+            let want: Option<f64> = c.parse().ok();
+            assert_eq!(
+                format!("{:?}", parse_f64(c)),
+                format!("{want:?}"),
+                "parse_f64({c:?})"
+            );
+        }
+        for c in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\ta\n",
+            "\u{a0}a",
+            "a\u{2003}",
+            "a b",
+            "\u{e9}",
+            "ab",
+        ] {
+            assert_eq!(trim(c), c.trim(), "trim({c:?})");
+        }
+    }
+
+    #[test]
     fn types_columns_and_flags_ragged_rows() {
         let d =
             parse("model,tokens_s,note,error\nm1,80.5,x,\nm2,,y\nm3,90,z,boom,extra\n").unwrap();
@@ -412,10 +555,19 @@ mod tests {
             d.numeric("TOKENS_S").unwrap().values,
             vec![Some(80.5), None, Some(90.0)]
         );
-        assert_eq!(d.label("model").unwrap().values[2].as_deref(), Some("m3"));
+        assert_eq!(d.label("model").unwrap().values.get(2), Some("m3"));
+        let errors = &d.label("error").unwrap().values;
         assert_eq!(
-            d.label("error").unwrap().values,
-            vec![None, None, Some("boom".into())]
+            errors.iter().collect::<Vec<_>>(),
+            [None, None, Some("boom")]
         );
+        let want: Vec<Option<String>> = vec![None, None, Some("boom".into())];
+        assert_eq!(format!("{errors:?}"), format!("{want:?}"));
+        assert_eq!(
+            serde_json::to_string(errors).unwrap(),
+            serde_json::to_string(&want).unwrap()
+        );
+        assert_eq!((errors.len(), errors.is_empty()), (3, false));
+        assert_eq!(errors.get(3), None);
     }
 }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use super::json_tree::{self, Tape, Tok};
 
@@ -59,7 +59,93 @@ pub struct MetricRecord {
     /// Error message for failed runs (`error` string, `success: false`, `status: "error"`).
     pub error: Option<String>,
     /// Every numeric field of the object (its own keys only), by key.
-    pub fields: BTreeMap<String, f64>,
+    pub fields: NumericFields,
+}
+
+/// A record's numeric fields: each key once, in `str` order, with the value of its
+/// last occurrence — the map that collecting the object's `(key, value)` pairs in
+/// file order into a `BTreeMap<String, f64>` gives, held in two allocations instead
+/// of one per key and per tree node. It compares, prints (`{:?}`) and serializes
+/// exactly as that map does.
+#[derive(Clone, Default, PartialEq)]
+pub struct NumericFields {
+    /// The keys, concatenated in order.
+    keys: String,
+    /// For each key in order: the end of the key in `keys`, and its value.
+    entries: Vec<(usize, f64)>,
+}
+
+impl NumericFields {
+    /// Builds the map from `pairs` in file order, using `scratch` (left empty) to
+    /// sort them: a stable sort keeps repeated keys in file order, and the last of
+    /// each run is kept, as a map insert would.
+    fn from_pairs<'k>(
+        scratch: &mut Vec<(&'k str, f64)>,
+        pairs: impl Iterator<Item = (&'k str, f64)>,
+    ) -> Self {
+        scratch.clear();
+        scratch.extend(pairs);
+        scratch.sort_by(|a, b| a.0.cmp(b.0));
+        let mut kept = 0;
+        for i in 0..scratch.len() {
+            if i + 1 < scratch.len() && scratch[i + 1].0 == scratch[i].0 {
+                continue;
+            }
+            scratch[kept] = scratch[i];
+            kept += 1;
+        }
+        scratch.truncate(kept);
+        let mut keys = String::with_capacity(scratch.iter().map(|(k, _)| k.len()).sum());
+        let mut entries = Vec::with_capacity(scratch.len());
+        for (k, v) in scratch.drain(..) {
+            keys.push_str(k);
+            entries.push((keys.len(), v));
+        }
+        Self { keys, entries }
+    }
+
+    /// The fields as `(key, value)`, in key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, f64)> + '_ {
+        self.entries.iter().enumerate().map(|(i, &(end, v))| {
+            let start = if i == 0 { 0 } else { self.entries[i - 1].0 };
+            (&self.keys[start..end], v)
+        })
+    }
+
+    /// The value of `key`, if the record has it.
+    pub fn get(&self, key: &str) -> Option<f64> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// `true` when the record has no numeric field.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl FromIterator<(String, f64)> for NumericFields {
+    /// Collects through a `BTreeMap<String, f64>`: the map semantics by definition.
+    fn from_iter<I: IntoIterator<Item = (String, f64)>>(pairs: I) -> Self {
+        let map: BTreeMap<String, f64> = pairs.into_iter().collect();
+        Self::from_pairs(&mut Vec::new(), map.iter().map(|(k, &v)| (k.as_str(), v)))
+    }
+}
+
+impl fmt::Debug for NumericFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for NumericFields {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
 }
 
 /// What a parsed JSON file holds.
@@ -191,12 +277,15 @@ pub(super) fn parse(text: &str) -> Result<JsonData, String> {
             .collect(),
         _ => Vec::new(),
     };
-    let mut records = Vec::new();
-    let mut pointer = String::new();
-    visit(&tape, 0, &Ctx::default(), &mut pointer, &mut records);
+    let mut out = Out {
+        pointer: String::new(),
+        records: Vec::new(),
+        scratch: Vec::new(),
+    };
+    visit(&tape, 0, &Ctx::default(), &mut out);
     Ok(JsonData {
         top_level_keys,
-        records,
+        records: out.records,
     })
 }
 
@@ -219,13 +308,15 @@ fn is_container(t: &Tok<'_>) -> bool {
     matches!(t, Tok::Arr { .. } | Tok::Obj { .. })
 }
 
-fn visit<'t>(
-    tape: &'t Tape<'_>,
-    i: usize,
-    parent: &Ctx<'t>,
-    pointer: &mut String,
-    out: &mut Vec<MetricRecord>,
-) {
+/// What [`visit`] writes: the records found, with the JSON pointer of the value
+/// being visited and a scratch vector for [`NumericFields::from_pairs`].
+struct Out<'t> {
+    pointer: String,
+    records: Vec<MetricRecord>,
+    scratch: Vec<(&'t str, f64)>,
+}
+
+fn visit<'t>(tape: &'t Tape<'_>, i: usize, parent: &Ctx<'t>, out: &mut Out<'t>) {
     match tape.toks[i] {
         Tok::Obj { .. } => {
             let mut slots = Slots {
@@ -251,18 +342,18 @@ fn visit<'t>(
                 }
             }
             ctx.apply(&own);
-            if out.len() < MAX_RECORDS {
-                if let Some(rec) = record(tape, i, &slots, &ctx, pointer) {
-                    out.push(rec);
+            if out.records.len() < MAX_RECORDS {
+                if let Some(rec) = record(tape, i, &slots, &ctx, out) {
+                    out.records.push(rec);
                 }
             }
             if containers {
                 for (k, v) in tape.members(i) {
                     if is_container(&tape.toks[v]) {
-                        let len = pointer.len();
-                        push_segment(pointer, tape.key(k));
-                        visit(tape, v, &ctx, pointer, out);
-                        pointer.truncate(len);
+                        let len = out.pointer.len();
+                        push_segment(&mut out.pointer, tape.key(k));
+                        visit(tape, v, &ctx, out);
+                        out.pointer.truncate(len);
                     }
                 }
             }
@@ -270,10 +361,10 @@ fn visit<'t>(
         Tok::Arr { .. } => {
             for (n, v) in tape.items(i).enumerate() {
                 if is_container(&tape.toks[v]) {
-                    let len = pointer.len();
-                    let _ = write!(pointer, "/{n}");
-                    visit(tape, v, parent, pointer, out);
-                    pointer.truncate(len);
+                    let len = out.pointer.len();
+                    let _ = write!(out.pointer, "/{n}");
+                    visit(tape, v, parent, out);
+                    out.pointer.truncate(len);
                 }
             }
         }
@@ -295,12 +386,12 @@ fn error_of(slots: &Slots<'_, '_>) -> Option<String> {
     failed.then(|| "failed (no message)".to_string())
 }
 
-fn record(
-    tape: &Tape<'_>,
+fn record<'t>(
+    tape: &'t Tape<'_>,
     i: usize,
     slots: &Slots<'_, '_>,
     ctx: &Ctx<'_>,
-    pointer: &str,
+    out: &mut Out<'t>,
 ) -> Option<MetricRecord> {
     let has_metric = slots.at[..METRIC_KEYS.len()]
         .iter()
@@ -323,20 +414,18 @@ fn record(
         .or_else(|| slots.num(6).map(|ms| ms / 1000.0));
     // load_s, then load_duration (ns) / 1e9.
     let load_s = slots.num(14).or_else(|| slots.num(10).map(|ns| ns / 1e9));
-    let fields = tape
-        .members(i)
-        .filter_map(|(k, v)| {
-            tape.toks[v]
-                .as_f64()
-                .filter(|x| x.is_finite())
-                .map(|x| (tape.key(k).to_string(), x))
-        })
-        .collect();
+    let numeric = tape.members(i).filter_map(|(k, v)| {
+        tape.toks[v]
+            .as_f64()
+            .filter(|x| x.is_finite())
+            .map(|x| (tape.key(k), x))
+    });
+    let fields = NumericFields::from_pairs(&mut out.scratch, numeric);
     Some(MetricRecord {
-        pointer: if pointer.is_empty() {
+        pointer: if out.pointer.is_empty() {
             "/".to_string()
         } else {
-            pointer.to_string()
+            out.pointer.clone()
         },
         model: ctx.model.map(str::to_string),
         num_gpu: ctx.num_gpu,
@@ -375,6 +464,40 @@ mod tests {
         assert_eq!(r.ttft_s, Some(0.25));
         assert_eq!(d.records[1].error.as_deref(), Some("timeout"));
         assert!(parse("{").unwrap_err().starts_with("invalid JSON"));
+    }
+
+    #[test]
+    fn numeric_fields_are_the_btree_map_of_the_pairs() {
+        let cases: &[&[(&str, f64)]] = &[
+            &[],
+            &[("b", 1.0), ("a", 2.0), ("b", 3.0), ("", 4.0), ("a", -0.0)],
+            &[
+                ("z", 1.0),
+                ("\u{e9}", 2.0),
+                ("e\"q", 3.0),
+                ("z", 5.0),
+                ("z", 6.0),
+            ],
+            &[("x", 1.5), ("y", 2.5)],
+        ];
+        for pairs in cases {
+            let map: BTreeMap<String, f64> =
+                pairs.iter().map(|&(k, v)| (k.to_string(), v)).collect();
+            let fields = NumericFields::from_pairs(&mut Vec::new(), pairs.iter().copied());
+            assert_eq!(format!("{fields:?}"), format!("{map:?}"));
+            assert_eq!(
+                serde_json::to_string(&fields).unwrap(),
+                serde_json::to_string(&map).unwrap()
+            );
+            let collected: NumericFields = pairs.iter().map(|&(k, v)| (k.to_string(), v)).collect();
+            assert_eq!(collected, fields);
+            assert_eq!(fields.len(), map.len());
+            assert_eq!(fields.is_empty(), map.is_empty());
+            for (k, v) in &map {
+                assert_eq!(fields.get(k), Some(*v));
+            }
+            assert_eq!(fields.get("absent"), None);
+        }
     }
 
     #[test]
@@ -418,7 +541,7 @@ mod tests {
         );
         assert_eq!(r.tokens_per_second, Some(42.0));
         assert_eq!(r.error.as_deref(), Some("failed (no message)"));
-        let fields: Vec<(&str, f64)> = r.fields.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let fields: Vec<(&str, f64)> = r.fields.iter().collect();
         assert_eq!(
             fields,
             [

@@ -33,12 +33,31 @@ pub struct Dist {
 impl Dist {
     /// `None` for an empty slice; sorts `values` in place.
     pub fn of(values: &mut [f64]) -> Option<Dist> {
-        if values.is_empty() {
-            return None;
-        }
         // Values equal under `total_cmp` have the same bits, so an unstable sort
         // leaves the same slice as a stable one, without its buffer.
         values.sort_unstable_by(f64::total_cmp);
+        Self::of_sorted(values)
+    }
+
+    /// [`Dist::of`], sorting through `keys` (scratch, any content): `total_cmp`
+    /// orders floats as [`total_key`] orders integers, so sorting the keys and
+    /// mapping them back leaves `values` exactly as [`Dist::of`] sorts them, with
+    /// cheaper comparisons.
+    fn of_sorting_with(values: &mut [f64], keys: &mut Vec<u64>) -> Option<Dist> {
+        keys.clear();
+        keys.extend(values.iter().map(|&v| total_key(v)));
+        keys.sort_unstable();
+        for (v, &k) in values.iter_mut().zip(keys.iter()) {
+            *v = from_total_key(k);
+        }
+        Self::of_sorted(values)
+    }
+
+    /// The distribution of `values`, sorted by `total_cmp`.
+    fn of_sorted(values: &[f64]) -> Option<Dist> {
+        if values.is_empty() {
+            return None;
+        }
         let n = values.len();
         let median = if n % 2 == 1 {
             values[n / 2]
@@ -53,6 +72,25 @@ impl Dist {
             max: values[n - 1],
         })
     }
+}
+
+const SIGN: u64 = 1 << 63;
+
+/// An integer whose unsigned order is `f64::total_cmp`'s order of the floats: the
+/// bits with the sign flipped for positive values, all bits flipped for negative
+/// ones (what `total_cmp` compares, shifted to unsigned).
+fn total_key(v: f64) -> u64 {
+    let b = v.to_bits();
+    if b & SIGN == 0 {
+        b | SIGN
+    } else {
+        !b
+    }
+}
+
+/// The float of a [`total_key`].
+fn from_total_key(k: u64) -> f64 {
+    f64::from_bits(if k & SIGN != 0 { k & !SIGN } else { !k })
 }
 
 /// Aggregates for one model over all CSV rows and JSON records attributed to it.
@@ -221,32 +259,141 @@ struct Obs<'a> {
     error: Option<&'a str>,
 }
 
-#[derive(Default)]
+/// Observation counts of one key.
+#[derive(Default, Clone, Copy)]
 struct Acc {
     calls: u64,
     errors: u64,
-    tps: Vec<f64>,
-    ttft: Vec<f64>,
-    warm: Vec<f64>,
-    cold: Vec<f64>,
 }
 
-impl Acc {
-    fn add(&mut self, o: &Obs<'_>) {
-        self.calls += 1;
+/// The metrics gathered per key, as indices into [`Accs::samples`].
+const TPS: usize = 0;
+const TTFT: usize = 1;
+const WARM: usize = 2;
+const COLD: usize = 3;
+
+/// One metric's values for every key of an [`Accs`], each tagged with its key's
+/// position: one vector for all keys, grouped once at the end, instead of one
+/// growing vector per key.
+#[derive(Default)]
+struct Samples(Vec<(usize, f64)>);
+
+impl Samples {
+    /// The values grouped by position (`groups` positions), in push order within
+    /// a group: a counting sort.
+    fn grouped(&self, groups: usize) -> Grouped {
+        let mut starts = vec![0usize; groups + 1];
+        for &(at, _) in &self.0 {
+            starts[at + 1] += 1;
+        }
+        for at in 0..groups {
+            starts[at + 1] += starts[at];
+        }
+        let mut next = starts[..groups].to_vec();
+        let mut values = vec![0.0; self.0.len()];
+        for &(at, v) in &self.0 {
+            values[next[at]] = v;
+            next[at] += 1;
+        }
+        Grouped { values, starts }
+    }
+}
+
+/// [`Samples`] grouped: position `at`'s values are `values[starts[at]..starts[at + 1]]`.
+struct Grouped {
+    values: Vec<f64>,
+    starts: Vec<usize>,
+}
+
+/// Accumulators by key. Observations come in runs with the same key (one file's
+/// rows, one run's records), so the key of the last lookup is tried before the
+/// ordered index: most observations cost one key comparison.
+struct Accs<K> {
+    /// Position of each key's accumulator.
+    index: BTreeMap<K, usize>,
+    /// Counts by position (first-seen order).
+    accs: Vec<Acc>,
+    /// The key of the last lookup and its position.
+    last: Option<(K, usize)>,
+    /// Values of decode throughput, TTFT, warm TTFT, cold TTFT ([`TPS`]...).
+    samples: [Samples; 4],
+}
+
+impl<K: Ord + Copy> Accs<K> {
+    fn new() -> Self {
+        Self {
+            index: BTreeMap::new(),
+            accs: Vec::new(),
+            last: None,
+            samples: Default::default(),
+        }
+    }
+
+    /// The position of `key` (a new, empty accumulator the first time).
+    fn position(&mut self, key: K) -> usize {
+        match self.last {
+            Some((k, at)) if k == key => at,
+            _ => {
+                let next = self.accs.len();
+                let at = *self.index.entry(key).or_insert(next);
+                if at == next {
+                    self.accs.push(Acc::default());
+                }
+                self.last = Some((key, at));
+                at
+            }
+        }
+    }
+
+    /// Counts `o` under `key`; a successful call's throughput and TTFT (also as
+    /// warm or cold TTFT when known) are kept.
+    fn add(&mut self, key: K, o: &Obs<'_>) {
+        let at = self.position(key);
+        let acc = &mut self.accs[at];
+        acc.calls += 1;
         if o.error.is_some() {
-            self.errors += 1;
+            acc.errors += 1;
             return;
         }
-        self.tps.extend(o.tps);
+        if let Some(v) = o.tps {
+            self.samples[TPS].0.push((at, v));
+        }
         if let Some(t) = o.ttft {
-            self.ttft.push(t);
+            self.samples[TTFT].0.push((at, t));
             match o.cold {
-                Some(true) => self.cold.push(t),
-                Some(false) => self.warm.push(t),
+                Some(true) => self.samples[COLD].0.push((at, t)),
+                Some(false) => self.samples[WARM].0.push((at, t)),
                 None => {}
             }
         }
+    }
+
+    /// Every key in key order, with its position, and the accumulators to read.
+    fn finish(self) -> (Vec<(K, usize)>, Finished) {
+        let n = self.accs.len();
+        let finished = Finished {
+            groups: self.samples.map(|s| s.grouped(n)),
+            accs: self.accs,
+            keys: Vec::new(),
+        };
+        (self.index.into_iter().collect(), finished)
+    }
+}
+
+/// Finished accumulators, by position.
+struct Finished {
+    accs: Vec<Acc>,
+    groups: [Grouped; 4],
+    /// Scratch for [`Dist::of_sorting_with`].
+    keys: Vec<u64>,
+}
+
+impl Finished {
+    /// The distribution of `metric` ([`TPS`]...) at position `at`.
+    fn dist(&mut self, metric: usize, at: usize) -> Option<Dist> {
+        let g = &mut self.groups[metric];
+        let values = &mut g.values[g.starts[at]..g.starts[at + 1]];
+        Dist::of_sorting_with(values, &mut self.keys)
     }
 }
 
@@ -278,9 +425,7 @@ fn csv_obs<'a>(d: &'a CsvData, mut f: impl FnMut(Obs<'a>)) {
     let at = |c: Option<&super::NumericColumn>, i: usize| {
         c.and_then(|c| c.values.get(i).copied().flatten())
     };
-    let label = |c: Option<&'a super::LabelColumn>, i: usize| {
-        c.and_then(|c| c.values.get(i)).and_then(|v| v.as_deref())
-    };
+    let label = |c: Option<&'a super::LabelColumn>, i: usize| c.and_then(|c| c.values.get(i));
     for i in 0..d.rows as usize {
         let o = Obs {
             model: label(model, i),
@@ -346,15 +491,15 @@ fn md_extract(
     }
     let mut taken = 0;
     for t in d.tables.iter().filter(|t| t.is_metric_value()) {
-        for row in &t.rows {
+        for row in t.rows.iter() {
             if metrics.len() >= MAX_KEY_METRICS || taken >= METRICS_PER_FILE {
                 return;
             }
-            if let [metric, value, ..] = row.as_slice() {
+            if let (Some(metric), Some(value)) = (row.get(0), row.get(1)) {
                 metrics.push(KeyMetric {
                     source: path.to_string(),
-                    metric: metric.clone(),
-                    value: value.clone(),
+                    metric: metric.to_string(),
+                    value: value.to_string(),
                 });
                 taken += 1;
             }
@@ -374,8 +519,8 @@ fn key_of<'c>(o: &Obs<'_>, model: &'c str) -> ConfigKey<'c> {
 /// Builds the [`DataSummary`] of a corpus. Deterministic: the same corpus always yields
 /// the same summary (walk order, `BTreeMap`s, fixed caps).
 pub fn summarize<'c>(corpus: &'c Corpus) -> DataSummary {
-    let mut models: BTreeMap<&'c str, Acc> = BTreeMap::new();
-    let mut configs: BTreeMap<ConfigKey<'c>, Acc> = BTreeMap::new();
+    let mut models: Accs<&'c str> = Accs::new();
+    let mut configs: Accs<ConfigKey<'c>> = Accs::new();
     let mut errors: BTreeMap<&'c str, u64> = BTreeMap::new();
     let mut observations = 0u64;
     let mut findings = Vec::new();
@@ -386,9 +531,9 @@ pub fn summarize<'c>(corpus: &'c Corpus) -> DataSummary {
         let mut add = |o: Obs<'c>| {
             observations += 1;
             let model = o.model.unwrap_or(UNATTRIBUTED);
-            models.entry(model).or_default().add(&o);
+            models.add(model, &o);
             if o.model.is_some() {
-                configs.entry(key_of(&o, model)).or_default().add(&o);
+                configs.add(key_of(&o, model), &o);
             }
             if let Some(e) = o.error {
                 *errors.entry(e).or_default() += 1;
@@ -427,30 +572,32 @@ pub fn summarize<'c>(corpus: &'c Corpus) -> DataSummary {
             parsed: f.outcome.is_ok(),
         });
     }
-    let models = models
+    let (order, mut m) = models.finish();
+    let models = order
         .into_iter()
-        .map(|(model, mut a)| ModelAggregate {
+        .map(|(model, at)| ModelAggregate {
             model: model.to_string(),
-            calls: a.calls,
-            errors: a.errors,
-            tokens_per_second: Dist::of(&mut a.tps),
-            ttft_s: Dist::of(&mut a.ttft),
-            ttft_warm_s: Dist::of(&mut a.warm),
-            ttft_cold_s: Dist::of(&mut a.cold),
+            calls: m.accs[at].calls,
+            errors: m.accs[at].errors,
+            tokens_per_second: m.dist(TPS, at),
+            ttft_s: m.dist(TTFT, at),
+            ttft_warm_s: m.dist(WARM, at),
+            ttft_cold_s: m.dist(COLD, at),
         })
         .collect();
-    let configs = configs
+    let (order, mut c) = configs.finish();
+    let configs = order
         .into_iter()
-        .map(|((model, num_gpu, num_ctx, temp), mut a)| ConfigAggregate {
+        .map(|((model, num_gpu, num_ctx, temp), at)| ConfigAggregate {
             model: model.to_string(),
             num_gpu,
             num_ctx,
             temperature: temp.map(|t| t as f64 / 1000.0),
-            calls: a.calls,
-            errors: a.errors,
-            tokens_per_second: Dist::of(&mut a.tps),
-            ttft_warm_s: Dist::of(&mut a.warm),
-            ttft_cold_s: Dist::of(&mut a.cold),
+            calls: c.accs[at].calls,
+            errors: c.accs[at].errors,
+            tokens_per_second: c.dist(TPS, at),
+            ttft_warm_s: c.dist(WARM, at),
+            ttft_cold_s: c.dist(COLD, at),
         })
         .collect();
     let mut by_message: Vec<ErrorCount> = errors
@@ -494,5 +641,43 @@ mod tests {
         );
         assert_eq!(Dist::of(&mut [4.0, 1.0, 2.0, 3.0]).unwrap().median, 2.5);
         assert!(Dist::of(&mut []).is_none());
+    }
+
+    #[test]
+    fn sorting_by_total_keys_is_sorting_by_total_cmp() {
+        let special = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            f64::MIN_POSITIVE,
+            -f64::MIN_POSITIVE,
+            5e-324,
+            -5e-324,
+            f64::MAX,
+            f64::MIN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            79.14,
+            0.375,
+        ];
+        let mut rng = crate::rng::SplitMix64::new(17);
+        for n in 0..40 {
+            let values: Vec<f64> = (0..n)
+                .map(|i| match rng.next_u64() % 3 {
+                    0 => special[(rng.next_u64() % special.len() as u64) as usize],
+                    1 => f64::from_bits(rng.next_u64()),
+                    _ => (i % 7) as f64 * 0.5,
+                })
+                .collect();
+            let (mut a, mut b) = (values.clone(), values);
+            let want = Dist::of(&mut a);
+            let got = Dist::of_sorting_with(&mut b, &mut vec![7, 1]);
+            assert_eq!(format!("{got:?}"), format!("{want:?}"));
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "same order, same bits");
+        }
     }
 }
