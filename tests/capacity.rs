@@ -890,6 +890,10 @@ fn concurrency_flags_are_checked() {
             "cannot be used with",
         ),
         (&[][..], "say what to search"),
+        (
+            &["--min-rate", "1", "--max-rate", "2", "--interval", "nope"][..],
+            "--interval: \"nope\" is unknown; valid: batch-means, correlated",
+        ),
     ] {
         let mut all = vec!["--stub", "capacity", "--slo", "p95:ttft<=1s"];
         all.extend_from_slice(args);
@@ -902,4 +906,47 @@ fn concurrency_flags_are_checked() {
         );
         assert!(!out.exists());
     }
+}
+
+#[test]
+fn the_correlated_interval_is_chosen_and_recorded() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("cap");
+    // The overload test's server (4 slots of 50 ms, 80 req/s): both ends beyond it
+    // (a probe far below the limit can stay inconclusive under this interval, see
+    // the README).
+    let o = capacity(
+        &[
+            "--stub",
+            &format!("capacity:slots=4,prefill=100000,decode={DECODE},tokens={TOKENS}"),
+            "--slo",
+            "p95:ttft<=100ms",
+            "--min-rate",
+            "120",
+            "--max-rate",
+            "160",
+            "--max-probes",
+            "2",
+            "--interval",
+            "correlated",
+            "--max-lag",
+            "60s",
+        ],
+        &out,
+    );
+    assert_eq!(o.status.code(), Some(6), "{}", text(&o));
+    let r = report(&out);
+    assert_eq!(r["interval"], "correlated");
+    let md = std::fs::read_to_string(out.join("capacity.md")).unwrap();
+    assert!(md.contains("--interval correlated"), "{md}");
+    // Beyond the capacity a probe fails under either interval: the search stops
+    // after the lowest rate.
+    assert_eq!(
+        r["bracket"]["fail"].as_f64(),
+        Some(120.0),
+        "{}",
+        r["bracket"]
+    );
+    assert!(r["bracket"]["pass"].is_null(), "{}", r["bracket"]);
 }

@@ -181,12 +181,7 @@ fn probe_and_need(s: &Setting, rate: f64, measured: u64, seed: u64) -> (Verdict,
     let warm = ((measured as f64) * warm_fraction).ceil() as u64;
     let (intended, all, done) = queue(s, rate, measured + warm, seed);
     let samples = &all[warm as usize..];
-    let (ci, later) = if std::env::var("SIM_STAT").is_ok_and(|v| v == "limit") {
-        (
-            stats::quantile_ci_at_limit(samples, s.quantile, CONFIDENCE, s.limit_ms).unwrap(),
-            stats::later_half_within_at_limit(samples, s.quantile, CONFIDENCE, s.limit_ms),
-        )
-    } else if correlated() {
+    let (ci, later) = if correlated() {
         let later = if std::env::var("SIM_STAT").is_ok_and(|v| v == "mixed") {
             stats::later_half_within(samples, s.quantile, CONFIDENCE, s.limit_ms)
         } else {

@@ -121,6 +121,37 @@ pub struct CapacitySpec {
     pub seed: u64,
     /// The load engine's lag bound (a probe beyond it is client-limited).
     pub max_lag_ns: u64,
+    /// How each probe's percentile intervals are computed.
+    pub interval: Interval,
+}
+
+/// How a probe's percentile intervals are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interval {
+    /// Batch means, the standard error floored at the binomial one
+    /// ([`stats::quantile_ci`]).
+    #[default]
+    BatchMeans,
+    /// Batch means, the floor widened by the autocorrelation time τ of the
+    /// exceedances of the estimate ([`stats::quantile_ci_correlated`]): honest near a
+    /// Poisson-fed queue's knee, but a probe then needs about 97 · τ measured
+    /// requests per half to pass a p95 at all.
+    Correlated,
+}
+
+impl std::str::FromStr for Interval {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "batch-means" => Ok(Interval::BatchMeans),
+            "correlated" => Ok(Interval::Correlated),
+            other => Err(format!(
+                "{other:?} is unknown; valid: batch-means, correlated"
+            )),
+        }
+    }
 }
 
 /// One target's percentile at one probe, ms (∞ when failures reach it).
@@ -219,6 +250,8 @@ pub struct CapacityReport {
     pub half_width: Option<f64>,
     /// Requests (agent workloads: sessions) sent over all probes.
     pub requests_spent: u64,
+    /// How the probes' percentile intervals were computed.
+    pub interval: Interval,
     /// Seconds the search took.
     pub wall_s: f64,
 }
@@ -423,6 +456,7 @@ pub fn run_capacity(
         estimate: None,
         half_width: None,
         requests_spent: 0,
+        interval: spec.interval,
         wall_s: 0.0,
     };
     while let Step::Probe { load, repeat } = search.next() {
@@ -834,7 +868,16 @@ fn target_results(
         .zip(samples)
         .map(|(t, s)| {
             let limit_ms = t.limit_ns as f64 / 1e6;
-            let ci = stats::quantile_ci(&s, t.quantile, CONFIDENCE);
+            let (ci, later_half_within) = match spec.interval {
+                Interval::BatchMeans => (
+                    stats::quantile_ci(&s, t.quantile, CONFIDENCE),
+                    stats::later_half_within(&s, t.quantile, CONFIDENCE, limit_ms),
+                ),
+                Interval::Correlated => (
+                    stats::quantile_ci_correlated(&s, t.quantile, CONFIDENCE),
+                    stats::later_half_within_correlated(&s, t.quantile, CONFIDENCE, limit_ms),
+                ),
+            };
             TargetResult {
                 target: t.to_string(),
                 limit_ms,
@@ -842,7 +885,7 @@ fn target_results(
                 estimate_ms: ci.and_then(|c| finite(c.estimate)),
                 lower_ms: ci.and_then(|c| finite(c.lower)),
                 upper_ms: ci.and_then(|c| finite(c.upper)),
-                later_half_within: stats::later_half_within(&s, t.quantile, CONFIDENCE, limit_ms),
+                later_half_within,
             }
         })
         .collect())

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
-use super::{Axis, CapacityReport, ProbeResult};
+use super::{Axis, CapacityReport, Interval, ProbeResult};
 use crate::report::page::{Cell, Page, Table};
 
 /// Writing the report failed.
@@ -98,7 +98,11 @@ fn head(r: &CapacityReport) -> [String; 7] {
 /// What the report's percentiles mean, for its notes: the per-request view, and
 /// for agent workloads the job-level one.
 fn meaning(r: &CapacityReport) -> String {
-    match &r.sessions {
+    let interval = match r.interval {
+        Interval::BatchMeans => "",
+        Interval::Correlated => " Intervals: --interval correlated (the standard error's floor widened by the autocorrelation time of the exceedances of the estimate).",
+    };
+    let load = match &r.sessions {
         None => "Latencies count from each request's intended send; a failed request is infinitely slow.".into(),
         Some(s) => format!(
             "Load: {s}, at {}. A `job` target bounds a percentile of job latency, from the session's intended start to its last turn's end (a failed or unfinished job is infinitely slow); `ttft`, `tpot` and `e2e` targets bound each turn from its own intended send.",
@@ -107,7 +111,8 @@ fn meaning(r: &CapacityReport) -> String {
                 Axis::Concurrency => "a number of concurrent sessions (slots)",
             }
         ),
-    }
+    };
+    format!("{load}{interval}")
 }
 
 fn row(r: &CapacityReport, p: &ProbeResult) -> [String; 7] {

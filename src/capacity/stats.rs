@@ -65,22 +65,6 @@ pub fn quantile_ci_correlated(samples: &[f64], q: f64, confidence: f64) -> Optio
     interval(samples, q, confidence, Tau::AtEstimate)
 }
 
-/// [`quantile_ci_correlated`] with τ taken at `limit` instead of at the estimate:
-/// the autocorrelation time of the exceedances of the limit, whose fraction is what
-/// a verdict about the limit tests (F(limit) ≥ q). Near the knee the estimate is
-/// close to the limit and both give about the same τ; far below it (no sample, or
-/// a few scattered ones, beyond the limit) τ is about 1 and the interval is
-/// [`quantile_ci`]'s, so a probe far from the limit keeps its power.
-/// Deterministic; `None` as [`quantile_ci`].
-pub fn quantile_ci_at_limit(
-    samples: &[f64],
-    q: f64,
-    confidence: f64,
-    limit: f64,
-) -> Option<QuantileCi> {
-    interval(samples, q, confidence, Tau::At(limit))
-}
-
 /// Which autocorrelation time widens an interval's standard-error floor.
 #[derive(Debug, Clone, Copy)]
 enum Tau {
@@ -88,8 +72,6 @@ enum Tau {
     One,
     /// Of the exceedances of the estimate: [`quantile_ci_correlated`].
     AtEstimate,
-    /// Of the exceedances of this value: [`quantile_ci_at_limit`].
-    At(f64),
 }
 
 /// [`quantile_ci`] with the floor's τ chosen by `tau`.
@@ -107,7 +89,6 @@ fn interval(samples: &[f64], q: f64, confidence: f64, tau: Tau) -> Option<Quanti
     let tau = match tau {
         Tau::One => 1.0,
         Tau::AtEstimate => exceedance_time(samples, estimate),
-        Tau::At(x) => exceedance_time(samples, x),
     };
     let floor = (q * (1.0 - q) * tau / n as f64).sqrt();
     let batch_of = |i: usize| (i * batches / n).min(batches - 1);
@@ -277,13 +258,6 @@ fn t_quantile(df: usize, p: f64) -> f64 {
 /// bound: a steady queue passes both, a filling one fails the second.
 pub fn later_half_within(samples: &[f64], q: f64, confidence: f64, limit: f64) -> bool {
     quantile_ci(&samples[samples.len() / 2..], q, confidence).is_some_and(|c| c.upper <= limit)
-}
-
-/// [`later_half_within`] by [`quantile_ci_at_limit`] (τ of the later half's
-/// exceedances of `limit`).
-pub fn later_half_within_at_limit(samples: &[f64], q: f64, confidence: f64, limit: f64) -> bool {
-    quantile_ci_at_limit(&samples[samples.len() / 2..], q, confidence, limit)
-        .is_some_and(|c| c.upper <= limit)
 }
 
 /// [`later_half_within`] by [`quantile_ci_correlated`].
