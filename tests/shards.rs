@@ -180,10 +180,12 @@ fn four_shards_merged_are_the_unsharded_schedule_and_the_union_percentiles() {
     let tmp = tempfile::tempdir().unwrap();
     let dirs = run_shards(&stub.url, &OPEN, 4, tmp.path());
     let mut union: Vec<RequestRecord> = Vec::new();
+    let mut offsets: Vec<i64> = Vec::new();
     for (i, d) in dirs.iter().enumerate() {
         let f = read_shard(d, i, 4);
         let s = f.header.plan.shard.as_ref().unwrap();
         assert_eq!(s.source, "flag");
+        offsets.push(s.offset_ns);
         assert!(
             f.requests.iter().all(|r| r.seq % 4 == i as u64),
             "shard {i}: seq k mod 4"
@@ -194,11 +196,22 @@ fn four_shards_merged_are_the_unsharded_schedule_and_the_union_percentiles() {
     let out = tmp.path().join("merged");
     let o = merge(&dirs, &out, &[]);
     assert!(o.status.success(), "{}", text(&o));
+    // Started together on one host: their offsets agree. Each offset is also the
+    // wall clock's step against the monotonic one during the 4 s wait, which a
+    // time daemon can make (seen in CI on 2026-12-03: all four shards +17.0–17.5
+    // ms); such a step moves every shard alike, and merge-runs rightly reports it.
+    let spread = offsets.iter().max().unwrap() - offsets.iter().min().unwrap();
     assert!(
-        !String::from_utf8_lossy(&o.stderr).contains("CLOCK SKEW"),
-        "shards started together on one host: {}",
-        text(&o)
+        spread <= 5_000_000,
+        "shards started together on one host: offsets {offsets:?} ns"
     );
+    if offsets.iter().all(|o| o.unsigned_abs() <= 5_000_000) {
+        assert!(
+            !String::from_utf8_lossy(&o.stderr).contains("CLOCK SKEW"),
+            "offsets {offsets:?} ns within --max-skew, yet: {}",
+            text(&o)
+        );
+    }
 
     // Exactness: the merged (seq, intended) set is the unsharded schedule.
     let merged = read_load_file(&out.join("records.jsonl")).unwrap();
@@ -402,9 +415,12 @@ fn shards_that_do_not_belong_together_are_refused_naming_the_folder() {
 fn a_shard_with_a_planted_clock_offset_is_reported_by_name() {
     let tmp = tempfile::tempdir().unwrap();
     let d = copies(&fixture().1, tmp.path());
-    edit_header(&d[2], |h| {
-        h["plan"]["shard"]["offset_ns"] = 20_000_000.into()
-    });
+    // The fixture's own offsets carry any step of this host's wall clock during
+    // its run (see above): set them to 0, then plant one.
+    for (i, dir) in d.iter().enumerate() {
+        let planted: i64 = if i == 2 { 20_000_000 } else { 0 };
+        edit_header(dir, |h| h["plan"]["shard"]["offset_ns"] = planted.into());
+    }
     let out = tmp.path().join("merged");
     let o = merge(&d, &out, &[]);
     assert!(
