@@ -185,7 +185,8 @@ fn probe_and_need(s: &Setting, rate: f64, measured: u64, seed: u64) -> (Verdict,
         let later = if std::env::var("SIM_STAT").is_ok_and(|v| v == "mixed") {
             stats::later_half_within(samples, s.quantile, CONFIDENCE, s.limit_ms)
         } else {
-            stats::later_half_within_correlated(samples, s.quantile, CONFIDENCE, s.limit_ms)
+            stats::Interval::Correlated
+                .later_half_within(samples, s.quantile, CONFIDENCE, s.limit_ms)
         };
         (
             stats::quantile_ci_correlated(samples, s.quantile, CONFIDENCE).unwrap(),

@@ -35,6 +35,7 @@ use serde::Serialize;
 
 pub use search::{Axis, Bracket, Outcome, Search, SearchPlan, Step, Verdict};
 pub use slo::{CapacitySlo, Metric, Target};
+pub use stats::Interval;
 
 use crate::client::{LlmClient, PreparedCall, RequestSettings, ServerInfo, Timeouts};
 use crate::load::jobs::JobSample;
@@ -123,35 +124,6 @@ pub struct CapacitySpec {
     pub max_lag_ns: u64,
     /// How each probe's percentile intervals are computed.
     pub interval: Interval,
-}
-
-/// How a probe's percentile intervals are computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Interval {
-    /// Batch means, the standard error floored at the binomial one
-    /// ([`stats::quantile_ci`]).
-    #[default]
-    BatchMeans,
-    /// Batch means, the floor widened by the autocorrelation time τ of the
-    /// exceedances of the estimate ([`stats::quantile_ci_correlated`]): honest near a
-    /// Poisson-fed queue's knee, but a probe then needs about 97 · τ measured
-    /// requests per half to pass a p95 at all.
-    Correlated,
-}
-
-impl std::str::FromStr for Interval {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "batch-means" => Ok(Interval::BatchMeans),
-            "correlated" => Ok(Interval::Correlated),
-            other => Err(format!(
-                "{other:?} is unknown; valid: batch-means, correlated"
-            )),
-        }
-    }
 }
 
 /// One target's percentile at one probe, ms (∞ when failures reach it).
@@ -261,7 +233,7 @@ impl CapacityReport {
     pub fn headline(&self) -> String {
         let b = &self.bracket;
         let u = &self.unit;
-        let n = |v: f64| self.format_load(v);
+        let n = |v: f64| self.axis.format(v);
         let tail = format!(
             "{} probes, {} {}, {:.0} s",
             self.probes.len(),
@@ -314,15 +286,6 @@ impl CapacityReport {
                 }
             ),
             _ => format!("no {} could be judged ({tail})", self.axis.name()),
-        }
-    }
-
-    /// A load in this report's unit, as printed: a whole number for concurrency,
-    /// two decimals for a rate.
-    pub fn format_load(&self, v: f64) -> String {
-        match self.axis {
-            Axis::Rate => format!("{v:.2}"),
-            Axis::Concurrency => format!("{v:.0}"),
         }
     }
 }
@@ -391,11 +354,7 @@ pub fn run_capacity(
     } else {
         ("requests", "requests")
     };
-    let unit = match spec.plan.axis {
-        Axis::Rate if spec.agent.is_some() => "sessions/s".to_string(),
-        Axis::Rate => "req/s".to_string(),
-        Axis::Concurrency => format!("concurrent {counted}"),
-    };
+    let unit = spec.plan.axis.unit(spec.agent.is_some()).to_string();
     let mut report = CapacityReport {
         slo: spec.slo.to_string(),
         workload: workload.into(),
@@ -868,16 +827,10 @@ fn target_results(
         .zip(samples)
         .map(|(t, s)| {
             let limit_ms = t.limit_ns as f64 / 1e6;
-            let (ci, later_half_within) = match spec.interval {
-                Interval::BatchMeans => (
-                    stats::quantile_ci(&s, t.quantile, CONFIDENCE),
-                    stats::later_half_within(&s, t.quantile, CONFIDENCE, limit_ms),
-                ),
-                Interval::Correlated => (
-                    stats::quantile_ci_correlated(&s, t.quantile, CONFIDENCE),
-                    stats::later_half_within_correlated(&s, t.quantile, CONFIDENCE, limit_ms),
-                ),
-            };
+            let ci = spec.interval.ci(&s, t.quantile, CONFIDENCE);
+            let later_half_within = spec
+                .interval
+                .later_half_within(&s, t.quantile, CONFIDENCE, limit_ms);
             TargetResult {
                 target: t.to_string(),
                 limit_ms,

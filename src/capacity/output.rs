@@ -118,7 +118,7 @@ fn meaning(r: &CapacityReport) -> String {
 fn row(r: &CapacityReport, p: &ProbeResult) -> [String; 7] {
     [
         p.index.to_string(),
-        r.format_load(p.load),
+        r.axis.format(p.load),
         verdict_name(p),
         target_cell(p),
         p.goodput
@@ -136,8 +136,8 @@ pub fn markdown(r: &CapacityReport) -> String {
     let _ = writeln!(
         out,
         "Range {}–{} {}, at most {} probes, ± {:.0} % asked; {} measured {} per probe ({}), a repeat of an inconclusive {} doubles them.\n",
-        r.format_load(r.min),
-        r.format_load(r.max),
+        r.axis.format(r.min),
+        r.axis.format(r.max),
         r.unit,
         r.max_probes,
         r.tolerance * 100.0,

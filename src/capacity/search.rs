@@ -50,6 +50,26 @@ impl Axis {
         }
     }
 
+    /// A load on this axis as printed: a whole number for concurrency, two decimals
+    /// for a rate.
+    pub fn format(self, v: f64) -> String {
+        match self {
+            Axis::Rate => format!("{v:.2}"),
+            Axis::Concurrency => format!("{v:.0}"),
+        }
+    }
+
+    /// The unit of a load on this axis, for requests or (`sessions`) agent
+    /// sessions: `req/s`, `sessions/s`, `concurrent requests`, `concurrent sessions`.
+    pub fn unit(self, sessions: bool) -> &'static str {
+        match (self, sessions) {
+            (Axis::Rate, false) => "req/s",
+            (Axis::Rate, true) => "sessions/s",
+            (Axis::Concurrency, false) => "concurrent requests",
+            (Axis::Concurrency, true) => "concurrent sessions",
+        }
+    }
+
     /// The point to probe between `lo` and `hi` (`lo < hi`), splitting the gap
     /// geometrically; `None` when the gap cannot be split usefully: narrower than
     /// √`ratio` (the resolution asked for), or, for concurrency, with no whole

@@ -44,7 +44,7 @@ pub const BATCHES: usize = 10;
 /// [`quantile_ci_correlated`]). Deterministic. `None` for no samples or a NaN; with
 /// fewer samples than batches, each sample is a batch.
 pub fn quantile_ci(samples: &[f64], q: f64, confidence: f64) -> Option<QuantileCi> {
-    interval(samples, q, confidence, Tau::One)
+    interval(samples, q, confidence, Interval::BatchMeans)
 }
 
 /// [`quantile_ci`] with the binomial floor of the standard error widened to
@@ -62,20 +62,55 @@ pub fn quantile_ci(samples: &[f64], q: f64, confidence: f64) -> Option<QuantileC
 /// Still low when the probe saw none of the rare long runs that make τ up: no
 /// statistic of one probe can see those. Deterministic; `None` as [`quantile_ci`].
 pub fn quantile_ci_correlated(samples: &[f64], q: f64, confidence: f64) -> Option<QuantileCi> {
-    interval(samples, q, confidence, Tau::AtEstimate)
+    interval(samples, q, confidence, Interval::Correlated)
 }
 
-/// Which autocorrelation time widens an interval's standard-error floor.
-#[derive(Debug, Clone, Copy)]
-enum Tau {
-    /// None (τ = 1): [`quantile_ci`].
-    One,
-    /// Of the exceedances of the estimate: [`quantile_ci_correlated`].
-    AtEstimate,
+/// How a percentile's interval is computed (`capacity --interval`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interval {
+    /// Batch means, the standard error floored at the binomial one
+    /// ([`quantile_ci`]).
+    #[default]
+    BatchMeans,
+    /// Batch means, the floor widened by the autocorrelation time τ of the
+    /// exceedances of the estimate ([`quantile_ci_correlated`]): honest near a
+    /// Poisson-fed queue's knee, but a probe then needs about 97 · τ measured
+    /// requests per half to pass a p95 at all.
+    Correlated,
 }
 
-/// [`quantile_ci`] with the floor's τ chosen by `tau`.
-fn interval(samples: &[f64], q: f64, confidence: f64, tau: Tau) -> Option<QuantileCi> {
+impl Interval {
+    /// The `q`-quantile of `samples` with its `confidence` interval by this method.
+    pub fn ci(self, samples: &[f64], q: f64, confidence: f64) -> Option<QuantileCi> {
+        interval(samples, q, confidence, self)
+    }
+
+    /// Whether the later half of `samples` (arrival order) alone also bounds the
+    /// `q`-quantile within `limit` by this method (see [`later_half_within`]).
+    pub fn later_half_within(self, samples: &[f64], q: f64, confidence: f64, limit: f64) -> bool {
+        self.ci(&samples[samples.len() / 2..], q, confidence)
+            .is_some_and(|c| c.upper <= limit)
+    }
+}
+
+impl std::str::FromStr for Interval {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "batch-means" => Ok(Interval::BatchMeans),
+            "correlated" => Ok(Interval::Correlated),
+            other => Err(format!(
+                "{other:?} is unknown; valid: batch-means, correlated"
+            )),
+        }
+    }
+}
+
+/// The percentile's interval by `method`: the floor's τ is 1 for batch means, the
+/// exceedances' autocorrelation time at the estimate when correlated.
+fn interval(samples: &[f64], q: f64, confidence: f64, method: Interval) -> Option<QuantileCi> {
     if samples.is_empty() || samples.iter().any(|x| x.is_nan()) {
         return None;
     }
@@ -86,9 +121,9 @@ fn interval(samples: &[f64], q: f64, confidence: f64, tau: Tau) -> Option<Quanti
     let sorted: Vec<f64> = order.iter().map(|&i| samples[i]).collect();
     let estimate = quantile_sorted(&sorted, q)?;
     let t = t_quantile(batches - 1, 1.0 - (1.0 - confidence).clamp(0.0, 1.0) / 2.0);
-    let tau = match tau {
-        Tau::One => 1.0,
-        Tau::AtEstimate => exceedance_time(samples, estimate),
+    let tau = match method {
+        Interval::BatchMeans => 1.0,
+        Interval::Correlated => exceedance_time(samples, estimate),
     };
     let floor = (q * (1.0 - q) * tau / n as f64).sqrt();
     let batch_of = |i: usize| (i * batches / n).min(batches - 1);
@@ -257,13 +292,7 @@ fn t_quantile(df: usize, p: f64) -> f64 {
 /// growth at the end of the probe, so a pass needs this as well as the whole probe's
 /// bound: a steady queue passes both, a filling one fails the second.
 pub fn later_half_within(samples: &[f64], q: f64, confidence: f64, limit: f64) -> bool {
-    quantile_ci(&samples[samples.len() / 2..], q, confidence).is_some_and(|c| c.upper <= limit)
-}
-
-/// [`later_half_within`] by [`quantile_ci_correlated`].
-pub fn later_half_within_correlated(samples: &[f64], q: f64, confidence: f64, limit: f64) -> bool {
-    quantile_ci_correlated(&samples[samples.len() / 2..], q, confidence)
-        .is_some_and(|c| c.upper <= limit)
+    Interval::BatchMeans.later_half_within(samples, q, confidence, limit)
 }
 
 /// Decides, from in-flight counts sampled during a run, whether work is piling up

@@ -333,21 +333,13 @@ pub fn run_capacity_cli(args: &CapacityArgs) -> Result<ExitCode> {
         );
     }
     let quiet = args.quiet;
-    let unit = match (axis, spec.agent.is_some()) {
-        (Axis::Rate, true) => "sessions/s",
-        (Axis::Rate, false) => "req/s",
-        (Axis::Concurrency, true) => "concurrent sessions",
-        (Axis::Concurrency, false) => "concurrent requests",
-    };
+    let unit = axis.unit(spec.agent.is_some());
     let result = run_capacity(&spec, &out_dir, |p| {
         if !quiet {
             eprintln!(
                 "probe {:>2}: {:>9} {unit} → {:?}{} · {}",
                 p.index,
-                match axis {
-                    Axis::Rate => format!("{:.2}", p.load),
-                    Axis::Concurrency => format!("{:.0}", p.load),
-                },
+                axis.format(p.load),
                 p.verdict,
                 if p.repeat { " (repeat)" } else { "" },
                 p.targets
