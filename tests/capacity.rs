@@ -167,6 +167,26 @@ fn search(
     (o.status.code(), lo, hi, r, o)
 }
 
+/// Measured requests (sessions) each probe of a report should have had: `base`,
+/// and for a repeat what the probe before it asked for, within 2 and 8 times base
+/// (`agentbench::capacity::repeat_requests`, checked against the bounds here too).
+fn expected_measured(probes: &[serde_json::Value], base: u64) -> Vec<u64> {
+    probes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if p["repeat"] != true {
+                return base;
+            }
+            let need = probes[i - 1]["requests_to_decide"].as_u64();
+            let m = agentbench::capacity::repeat_requests(base, need);
+            assert!((2 * base..=8 * base).contains(&m), "{p}");
+            assert_eq!(need.map_or(8 * base, |n| n.clamp(2 * base, 8 * base)), m);
+            m
+        })
+        .collect()
+}
+
 fn report(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("capacity.json")).unwrap()).unwrap()
 }
@@ -214,11 +234,10 @@ fn the_interval_contains_the_truth_within_ten_percent_in_twelve_probes() {
     }
     // Every probe is a normal load run with its own records and report, half as
     // many requests again sent first as warm-up.
-    for p in probes {
+    for (p, measured) in probes.iter().zip(expected_measured(probes, 400)) {
         let dir = Path::new(p["out_dir"].as_str().unwrap());
         assert!(dir.join("records.jsonl").is_file() && dir.join("index.html").is_file());
         let file = agentbench::load::read_load_file(&dir.join("records.jsonl")).unwrap();
-        let measured = if p["repeat"] == true { 800 } else { 400 };
         assert_eq!(file.header.plan.requests, Some(measured * 3 / 2), "{p}");
     }
 }
@@ -401,6 +420,12 @@ const AGENT_STUB: &str = "capacity:slots=4,prefill=100000000,decode=800,tokens=8
 const AGENT_TURNS: u32 = 2;
 const AGENT_TURN_MS: f64 = 10.0;
 const AGENT_THINK_MS: f64 = 20.0;
+// The agent tests check the sessions' machinery (jobs, warm-up by session, units,
+// pass far below and fail far above) within two probes, so they judge by batch
+// means: the default correlated interval needs ≈ 73 · τ jobs per half of a probe
+// to bound a p95, and a debug build's slow jobs come in runs (τ ≈ 5 measured at
+// 40 sessions/s: upper bound unbounded with all 200 jobs at half the limit).
+const AGENT_INTERVAL: &str = "batch-means";
 
 fn agent_capacity(args: &[&str], out: &Path) -> Output {
     let mut all = vec![
@@ -414,6 +439,8 @@ fn agent_capacity(args: &[&str], out: &Path) -> Output {
         "20ms",
         "--stub",
         AGENT_STUB,
+        "--interval",
+        AGENT_INTERVAL,
     ];
     all.extend_from_slice(args);
     capacity(&all, out)
@@ -467,8 +494,8 @@ fn agent_sessions_under_a_job_slo_pass_far_below_capacity_and_fail_far_above() {
     );
     let probes = r["probes"].as_array().unwrap();
     assert_eq!(probes.len(), 2);
-    for p in probes {
-        assert_eq!(p["requests"], 300, "{p}");
+    for (p, measured) in probes.iter().zip(expected_measured(probes, 200)) {
+        assert_eq!(p["requests"], measured * 3 / 2, "{p}");
         let dir = Path::new(p["out_dir"].as_str().unwrap());
         let file = agentbench::load::read_load_file(&dir.join("records.jsonl")).unwrap();
         assert!(!file.requests.is_empty());
@@ -622,7 +649,8 @@ const CONC_SLO_MS: f64 = 30.0;
 // (160 tok/s) without jitter, under a job-level p95 ≤ 125 ms: two turns (≈ 58 ms each
 // on the real stub, whose 8 chunk timers each overshoot by up to a millisecond) fit
 // at a quarter of the slots, and a job at four times the slots waits for three
-// other sessions' turns per turn of its own.
+// other sessions' turns per turn of its own. Judged by batch means, as the other
+// agent tests (see `AGENT_INTERVAL`).
 const CONC_AGENT_SLO: &str = "p95:job<=125ms";
 /// The client's turnaround between a response's end and its worker's next send,
 /// as the model assumes it (a debug build's few hundred µs).
@@ -802,6 +830,8 @@ fn agent_sessions_search_a_concurrency_under_a_job_slo() {
             &conc_profile(DECODE, 0.0, 5),
             "--slo",
             CONC_AGENT_SLO,
+            "--interval",
+            AGENT_INTERVAL,
             "--min-concurrency",
             "4",
             "--max-concurrency",
@@ -831,14 +861,15 @@ fn agent_sessions_search_a_concurrency_under_a_job_slo() {
     assert!(String::from_utf8_lossy(&o.stdout)
         .contains("capacity between 4 and 64 concurrent sessions"));
     assert_eq!(r["unit"], "concurrent sessions");
-    for p in r["probes"].as_array().unwrap() {
+    let probes = r["probes"].as_array().unwrap();
+    for (p, measured) in probes.iter().zip(expected_measured(probes, 200)) {
         let dir = Path::new(p["out_dir"].as_str().unwrap());
         let file = agentbench::load::read_load_file(&dir.join("records.jsonl")).unwrap();
         let agent = file.header.plan.agent.as_ref().unwrap();
         assert_eq!(agent.sessions, Some(p["load"].as_f64().unwrap() as u32));
-        // ⌈10 / (1 − 0.95)⌉ = 200 measured jobs (a repeat: 400), and half as many
-        // sessions first as warm-up, by session id.
-        let measured = if p["repeat"] == true { 400 } else { 200 };
+        // ⌈10 / (1 − 0.95)⌉ = 200 measured jobs (a repeat: what the probe before
+        // it asked for), and half as many sessions first as warm-up, by session id.
+
         assert_eq!(file.header.plan.warmup_first, measured / 2, "{p}");
         assert!(file
             .requests

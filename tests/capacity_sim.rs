@@ -8,16 +8,16 @@
 //!
 //! Seeded and deterministic. Ignored by default (tens of seconds in a debug build):
 //! `cargo test --test capacity_sim -- --ignored --nocapture --test-threads 3`
-//! (`SIM_SEEDS=N` searches per setting, default 100; `SIM_STAT=correlated` for
-//! [`stats::quantile_ci_correlated`]; `SIM_REQUESTS`, `SIM_REPEAT`, `SIM_WARMUP`,
+//! (`SIM_SEEDS=N` searches per setting, default 100; `SIM_STAT`, `SIM_REQUESTS`,
+//! `SIM_REPEAT`, `SIM_WARMUP`,
 //! `SIM_TRACE`: see their functions).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use agentbench::capacity::stats::{self, quantile_ci};
+use agentbench::capacity::stats;
 use agentbench::capacity::{
-    Axis, Outcome, Search, SearchPlan, Step, Verdict, CONFIDENCE, WARMUP_FRACTION,
+    repeat_requests, Axis, Outcome, Search, SearchPlan, Step, Verdict, CONFIDENCE, WARMUP_FRACTION,
 };
 use agentbench::load::{Arrival, Extent, OpenSchedule};
 use agentbench::rng::SplitMix64;
@@ -181,23 +181,25 @@ fn probe_and_need(s: &Setting, rate: f64, measured: u64, seed: u64) -> (Verdict,
     let warm = ((measured as f64) * warm_fraction).ceil() as u64;
     let (intended, all, done) = queue(s, rate, measured + warm, seed);
     let samples = &all[warm as usize..];
-    let (ci, later) = if correlated() {
-        let later = if std::env::var("SIM_STAT").is_ok_and(|v| v == "mixed") {
-            stats::later_half_within(samples, s.quantile, CONFIDENCE, s.limit_ms)
-        } else {
-            stats::Interval::Correlated
-                .later_half_within(samples, s.quantile, CONFIDENCE, s.limit_ms)
-        };
-        (
-            stats::quantile_ci_correlated(samples, s.quantile, CONFIDENCE).unwrap(),
-            later,
-        )
-    } else {
-        (
-            quantile_ci(samples, s.quantile, CONFIDENCE).unwrap(),
-            stats::later_half_within(samples, s.quantile, CONFIDENCE, s.limit_ms),
-        )
+    let (q, limit) = (s.quantile, s.limit_ms);
+    let (ci, later) = match stat().as_str() {
+        "batch-means" => (
+            stats::Interval::BatchMeans.ci(samples, q, CONFIDENCE),
+            stats::Interval::BatchMeans.later_half_within(samples, q, CONFIDENCE, limit),
+        ),
+        // The correlated interval over the whole probe, the later half by batch means.
+        "mixed" => (
+            stats::Interval::Correlated.ci(samples, q, CONFIDENCE),
+            stats::Interval::BatchMeans.later_half_within(samples, q, CONFIDENCE, limit),
+        ),
+        // The correlated interval without the later-half rule.
+        "whole" => (stats::Interval::Correlated.ci(samples, q, CONFIDENCE), true),
+        _ => (
+            stats::Interval::Correlated.ci(samples, q, CONFIDENCE),
+            stats::Interval::Correlated.later_half_within(samples, q, CONFIDENCE, limit),
+        ),
     };
+    let ci = ci.unwrap();
     let verdict = if overloaded(rate, &intended, &done) {
         Verdict::Overloaded
     } else if later && ci.upper <= s.limit_ms {
@@ -211,23 +213,24 @@ fn probe_and_need(s: &Setting, rate: f64, measured: u64, seed: u64) -> (Verdict,
     (verdict, need)
 }
 
-/// Whether verdicts use [`stats::quantile_ci_correlated`] (`SIM_STAT=correlated`;
-/// `mixed`: with the later half judged by [`stats::later_half_within`]) rather
-/// than [`quantile_ci`], which the capacity command uses.
-fn correlated() -> bool {
-    std::env::var("SIM_STAT").is_ok_and(|v| v == "correlated" || v == "mixed")
+/// How verdicts are reached (`SIM_STAT`): `correlated` (the default, as the
+/// capacity command's), `batch-means` (`--interval batch-means`), `mixed` (the
+/// correlated interval, the later half by batch means) or `whole` (the correlated
+/// interval without the later-half rule).
+fn stat() -> String {
+    std::env::var("SIM_STAT").unwrap_or_else(|_| "correlated".into())
 }
 
-/// How long a repeat is: `SIM_REPEAT` = a multiple of the probe's requests (2, as
-/// the capacity command does), or `adaptive`: what the inconclusive probe asked
-/// for ([`stats::requests_to_decide`]), within 2 and 8 times.
-fn repeat_requests(s: &Setting, need: Option<u64>) -> u64 {
-    match std::env::var("SIM_REPEAT").as_deref() {
-        Ok("adaptive") => need
-            .unwrap_or(u64::MAX)
-            .clamp(2 * s.requests, 8 * s.requests),
-        Ok(k) => k.parse::<u64>().unwrap_or(2) * s.requests,
-        Err(_) => 2 * s.requests,
+/// How long a repeat is: `SIM_REPEAT` = a fixed multiple of the probe's requests,
+/// or by default what the inconclusive probe asked for, as the capacity command
+/// sizes it ([`repeat_requests`]).
+fn repeat_size(s: &Setting, need: Option<u64>) -> u64 {
+    match std::env::var("SIM_REPEAT")
+        .ok()
+        .and_then(|k| k.parse::<u64>().ok())
+    {
+        Some(k) => k * s.requests,
+        None => repeat_requests(s.requests, need),
     }
 }
 
@@ -244,7 +247,7 @@ fn search(s: &Setting, seed: u64) -> (Search, u64) {
     let mut need = None;
     while let Step::Probe { load: rate, repeat } = search.next() {
         let measured = if repeat {
-            repeat_requests(s, need)
+            repeat_size(s, need)
         } else {
             s.requests
         };
@@ -319,7 +322,7 @@ fn report(s: &Setting) {
     eprintln!(
         "{} [{}, {} requests]: truth {truth:.1} req/s; N={n}: wrong {wrong} (out of range {out_of_range}), narrowed {narrowed}, median probes {median}, mean measured requests {:.0}; single probes (N={singles}):{rates}",
         s.name,
-        std::env::var("SIM_STAT").unwrap_or_else(|_| "quantile_ci".into()),
+        stat(),
         s.requests,
         spent as f64 / n as f64
     );

@@ -1,12 +1,13 @@
 //! Capacity under an SLO, with a confidence interval: the highest rate whose SLO
-//! percentiles' upper 95 % batch-means bounds stay within their limits, and the
+//! percentiles' upper 95 % bounds (batch means, the standard error floored by the
+//! exceedances' autocorrelation time) stay within their limits, and the
 //! lowest rate where a lower bound exceeds one (or the queue grew without bound),
 //! found by probing rates with the load engine.
 //!
 //! ```text
 //! slo       p99:ttft<=2s,…  → targets; requests a probe needs       slo.rs
 //! search    which rate next; when is it bracketed (pure)             search.rs
-//! stats     percentile batch means (failures = ∞); overload test    stats.rs
+//! stats     percentile intervals (failures = ∞); overload test      stats.rs
 //! probe     one open-loop load run per rate (records, report), its
 //!           verdict from its records; stopped early when overloaded  this file
 //! output    capacity.json / .md / index.html                         output.rs
@@ -137,13 +138,33 @@ pub struct TargetResult {
     pub n: usize,
     /// The percentile.
     pub estimate_ms: Option<f64>,
-    /// Lower bound of its 95 % batch-means interval (`None`: ∞, or no samples).
+    /// Lower bound of its 95 % interval (`None`: ∞, or no samples).
     pub lower_ms: Option<f64>,
     /// Upper bound (`None`: ∞, or no samples).
     pub upper_ms: Option<f64>,
     /// Whether the probe's later half alone also keeps the upper bound within the
     /// limit (a pass needs it: a queue still filling fails it).
     pub later_half_within: bool,
+    /// Samples a probe at this load would need for the correlated interval to
+    /// decide about the limit, if the fraction within it and the exceedances'
+    /// autocorrelation time stayed as measured ([`stats::requests_to_decide`]; a
+    /// planning figure). `None` when the fraction within the limit is exactly q.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_to_decide: Option<u64>,
+}
+
+impl TargetResult {
+    /// Whether this target alone passes: its upper bound within the limit over
+    /// the whole probe and its later half.
+    pub fn passes(&self) -> bool {
+        self.later_half_within && self.upper_ms.is_some_and(|u| u <= self.limit_ms)
+    }
+
+    /// Whether this target alone fails: it has samples and its lower bound is
+    /// beyond the limit (or infinite).
+    pub fn fails(&self) -> bool {
+        self.n > 0 && self.lower_ms.is_none_or(|l| l > self.limit_ms)
+    }
 }
 
 /// One probe.
@@ -174,6 +195,11 @@ pub struct ProbeResult {
     pub ok_rate: f64,
     /// How the probe ended: `completed`, or why it stopped early.
     pub ended: String,
+    /// Inconclusive probes: measured requests (agent workloads: sessions) a probe
+    /// at this load would need to decide every undecided target, by
+    /// [`TargetResult::requests_to_decide`]; sizes the repeat ([`repeat_requests`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_to_decide: Option<u64>,
     /// The probe's output folder.
     pub out_dir: PathBuf,
 }
@@ -287,6 +313,44 @@ impl CapacityReport {
             ),
             _ => format!("no {} could be judged ({tail})", self.axis.name()),
         }
+    }
+}
+
+impl CapacityReport {
+    /// When the search did not narrow: the loads left undecided inside the
+    /// bracket (or, without one, every inconclusive load) and how many measured
+    /// requests their last probe's data asked for to decide there
+    /// ([`ProbeResult::requests_to_decide`]), as advice for a rerun. `None` when
+    /// narrowed or nothing was asked.
+    pub fn advice(&self) -> Option<String> {
+        if self.outcome == Outcome::Narrowed {
+            return None;
+        }
+        let (lo, hi) = (self.bracket.pass, self.bracket.fail);
+        let mut asked: Vec<(f64, u64)> = Vec::new();
+        for p in self.probes.iter().rev() {
+            let inside = lo.is_none_or(|l| p.load > l) && hi.is_none_or(|h| p.load < h);
+            if let (Some(need), true) = (p.requests_to_decide, inside) {
+                if !asked.iter().any(|(load, _)| *load == p.load) {
+                    asked.push((p.load, need));
+                }
+            }
+        }
+        if asked.is_empty() {
+            return None;
+        }
+        asked.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let each: Vec<String> = asked
+            .iter()
+            .map(|(load, need)| format!("{} {}: ≈ {need}", self.axis.format(*load), self.unit))
+            .collect();
+        let most = asked.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        Some(format!(
+            "Undecided: measured {} that the inconclusive probes' data ask for to decide ({}); \
+             a rerun with --probe-requests {most} would decide there if the server behaves as measured.",
+            self.counted,
+            each.join("; ")
+        ))
     }
 }
 
@@ -421,7 +485,8 @@ pub fn run_capacity(
     while let Step::Probe { load, repeat } = search.next() {
         let index = report.probes.len() + 1;
         let measured = if repeat {
-            spec.requests * 2
+            let need = report.probes.last().and_then(|p| p.requests_to_decide);
+            repeat_requests(spec.requests, need)
         } else {
             spec.requests
         };
@@ -455,6 +520,44 @@ fn finish(report: &mut CapacityReport, search: &Search, started: std::time::Inst
         report.half_width = Some((hi - lo) / (hi + lo));
     }
     report.wall_s = started.elapsed().as_secs_f64();
+}
+
+/// A repeat measures at least this many times a probe's requests…
+pub const REPEAT_MIN: u64 = 2;
+/// …and at most this many.
+pub const REPEAT_MAX: u64 = 8;
+
+/// Measured requests of the repeat of an inconclusive probe of `requests`: what the
+/// probe's data asked for (`need`, [`ProbeResult::requests_to_decide`]), within
+/// [`REPEAT_MIN`] and [`REPEAT_MAX`] times `requests` ([`REPEAT_MAX`] times when
+/// nothing was asked: a fraction exactly at the quantile).
+pub fn repeat_requests(requests: u64, need: Option<u64>) -> u64 {
+    let lo = requests.saturating_mul(REPEAT_MIN);
+    let hi = requests.saturating_mul(REPEAT_MAX);
+    need.unwrap_or(hi).clamp(lo, hi)
+}
+
+/// The largest [`TargetResult::requests_to_decide`] among the targets that
+/// neither pass nor fail, in the probe's own count: per-turn targets of agent
+/// workloads count turns, a probe counts sessions.
+fn undecided_need(spec: &CapacitySpec, targets: &[TargetResult]) -> Option<u64> {
+    let turns = spec
+        .agent
+        .as_ref()
+        .map_or(1, |a| u64::from(a.workload.turns().max(1)));
+    spec.slo
+        .targets
+        .iter()
+        .zip(targets)
+        .filter(|(_, r)| !r.passes() && !r.fails())
+        .map(|(t, r)| {
+            let need = r.requests_to_decide?;
+            Some(match t.metric {
+                Metric::Request(_) => need.div_ceil(turns),
+                Metric::Job => need,
+            })
+        })
+        .try_fold(0u64, |acc, n| n.map(|n| acc.max(n)))
 }
 
 /// What one probe offers: the engine's mode, the plan recorded in its header,
@@ -677,19 +780,16 @@ fn run_probe(
     let targets = target_results(spec, &outcome.records, jobs.as_deref())?;
     let verdict = if overloaded.is_some() {
         Verdict::Overloaded
-    } else if targets
-        .iter()
-        .all(|t| t.later_half_within && t.upper_ms.is_some_and(|u| u <= t.limit_ms))
-    {
+    } else if targets.iter().all(TargetResult::passes) {
         Verdict::Pass
-    } else if targets
-        .iter()
-        .any(|t| t.n > 0 && t.lower_ms.is_none_or(|l| l > t.limit_ms))
-    {
+    } else if targets.iter().any(TargetResult::fails) {
         Verdict::Fail
     } else {
         Verdict::Inconclusive
     };
+    let requests_to_decide = (verdict == Verdict::Inconclusive)
+        .then(|| undecided_need(spec, &targets))
+        .flatten();
     // An overloaded probe stands whatever the client's pace: overload is judged
     // from what was sent against what completed, so the server fell behind even
     // the rate the client managed.
@@ -746,6 +846,7 @@ fn run_probe(
         goodput,
         ok_rate,
         ended: overloaded.unwrap_or_else(|| "completed".into()),
+        requests_to_decide,
         out_dir: dir,
     };
     Ok((probe, why_limited))
@@ -839,7 +940,96 @@ fn target_results(
                 lower_ms: ci.and_then(|c| finite(c.lower)),
                 upper_ms: ci.and_then(|c| finite(c.upper)),
                 later_half_within,
+                requests_to_decide: stats::requests_to_decide(&s, t.quantile, CONFIDENCE, limit_ms),
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(index: usize, load: f64, verdict: Verdict, need: Option<u64>) -> ProbeResult {
+        ProbeResult {
+            index,
+            load,
+            repeat: false,
+            requests: 600,
+            measured: 400,
+            failed: 0,
+            verdict,
+            targets: Vec::new(),
+            goodput: None,
+            ok_rate: load,
+            ended: "completed".into(),
+            requests_to_decide: need,
+            out_dir: PathBuf::new(),
+        }
+    }
+
+    fn report(probes: Vec<ProbeResult>, bracket: Bracket, outcome: Outcome) -> CapacityReport {
+        CapacityReport {
+            slo: "p95:ttft<=55ms".into(),
+            workload: "requests".into(),
+            axis: Axis::Rate,
+            unit: "req/s".into(),
+            counted: "requests".into(),
+            sessions: None,
+            min: 100.0,
+            max: 400.0,
+            max_probes: 12,
+            tolerance: 0.1,
+            requests_per_probe: 400,
+            requests_why: String::new(),
+            probes,
+            bracket,
+            outcome,
+            estimate: None,
+            half_width: None,
+            requests_spent: 0,
+            interval: Interval::Correlated,
+            wall_s: 0.0,
+        }
+    }
+
+    /// The advice names the undecided loads inside the bracket with what their
+    /// last probes asked for, and the largest as the rerun's --probe-requests.
+    #[test]
+    fn an_unnarrowed_search_says_how_many_requests_would_decide() {
+        let probes = vec![
+            probe(1, 100.0, Verdict::Pass, None),
+            probe(2, 400.0, Verdict::Fail, None),
+            probe(3, 200.0, Verdict::Inconclusive, Some(900)),
+            probe(4, 200.0, Verdict::Inconclusive, Some(5210)),
+            probe(5, 300.0, Verdict::Inconclusive, Some(2000)),
+            // Outside the final bracket [100, 400]: says nothing any more.
+            probe(6, 450.0, Verdict::Inconclusive, Some(99_999)),
+        ];
+        let bracket = Bracket {
+            pass: Some(100.0),
+            fail: Some(400.0),
+            inconclusive: vec![200.0, 300.0],
+        };
+        let r = report(probes.clone(), bracket.clone(), Outcome::NotNarrowed);
+        let advice = r.advice().unwrap();
+        assert!(advice.contains("200.00 req/s: ≈ 5210"), "{advice}");
+        assert!(advice.contains("300.00 req/s: ≈ 2000"), "{advice}");
+        assert!(
+            !advice.contains("900") && !advice.contains("99999"),
+            "{advice}"
+        );
+        assert!(advice.contains("--probe-requests 5210"), "{advice}");
+        assert_eq!(report(probes, bracket, Outcome::Narrowed).advice(), None);
+    }
+
+    #[test]
+    fn a_repeat_measures_what_was_asked_within_two_and_eight_times() {
+        assert_eq!(repeat_requests(400, Some(100)), 800);
+        assert_eq!(repeat_requests(400, Some(1234)), 1234);
+        assert_eq!(repeat_requests(400, Some(1_000_000)), 3200);
+        // Nothing asked: the fraction sat exactly at q, so the most.
+        assert_eq!(repeat_requests(400, None), 3200);
+        assert_eq!(repeat_requests(u64::MAX, Some(1)), u64::MAX);
+    }
 }

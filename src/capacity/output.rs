@@ -99,8 +99,8 @@ fn head(r: &CapacityReport) -> [String; 7] {
 /// for agent workloads the job-level one.
 fn meaning(r: &CapacityReport) -> String {
     let interval = match r.interval {
-        Interval::BatchMeans => "",
-        Interval::Correlated => " Intervals: --interval correlated (the standard error's floor widened by the autocorrelation time of the exceedances of the estimate).",
+        Interval::BatchMeans => " Intervals: --interval batch-means (the standard error's floor at the binomial one; near a Poisson-fed queue's knee, probes just beyond the capacity may pass).",
+        Interval::Correlated => " Intervals: batch means, the standard error's floor widened by the autocorrelation time of the exceedances of the estimate (--interval correlated).",
     };
     let load = match &r.sessions {
         None => "Latencies count from each request's intended send; a failed request is infinitely slow.".into(),
@@ -135,7 +135,7 @@ pub fn markdown(r: &CapacityReport) -> String {
     let _ = writeln!(out, "**{}**\n", r.headline());
     let _ = writeln!(
         out,
-        "Range {}–{} {}, at most {} probes, ± {:.0} % asked; {} measured {} per probe ({}), a repeat of an inconclusive {} doubles them.\n",
+        "Range {}–{} {}, at most {} probes, ± {:.0} % asked; {} measured {} per probe ({}), a repeat of an inconclusive {} measures what its data asked for, {}–{} times as many.\n",
         r.axis.format(r.min),
         r.axis.format(r.max),
         r.unit,
@@ -144,8 +144,13 @@ pub fn markdown(r: &CapacityReport) -> String {
         r.requests_per_probe,
         r.counted,
         r.requests_why,
-        r.axis.name()
+        r.axis.name(),
+        super::REPEAT_MIN,
+        super::REPEAT_MAX
     );
+    if let Some(advice) = r.advice() {
+        let _ = writeln!(out, "{advice}\n");
+    }
     let _ = writeln!(out, "{}\n", meaning(r));
     let _ = writeln!(out, "| {} |", head(r).join(" | "));
     let _ = writeln!(out, "|{}|", ["---"; 7].join("|"));
@@ -293,7 +298,7 @@ pub fn html(r: &CapacityReport) -> String {
         crate::report::page::escape(&r.headline())
     ));
     page.note(&format!(
-        "Each probe is {} load run (its own report under probes/); a {} ({}) passes when every SLO percentile's upper 95 % bound (batch means over 10 consecutive batches of its requests, half as many more sent first as warm-up) is within its limit, for the whole probe and for its later half alone, fails when a lower bound exceeds it{}, and is otherwise inconclusive (probed once more with twice the {}). {} measured {} per probe: {}. {}",
+        "Each probe is {} load run (its own report under probes/); a {} ({}) passes when every SLO percentile's upper 95 % bound (batch means over 10 consecutive batches of its requests, half as many more sent first as warm-up) is within its limit, for the whole probe and for its later half alone, fails when a lower bound exceeds it{}, and is otherwise inconclusive (probed once more with what its data asked for, {}–{} times the {}). {} measured {} per probe: {}. {}",
         match r.axis {
             Axis::Rate => "an open-loop",
             Axis::Concurrency => "a closed-loop",
@@ -304,15 +309,18 @@ pub fn html(r: &CapacityReport) -> String {
             Axis::Rate => " or the queue grew without bound (overloaded, stopped early)",
             Axis::Concurrency => " (a closed loop cannot overload: its work in flight is bounded by the concurrency)",
         },
-        r.counted, r.requests_per_probe, r.counted, r.requests_why, meaning(r)
+        super::REPEAT_MIN, super::REPEAT_MAX, r.counted, r.requests_per_probe, r.counted, r.requests_why, meaning(r)
     ));
+    if let Some(advice) = r.advice() {
+        page.note(&advice);
+    }
     page.section("curves", "Latency vs load");
     let n_targets = r.probes.first().map_or(0, |p| p.targets.len());
     for k in 0..n_targets {
         page.figure(
             &format!("target-{k}"),
             &latency_chart(r, k),
-            "Per probe: the SLO percentile (from the intended send; failures count as infinitely slow) with its 95 % batch-means interval; the red line is the limit. An interval reaching the top is unbounded.",
+            "Per probe: the SLO percentile (from the intended send; failures count as infinitely slow) with its 95 % interval; the red line is the limit. An interval reaching the top is unbounded.",
         );
     }
     page.figure(

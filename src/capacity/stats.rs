@@ -32,11 +32,13 @@ pub const BATCHES: usize = 10;
 /// autocorrelation. Latencies from one queue come in runs — a busy period delays many
 /// requests in a row — so they are split into [`BATCHES`] consecutive batches, and for
 /// each threshold x the fraction F̂(x) of samples ≤ x gets the standard error of the
-/// mean of its batch fractions (at least the binomial √(q(1 − q)/n) that independent
-/// samples would give: autocorrelation is never taken to help) and a Student-t
-/// quantile with `BATCHES − 1` degrees of freedom. The interval is the set of x the
-/// test of F(x) = q does not reject: `lower` is the smallest sample with
-/// F̂ + t·se ≥ q, `upper` the smallest with F̂ − t·se ≥ q (∞ when none: too few samples,
+/// mean of its batch fractions, estimated with `BATCHES − 1` degrees of freedom and so
+/// taken with a Student-t quantile t, and a floor: the standard error √(q(1 − q)/n)
+/// that F̂(x) has under the hypothesis F(x) = q for independent samples
+/// (autocorrelation is never taken to help), a known value taken with the normal
+/// quantile z. The interval is the set of x that test does not reject: with
+/// m = max(t · se_batches, z · floor), `lower` is the smallest sample with
+/// F̂ + m ≥ q, `upper` the smallest with F̂ − m ≥ q (∞ when none: too few samples,
 /// or failures, to bound the percentile). So `upper ≤ limit` certifies that at least a
 /// fraction q of requests met the limit, and `lower > limit` that fewer did, each at
 /// (1 − confidence)/2, provided batches are longer than the latencies' correlation
@@ -55,10 +57,11 @@ pub fn quantile_ci(samples: &[f64], q: f64, confidence: f64) -> Option<QuantileC
 /// fractions look alike. In simulation (tests/capacity_sim.rs: 64 slots of 200 ms,
 /// Poisson arrivals, p95 of TTFT, probes of 400 requests) probes 2–6 % beyond the
 /// capacity passed [`quantile_ci`]'s bound 25–50 % of the time and this one's
-/// 0.5–1.5 %. The price is power: a nonparametric bound on a p95 needs about
-/// t²·q/(1 − q) ≈ 97 effective samples however far the limit is, so probes whose
-/// exceedances come in pairs or triples (τ ≈ 2–3: a few slots at half load) need
-/// 2–3 times the requests to pass, and the later half of a probe twice that.
+/// 1–2 %. The price is power: a nonparametric bound on a p95 needs about
+/// z²·q/(1 − q) ≈ 73 effective samples however far the limit is (the exact
+/// binomial bound with no exceedance at all: 72), so probes whose exceedances come
+/// in pairs or triples (τ ≈ 2–3: a few slots at half load) need 2–3 times the
+/// requests to pass, and the later half of a probe twice that.
 /// Still low when the probe saw none of the rare long runs that make τ up: no
 /// statistic of one probe can see those. Deterministic; `None` as [`quantile_ci`].
 pub fn quantile_ci_correlated(samples: &[f64], q: f64, confidence: f64) -> Option<QuantileCi> {
@@ -70,13 +73,16 @@ pub fn quantile_ci_correlated(samples: &[f64], q: f64, confidence: f64) -> Optio
 #[serde(rename_all = "snake_case")]
 pub enum Interval {
     /// Batch means, the standard error floored at the binomial one
-    /// ([`quantile_ci`]).
-    #[default]
+    /// ([`quantile_ci`]): more power, but near a Poisson-fed queue's knee single
+    /// probes a few percent beyond the capacity pass a quarter to half of the time
+    /// (simulated, tests/capacity_sim.rs).
     BatchMeans,
     /// Batch means, the floor widened by the autocorrelation time τ of the
     /// exceedances of the estimate ([`quantile_ci_correlated`]): honest near a
-    /// Poisson-fed queue's knee, but a probe then needs about 97 · τ measured
-    /// requests per half to pass a p95 at all.
+    /// Poisson-fed queue's knee, but a probe then needs about 73 · τ measured
+    /// requests per half to pass a p95 at all. The default: a search may then
+    /// stop unnarrowed (and say so), but is not confidently wrong.
+    #[default]
     Correlated,
 }
 
@@ -120,7 +126,9 @@ fn interval(samples: &[f64], q: f64, confidence: f64, method: Interval) -> Optio
     order.sort_by(|&a, &b| samples[a].total_cmp(&samples[b]));
     let sorted: Vec<f64> = order.iter().map(|&i| samples[i]).collect();
     let estimate = quantile_sorted(&sorted, q)?;
-    let t = t_quantile(batches - 1, 1.0 - (1.0 - confidence).clamp(0.0, 1.0) / 2.0);
+    let p = 1.0 - (1.0 - confidence).clamp(0.0, 1.0) / 2.0;
+    let t = t_quantile(batches - 1, p);
+    let z = normal_quantile(p);
     let tau = match method {
         Interval::BatchMeans => 1.0,
         Interval::Correlated => exceedance_time(samples, estimate),
@@ -142,11 +150,11 @@ fn interval(samples: &[f64], q: f64, confidence: f64, method: Interval) -> Optio
             k += 1;
         }
         let f = k as f64 / n as f64;
-        let se = batch_se(&below, &size).max(floor);
-        if lower.is_none() && f + t * se >= q {
+        let margin = (t * batch_se(&below, &size)).max(z * floor);
+        if lower.is_none() && f + margin >= q {
             lower = Some(x);
         }
-        if f - t * se >= q {
+        if f - margin >= q {
             upper = Some(x);
         }
     }
@@ -241,7 +249,7 @@ pub fn exceedance_time(samples: &[f64], x: f64) -> f64 {
 /// decide about `limit` — upper bound within it, or lower bound beyond it — if the
 /// fraction F̂ of `samples` within the limit and the autocorrelation time τ of the
 /// exceedances at the q-quantile ([`exceedance_time`]) stayed as observed:
-/// n = t² · τ · q(1 − q) / (F̂ − q)², with t as in [`quantile_ci`], doubled when
+/// n = z² · τ · q(1 − q) / (F̂ − q)², z the normal quantile of the floor, doubled when
 /// F̂ > q (a pass needs the later half on its own, see [`later_half_within`]). A
 /// planning figure, not a guarantee: both F̂ and τ come from one probe, and τ is
 /// underestimated when the probe saw few of the runs that make it up. `None` for no
@@ -259,11 +267,10 @@ pub fn requests_to_decide(samples: &[f64], q: f64, confidence: f64, limit: f64) 
     if distance == 0.0 {
         return None;
     }
-    let batches = BATCHES.min(n).max(2);
-    let t = t_quantile(batches - 1, 1.0 - (1.0 - confidence).clamp(0.0, 1.0) / 2.0);
+    let z = normal_quantile(1.0 - (1.0 - confidence).clamp(0.0, 1.0) / 2.0);
     let tau = exceedance_time(samples, estimate);
     let halves = if within > q { 2.0 } else { 1.0 };
-    let need = halves * t * t * tau * q * (1.0 - q) / (distance * distance);
+    let need = halves * z * z * tau * q * (1.0 - q) / (distance * distance);
     Some(need.ceil().min(u64::MAX as f64) as u64)
 }
 
@@ -278,6 +285,12 @@ fn batch_se(count: &[usize], size: &[usize]) -> f64 {
     let mean = fr.iter().sum::<f64>() / b;
     let var = fr.iter().map(|f| (f - mean).powi(2)).sum::<f64>() / (b - 1.0);
     (var / b).sqrt()
+}
+
+/// The `p`-quantile of the standard normal distribution.
+fn normal_quantile(p: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, Normal};
+    Normal::new(0.0, 1.0).map_or(f64::INFINITY, |d| d.inverse_cdf(p))
 }
 
 /// The `p`-quantile of Student's t with `df` degrees of freedom.
@@ -442,6 +455,19 @@ mod tests {
         assert!(a.upper - a.lower < 5.0, "{a:?}");
         assert_eq!(quantile_ci(&[], 0.5, 0.95), None);
         assert_eq!(quantile_ci(&[1.0, f64::NAN], 0.5, 0.95), None);
+    }
+
+    /// The floor is a known standard error under the hypothesis F(x) = q, taken
+    /// with the normal quantile: with no sample beyond x, a p95's upper bound needs
+    /// n ≥ 1.96² · 0.95 / 0.05 ≈ 72.99 independent samples (the exact binomial
+    /// bound: 72), not the t(9) quantile's 97.
+    #[test]
+    fn the_floor_bounds_a_p95_from_73_samples_without_exceedances() {
+        for method in [Interval::BatchMeans, Interval::Correlated] {
+            let at = |n: usize| method.ci(&vec![5.0; n], 0.95, 0.95).unwrap().upper;
+            assert_eq!(at(72), f64::INFINITY, "{method:?}");
+            assert_eq!(at(73), 5.0, "{method:?}");
+        }
     }
 
     /// Coverage of the true p95 of a stationary Gaussian AR(1) series with

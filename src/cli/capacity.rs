@@ -89,12 +89,13 @@ pub struct CapacityArgs {
     /// (default poisson; a concurrency search has no arrivals).
     #[arg(long)]
     pub arrival: Option<String>,
-    /// How each probe's percentile intervals are computed: batch-means (the
-    /// standard error floored at the binomial one), or correlated (the floor
-    /// widened by the autocorrelation time of the exceedances: single probes just
-    /// beyond the capacity pass far less often under Poisson arrivals, but every
-    /// probe needs about 97 × that time measured requests per half to pass a p95).
-    #[arg(long, value_name = "METHOD", default_value = "batch-means")]
+    /// How each probe's percentile intervals are computed: correlated (the
+    /// default: the standard error's floor widened by the autocorrelation time of
+    /// the exceedances, so single probes just beyond the capacity rarely pass even
+    /// under Poisson arrivals, but every probe needs about 73 × that time measured
+    /// requests per half to pass a p95), or batch-means (the floor at the binomial
+    /// one: more power, but confidently wrong near a Poisson-fed queue's knee).
+    #[arg(long, value_name = "METHOD", default_value = "correlated")]
     pub interval: String,
     /// Seed of the probes' schedules.
     #[arg(long, default_value_t = 1)]
@@ -369,6 +370,9 @@ pub fn run_capacity_cli(args: &CapacityArgs) -> Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     println!("{}", report.headline());
+    if let Some(advice) = report.advice() {
+        println!("{advice}");
+    }
     println!("report:     {}", out_dir.join("index.html").display());
     println!("json:       {}", out_dir.join("capacity.json").display());
     if report.outcome == Outcome::Narrowed {
