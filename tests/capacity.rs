@@ -746,6 +746,10 @@ fn a_concurrency_search_finds_the_slot_count_exactly() {
             "48",
             "--tolerance",
             "0.02",
+            // Bisection from [12, 48] to neighbours takes 6–7 probes; the
+            // correlated interval repeats some near 16 (measured: 7 and 11 probes).
+            "--max-probes",
+            "16",
             "--max-lag",
             "60s",
         ],
@@ -773,7 +777,7 @@ fn a_concurrency_search_finds_the_slot_count_exactly() {
         "{}",
         r["bracket"]
     );
-    assert!(probes.len() <= 12, "{} probes", probes.len());
+    assert!(probes.len() <= 16, "{} probes", probes.len());
     assert_eq!(
         (r["axis"].as_str(), r["unit"].as_str()),
         (Some("concurrency"), Some("concurrent requests"))
