@@ -3,6 +3,9 @@
 //! `LineSplitter` + `decode_chunk` over the whole body fed in reads of 1–4 KiB.
 //! `Throughput::Elements(1000)`: criterion reports the cost per content chunk
 //! (the final `done` line is included in the cost). Target ≤ 0.15 µs per chunk.
+//!
+//! `escaped/…`: the same stream shape with every chunk's text holding JSON escapes
+//! (see [`escaped_body`]): the case where LLM output is code, quotes or lines.
 
 use std::hint::black_box;
 
@@ -57,6 +60,49 @@ fn split_decode_accumulate(body: &[u8], reads: &[(usize, usize)]) -> (String, Ve
     (text, offsets)
 }
 
+/// Realistic pieces of LLM output, each of which JSON escapes: lines, quotes,
+/// backslashes, tabs, and the `<`, `>`, `&` that Ollama's Go encoder writes as
+/// `\u003c`, `\u003e`, `\u0026`.
+const ESCAPED_PIECES: [&str; 10] = [
+    "line\n",
+    " said \"ok\"",
+    "```rust\nfn main() {\n",
+    "\tprintln!(\"{x}\");\n",
+    " if a < b && c > d",
+    "}\n```\n\n",
+    " C:\\path",
+    " caf\u{e9}\n",
+    " <b>bold</b>",
+    "\n- item",
+];
+
+/// A 1000-chunk generate stream like the fixture's, every chunk's text one of
+/// [`ESCAPED_PIECES`] encoded as Ollama encodes it, then the fixture's final line.
+fn escaped_body(fixture: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for i in 0..CHUNKS as usize {
+        let text = serde_json::to_string(ESCAPED_PIECES[i % ESCAPED_PIECES.len()])
+            .expect("a string serializes")
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026");
+        body.extend_from_slice(
+            format!(
+                r#"{{"model":"gemma3:latest","created_at":"2026-11-28T00:19:09.046192453Z","response":{text},"done":false}}"#
+            )
+            .as_bytes(),
+        );
+        body.push(b'\n');
+    }
+    let last = fixture[..fixture.len() - 1]
+        .rsplit(|&b| b == b'\n')
+        .next()
+        .expect("the fixture's final line");
+    body.extend_from_slice(last);
+    body.push(b'\n');
+    body
+}
+
 fn bench_decode(c: &mut Criterion) {
     let body = support::fixture_1000();
     let reads = support::read_ranges(body.len(), 7);
@@ -71,6 +117,16 @@ fn bench_decode(c: &mut Criterion) {
     });
     g.bench_function("split+decode+accumulate/1000 chunks", |b| {
         b.iter(|| split_decode_accumulate(black_box(&body), &reads))
+    });
+    let escaped = escaped_body(&body);
+    let escaped_reads = support::read_ranges(escaped.len(), 7);
+    assert_eq!(
+        split_decode(&escaped, &escaped_reads),
+        (CHUNKS, CHUNKS + 1),
+        "every escaped chunk decodes to text"
+    );
+    g.bench_function("escaped/split+decode/1000 chunks", |b| {
+        b.iter(|| split_decode(black_box(&escaped), &escaped_reads))
     });
     g.finish();
     println!(

@@ -3,16 +3,20 @@
 //! (`client::ndjson`).
 //!
 //! It reads the JSON that benchmark files and streamed chunks hold: strings without
-//! escapes or control characters, numbers whose digits make an integer up to 2^53
+//! control characters (escapes included: the two-character ones and `\uXXXX`, a
+//! surrogate pair as one character), numbers whose digits make an integer up to 2^53
 //! with a decimal exponent within ±22, nesting up to [`PLAIN_MAX_DEPTH`]. Such a
 //! document is valid JSON exactly when this reader accepts it, and the values it
-//! reports are those serde_json gives: an integer is its value as `f64` (negative
+//! reports are those serde_json gives: a string without escapes is borrowed from the
+//! document ([`Sink::str`], [`Sink::key`]), one with escapes is unescaped into a new
+//! `String` ([`Sink::str_owned`], [`Sink::key_owned`]), as serde_json borrows or
+//! copies it; an integer is its value as `f64` (negative
 //! ones, `-0` included, as `-(n as f64)`, as serde_json's `i64` or `-0.0` path
 //! gives), any other number is digits / or × an exact power of ten, one correctly
 //! rounded operation, the value serde_json (with or without `float_roundtrip`)
-//! gives too. Anything else (an escape, a long number, an error of any kind) makes
-//! [`read`] return `None`, and the caller hands the whole document to serde_json,
-//! for its value or its error message.
+//! gives too. Anything else (an invalid escape, a lone surrogate, a long number, an
+//! error of any kind) makes [`read`] return `None`, and the caller hands the whole
+//! document to serde_json, for its value or its error message.
 
 /// Deepest nesting the reader accepts (serde_json's limit is 128).
 pub(crate) const PLAIN_MAX_DEPTH: usize = 100;
@@ -33,10 +37,14 @@ pub(crate) trait Sink<'a> {
     /// A number as serde_json's `f64`; `integer` when it was written without a
     /// fraction or exponent (so a non-negative one is exactly a `u64` too).
     fn num(&mut self, value: f64, integer: bool) -> Option<()>;
-    /// A string value, borrowed from the document.
+    /// A string value without escapes, borrowed from the document.
     fn str(&mut self, value: &'a str) -> Option<()>;
-    /// An object key, borrowed from the document.
+    /// A string value that had escapes, unescaped.
+    fn str_owned(&mut self, value: String) -> Option<()>;
+    /// An object key without escapes, borrowed from the document.
     fn key(&mut self, key: &'a str) -> Option<()>;
+    /// An object key that had escapes, unescaped.
+    fn key_owned(&mut self, key: String) -> Option<()>;
     /// An array (`object` false) or object opens; the mark is handed back to
     /// [`Sink::close`].
     fn open(&mut self, object: bool) -> Option<usize>;
@@ -108,6 +116,17 @@ fn spaces_end(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The value of the four hex digits at `b[i..i + 4]` (either case), as serde_json
+/// reads a `\uXXXX` escape; `None` if there are not four hex digits.
+fn hex4(b: &[u8], i: usize) -> Option<u32> {
+    let digits = b.get(i..i + 4)?;
+    let mut n = 0;
+    for &d in digits {
+        n = n << 4 | (d as char).to_digit(16)?;
+    }
+    Some(n)
+}
+
 struct Plain<'s, 'a, S> {
     b: &'a [u8],
     text: &'a str,
@@ -148,10 +167,10 @@ impl<'a, S: Sink<'a>> Plain<'_, 'a, S> {
         match self.peek()? {
             b'{' => self.object(depth + 1),
             b'[' => self.array(depth + 1),
-            b'"' => {
-                let s = self.string()?;
-                self.sink.str(s)
-            }
+            b'"' => match self.string()? {
+                Ok(s) => self.sink.str(s),
+                Err(s) => self.sink.str_owned(s),
+            },
             b't' => self.literal(b"true").and_then(|()| self.sink.bool(true)),
             b'f' => self.literal(b"false").and_then(|()| self.sink.bool(false)),
             b'n' => self.literal(b"null").and_then(|()| self.sink.null()),
@@ -170,15 +189,77 @@ impl<'a, S: Sink<'a>> Plain<'_, 'a, S> {
         Some(())
     }
 
-    /// A string without escapes or control characters, the quotes excluded.
-    fn string(&mut self) -> Option<&'a str> {
+    /// The string starting at the quote under `at`, the quotes excluded: `Ok`
+    /// borrowed from the text when it has no escapes, `Err` unescaped when it has
+    /// (read out of line: the common string pays one branch for them). `None` for a
+    /// control character, an invalid escape or a missing end quote.
+    #[inline(always)]
+    fn string(&mut self) -> Option<Result<&'a str, String>> {
         let start = self.at + 1;
         let end = string_stop(self.b, start)?;
-        if self.b.get(end) != Some(&b'"') {
-            return None;
+        if self.b[end] != b'"' {
+            return self.escaped(start, end).map(Err);
         }
         self.at = end + 1;
-        self.text.get(start..end)
+        self.text.get(start..end).map(Ok)
+    }
+
+    /// The rest of a string that stopped at `stop` (a backslash or a control
+    /// character) after plain text from `start`, unescaped as serde_json unescapes
+    /// it; `None` wherever serde_json would fail (a control character, an unknown
+    /// escape, a bad or short `\u` escape, a surrogate that is not half of a
+    /// leading-then-trailing pair) or where the string does not end.
+    #[cold]
+    #[inline(never)]
+    fn escaped(&mut self, start: usize, mut stop: usize) -> Option<String> {
+        let b = self.b;
+        let mut out = String::with_capacity(stop - start + 16);
+        let mut from = start;
+        loop {
+            // `from` and `stop` are at ASCII bytes (or the text's start): both are
+            // character boundaries.
+            out.push_str(self.text.get(from..stop)?);
+            match b[stop] {
+                b'"' => {
+                    self.at = stop + 1;
+                    return Some(out);
+                }
+                b'\\' => {}
+                _ => return None,
+            }
+            let (c, len) = match *b.get(stop + 1)? {
+                b'"' => ('"', 2),
+                b'\\' => ('\\', 2),
+                b'/' => ('/', 2),
+                b'b' => ('\u{8}', 2),
+                b'f' => ('\u{c}', 2),
+                b'n' => ('\n', 2),
+                b'r' => ('\r', 2),
+                b't' => ('\t', 2),
+                b'u' => {
+                    let n = hex4(b, stop + 2)?;
+                    match n {
+                        0xD800..=0xDBFF => {
+                            if b.get(stop + 6..stop + 8)? != b"\\u" {
+                                return None;
+                            }
+                            let low = hex4(b, stop + 8)?;
+                            if !(0xDC00..=0xDFFF).contains(&low) {
+                                return None;
+                            }
+                            let c = 0x10000 + ((n - 0xD800) << 10) + (low - 0xDC00);
+                            (char::from_u32(c)?, 12)
+                        }
+                        0xDC00..=0xDFFF => return None,
+                        _ => (char::from_u32(n)?, 6),
+                    }
+                }
+                _ => return None,
+            };
+            out.push(c);
+            from = stop + len;
+            stop = string_stop(b, from)?;
+        }
     }
 
     fn digits(&mut self, mantissa: &mut u64, count: &mut usize) {
@@ -299,8 +380,10 @@ impl<'a, S: Sink<'a>> Plain<'_, 'a, S> {
                 if self.peek()? != b'"' {
                     return None;
                 }
-                let key = self.string()?;
-                self.sink.key(key)?;
+                match self.string()? {
+                    Ok(key) => self.sink.key(key)?,
+                    Err(key) => self.sink.key_owned(key)?,
+                }
                 self.ws();
                 if self.peek()? != b':' {
                     return None;

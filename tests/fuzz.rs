@@ -6,7 +6,8 @@
 //! counted and its seed/iteration printed so it can be replayed.
 //!
 //! Targets: the stream decoder (`LineSplitter` fed in random read sizes with a
-//! small line bound, then `decode_chunk` and the chunk accessors), the SSE decoder of
+//! small line bound, then `decode_chunk`, checked against `decode_chunk_serde` on
+//! every line, and the chunk accessors), the SSE decoder of
 //! the OpenAI-compatible protocol (the same splitter, then `decode_sse_line` and the
 //! chunk accessors) and the ingest parsers (`ingest::parse_bytes` for CSV, JSON and
 //! Markdown).
@@ -14,11 +15,14 @@
 //! The smoke run (`cargo test`) does 20 000 inputs per target. The long run:
 //! `AGENTBENCH_FUZZ_ITERS=1000000 cargo test --release --test fuzz -- --nocapture`.
 
+use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::Instant;
 
-use agentbench::client::ndjson::{decode_chunk, LineSplitter};
+use agentbench::client::ndjson::{
+    decode_chunk, decode_chunk_serde, DecodeError, LineSplitter, WireChunk,
+};
 use agentbench::client::sse::{decode_sse_line, SseLine};
 use agentbench::ingest::{parse_bytes, FileKind};
 use agentbench::stub::SplitMix64;
@@ -190,7 +194,47 @@ fn stream_seeds() -> Vec<Vec<u8>> {
     }
     chat.push_str("{\"model\":\"m\",\"created_at\":\"2026-01-01T00:00:01Z\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true}\n");
     let error = format!("{}{{\"error\":\"model runner crashed\"}}\n", piece("a"));
-    vec![generate.into_bytes(), chat.into_bytes(), error.into_bytes()]
+    // Escapes as Ollama's Go encoder writes them (`<`, `>`, `&` as `\u00XX`), a
+    // surrogate pair, every two-character escape.
+    let escapes = format!(
+        "{}{}{FINAL}",
+        r#"{"response":"\u003cb\u003e \ud83e\udd80 \u0026 caf\u00e9","done":false}"#.to_owned()
+            + "\n",
+        r#"{"message":{"content":"\"\\\/\b\f\n\r\t","thinking":"\u2028"},"done":false}"#.to_owned()
+            + "\n",
+    );
+    vec![
+        generate.into_bytes(),
+        chat.into_bytes(),
+        error.into_bytes(),
+        escapes.into_bytes(),
+    ]
+}
+
+/// Asserts that `decode_chunk` (plain reader, serde_json fallback) says exactly
+/// what serde_json alone says about `line`: value, text borrowed or owned, error.
+fn assert_same_as_serde(line: &[u8]) {
+    fn view(r: &Result<WireChunk<'_>, DecodeError>) -> String {
+        let owned = |c: &Option<Cow<'_, str>>| matches!(c, Some(Cow::Owned(_)));
+        match r {
+            Err(e) => format!("{e:?}"),
+            Ok(c) => format!(
+                "{c:?} owned {} {} {} {:?}",
+                owned(&c.response),
+                owned(&c.done_reason),
+                owned(&c.error),
+                c.message
+                    .as_ref()
+                    .map(|m| (owned(&m.content), owned(&m.thinking))),
+            ),
+        }
+    }
+    assert_eq!(
+        view(&decode_chunk(line)),
+        view(&decode_chunk_serde(line)),
+        "line {:?}",
+        String::from_utf8_lossy(line)
+    );
 }
 
 /// The decoder target: split in random reads with a 2 KiB line bound, decode
@@ -208,6 +252,7 @@ fn decode_stream(data: &[u8]) {
         let outcome = splitter.push(read, |line| {
             assert!(line.len() <= 2048);
             assert!(!line.contains(&b'\n'));
+            assert_same_as_serde(line);
             match decode_chunk(line) {
                 Ok(chunk) => {
                     text.push_str(chunk.content());
@@ -229,7 +274,9 @@ fn decode_stream(data: &[u8]) {
             Ok(Err(())) | Err(_) => return,
         }
     }
-    let _ = decode_chunk(&splitter.take_remainder());
+    let remainder = splitter.take_remainder();
+    assert_same_as_serde(&remainder);
+    let _ = decode_chunk(&remainder);
 }
 
 #[test]

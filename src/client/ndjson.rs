@@ -243,9 +243,11 @@ pub enum DecodeError {
 
 /// Decodes one NDJSON line. Never panics on any input.
 ///
-/// The result (value or error) is always exactly [`decode_chunk_serde`]'s: a line
-/// of the common shape (plain JSON, see `plain_json`) is read without serde and
-/// without allocating; anything else is handed to serde_json.
+/// The result (value or error) is always exactly [`decode_chunk_serde`]'s, text
+/// fields borrowed or owned alike: a line of the common shape (plain JSON, see
+/// `plain_json`; escapes in its strings included) is read once, without serde,
+/// allocating only for a text field that has escapes; anything else is handed to
+/// serde_json.
 pub fn decode_chunk(line: &[u8]) -> Result<WireChunk<'_>, DecodeError> {
     match decode_plain(line) {
         Some(chunk) => Ok(chunk),
@@ -295,8 +297,8 @@ enum Slot {
 }
 
 impl Slot {
-    /// The slot of a top-level key (serde's field names; keys are compared as
-    /// written, since an escaped key never reaches the plain reader).
+    /// The slot of a top-level key (serde's field names; an escaped key is
+    /// compared unescaped, as serde compares it).
     fn top(key: &str) -> Slot {
         match key {
             "response" => Slot::Response,
@@ -359,8 +361,7 @@ impl<'a> ChunkSink<'a> {
     }
 
     /// Stores a text field (`null` is `None`); `None` when the slot takes no text.
-    fn text(&mut self, value: Option<&'a str>) -> Option<()> {
-        let value = value.map(Cow::Borrowed);
+    fn text(&mut self, value: Option<Cow<'a, str>>) -> Option<()> {
         match self.slot {
             Slot::Ignored => {}
             Slot::Response => self.chunk.response = value,
@@ -370,6 +371,24 @@ impl<'a> ChunkSink<'a> {
             Slot::Thinking => self.message()?.thinking = value,
             _ => return None,
         }
+        Some(())
+    }
+
+    /// Takes an object key: the slot the next value fills; `None` for a field
+    /// serde would reject as repeated.
+    fn field(&mut self, key: &str) -> Option<()> {
+        let slot = match (self.depth, self.in_message) {
+            (1, _) => Slot::top(key),
+            (2, true) => Slot::message(key),
+            _ => return Some(()),
+        };
+        if slot != Slot::Ignored {
+            if self.seen & slot.bit() != 0 {
+                return None;
+            }
+            self.seen |= slot.bit();
+        }
+        self.slot = slot;
         Some(())
     }
 
@@ -444,23 +463,23 @@ impl<'a> plain_json::Sink<'a> for ChunkSink<'a> {
         if !self.fills_slot()? {
             return Some(());
         }
-        self.text(Some(value))
+        self.text(Some(Cow::Borrowed(value)))
+    }
+
+    fn str_owned(&mut self, value: String) -> Option<()> {
+        if !self.fills_slot()? {
+            return Some(());
+        }
+        self.text(Some(Cow::Owned(value)))
     }
 
     fn key(&mut self, key: &'a str) -> Option<()> {
-        let slot = match (self.depth, self.in_message) {
-            (1, _) => Slot::top(key),
-            (2, true) => Slot::message(key),
-            _ => return Some(()),
-        };
-        if slot != Slot::Ignored {
-            if self.seen & slot.bit() != 0 {
-                return None;
-            }
-            self.seen |= slot.bit();
-        }
-        self.slot = slot;
-        Some(())
+        self.field(key)
+    }
+
+    fn key_owned(&mut self, key: String) -> Option<()> {
+        // serde matches a field name after unescaping it, as here.
+        self.field(&key)
     }
 
     fn open(&mut self, object: bool) -> Option<usize> {

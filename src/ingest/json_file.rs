@@ -75,32 +75,58 @@ pub struct NumericFields {
     entries: Vec<(usize, f64)>,
 }
 
+/// Which of a record's numeric pairs [`NumericFields::from_pairs`] keeps, in key
+/// order, for the last key sequence it was given.
+#[derive(Default)]
+struct FieldOrder<'k> {
+    /// The keys of the pairs, in file order.
+    keys: Vec<&'k str>,
+    /// Indices of the pairs kept, in key order.
+    kept: Vec<usize>,
+}
+
 impl NumericFields {
     /// Builds the map from `pairs` in file order, using `scratch` (left empty) to
-    /// sort them: a stable sort keeps repeated keys in file order, and the last of
-    /// each run is kept, as a map insert would.
+    /// hold them. Which pairs are kept, in which order, depends on the key sequence
+    /// alone: a stable sort by key keeps repeated keys in file order, and the last
+    /// of each run is kept, as a map insert would. `order` remembers that choice for
+    /// the last key sequence seen, so a record with the same keys in the same order
+    /// as the one before (the rows of a results array) is ordered without sorting.
     fn from_pairs<'k>(
+        order: &mut FieldOrder<'k>,
         scratch: &mut Vec<(&'k str, f64)>,
         pairs: impl Iterator<Item = (&'k str, f64)>,
     ) -> Self {
         scratch.clear();
         scratch.extend(pairs);
-        scratch.sort_by(|a, b| a.0.cmp(b.0));
-        let mut kept = 0;
-        for i in 0..scratch.len() {
-            if i + 1 < scratch.len() && scratch[i + 1].0 == scratch[i].0 {
-                continue;
+        let same_keys = scratch.len() == order.keys.len()
+            && scratch.iter().zip(&order.keys).all(|(p, k)| p.0 == *k);
+        if !same_keys {
+            order.keys.clear();
+            order.keys.extend(scratch.iter().map(|p| p.0));
+            let kept = &mut order.kept;
+            kept.clear();
+            kept.extend(0..scratch.len());
+            let key = |i: usize| scratch[i].0;
+            kept.sort_by(|&a, &b| key(a).cmp(key(b)));
+            let mut n = 0;
+            for i in 0..kept.len() {
+                if i + 1 < kept.len() && key(kept[i + 1]) == key(kept[i]) {
+                    continue;
+                }
+                kept[n] = kept[i];
+                n += 1;
             }
-            scratch[kept] = scratch[i];
-            kept += 1;
+            kept.truncate(n);
         }
-        scratch.truncate(kept);
-        let mut keys = String::with_capacity(scratch.iter().map(|(k, _)| k.len()).sum());
-        let mut entries = Vec::with_capacity(scratch.len());
-        for (k, v) in scratch.drain(..) {
+        let mut keys = String::with_capacity(order.kept.iter().map(|&i| scratch[i].0.len()).sum());
+        let mut entries = Vec::with_capacity(order.kept.len());
+        for &i in &order.kept {
+            let (k, v) = scratch[i];
             keys.push_str(k);
             entries.push((keys.len(), v));
         }
+        scratch.clear();
         Self { keys, entries }
     }
 
@@ -132,7 +158,11 @@ impl FromIterator<(String, f64)> for NumericFields {
     /// Collects through a `BTreeMap<String, f64>`: the map semantics by definition.
     fn from_iter<I: IntoIterator<Item = (String, f64)>>(pairs: I) -> Self {
         let map: BTreeMap<String, f64> = pairs.into_iter().collect();
-        Self::from_pairs(&mut Vec::new(), map.iter().map(|(k, &v)| (k.as_str(), v)))
+        Self::from_pairs(
+            &mut FieldOrder::default(),
+            &mut Vec::new(),
+            map.iter().map(|(k, &v)| (k.as_str(), v)),
+        )
     }
 }
 
@@ -281,6 +311,7 @@ pub(super) fn parse(text: &str) -> Result<JsonData, String> {
         pointer: String::new(),
         records: Vec::new(),
         scratch: Vec::new(),
+        order: FieldOrder::default(),
     };
     visit(&tape, 0, &Ctx::default(), &mut out);
     Ok(JsonData {
@@ -309,11 +340,13 @@ fn is_container(t: &Tok<'_>) -> bool {
 }
 
 /// What [`visit`] writes: the records found, with the JSON pointer of the value
-/// being visited and a scratch vector for [`NumericFields::from_pairs`].
+/// being visited, and a scratch vector and the last field order for
+/// [`NumericFields::from_pairs`].
 struct Out<'t> {
     pointer: String,
     records: Vec<MetricRecord>,
     scratch: Vec<(&'t str, f64)>,
+    order: FieldOrder<'t>,
 }
 
 fn visit<'t>(tape: &'t Tape<'_>, i: usize, parent: &Ctx<'t>, out: &mut Out<'t>) {
@@ -420,7 +453,7 @@ fn record<'t>(
             .filter(|x| x.is_finite())
             .map(|x| (tape.key(k), x))
     });
-    let fields = NumericFields::from_pairs(&mut out.scratch, numeric);
+    let fields = NumericFields::from_pairs(&mut out.order, &mut out.scratch, numeric);
     Some(MetricRecord {
         pointer: if out.pointer.is_empty() {
             "/".to_string()
@@ -479,11 +512,28 @@ mod tests {
                 ("z", 6.0),
             ],
             &[("x", 1.5), ("y", 2.5)],
+            &[("x", 7.0), ("y", 8.0)],
+            &[("y", 8.0), ("x", 7.0)],
+            &[("x", 1.0), ("x", 2.0)],
+            &[("x", 3.0), ("x", 4.0)],
+            &[("x", 3.0)],
+            &[("b", 5.0), ("a", 6.0), ("b", 7.0), ("", 8.0), ("a", 9.0)],
         ];
-        for pairs in cases {
+        // One field order across all cases, as one file's records share it: each
+        // case after one with the same keys reuses its order, and every case runs
+        // twice (the second time always reusing).
+        let mut order = FieldOrder::default();
+        let mut scratch = Vec::new();
+        for pairs in cases.iter().flat_map(|c| [c, c]) {
             let map: BTreeMap<String, f64> =
                 pairs.iter().map(|&(k, v)| (k.to_string(), v)).collect();
-            let fields = NumericFields::from_pairs(&mut Vec::new(), pairs.iter().copied());
+            let fields = NumericFields::from_pairs(&mut order, &mut scratch, pairs.iter().copied());
+            let alone = NumericFields::from_pairs(
+                &mut FieldOrder::default(),
+                &mut Vec::new(),
+                pairs.iter().copied(),
+            );
+            assert_eq!(fields, alone);
             assert_eq!(format!("{fields:?}"), format!("{map:?}"));
             assert_eq!(
                 serde_json::to_string(&fields).unwrap(),

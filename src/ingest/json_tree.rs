@@ -1,6 +1,7 @@
 //! A borrowed JSON tape for ingest: one flat vector of tokens per document (no
 //! allocation per object or array), strings pointing into the file's text unless they
-//! hold escapes, members in file order.
+//! hold escapes (then unescaped into their own `String`, as serde_json does), members
+//! in file order.
 //!
 //! Parsing is still serde_json's (same grammar, same 128-level recursion limit, same
 //! error messages and positions): only the in-memory shape differs from
@@ -189,8 +190,15 @@ impl<'a> Sink<'a> for TapeSink<'_, 'a> {
         self.0.push(Tok::Str(Cow::Borrowed(value)));
         Some(())
     }
+    fn str_owned(&mut self, value: String) -> Option<()> {
+        self.0.push(Tok::Str(Cow::Owned(value)));
+        Some(())
+    }
     fn key(&mut self, key: &'a str) -> Option<()> {
         self.str(key)
+    }
+    fn key_owned(&mut self, key: String) -> Option<()> {
+        self.str_owned(key)
     }
     fn open(&mut self, object: bool) -> Option<usize> {
         let mark = self.0.len();
@@ -324,6 +332,79 @@ impl<'de> Visitor<'de> for KeySeed<'_, 'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tape serde_json alone builds (the fallback path), or its error.
+    fn serde_tape(text: &str) -> Result<Tape<'_>, serde_json::Error> {
+        let mut toks = Vec::new();
+        let mut de = serde_json::Deserializer::from_str(text);
+        TapeSeed(&mut toks).deserialize(&mut de)?;
+        de.end()?;
+        Ok(Tape { toks })
+    }
+
+    /// Everything a parse says: each token, whether its string borrows, or the error.
+    fn view(r: &Result<Tape<'_>, serde_json::Error>) -> String {
+        match r {
+            Err(e) => format!("error {e}"),
+            Ok(t) => t
+                .toks
+                .iter()
+                .map(|tok| match tok {
+                    Tok::Str(Cow::Borrowed(s)) => format!("b{s:?}"),
+                    Tok::Str(Cow::Owned(s)) => format!("o{s:?}"),
+                    Tok::Num(x) => format!("{:?}", x.to_bits()),
+                    other => format!("{other:?}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+
+    #[test]
+    fn escaped_strings_tape_as_serde_json_does() {
+        let parts = [
+            "a",
+            "é",
+            "😀",
+            "\\\"",
+            "\\\\",
+            "\\/",
+            "\\b",
+            "\\f",
+            "\\n",
+            "\\r",
+            "\\t",
+            "\\u00e9",
+            "\\u00E9",
+            "\\u0000",
+            "\\ud83d\\ude00",
+            "\\ud83d",
+            "\\ude00",
+            "\\u12",
+            "\\x",
+            "\\",
+            "\u{1}",
+            "\n",
+        ];
+        let mut docs = 0;
+        for a in parts {
+            for b in parts {
+                for doc in [
+                    format!(r#"{{"k{a}":["{b}",1,{{"{b}{a}":null}}],"z":"{a}{b}"}}"#),
+                    format!("\"{a}{b}\""),
+                    format!(r#"["{a}", "{b}"]"#),
+                ] {
+                    assert_eq!(view(&parse(&doc)), view(&serde_tape(&doc)), "{doc}");
+                    docs += 1;
+                }
+            }
+        }
+        assert_eq!(docs, parts.len() * parts.len() * 3);
+        let tape = parse(r#"{"a\nb":"\ud83d\ude00x","c":"d"}"#).unwrap();
+        assert!(matches!(&tape.toks[1], Tok::Str(Cow::Owned(s)) if s == "a\nb"));
+        assert!(matches!(&tape.toks[2], Tok::Str(Cow::Owned(s)) if s == "\u{1F600}x"));
+        assert!(matches!(&tape.toks[3], Tok::Str(Cow::Borrowed("c"))));
+    }
 
     #[test]
     fn tape_matches_serde_json_values() {

@@ -149,6 +149,74 @@ const EDGES: &[&str] = &[
     r#"{"response":"","done":true,"done_reason":"stop","total_duration":105567,"load_duration":10139,"prompt_eval_count":2,"prompt_eval_duration":1773,"eval_count":1000,"eval_duration":93655}"#,
 ];
 
+/// Lines whose strings hold escapes: every escape kind, in every text field and in
+/// keys (known and ignored), valid or not: surrogate pairs, lone and reversed
+/// surrogates, bad and short `\u` escapes, unknown escapes, control characters
+/// before and after an escape, escapes cut off by the line's end.
+const ESCAPES: &[&str] = &[
+    r#"{"response":"a\"b\\c\/d\be\ff\ng\rh\ti"}"#,
+    r#"{"response":"\"\\\/\b\f\n\r\t"}"#,
+    r#"{"response":"\n"}"#,
+    r#"{"response":"line\n","done":false}"#,
+    r#"{"response":"\u0041\u00e9\u00E9\u20ac\uFFFF\uffff\u0000\u001f\u007f"}"#,
+    r#"{"response":"\u003cdiv\u003e \u0026amp; \u2028\u2029"}"#,
+    r#"{"response":"\ud83d\ude00 \uD83D\uDE00 \udbff\udfff \ud800\udc00"}"#,
+    r#"{"response":"x\ud83d"}"#,
+    r#"{"response":"\ud83dx"}"#,
+    r#"{"response":"\ud83d\n"}"#,
+    r#"{"response":"\ud83d\u0041"}"#,
+    r#"{"response":"\ud83d\ud83d"}"#,
+    r#"{"response":"\ud83d\ud83d\ude00"}"#,
+    r#"{"response":"\ude00"}"#,
+    r#"{"response":"\ude00\ud83d"}"#,
+    r#"{"response":"\ud83d\"}"#,
+    r#"{"response":"\ud83d\u"}"#,
+    r#"{"response":"\ud83d\ude0"}"#,
+    r#"{"response":"\ud83d\ude0"#,
+    r#"{"response":"\u12"}"#,
+    r#"{"response":"\u12g4"}"#,
+    r#"{"response":"\u 123"}"#,
+    r#"{"response":"\u+123"}"#,
+    r#"{"response":"\U0041"}"#,
+    r#"{"response":"\x41"}"#,
+    r#"{"response":"\a"}"#,
+    r#"{"response":"\0"}"#,
+    r#"{"response":"\'"}"#,
+    r#"{"response":"\ "}"#,
+    r#"{"response":"\"#,
+    r#"{"response":"\""#,
+    r#"{"response":"a\n"#,
+    r#"{"response":"\u00"#,
+    r#"{"response":"\u"#,
+    "{\"response\":\"\\n\tx\"}",
+    "{\"response\":\"\\n\u{1}x\"}",
+    "{\"response\":\"\u{1f}\\n\"}",
+    "{\"response\":\"\\n\u{7f}\"}",
+    "{\"response\":\"\\n\nx\"}",
+    r#"{"response":"é\n😀\u00e9"}"#,
+    r#"{"message":{"role":"assistant","content":"say \"hi\"\n","thinking":"\thm"}}"#,
+    r#"{"message":{"content":"a\nb","content":"c"}}"#,
+    r#"{"message":{"content":"a","cont\u0065nt":"b"}}"#,
+    r#"{"message":{"r\u006fle":"x","content":"y"}}"#,
+    r#"{"done_reason":"st\u006fp","error":"out of\nmemory","done":true}"#,
+    r#"{"respon\u0073e":"x","done":false}"#,
+    r#"{"respon\u0073e":"x","response":"y"}"#,
+    r#"{"respon\u0073e":5}"#,
+    r#"{"d\u006fne":true}"#,
+    r#"{"eval_c\u006funt":3}"#,
+    r#"{"mess\u0061ge":{"content":"\n"}}"#,
+    r#"{"mod\nel":"m","response":"x"}"#,
+    r#"{"model":"gemma\u003alatest","created_at":"2026\/11\/28","response":"x"}"#,
+    r#"{"context":["\n",{"\u0041":"\ud83d\ude00"}],"response":"\t"}"#,
+    r#"{"context":["\ud800"],"response":"x"}"#,
+    r#"{"context":{"\x":1},"response":"x"}"#,
+    r#"{"response":"\n"} x"#,
+    r#"{"response":"\n",}"#,
+    r#"{"response":"\n" "done":true}"#,
+    r#"["\n"]"#,
+    r#""\n""#,
+];
+
 #[test]
 fn fixture_edges_and_replay_decode_identically() {
     let fixture = fixture_lines();
@@ -157,7 +225,7 @@ fn fixture_edges_and_replay_decode_identically() {
     for line in fixture.iter().chain(&replay) {
         same(line);
     }
-    for line in EDGES {
+    for line in EDGES.iter().chain(ESCAPES) {
         same(line.as_bytes());
     }
     for bad in [
@@ -172,13 +240,52 @@ fn fixture_edges_and_replay_decode_identically() {
     for n in [98, 99, 100, 101, 126, 127, 128, 129, 300] {
         same(deep(n).as_bytes());
     }
-    // The common shapes take the plain path: the text borrows from the line.
-    // Lines with escapes are left to serde_json (as are 26 of the fixture's).
+    // The common shapes take the plain path: the text borrows from the line, and
+    // a text with escapes (26 of the fixture's lines) is unescaped into its own
+    // String, as serde_json does; no fixture line is left to serde_json.
     let c = decode_chunk(&fixture[0]).unwrap();
     assert!(matches!(c.response, Some(Cow::Borrowed(_))));
+    let mut escaped_lines = 0;
     for line in &fixture {
         let escaped = line.contains(&b'\\');
-        assert_eq!(super::decode_plain(line).is_none(), escaped);
+        escaped_lines += usize::from(escaped);
+        let plain = super::decode_plain(line).expect("the plain path takes every fixture line");
+        assert_eq!(matches!(plain.response, Some(Cow::Owned(_))), escaped);
+    }
+    assert_eq!(escaped_lines, 26);
+}
+
+#[test]
+fn escaped_lines_decode_identically_and_once() {
+    for line in ESCAPES {
+        same(line.as_bytes());
+    }
+    // Valid escapes are read by the plain path (one parse), invalid ones left to
+    // serde_json for its error.
+    for (line, plain) in [
+        (r#"{"response":"a\"b\\c\/d\be\ff\ng\rh\ti"}"#, true),
+        (r#"{"response":"\ud83d\ude00\u00e9\u0000"}"#, true),
+        (r#"{"respon\u0073e":"x"}"#, true),
+        (r#"{"response":"\ud83d"}"#, false),
+        (r#"{"response":"\ude00"}"#, false),
+        (r#"{"response":"\x"}"#, false),
+        (r#"{"response":"\u12"}"#, false),
+        ("{\"response\":\"\\n\u{1}\"}", false),
+    ] {
+        assert_eq!(
+            super::decode_plain(line.as_bytes()).is_some(),
+            plain,
+            "{line}"
+        );
+    }
+    let c = decode_chunk(br#"{"response":"say \"hi\"\n\ud83d\ude00"}"#).unwrap();
+    assert_eq!(c.content(), "say \"hi\"\n\u{1F600}");
+    assert!(matches!(c.response, Some(Cow::Owned(_))));
+    let c = decode_chunk(br#"{"respon\u0073e":"x"}"#).unwrap();
+    assert_eq!(c.content(), "x", "an escaped key names its field");
+    assert!(matches!(c.response, Some(Cow::Borrowed(_))));
+    for line in [&br#"{"response":"\ud83d"}"#[..], br#"{"response":"\q"}"#] {
+        assert!(matches!(decode_chunk(line), Err(DecodeError::Malformed(_))));
     }
 }
 
@@ -235,6 +342,16 @@ fn value() -> impl Strategy<Value = String> {
             "\\u00e9",
             "\\ud83d\\ude00",
             "\\u0000",
+            "\\\\",
+            "\\/",
+            "\\b\\f\\r\\t",
+            "\\u003c",
+            "\\uDBFF\\uDFFF",
+            "\\ud83d",
+            "\\ude00",
+            "\\x",
+            "\\u12",
+            "\u{1}",
         ]),
         0..5,
     )
@@ -288,7 +405,7 @@ proptest! {
 
     #[test]
     fn mutated_lines_decode_identically(
-        base in prop::sample::select(EDGES.iter().chain([
+        base in prop::sample::select(EDGES.iter().chain(ESCAPES).chain([
             r#"{"model":"gemma3:latest","created_at":"2026-11-28T00:19:09.046192453Z","response":" E","done":false}"#,
             r#"{"model":"llama3.2","created_at":"2026-11-28T00:19:09Z","message":{"role":"assistant","content":"Hé😀"},"done":false}"#,
         ].iter()).copied().collect::<Vec<&str>>()),
@@ -325,4 +442,34 @@ proptest! {
         let line = format!("{{{}}}", all.join(","));
         same(line.as_bytes());
     }
+
+    #[test]
+    fn escape_soup_decodes_identically(
+        parts in prop::collection::vec(prop::sample::select(ESCAPE_PARTS), 0..8),
+        field in prop::sample::select(vec!["response", "done_reason", "error", "model"]),
+        in_message in any::<bool>(),
+        cut in any::<Option<usize>>(),
+    ) {
+        let text = parts.concat();
+        let mut line = if in_message {
+            format!(r#"{{"message":{{"role":"assistant","content":"{text}"}},"done":false}}"#)
+        } else {
+            format!(r#"{{"{field}":"{text}","done":false}}"#)
+        }
+        .into_bytes();
+        if let Some(cut) = cut {
+            line.truncate(cut % (line.len() + 1));
+        }
+        same(&line);
+    }
 }
+
+/// Pieces of string content for [`escape_soup_decodes_identically`]: plain text,
+/// every escape, halves of surrogate pairs and broken escapes, raw control and
+/// multi-byte characters, a stray quote.
+const ESCAPE_PARTS: &[&str] = &[
+    "a", " ", "é", "😀", "\\", "\\\\", "\\\"", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\u",
+    "\\u0", "\\u00", "\\u00e", "\\u00e9", "\\u00E9", "\\u0000", "\\u001F", "\\uffff", "\\ud800",
+    "\\udbff", "\\ud83d", "\\udc00", "\\ude00", "\\udfff", "\\ug000", "\\x", "\\U", "\\0", "\u{0}",
+    "\u{1f}", "\t", "\n", "\u{7f}", "\"",
+];
