@@ -944,17 +944,18 @@ fn concurrency_flags_are_checked() {
 }
 
 #[test]
-fn the_correlated_interval_is_chosen_and_recorded() {
+fn the_interval_is_correlated_by_default_and_batch_means_on_request() {
     let _serial = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("cap");
-    // The overload test's server (4 slots of 50 ms, 80 req/s): both ends beyond it
-    // (a probe far below the limit can stay inconclusive under this interval, see
-    // the README).
-    let o = capacity(
-        &[
+    for (flag, recorded) in [(None, "correlated"), (Some("batch-means"), "batch_means")] {
+        let out = tmp.path().join(recorded);
+        // The overload test's server (4 slots of 50 ms, 80 req/s): both ends beyond
+        // it (a probe far below the limit can stay inconclusive under the
+        // correlated interval, see the README).
+        let stub = format!("capacity:slots=4,prefill=100000,decode={DECODE},tokens={TOKENS}");
+        let mut args = vec![
             "--stub",
-            &format!("capacity:slots=4,prefill=100000,decode={DECODE},tokens={TOKENS}"),
+            &stub,
             "--slo",
             "p95:ttft<=100ms",
             "--min-rate",
@@ -963,25 +964,27 @@ fn the_correlated_interval_is_chosen_and_recorded() {
             "160",
             "--max-probes",
             "2",
-            "--interval",
-            "correlated",
             "--max-lag",
             "60s",
-        ],
-        &out,
-    );
-    assert_eq!(o.status.code(), Some(6), "{}", text(&o));
-    let r = report(&out);
-    assert_eq!(r["interval"], "correlated");
-    let md = std::fs::read_to_string(out.join("capacity.md")).unwrap();
-    assert!(md.contains("--interval correlated"), "{md}");
-    // Beyond the capacity a probe fails under either interval: the search stops
-    // after the lowest rate.
-    assert_eq!(
-        r["bracket"]["fail"].as_f64(),
-        Some(120.0),
-        "{}",
-        r["bracket"]
-    );
-    assert!(r["bracket"]["pass"].is_null(), "{}", r["bracket"]);
+        ];
+        if let Some(f) = flag {
+            args.extend(["--interval", f]);
+        }
+        let o = capacity(&args, &out);
+        assert_eq!(o.status.code(), Some(6), "{}", text(&o));
+        let r = report(&out);
+        assert_eq!(r["interval"], recorded);
+        let md = std::fs::read_to_string(out.join("capacity.md")).unwrap();
+        let said = format!("--interval {}", flag.unwrap_or("correlated"));
+        assert!(md.contains(&said), "{said}: {md}");
+        // Beyond the capacity a probe fails under either interval: the search
+        // stops after the lowest rate.
+        assert_eq!(
+            r["bracket"]["fail"].as_f64(),
+            Some(120.0),
+            "{}",
+            r["bracket"]
+        );
+        assert!(r["bracket"]["pass"].is_null(), "{}", r["bracket"]);
+    }
 }
