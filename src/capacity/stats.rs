@@ -249,11 +249,13 @@ pub fn exceedance_time(samples: &[f64], x: f64) -> f64 {
 /// decide about `limit` — upper bound within it, or lower bound beyond it — if the
 /// fraction F̂ of `samples` within the limit and the autocorrelation time τ of the
 /// exceedances at the q-quantile ([`exceedance_time`]) stayed as observed:
-/// n = z² · τ · q(1 − q) / (F̂ − q)², z the normal quantile of the floor, doubled when
-/// F̂ > q (a pass needs the later half on its own, see [`later_half_within`]). A
-/// planning figure, not a guarantee: both F̂ and τ come from one probe, and τ is
-/// underestimated when the probe saw few of the runs that make it up. `None` for no
-/// samples, a NaN, or F̂ = q.
+/// n = z² · τ · q(1 − q) / (F̂ − q)², z the normal quantile of the floor, or, when
+/// the batches' own standard error se_b of F̂ at the limit is the wider, n = n₀ ·
+/// (t · se_b / (F̂ − q))² (n₀ the samples, t as in [`quantile_ci`]: the batches'
+/// error shrinks as 1/√n); doubled when F̂ > q (a pass needs the later half on its
+/// own, see [`later_half_within`]). A planning figure, not a guarantee: F̂, τ and
+/// se_b come from one probe, and τ is underestimated when the probe saw few of the
+/// runs that make it up. `None` for no samples, a NaN, or F̂ = q.
 pub fn requests_to_decide(samples: &[f64], q: f64, confidence: f64, limit: f64) -> Option<u64> {
     let n = samples.len();
     if n == 0 || samples.iter().any(|x| x.is_nan()) {
@@ -267,10 +269,21 @@ pub fn requests_to_decide(samples: &[f64], q: f64, confidence: f64, limit: f64) 
     if distance == 0.0 {
         return None;
     }
-    let z = normal_quantile(1.0 - (1.0 - confidence).clamp(0.0, 1.0) / 2.0);
+    let p = 1.0 - (1.0 - confidence).clamp(0.0, 1.0) / 2.0;
+    let z = normal_quantile(p);
     let tau = exceedance_time(samples, estimate);
+    let by_floor = z * z * tau * q * (1.0 - q) / (distance * distance);
+    let batches = BATCHES.min(n).max(2);
+    let (mut size, mut below) = (vec![0usize; batches], vec![0usize; batches]);
+    for (i, &v) in samples.iter().enumerate() {
+        let k = (i * batches / n).min(batches - 1);
+        size[k] += 1;
+        below[k] += usize::from(v <= limit);
+    }
+    let t = t_quantile(batches - 1, p);
+    let by_batches = n as f64 * (t * batch_se(&below, &size) / distance).powi(2);
     let halves = if within > q { 2.0 } else { 1.0 };
-    let need = halves * z * z * tau * q * (1.0 - q) / (distance * distance);
+    let need = halves * by_floor.max(by_batches);
     Some(need.ceil().min(u64::MAX as f64) as u64)
 }
 
@@ -618,6 +631,16 @@ mod tests {
         let slow = requests_to_decide(&runs, 0.95, 0.95, 99.0).unwrap();
         assert!(slow > 4 * far, "{slow} vs {far}");
         assert_eq!(requests_to_decide(&[], 0.95, 0.95, 1.0), None);
+        // A queue that filled during the probe: its first half within the limit,
+        // its second far beyond (F̂ = 0.5, far from q, but the batches disagree):
+        // the batches' error asks for more than the floor's 73-odd.
+        let filling: Vec<f64> = (0..400).map(|i| if i < 200 { 10.0 } else { 90.0 }).collect();
+        let by_floor = {
+            let z: f64 = 1.959_964;
+            (z * z * 0.95 * 0.05 / (0.45f64 * 0.45)).ceil() as u64
+        };
+        let need = requests_to_decide(&filling, 0.95, 0.95, 50.0).unwrap();
+        assert!(need > 10 * by_floor, "{need} vs {by_floor}");
     }
 
     #[test]
