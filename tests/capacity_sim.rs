@@ -194,6 +194,13 @@ fn probe_and_need(s: &Setting, rate: f64, measured: u64, seed: u64) -> (Verdict,
         ),
         // The correlated interval without the later-half rule.
         "whole" => (stats::Interval::Correlated.ci(samples, q, CONFIDENCE), true),
+        // The correlated interval, the later half's point estimate within the limit.
+        "latepoint" => (
+            stats::Interval::Correlated.ci(samples, q, CONFIDENCE),
+            stats::Interval::Correlated
+                .ci(&samples[samples.len() / 2..], q, CONFIDENCE)
+                .is_some_and(|c| c.estimate <= limit),
+        ),
         _ => (
             stats::Interval::Correlated.ci(samples, q, CONFIDENCE),
             stats::Interval::Correlated.later_half_within(samples, q, CONFIDENCE, limit),
