@@ -55,22 +55,38 @@ pub(crate) trait Sink<'a> {
 /// Reads `text` as one JSON document into `sink`. `Some` only when the document is
 /// valid plain JSON (see the module doc) and the sink accepted every value.
 pub(crate) fn read<'a>(text: &'a str, sink: &mut impl Sink<'a>) -> Option<()> {
-    Plain {
-        b: text.as_bytes(),
-        text,
-        at: 0,
-        sink,
-    }
-    .document()
+    read_bytes(text.as_bytes(), sink)
+}
+
+/// Reads `b` as one JSON document into `sink`, exactly as [`read`] reads the same
+/// bytes as text, without requiring them to be UTF-8 first: `Some` only when `b` is
+/// UTF-8 (each string's non-ASCII bytes are validated where the string is read;
+/// outside strings the grammar accepts ASCII alone), valid plain JSON and every value
+/// was accepted. So a document that is not UTF-8 always gives `None`.
+pub(crate) fn read_bytes<'a>(b: &'a [u8], sink: &mut impl Sink<'a>) -> Option<()> {
+    Plain { b, at: 0, sink }.document()
+}
+
+/// `b` as text, for a range the reader has checked to be UTF-8: ASCII bytes only, or
+/// non-ASCII runs that [`std::str::from_utf8`] accepted, cut only at ASCII bytes
+/// (which are never inside a multi-byte character).
+fn checked_text(b: &[u8]) -> &str {
+    debug_assert!(std::str::from_utf8(b).is_ok());
+    // SAFETY: every caller passes a range made only of ASCII bytes and of runs that
+    // `from_utf8` validated (see `Plain::string`, `Plain::string_rest`); such runs
+    // start and end next to ASCII bytes, so their concatenation is UTF-8 too.
+    unsafe { std::str::from_utf8_unchecked(b) }
 }
 
 /// Index of the first byte at or after `i` that a plain string stops at: a quote,
-/// a backslash or a control character (`None` when there is none). Reads eight
-/// bytes at a time: in each word, a byte's high bit is set by `x - c` (per byte,
-/// `c` = 1 after XOR with the wanted byte, or 0x20) and clear in `x` exactly when
-/// the byte matches, unless a lower byte matched and borrowed; so the lowest
-/// flagged byte is always the first match.
-fn string_stop(b: &[u8], mut i: usize) -> Option<usize> {
+/// a backslash, a control character or, when `NON_ASCII`, a byte ≥ 0x80 (`None`
+/// when there is none). Reads eight bytes at a time: in each word, a byte's high
+/// bit is set by `x - c` (per byte, `c` = 1 after XOR with the wanted byte, or
+/// 0x20) and clear in `x` exactly when the byte matches, unless a lower byte
+/// matched and borrowed; so the lowest flagged byte is always the first match (a
+/// byte ≥ 0x80 flags itself through `w`).
+#[inline(always)]
+fn string_stop<const NON_ASCII: bool>(b: &[u8], mut i: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     const QUOTE: u64 = ONES * b'"' as u64;
@@ -79,9 +95,8 @@ fn string_stop(b: &[u8], mut i: usize) -> Option<usize> {
     while let Some(Ok(word)) = b.get(i..i + 8).map(<[u8; 8]>::try_from) {
         let w = u64::from_le_bytes(word);
         let (q, s) = (w ^ QUOTE, w ^ BACKSLASH);
-        let hits =
-            (q.wrapping_sub(ONES) & !q | s.wrapping_sub(ONES) & !s | w.wrapping_sub(SPACE) & !w)
-                & HIGH;
+        let control = w.wrapping_sub(SPACE) & !w | if NON_ASCII { w } else { 0 };
+        let hits = (q.wrapping_sub(ONES) & !q | s.wrapping_sub(ONES) & !s | control) & HIGH;
         if hits != 0 {
             return Some(i + (hits.trailing_zeros() / 8) as usize);
         }
@@ -90,7 +105,7 @@ fn string_stop(b: &[u8], mut i: usize) -> Option<usize> {
     let rest = b.get(i..)?;
     let at = rest
         .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20 || (NON_ASCII && c >= 0x80))?;
     Some(i + at)
 }
 
@@ -127,9 +142,44 @@ fn hex4(b: &[u8], i: usize) -> Option<u32> {
     Some(n)
 }
 
+/// The character of the escape whose backslash is at `b[at]`, and the escape's
+/// length in bytes, as serde_json reads it; `None` for an escape serde_json
+/// rejects (an unknown one, a bad or short `\u` escape, a surrogate that is not
+/// half of a leading-then-trailing pair).
+fn escape(b: &[u8], at: usize) -> Option<(char, usize)> {
+    Some(match *b.get(at + 1)? {
+        b'"' => ('"', 2),
+        b'\\' => ('\\', 2),
+        b'/' => ('/', 2),
+        b'b' => ('\u{8}', 2),
+        b'f' => ('\u{c}', 2),
+        b'n' => ('\n', 2),
+        b'r' => ('\r', 2),
+        b't' => ('\t', 2),
+        b'u' => {
+            let n = hex4(b, at + 2)?;
+            match n {
+                0xD800..=0xDBFF => {
+                    if b.get(at + 6..at + 8)? != b"\\u" {
+                        return None;
+                    }
+                    let low = hex4(b, at + 8)?;
+                    if !(0xDC00..=0xDFFF).contains(&low) {
+                        return None;
+                    }
+                    let c = 0x10000 + ((n - 0xD800) << 10) + (low - 0xDC00);
+                    (char::from_u32(c)?, 12)
+                }
+                0xDC00..=0xDFFF => return None,
+                _ => (char::from_u32(n)?, 6),
+            }
+        }
+        _ => return None,
+    })
+}
+
 struct Plain<'s, 'a, S> {
     b: &'a [u8],
-    text: &'a str,
     at: usize,
     sink: &'s mut S,
 }
@@ -143,10 +193,12 @@ impl<'a, S: Sink<'a>> Plain<'_, 'a, S> {
     }
 
     /// Skips whitespace. Inlined for its common case, none at all (compact JSON such
-    /// as streamed chunks); runs of it are skipped out of line by [`Plain::ws_run`].
+    /// as streamed chunks): one compare, since every whitespace byte is ≤ b' ' (a
+    /// control byte passes it too and is left where it is by [`Plain::ws_run`],
+    /// which skips runs of whitespace out of line).
     #[inline(always)]
     fn ws(&mut self) {
-        if let Some(b' ' | b'\n' | b'\t' | b'\r') = self.b.get(self.at) {
+        if self.b.get(self.at).is_some_and(|&c| c <= b' ') {
             self.ws_run();
         }
     }
@@ -190,75 +242,69 @@ impl<'a, S: Sink<'a>> Plain<'_, 'a, S> {
     }
 
     /// The string starting at the quote under `at`, the quotes excluded: `Ok`
-    /// borrowed from the text when it has no escapes, `Err` unescaped when it has
-    /// (read out of line: the common string pays one branch for them). `None` for a
-    /// control character, an invalid escape or a missing end quote.
+    /// borrowed from the text when it has no escapes, `Err` unescaped when it has.
+    /// The common string, ASCII without escapes, is one scan; escapes and non-ASCII
+    /// text are read out of line by [`Plain::string_rest`]. `None` for a control
+    /// character, an invalid escape, text that is not UTF-8 or a missing end quote.
     #[inline(always)]
     fn string(&mut self) -> Option<Result<&'a str, String>> {
         let start = self.at + 1;
-        let end = string_stop(self.b, start)?;
+        let end = string_stop::<true>(self.b, start)?;
         if self.b[end] != b'"' {
-            return self.escaped(start, end).map(Err);
+            return self.string_rest(start, end);
         }
         self.at = end + 1;
-        self.text.get(start..end).map(Ok)
+        // `start..end` is ASCII: the scan stops at any byte ≥ 0x80.
+        Some(Ok(checked_text(&self.b[start..end])))
     }
 
-    /// The rest of a string that stopped at `stop` (a backslash or a control
-    /// character) after plain text from `start`, unescaped as serde_json unescapes
-    /// it; `None` wherever serde_json would fail (a control character, an unknown
-    /// escape, a bad or short `\u` escape, a surrogate that is not half of a
-    /// leading-then-trailing pair) or where the string does not end.
+    /// The rest of a string that stopped at `stop` (a backslash, a control
+    /// character or a byte ≥ 0x80) after ASCII text from `start`: borrowed when it
+    /// has no escapes, else unescaped as serde_json unescapes it; `None` wherever
+    /// serde_json would fail (a control character, an unknown escape, a bad or
+    /// short `\u` escape, a surrogate that is not half of a leading-then-trailing
+    /// pair, bytes that are not UTF-8) or where the string does not end.
     #[cold]
     #[inline(never)]
-    fn escaped(&mut self, start: usize, mut stop: usize) -> Option<String> {
+    fn string_rest(&mut self, start: usize, mut stop: usize) -> Option<Result<&'a str, String>> {
         let b = self.b;
-        let mut out = String::with_capacity(stop - start + 16);
+        // The unescaped text so far, once there was an escape; `b[from..stop]` is
+        // checked text not yet in it.
+        let mut out: Option<String> = None;
         let mut from = start;
         loop {
-            // `from` and `stop` are at ASCII bytes (or the text's start): both are
-            // character boundaries.
-            out.push_str(self.text.get(from..stop)?);
-            match b[stop] {
+            let len = match b[stop] {
                 b'"' => {
                     self.at = stop + 1;
-                    return Some(out);
-                }
-                b'\\' => {}
-                _ => return None,
-            }
-            let (c, len) = match *b.get(stop + 1)? {
-                b'"' => ('"', 2),
-                b'\\' => ('\\', 2),
-                b'/' => ('/', 2),
-                b'b' => ('\u{8}', 2),
-                b'f' => ('\u{c}', 2),
-                b'n' => ('\n', 2),
-                b'r' => ('\r', 2),
-                b't' => ('\t', 2),
-                b'u' => {
-                    let n = hex4(b, stop + 2)?;
-                    match n {
-                        0xD800..=0xDBFF => {
-                            if b.get(stop + 6..stop + 8)? != b"\\u" {
-                                return None;
-                            }
-                            let low = hex4(b, stop + 8)?;
-                            if !(0xDC00..=0xDFFF).contains(&low) {
-                                return None;
-                            }
-                            let c = 0x10000 + ((n - 0xD800) << 10) + (low - 0xDC00);
-                            (char::from_u32(c)?, 12)
+                    let tail = checked_text(&b[from..stop]);
+                    return Some(match out {
+                        None => Ok(tail),
+                        Some(mut out) => {
+                            out.push_str(tail);
+                            Err(out)
                         }
-                        0xDC00..=0xDFFF => return None,
-                        _ => (char::from_u32(n)?, 6),
-                    }
+                    });
+                }
+                0x80.. => {
+                    // Non-ASCII text up to the next quote, backslash or control
+                    // character (all ASCII, so a character boundary): checked here,
+                    // once, as `from_utf8` would check the whole line.
+                    let next = string_stop::<false>(b, stop)?;
+                    std::str::from_utf8(&b[stop..next]).ok()?;
+                    stop = next;
+                    continue;
+                }
+                b'\\' => {
+                    let out = out.get_or_insert_with(|| String::with_capacity(stop - start + 16));
+                    out.push_str(checked_text(&b[from..stop]));
+                    let (c, len) = escape(b, stop)?;
+                    out.push(c);
+                    len
                 }
                 _ => return None,
             };
-            out.push(c);
             from = stop + len;
-            stop = string_stop(b, from)?;
+            stop = string_stop::<true>(b, from)?;
         }
     }
 
@@ -415,9 +461,10 @@ mod tests {
 
     use super::string_stop;
 
-    /// The byte-at-a-time definition [`string_stop`] must match.
-    fn naive(b: &[u8], i: usize) -> Option<usize> {
-        (i..b.len()).find(|&j| matches!(b[j], b'"' | b'\\' | 0..=0x1f))
+    /// The byte-at-a-time definition [`string_stop`] must match (`non_ascii`: it
+    /// stops at bytes ≥ 0x80 too).
+    fn naive(b: &[u8], i: usize, non_ascii: bool) -> Option<usize> {
+        (i..b.len()).find(|&j| matches!(b[j], b'"' | b'\\' | 0..=0x1f) || non_ascii && b[j] >= 0x80)
     }
 
     proptest! {
@@ -446,7 +493,8 @@ mod tests {
             i in 0usize..41,
         ) {
             let i = i.min(b.len());
-            prop_assert_eq!(string_stop(&b, i), naive(&b, i));
+            prop_assert_eq!(string_stop::<false>(&b, i), naive(&b, i, false));
+            prop_assert_eq!(string_stop::<true>(&b, i), naive(&b, i, true));
         }
     }
 }

@@ -49,6 +49,15 @@ const INTERESTING: &[&[u8]] = &[
     b"\xc3",
     b"\xe2\x82",
     b"\xf0\x9f\xa6",
+    // Not UTF-8 though shaped like it: overlong, an encoded surrogate, past U+10FFFF,
+    // a lone continuation byte; and whole characters of each length.
+    b"\xc0\xaf",
+    b"\xed\xa0\x80",
+    b"\xf4\x90\x80\x80",
+    b"\x80",
+    "\u{e9}".as_bytes(),
+    "\u{20ac}".as_bytes(),
+    "\u{1F980}".as_bytes(),
     b"{",
     b"}",
     b"\"",
@@ -182,6 +191,9 @@ fn stream_seeds() -> Vec<Vec<u8>> {
         "\n- bullet",
         " \"quoted\"",
         " <b>x</b>",
+        // Non-ASCII runs longer than the reader's 8-byte scan word.
+        " 日本語のテキストです",
+        " Ελληνικά κείμενα",
     ];
     let mut generate = String::new();
     for w in words {
@@ -299,7 +311,10 @@ fn unmutated_streams_decode_whole() {
                 .unwrap();
         }
         assert!(done);
-        assert_eq!(text, "Hello wörld — 日本 🦀\n- bullet \"quoted\" <b>x</b>");
+        assert_eq!(
+            text,
+            "Hello wörld — 日本 🦀\n- bullet \"quoted\" <b>x</b> 日本語のテキストです Ελληνικά κείμενα"
+        );
     }
 }
 

@@ -268,10 +268,11 @@ pub fn decode_chunk_serde(line: &[u8]) -> Result<WireChunk<'_>, DecodeError> {
 
 /// The line as a [`WireChunk`] when it is UTF-8, plain JSON and a chunk object
 /// serde_json would accept; `None` leaves the line (valid or not) to serde_json.
+/// UTF-8 is checked by the reader, in strings' non-ASCII text only (nothing else
+/// in a line it accepts can be non-ASCII), not by a pass over the whole line.
 fn decode_plain(line: &[u8]) -> Option<WireChunk<'_>> {
-    let text = std::str::from_utf8(line).ok()?;
     let mut sink = ChunkSink::default();
-    plain_json::read(text, &mut sink)?;
+    plain_json::read_bytes(line, &mut sink)?;
     Some(sink.chunk)
 }
 
@@ -298,20 +299,24 @@ enum Slot {
 
 impl Slot {
     /// The slot of a top-level key (serde's field names; an escaped key is
-    /// compared unescaped, as serde compares it).
+    /// compared unescaped, as serde compares it). Dispatches on the length and the
+    /// first byte, then compares the one candidate whole.
     fn top(key: &str) -> Slot {
-        match key {
-            "response" => Slot::Response,
-            "message" => Slot::Message,
-            "done" => Slot::Done,
-            "done_reason" => Slot::DoneReason,
-            "error" => Slot::Error,
-            "total_duration" => Slot::TotalDuration,
-            "load_duration" => Slot::LoadDuration,
-            "prompt_eval_count" => Slot::PromptEvalCount,
-            "prompt_eval_duration" => Slot::PromptEvalDuration,
-            "eval_count" => Slot::EvalCount,
-            "eval_duration" => Slot::EvalDuration,
+        let key = key.as_bytes();
+        // Each candidate compared against a constant of its length: a few word
+        // compares, no `memcmp` call.
+        match (key.len(), key.first()) {
+            (8, Some(b'r')) if key == b"response" => Slot::Response,
+            (7, Some(b'm')) if key == b"message" => Slot::Message,
+            (4, Some(b'd')) if key == b"done" => Slot::Done,
+            (11, Some(b'd')) if key == b"done_reason" => Slot::DoneReason,
+            (5, Some(b'e')) if key == b"error" => Slot::Error,
+            (14, Some(b't')) if key == b"total_duration" => Slot::TotalDuration,
+            (13, Some(b'l')) if key == b"load_duration" => Slot::LoadDuration,
+            (17, Some(b'p')) if key == b"prompt_eval_count" => Slot::PromptEvalCount,
+            (20, Some(b'p')) if key == b"prompt_eval_duration" => Slot::PromptEvalDuration,
+            (10, Some(b'e')) if key == b"eval_count" => Slot::EvalCount,
+            (13, Some(b'e')) if key == b"eval_duration" => Slot::EvalDuration,
             _ => Slot::Ignored,
         }
     }

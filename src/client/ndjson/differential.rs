@@ -473,3 +473,111 @@ const ESCAPE_PARTS: &[&str] = &[
     "\\udbff", "\\ud83d", "\\udc00", "\\ude00", "\\udfff", "\\ug000", "\\x", "\\U", "\\0", "\u{0}",
     "\u{1f}", "\t", "\n", "\u{7f}", "\"",
 ];
+
+/// Pieces of string content for [`utf8_soup_decodes_identically`], as bytes:
+/// ASCII, characters of every UTF-8 length, escapes, and byte sequences that are not
+/// UTF-8 (a lone continuation byte, a cut sequence, an overlong encoding, an encoded
+/// surrogate, a code point above U+10FFFF, bytes that never occur).
+const UTF8_PARTS: &[&[u8]] = &[
+    b"a",
+    b"abcdefgh",
+    b" ",
+    "é".as_bytes(),
+    "€".as_bytes(),
+    "😀".as_bytes(),
+    "日本語のテキスト".as_bytes(),
+    b"\\n",
+    b"\\u00e9",
+    b"\\\"",
+    b"\x80",
+    b"\xbf",
+    b"\xc3",
+    b"\xe2\x82",
+    b"\xf0\x9f\x98",
+    b"\xc0\xaf",
+    b"\xe0\x80\xaf",
+    b"\xed\xa0\x80",
+    b"\xf4\x90\x80\x80",
+    b"\xf5",
+    b"\xff",
+];
+
+#[test]
+fn non_ascii_lines_decode_identically_and_once() {
+    // UTF-8 text is read by the plain path (borrowed when it has no escapes); bytes
+    // that are not UTF-8, in a string or outside one, are left to serde_json, whose
+    // error says where the valid prefix ends.
+    for (line, plain) in [
+        (
+            "{\"response\":\"caf\u{e9} \u{1F600} \u{65e5}\u{672c}\"}".as_bytes(),
+            true,
+        ),
+        ("{\"response\":\"\u{e9}\\n\u{e9}\"}".as_bytes(), true),
+        (
+            "{\"r\u{e9}sponse\":\"x\",\"response\":\"\u{20ac}\"}".as_bytes(),
+            true,
+        ),
+        (b"{\"response\":\"\xff\"}", false),
+        (b"{\"response\":\"abcdefgh\xc3\"}", false),
+        (b"{\"response\":\"\xed\xa0\x80\"}", false),
+        (b"{\"response\":\"\xc0\xaf\"}", false),
+        (b"{\"response\":\"\xf4\x90\x80\x80\"}", false),
+        (b"{\"r\xe9sponse\":\"x\"}", false),
+        (b"{\"response\":\"x\"}\xc3\xa9", false),
+        (b"{\"response\":\xc3\xa9}", false),
+        (b"{\"response\":\"\\n\xff\"}", false),
+    ] {
+        assert_eq!(
+            super::decode_plain(line).is_some(),
+            plain,
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+        same(line);
+    }
+    let c = decode_chunk("{\"response\":\"caf\u{e9} \u{1F600}\"}".as_bytes()).unwrap();
+    assert_eq!(c.content(), "caf\u{e9} \u{1F600}");
+    assert!(matches!(c.response, Some(Cow::Borrowed(_))));
+    assert_eq!(
+        decode_chunk(b"{\"response\":\"abcdefgh\xc3\"}").unwrap_err(),
+        DecodeError::InvalidUtf8 { valid_up_to: 21 }
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    #[test]
+    fn utf8_soup_decodes_identically(
+        parts in prop::collection::vec(prop::sample::select(UTF8_PARTS), 0..8),
+        place in 0..4u8,
+        cut in any::<Option<usize>>(),
+    ) {
+        let text = parts.concat();
+        let mut line = Vec::new();
+        match place {
+            // A text field's value, a message's content, an ignored field's value,
+            // an object key.
+            0 => line.extend_from_slice(b"{\"response\":\""),
+            1 => line.extend_from_slice(b"{\"message\":{\"role\":\"assistant\",\"content\":\""),
+            2 => line.extend_from_slice(b"{\"model\":\""),
+            _ => line.extend_from_slice(b"{\""),
+        }
+        line.extend_from_slice(&text);
+        line.extend_from_slice(match place {
+            1 => b"\"},\"done\":false}".as_slice(),
+            3 => b"\":1,\"done\":false}",
+            _ => b"\",\"done\":false}",
+        });
+        if let Some(cut) = cut {
+            line.truncate(cut % (line.len() + 1));
+        }
+        same(&line);
+        // Valid UTF-8 without a broken escape is always the plain path's.
+        if let Ok(s) = std::str::from_utf8(&line) {
+            if cut.is_none() && serde_json::from_str::<serde_json::Value>(s).is_ok() {
+                prop_assert!(super::decode_plain(&line).is_some(), "{}", s);
+            }
+        }
+    }
+}
