@@ -634,7 +634,9 @@ mod tests {
         // A queue that filled during the probe: its first half within the limit,
         // its second far beyond (F̂ = 0.5, far from q, but the batches disagree):
         // the batches' error asks for more than the floor's 73-odd.
-        let filling: Vec<f64> = (0..400).map(|i| if i < 200 { 10.0 } else { 90.0 }).collect();
+        let filling: Vec<f64> = (0..400)
+            .map(|i| if i < 200 { 10.0 } else { 90.0 })
+            .collect();
         let by_floor = {
             let z: f64 = 1.959_964;
             (z * z * 0.95 * 0.05 / (0.45f64 * 0.45)).ceil() as u64
