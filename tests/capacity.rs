@@ -167,7 +167,8 @@ fn search(
     (o.status.code(), lo, hi, r, o)
 }
 
-/// Measured requests (sessions) each probe of a report should have had: `base`,
+/// Measured requests (sessions) each probe of a report should have had (its
+/// warm-up, sent first, is half as many rounded up: `measured.div_ceil(2)`): `base`,
 /// and for a repeat what the probe before it asked for, within 2 and 8 times base
 /// (`agentbench::capacity::repeat_requests`, checked against the bounds here too).
 fn expected_measured(probes: &[serde_json::Value], base: u64) -> Vec<u64> {
@@ -238,7 +239,11 @@ fn the_interval_contains_the_truth_within_ten_percent_in_twelve_probes() {
         let dir = Path::new(p["out_dir"].as_str().unwrap());
         assert!(dir.join("records.jsonl").is_file() && dir.join("index.html").is_file());
         let file = agentbench::load::read_load_file(&dir.join("records.jsonl")).unwrap();
-        assert_eq!(file.header.plan.requests, Some(measured * 3 / 2), "{p}");
+        assert_eq!(
+            file.header.plan.requests,
+            Some(measured + measured.div_ceil(2)),
+            "{p}"
+        );
     }
 }
 
@@ -495,7 +500,7 @@ fn agent_sessions_under_a_job_slo_pass_far_below_capacity_and_fail_far_above() {
     let probes = r["probes"].as_array().unwrap();
     assert_eq!(probes.len(), 2);
     for (p, measured) in probes.iter().zip(expected_measured(probes, 200)) {
-        assert_eq!(p["requests"], measured * 3 / 2, "{p}");
+        assert_eq!(p["requests"], measured + measured.div_ceil(2), "{p}");
         let dir = Path::new(p["out_dir"].as_str().unwrap());
         let file = agentbench::load::read_load_file(&dir.join("records.jsonl")).unwrap();
         assert!(!file.requests.is_empty());
@@ -801,14 +806,14 @@ fn a_concurrency_search_finds_the_slot_count_exactly() {
         assert_eq!(plan.mode, "closed");
         assert_eq!(plan.concurrency, Some(load as u32));
         let measured = p["measured"].as_u64().unwrap();
-        assert_eq!(plan.requests, Some(measured * 3 / 2), "{p}");
-        assert_eq!(plan.warmup_first, measured / 2, "{p}");
+        assert_eq!(plan.requests, Some(measured + measured.div_ceil(2)), "{p}");
+        assert_eq!(plan.warmup_first, measured.div_ceil(2), "{p}");
         let warm = file.requests.iter().filter(|x| x.warmup).count() as u64;
-        assert_eq!(warm, measured / 2);
+        assert_eq!(warm, measured.div_ceil(2));
         assert!(file
             .requests
             .iter()
-            .all(|x| x.warmup == (x.seq < measured / 2)));
+            .all(|x| x.warmup == (x.seq < measured.div_ceil(2))));
         assert_eq!(p["targets"][0]["n"].as_u64(), Some(measured));
         let peak = file.requests.iter().map(|x| x.worker).max().unwrap() + 1;
         assert_eq!(f64::from(peak), load, "workers used");
@@ -874,11 +879,11 @@ fn agent_sessions_search_a_concurrency_under_a_job_slo() {
         // ⌈10 / (1 − 0.95)⌉ = 200 measured jobs (a repeat: what the probe before
         // it asked for), and half as many sessions first as warm-up, by session id.
 
-        assert_eq!(file.header.plan.warmup_first, measured / 2, "{p}");
+        assert_eq!(file.header.plan.warmup_first, measured.div_ceil(2), "{p}");
         assert!(file
             .requests
             .iter()
-            .all(|x| { x.warmup == (x.turn.as_ref().unwrap().session < measured / 2) }));
+            .all(|x| { x.warmup == (x.turn.as_ref().unwrap().session < measured.div_ceil(2)) }));
         assert_eq!(p["measured"], measured, "{p}");
     }
 }
