@@ -378,13 +378,7 @@ fn sim_diag_half() {
         for k in 0..400 {
             let warm = requests / 2;
             let (_, all, _) = queue(&s, 0.5 * mu, requests + warm, 3_000_000 + k);
-            let sm = &all[warm as usize..];
-            let mut sorted = sm.to_vec();
-            sorted.sort_by(f64::total_cmp);
-            taus.push(stats::exceedance_time(
-                sm,
-                stats::quantile_sorted(&sorted, 0.95).unwrap(),
-            ));
+            taus.push(p95_exceedance_time(&all[warm as usize..]));
             match probe(&s, 0.5 * mu, requests, 3_000_000 + k) {
                 Verdict::Pass => pass += 1,
                 v if v.fails() => fail += 1,
@@ -405,6 +399,33 @@ fn sim_poisson_16x50ms() {
     report(&small());
 }
 
+/// The fraction of a long run's TTFTs (its first 5 % dropped) beyond `x`, and the
+/// integrated autocorrelation time of that indicator from the variance of its
+/// means over batches of 4,000.
+fn steady_exceedance(ttfts: &[f64], x: f64) -> (f64, f64) {
+    let ind: Vec<f64> = ttfts[ttfts.len() / 20..]
+        .iter()
+        .map(|&v| f64::from(u8::from(v > x)))
+        .collect();
+    let m = 4000;
+    let means: Vec<f64> = ind
+        .chunks_exact(m)
+        .map(|c| c.iter().sum::<f64>() / m as f64)
+        .collect();
+    let b = means.len() as f64;
+    let p = means.iter().sum::<f64>() / b;
+    let var = means.iter().map(|x| (x - p).powi(2)).sum::<f64>() / (b - 1.0);
+    (p, m as f64 * var / (p * (1.0 - p)))
+}
+
+/// A probe's estimate of the autocorrelation time of exceedances of its own p95
+/// ([`stats::exceedance_time`] at the nearest-rank p95 of `samples`).
+fn p95_exceedance_time(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    stats::exceedance_time(samples, stats::quantile_sorted(&sorted, 0.95).unwrap())
+}
+
 /// Diagnostics: the steady exceedance fraction of the limit around the truth, and
 /// the integrated autocorrelation time of its indicator (from batches of 4,000).
 #[test]
@@ -418,19 +439,7 @@ fn sim_diag() {
         let truth = truth(&s);
         for factor in [0.90, 0.95, 1.0, 1.02, 1.04, 1.06, 1.10] {
             let t = ttfts(&s, factor * truth, TRUTH_REQUESTS, 99);
-            let ind: Vec<f64> = t[t.len() / 20..]
-                .iter()
-                .map(|&v| f64::from(u8::from(v > s.limit_ms)))
-                .collect();
-            let m = 4000;
-            let means: Vec<f64> = ind
-                .chunks_exact(m)
-                .map(|c| c.iter().sum::<f64>() / m as f64)
-                .collect();
-            let b = means.len() as f64;
-            let p = means.iter().sum::<f64>() / b;
-            let var = means.iter().map(|x| (x - p).powi(2)).sum::<f64>() / (b - 1.0);
-            let tau = m as f64 * var / (p * (1.0 - p));
+            let (p, tau) = steady_exceedance(&t, s.limit_ms);
             eprintln!(
                 "{} {factor:.2}× ({:.1}): exceed {p:.4}, tau {tau:.0}",
                 s.name,
@@ -455,27 +464,11 @@ fn sim_diag_tau() {
             let rate = factor * truth;
             let x = steady_quantile(&s, rate);
             let t = ttfts(&s, rate, TRUTH_REQUESTS, 99);
-            let ind: Vec<f64> = t[t.len() / 20..]
-                .iter()
-                .map(|&v| f64::from(u8::from(v > x)))
-                .collect();
-            let m = 4000;
-            let means: Vec<f64> = ind
-                .chunks_exact(m)
-                .map(|c| c.iter().sum::<f64>() / m as f64)
-                .collect();
-            let b = means.len() as f64;
-            let p = means.iter().sum::<f64>() / b;
-            let var = means.iter().map(|x| (x - p).powi(2)).sum::<f64>() / (b - 1.0);
-            let tau = m as f64 * var / (p * (1.0 - p));
+            let (p, tau) = steady_exceedance(&t, x);
             let mut est: Vec<f64> = (0..200)
                 .map(|k| {
                     let all = ttfts(&s, rate, 600, 5_000_000 + k);
-                    let sm = &all[200..];
-                    let mut sorted = sm.to_vec();
-                    sorted.sort_by(f64::total_cmp);
-                    let e = stats::quantile_sorted(&sorted, 0.95).unwrap();
-                    stats::exceedance_time(sm, e)
+                    p95_exceedance_time(&all[200..])
                 })
                 .collect();
             est.sort_by(f64::total_cmp);

@@ -121,32 +121,26 @@ fn interval(samples: &[f64], q: f64, confidence: f64, method: Interval) -> Optio
         return None;
     }
     let n = samples.len();
-    let batches = BATCHES.min(n).max(2);
+    let batches = Batches::new(n);
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| samples[a].total_cmp(&samples[b]));
     let sorted: Vec<f64> = order.iter().map(|&i| samples[i]).collect();
     let estimate = quantile_sorted(&sorted, q)?;
-    let p = 1.0 - (1.0 - confidence).clamp(0.0, 1.0) / 2.0;
-    let t = t_quantile(batches - 1, p);
-    let z = normal_quantile(p);
+    let (t, z) = batches.critical(confidence);
     let tau = match method {
         Interval::BatchMeans => 1.0,
         Interval::Correlated => exceedance_time(samples, estimate),
     };
     let floor = (q * (1.0 - q) * tau / n as f64).sqrt();
-    let batch_of = |i: usize| (i * batches / n).min(batches - 1);
-    let mut size = vec![0usize; batches];
-    for i in 0..n {
-        size[batch_of(i)] += 1;
-    }
-    let mut below = vec![0usize; batches];
+    let size = batches.sizes();
+    let mut below = vec![0usize; batches.count];
     let (mut lower, mut upper) = (None, None);
     let mut k = 0;
     while k < n && upper.is_none() {
         // Every sample equal to sorted[k] joins at once: F̂ is a fraction ≤ x.
         let x = sorted[k];
         while k < n && sorted[k].total_cmp(&x).is_eq() {
-            below[batch_of(order[k])] += 1;
+            below[batches.of(order[k])] += 1;
             k += 1;
         }
         let f = k as f64 / n as f64;
@@ -269,22 +263,56 @@ pub fn requests_to_decide(samples: &[f64], q: f64, confidence: f64, limit: f64) 
     if distance == 0.0 {
         return None;
     }
-    let p = 1.0 - (1.0 - confidence).clamp(0.0, 1.0) / 2.0;
-    let z = normal_quantile(p);
+    let batches = Batches::new(n);
+    let (t, z) = batches.critical(confidence);
     let tau = exceedance_time(samples, estimate);
     let by_floor = z * z * tau * q * (1.0 - q) / (distance * distance);
-    let batches = BATCHES.min(n).max(2);
-    let (mut size, mut below) = (vec![0usize; batches], vec![0usize; batches]);
+    let mut below = vec![0usize; batches.count];
     for (i, &v) in samples.iter().enumerate() {
-        let k = (i * batches / n).min(batches - 1);
-        size[k] += 1;
-        below[k] += usize::from(v <= limit);
+        below[batches.of(i)] += usize::from(v <= limit);
     }
-    let t = t_quantile(batches - 1, p);
-    let by_batches = n as f64 * (t * batch_se(&below, &size) / distance).powi(2);
+    let by_batches = n as f64 * (t * batch_se(&below, &batches.sizes()) / distance).powi(2);
     let halves = if within > q { 2.0 } else { 1.0 };
     let need = halves * by_floor.max(by_batches);
     Some(need.ceil().min(u64::MAX as f64) as u64)
+}
+
+/// The consecutive batches (arrival order) that [`quantile_ci`] cuts `n` samples
+/// into: [`BATCHES`] of them, fewer for fewer samples (one each), at least 2.
+struct Batches {
+    n: usize,
+    count: usize,
+}
+
+impl Batches {
+    fn new(n: usize) -> Self {
+        Batches {
+            n,
+            count: BATCHES.min(n).max(2),
+        }
+    }
+
+    /// The batch that holds sample `i`.
+    fn of(&self, i: usize) -> usize {
+        (i * self.count / self.n).min(self.count - 1)
+    }
+
+    /// Samples per batch.
+    fn sizes(&self) -> Vec<usize> {
+        let mut size = vec![0usize; self.count];
+        for i in 0..self.n {
+            size[self.of(i)] += 1;
+        }
+        size
+    }
+
+    /// The two-sided `confidence` critical values: Student's t with `count − 1`
+    /// degrees of freedom for the batches' estimated standard error, and the
+    /// normal z for the known one of the floor.
+    fn critical(&self, confidence: f64) -> (f64, f64) {
+        let p = 1.0 - (1.0 - confidence).clamp(0.0, 1.0) / 2.0;
+        (t_quantile(self.count - 1, p), normal_quantile(p))
+    }
 }
 
 /// Standard error of the mean of the batch fractions `count[k] / size[k]`.
