@@ -314,9 +314,7 @@ impl CapacityReport {
             _ => format!("no {} could be judged ({tail})", self.axis.name()),
         }
     }
-}
 
-impl CapacityReport {
     /// When the search did not narrow: the loads left undecided inside the
     /// bracket (or, without one, every inconclusive load) and how many measured
     /// requests their last probe's data asked for to decide there
@@ -326,11 +324,9 @@ impl CapacityReport {
         if self.outcome == Outcome::Narrowed {
             return None;
         }
-        let (lo, hi) = (self.bracket.pass, self.bracket.fail);
         let mut asked: Vec<(f64, u64)> = Vec::new();
         for p in self.probes.iter().rev() {
-            let inside = lo.is_none_or(|l| p.load > l) && hi.is_none_or(|h| p.load < h);
-            if let (Some(need), true) = (p.requests_to_decide, inside) {
+            if let (Some(need), true) = (p.requests_to_decide, self.bracket.open_at(p.load)) {
                 if !asked.iter().any(|(load, _)| *load == p.load) {
                     asked.push((p.load, need));
                 }

@@ -129,6 +129,14 @@ pub struct Bracket {
     pub inconclusive: Vec<f64>,
 }
 
+impl Bracket {
+    /// Whether `load` lies strictly between the highest pass and the lowest fail
+    /// (an end not found yet bounds nothing): where the capacity may still be.
+    pub fn open_at(&self, load: f64) -> bool {
+        self.pass.is_none_or(|l| load > l) && self.fail.is_none_or(|h| load < h)
+    }
+}
+
 /// How a search ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -204,9 +212,9 @@ impl Search {
             b.inconclusive.sort_by(f64::total_cmp);
         }
         // Inconclusive loads outside the bracket tell nothing any more.
-        let (lo, hi) = (b.pass, b.fail);
-        b.inconclusive
-            .retain(|r| lo.is_none_or(|l| *r > l) && hi.is_none_or(|h| *r < h));
+        let mut inconclusive = std::mem::take(&mut b.inconclusive);
+        inconclusive.retain(|&r| b.open_at(r));
+        b.inconclusive = inconclusive;
         self.last = Some((load, verdict, repeat));
     }
 
