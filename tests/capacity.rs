@@ -651,12 +651,14 @@ const CONC_JITTER: f64 = 0.3;
 const CONC_SLO: &str = "p95:ttft<=30ms";
 const CONC_SLO_MS: f64 = 30.0;
 // The agent variant: 2-turn chat sessions without tool time on 16 slots of ≈ 50 ms
-// (160 tok/s) without jitter, under a job-level p95 ≤ 125 ms: two turns (≈ 58 ms each
-// on the real stub, whose 8 chunk timers each overshoot by up to a millisecond) fit
-// at a quarter of the slots, and a job at four times the slots waits for three
-// other sessions' turns per turn of its own. Judged by batch means, as the other
-// agent tests (see `AGENT_INTERVAL`).
-const CONC_AGENT_SLO: &str = "p95:job<=125ms";
+// (160 tok/s) without jitter, under a job-level p95 ≤ 250 ms: two turns (≈ 58 ms each
+// on the real stub, whose 8 chunk timers each overshoot by up to a millisecond) take
+// ≈ 116 ms at a quarter of the slots, and a job at four times the slots waits for
+// three other sessions' turns per turn of its own (≈ 464 ms): both far from the
+// limit. (Under ≤ 125 ms, 8 % above the quarter's jobs, CI once found the probe at
+// 4 inconclusive, spent its second probe on the repeat and never probed 64.)
+// Judged by batch means, as the other agent tests (see `AGENT_INTERVAL`).
+const CONC_AGENT_SLO: &str = "p95:job<=250ms";
 /// The client's turnaround between a response's end and its worker's next send,
 /// as the model assumes it (a debug build's few hundred µs).
 const TURNAROUND_S: f64 = 0.0003;
