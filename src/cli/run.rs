@@ -128,6 +128,9 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
         .with_context(corpus_context)?
         .with_retries(args.retries);
     let server = client.server_info_after_probe(model, probed).await?;
+    // The header's machine facts (/proc, cgroup files) are read while the ingest
+    // runs, not after it, on the way to the first generate request.
+    crate::provenance::Host::current();
     // The corpus is read once: the first run's ingest, made for the header's
     // statistics (see Agent::ingest_ahead).
     let stats = agent

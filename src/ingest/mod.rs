@@ -380,12 +380,6 @@ pub fn ingest(root: &Path, opts: &IngestOptions) -> Result<Corpus, IngestError> 
 /// Files per corpus below which [`load_all`] stays on the calling thread.
 const PARALLEL_MIN_FILES: usize = 8;
 
-/// CPUs this process may run on (asked once per process).
-fn cpus() -> usize {
-    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
 /// Reads and parses the files of `jobs` (index into `files`, full path) into
 /// `files`. With two or more CPUs and enough files, the calling thread and one
 /// helper thread take files in turn from a shared counter; each file's outcome
@@ -397,7 +391,7 @@ fn load_all(files: &mut [FileEntry], jobs: &[(usize, PathBuf)], opts: &IngestOpt
         f.bytes = bytes;
         f.outcome = outcome;
     };
-    if jobs.len() < PARALLEL_MIN_FILES || cpus() < 2 {
+    if jobs.len() < PARALLEL_MIN_FILES || crate::provenance::cores() < 2 {
         let mut buf = Vec::new();
         for (i, path) in jobs {
             store(files, *i, load(path, files[*i].kind, opts, &mut buf));

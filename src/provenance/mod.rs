@@ -1,5 +1,7 @@
 //! Provenance: which harness build measured, on which machine.
 
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 
 /// The harness build.
@@ -54,8 +56,14 @@ pub struct Host {
 }
 
 impl Host {
-    /// Reads this machine's facts; unreadable ones are `None`, never an error.
+    /// This machine's facts, read once per process (the first call reads them;
+    /// later calls copy them); unreadable ones are `None`, never an error.
     pub fn current() -> Self {
+        static HOST: OnceLock<Host> = OnceLock::new();
+        HOST.get_or_init(Self::read).clone()
+    }
+
+    fn read() -> Self {
         let read = |p: &str| {
             std::fs::read_to_string(p)
                 .ok()
@@ -67,10 +75,18 @@ impl Host {
             arch: std::env::consts::ARCH.to_string(),
             kernel: read("/proc/sys/kernel/osrelease"),
             cpu_model: read("/proc/cpuinfo").and_then(|s| cpu_model(&s)),
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cores: cores(),
             hostname: read("/proc/sys/kernel/hostname"),
         }
     }
+}
+
+/// Logical CPUs this process may run on (std's `available_parallelism`: the
+/// affinity mask and any cgroup CPU quota; 1 when unknown), asked once per process:
+/// the question reads several cgroup files.
+pub fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 fn cpu_model(cpuinfo: &str) -> Option<String> {
