@@ -85,12 +85,7 @@ impl PendingIngest {
     /// runtime.
     pub fn start(config: &WorkflowConfig) -> Self {
         let config = config.clone();
-        let ingest = tokio::task::spawn_blocking(move || Ingested::now(&config));
-        // The ingest asks for the CPU count (cgroup files) after its walk, to
-        // decide on a helper thread: asked here, it is answered before the walk
-        // ends, off the ingest's path.
-        crate::provenance::cores();
-        Self(ingest)
+        Self(tokio::task::spawn_blocking(move || Ingested::now(&config)))
     }
 
     async fn finish(self) -> Result<Ingested, AgentError> {
