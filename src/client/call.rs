@@ -345,25 +345,25 @@ pub struct CallRecord {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallCost {
     /// CPU time of the calling thread from the start of the call to its return,
-    /// ns (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`): the client's work for the call,
-    /// hyper's connection task included. Valid, and recorded, only when the call
-    /// ran on a current-thread tokio runtime (the task never leaves the thread, and
-    /// hyper's connection task runs on the same thread) and no other call of
+    /// ns (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`): the client's work for the call
+    /// (with reqwest, hyper's connection task included). Valid, and recorded, only when the call
+    /// ran on a current-thread tokio runtime (the task never leaves the thread) and no other call of
     /// agentbench's client started or was in flight on that thread meanwhile;
     /// absent otherwise (multi-thread runtime, concurrent calls). Other tasks of
     /// the same runtime that ran during the call would be counted too (`agentbench
     /// run` runs none). Includes the body's end read after the final object.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cpu_ns: Option<u64>,
-    /// t0 → the request built and handed to the connection: the offset at which
-    /// the first poll of the send returned (request built, URL parsed, connection
-    /// taken from the pool or a connect started, the request queued for hyper's
-    /// connection task). reqwest does not expose the moment the request's bytes
-    /// were written to the socket; that write happens in the connection task right
-    /// after. For a resent request, the last send's.
+    /// t0 → the request handed to the connection: on the client's own transport
+    /// (`http://` servers), the instant before the one write of the pre-rendered
+    /// request to the socket (an idle connection checked out and found open, or a
+    /// new one connected, before it); on reqwest's (`https://`, proxies), the
+    /// instant the first poll of the send returned (request built, URL parsed,
+    /// connection taken from the pool, the request queued for hyper's connection
+    /// task, which writes it right after). For a resent request, the last send's.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub request_ns: Option<u64>,
-    /// Σ over the body's reads of (the read's bytes split into lines and decoded −
+    /// Σ over the body's reads of (the read's bytes unframed, split into lines and decoded −
     /// the read completed), ns: the client's decoding time.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub decode_ns: Option<u64>,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::stream::root_cause;
+use super::server_info::status_text;
 use super::{LlmClient, RequestSettings};
 
 /// How the model's state was set before a run.
@@ -138,21 +138,15 @@ impl LlmClient {
     /// `GET /api/ps`: the models loaded now.
     pub async fn loaded_models(&self) -> Result<Vec<PsModel>, LifecycleError> {
         const WHAT: &str = "GET /api/ps";
-        let url = format!("{}/api/ps", self.base_url());
-        let r = self
-            .http()
-            .get(&url)
-            .timeout(Duration::from_secs(10))
-            .send()
+        let (status, body) = self
+            .exchange("/api/ps", None, Duration::from_secs(10))
             .await
-            .map_err(|e| self.lifecycle_err(WHAT, root_cause(&e)))?;
-        if !r.status().is_success() {
-            return Err(self.lifecycle_err(WHAT, format!("HTTP {}", r.status())));
+            .map_err(|e| self.lifecycle_err(WHAT, e))?;
+        if !(200..300).contains(&status) {
+            return Err(self.lifecycle_err(WHAT, format!("HTTP {}", status_text(status))));
         }
-        let ps: Ps = r
-            .json()
-            .await
-            .map_err(|e| self.lifecycle_err(WHAT, root_cause(&e)))?;
+        let ps: Ps =
+            serde_json::from_slice(&body).map_err(|e| self.lifecycle_err(WHAT, e.to_string()))?;
         Ok(ps.models)
     }
 
@@ -166,22 +160,16 @@ impl LlmClient {
         what: &'static str,
         body: serde_json::Value,
     ) -> Result<(), LifecycleError> {
-        let url = format!("{}/api/generate", self.base_url());
-        let r = self
-            .http()
-            .post(&url)
-            .json(&body)
-            .timeout(self.timeouts().idle)
-            .send()
+        let (status, body) = self
+            .exchange("/api/generate", Some(&body), self.timeouts().idle)
             .await
-            .map_err(|e| self.lifecycle_err(what, root_cause(&e)))?;
-        let status = r.status();
-        let text = r
-            .text()
-            .await
-            .map_err(|e| self.lifecycle_err(what, root_cause(&e)))?;
-        if !status.is_success() || text.contains("\"error\"") {
-            return Err(self.lifecycle_err(what, format!("HTTP {status}: {}", text.trim())));
+            .map_err(|e| self.lifecycle_err(what, e))?;
+        let text = String::from_utf8_lossy(&body);
+        if !(200..300).contains(&status) || text.contains("\"error\"") {
+            return Err(self.lifecycle_err(
+                what,
+                format!("HTTP {}: {}", status_text(status), text.trim()),
+            ));
         }
         Ok(())
     }

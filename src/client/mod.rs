@@ -14,6 +14,7 @@ pub mod options;
 mod server_info;
 pub mod sse;
 mod stream;
+mod wire;
 pub use stream::{Message, PreparedCall, Role};
 
 pub use call::{
@@ -25,6 +26,7 @@ pub use lifecycle::{LifecycleError, PsModel, StartState};
 pub use options::{GenOptions, OptionError, RequestSettings, OPTION_KEYS};
 pub use server_info::{Probed, ServerInfo, ServerProbeError};
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Time limits for one call.
@@ -63,12 +65,17 @@ pub struct CallRequest<'a> {
 
 /// A reusable streaming client for one LLM server, Ollama's or OpenAI-compatible.
 ///
-/// Holds one connection pool; calls made through the same client reuse
-/// connections, as a competent agent would. Speaks Ollama's protocol unless
-/// [`LlmClient::with_protocol`] says otherwise.
+/// Holds one set of idle connections, shared by its clones; calls made through
+/// the same client reuse connections, as a competent agent would. Speaks Ollama's
+/// protocol unless [`LlmClient::with_protocol`] says otherwise.
+///
+/// `http://` servers are spoken to by the client's own HTTP/1.1 transport (one
+/// write per request, the body's framing undone in place; see `client/wire.rs`);
+/// `https://` (feature `tls`) and servers behind a proxy from the environment go
+/// through reqwest.
 #[derive(Debug, Clone)]
 pub struct LlmClient {
-    http: reqwest::Client,
+    transport: Transport,
     base_url: String,
     timeouts: Timeouts,
     max_line: usize,
@@ -96,6 +103,24 @@ impl LlmClient {
     /// the environment are bypassed for loopback hosts, so a local benchmark never
     /// detours through a proxy.
     pub fn new(base_url: &str, timeouts: Timeouts) -> Result<Self, ClientBuildError> {
+        let base = base_url.trim_end_matches('/');
+        let transport = match wire::Wire::for_base_url(base, timeouts.connect) {
+            Some(wire) => Transport::Wire(Arc::new(wire)),
+            None => Transport::Http(Self::reqwest_client(base_url, timeouts)?),
+        };
+        Ok(Self {
+            transport,
+            base_url: base.to_string(),
+            timeouts,
+            max_line: ndjson::DEFAULT_MAX_LINE_BYTES,
+            protocol: Protocol::Ollama,
+        })
+    }
+
+    fn reqwest_client(
+        base_url: &str,
+        timeouts: Timeouts,
+    ) -> Result<reqwest::Client, ClientBuildError> {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
             .tcp_nodelay(true)
@@ -103,16 +128,9 @@ impl LlmClient {
         if is_loopback_url(base_url) {
             builder = builder.no_proxy();
         }
-        let http = builder.build().map_err(|source| ClientBuildError {
+        builder.build().map_err(|source| ClientBuildError {
             url: base_url.to_string(),
             source,
-        })?;
-        Ok(Self {
-            http,
-            base_url: base_url.trim_end_matches('/').to_string(),
-            timeouts,
-            max_line: ndjson::DEFAULT_MAX_LINE_BYTES,
-            protocol: Protocol::Ollama,
         })
     }
 
@@ -143,9 +161,62 @@ impl LlmClient {
         self.timeouts
     }
 
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.http
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
     }
+
+    /// One whole, non-streamed exchange with the server within `limit`: `GET path`,
+    /// or `POST path` with `json` as its body. `Ok`: the status and the body (at
+    /// most 16 MiB kept); `Err`: why no whole answer came, in words.
+    pub(crate) async fn exchange(
+        &self,
+        path: &str,
+        json: Option<&serde_json::Value>,
+        limit: Duration,
+    ) -> Result<(u16, Vec<u8>), String> {
+        const MAX: usize = 16 << 20;
+        let body = json.map(|v| serde_json::to_vec(v).unwrap_or_default());
+        match &self.transport {
+            Transport::Wire(wire) => {
+                let method = if body.is_some() { "POST" } else { "GET" };
+                wire.exchange(method, path, body.as_deref(), limit, MAX)
+                    .await
+            }
+            Transport::Http(http) => {
+                let url = format!("{}{path}", self.base_url);
+                let request = match body {
+                    Some(b) => http
+                        .post(&url)
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(b),
+                    None => http.get(&url),
+                };
+                let whole = async {
+                    let r = request.send().await.map_err(|e| stream::root_cause(&e))?;
+                    let status = r.status().as_u16();
+                    let bytes = r.bytes().await.map_err(|e| stream::root_cause(&e))?;
+                    Ok((status, bytes[..bytes.len().min(MAX)].to_vec()))
+                };
+                tokio::time::timeout(limit, whole)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "no complete answer within {} ms",
+                            limit.as_millis()
+                        ))
+                    })
+            }
+        }
+    }
+}
+
+/// How a client reaches its server.
+#[derive(Debug, Clone)]
+pub(crate) enum Transport {
+    /// The client's own HTTP/1.1 over TCP (`http://`, no proxy).
+    Wire(Arc<wire::Wire>),
+    /// reqwest (`https://`, or a proxy from the environment).
+    Http(reqwest::Client),
 }
 
 fn is_loopback_url(url: &str) -> bool {

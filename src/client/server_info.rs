@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::call::Protocol;
-use super::stream::root_cause;
 use super::LlmClient;
 
 /// What the server says about itself and the model. Each part is best effort:
@@ -119,19 +118,16 @@ impl LlmClient {
                 models: Some(models),
             });
         }
-        let url = format!("{}/api/version", self.base_url());
         let unreachable = |reason: String| ServerProbeError::Unreachable {
             url: self.base_url().to_string(),
             reason,
         };
-        let response = tokio::time::timeout(limit, self.http().get(&url).send())
+        let (_, body) = self
+            .exchange("/api/version", None, limit)
             .await
-            .map_err(|_| unreachable(format!("no answer within {} ms", limit.as_millis())))?
-            .map_err(|e| unreachable(root_cause(&e)))?;
-        let value: serde_json::Value = tokio::time::timeout(limit, response.json())
-            .await
-            .map_err(|_| unreachable("the version body did not arrive".into()))?
-            .map_err(|e| unreachable(format!("not an Ollama server ({})", root_cause(&e))))?;
+            .map_err(unreachable)?;
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| unreachable(format!("not an Ollama server ({e})")))?;
         Ok(Probed::from(
             value
                 .get("version")
@@ -172,31 +168,25 @@ impl LlmClient {
             Ok(v) => info.version = Some(v),
             Err(e) => info.notes.push(format!("/api/version: {e}")),
         }
-        let show_url = format!("{}/api/show", self.base_url());
-        let show = self
-            .http()
-            .post(&show_url)
-            .json(&serde_json::json!({ "model": model }))
-            .timeout(limit)
-            .send()
-            .await;
-        match show {
-            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
+        let show = serde_json::json!({ "model": model });
+        match self.exchange("/api/show", Some(&show), limit).await {
+            Ok((404, _)) => {
                 return Err(ServerProbeError::ModelNotFound {
                     model: model.to_string(),
                     url: self.base_url().to_string(),
                 })
             }
-            Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
+            Ok((200..=299, body)) => match serde_json::from_slice::<serde_json::Value>(&body) {
                 Ok(v) => info.model_details = v.get("details").cloned(),
-                Err(e) => info.notes.push(format!("/api/show: {}", root_cause(&e))),
+                Err(e) => info.notes.push(format!("/api/show: {e}")),
             },
-            Ok(r) => info.notes.push(format!("/api/show: HTTP {}", r.status())),
-            Err(e) => info.notes.push(format!("/api/show: {}", root_cause(&e))),
+            Ok((status, _)) => info
+                .notes
+                .push(format!("/api/show: HTTP {}", status_text(status))),
+            Err(e) => info.notes.push(format!("/api/show: {e}")),
         }
-        let tags_url = format!("{}/api/tags", self.base_url());
-        match self.http().get(&tags_url).timeout(limit).send().await {
-            Ok(r) => match r.json::<Tags>().await {
+        match self.exchange("/api/tags", None, limit).await {
+            Ok((_, body)) => match serde_json::from_slice::<Tags>(&body) {
                 Ok(tags) => {
                     info.model_digest = tags
                         .models
@@ -204,9 +194,9 @@ impl LlmClient {
                         .find(|m| m.name == model || m.model.as_deref() == Some(model))
                         .and_then(|m| m.digest);
                 }
-                Err(e) => info.notes.push(format!("/api/tags: {}", root_cause(&e))),
+                Err(e) => info.notes.push(format!("/api/tags: {e}")),
             },
-            Err(e) => info.notes.push(format!("/api/tags: {}", root_cause(&e))),
+            Err(e) => info.notes.push(format!("/api/tags: {e}")),
         }
         Ok(info)
     }
@@ -229,30 +219,23 @@ struct OpenAiModels {
 
 impl LlmClient {
     async fn openai_models(&self, limit: Duration) -> Result<Vec<OpenAiModel>, ServerProbeError> {
-        let url = format!("{}/v1/models", self.base_url());
         let unreachable = |reason: String| ServerProbeError::UnreachableOpenAi {
             url: self.base_url().to_string(),
             reason,
         };
-        let response = tokio::time::timeout(limit, self.http().get(&url).send())
+        let (status, body) = self
+            .exchange("/v1/models", None, limit)
             .await
-            .map_err(|_| unreachable(format!("no answer within {} ms", limit.as_millis())))?
-            .map_err(|e| unreachable(root_cause(&e)))?;
-        if !response.status().is_success() {
+            .map_err(unreachable)?;
+        if !(200..300).contains(&status) {
             return Err(unreachable(format!(
                 "GET /v1/models answered HTTP {}",
-                response.status()
+                status_text(status)
             )));
         }
-        let models: OpenAiModels = tokio::time::timeout(limit, response.json())
-            .await
-            .map_err(|_| unreachable("the /v1/models body did not arrive".into()))?
-            .map_err(|e| {
-                unreachable(format!(
-                    "GET /v1/models is not an OpenAI model list ({})",
-                    root_cause(&e)
-                ))
-            })?;
+        let models: OpenAiModels = serde_json::from_slice(&body).map_err(|e| {
+            unreachable(format!("GET /v1/models is not an OpenAI model list ({e})"))
+        })?;
         Ok(models.data)
     }
 
@@ -297,14 +280,10 @@ impl LlmClient {
         }
         info.notes
             .push("no model digest: the OpenAI protocol does not report one".into());
-        let get = |path: &'static str| {
-            let url = format!("{}{path}", self.base_url());
-            async move {
-                let r = self.http().get(&url).timeout(limit).send().await.ok()?;
-                if !r.status().is_success() {
-                    return None;
-                }
-                r.json::<serde_json::Value>().await.ok()
+        let get = |path: &'static str| async move {
+            match self.exchange(path, None, limit).await {
+                Ok((200..=299, body)) => serde_json::from_slice::<serde_json::Value>(&body).ok(),
+                _ => None,
             }
         };
         if let Some(v) = get("/props").await.and_then(|p| {
@@ -341,4 +320,12 @@ struct TagModel {
     model: Option<String>,
     #[serde(default)]
     digest: Option<String>,
+}
+
+/// A status code as reqwest's `StatusCode` displayed it ("404 Not Found").
+pub(crate) fn status_text(code: u16) -> String {
+    match reqwest::StatusCode::from_u16(code) {
+        Ok(s) => s.to_string(),
+        Err(_) => code.to_string(),
+    }
 }

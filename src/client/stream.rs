@@ -5,14 +5,13 @@ use std::time::{Duration, Instant};
 
 use crate::clock::{nanos as ns, unix_ns_now};
 
-use futures_util::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::call::{CallCost, CallError, CallRecord, Endpoint, ErrorKind, Protocol, ServerFields};
 use super::ndjson::{decode_chunk, DecodeError, LineSplitter};
 use super::sse::{decode_sse_line, SseLine};
-use super::{CallRequest, LlmClient};
+use super::{wire, CallRequest, LlmClient, Transport};
 use crate::client::options::GenOptions;
 
 #[derive(Serialize)]
@@ -251,10 +250,13 @@ pub struct PreparedCall {
     model: String,
     settings: crate::client::RequestSettings,
     url: String,
-    /// `url` parsed once (`None` when it does not parse: then each send parses the
-    /// string and reports the failure as before).
+    /// `url` parsed once, for the reqwest transport (`None` when it does not
+    /// parse: then each send parses the string and reports the failure as before).
     parsed_url: Option<reqwest::Url>,
     body: bytes::Bytes,
+    /// The whole request (head and body) for the client's own transport, rendered
+    /// once; empty for reqwest's.
+    wire_request: bytes::Bytes,
     prompt_sha256: String,
     prompt_bytes: u64,
 }
@@ -280,14 +282,16 @@ impl LlmClient {
     /// Renders `req` for this client's protocol and server (see [`PreparedCall`]).
     pub fn prepare_call(&self, req: &CallRequest<'_>) -> PreparedCall {
         let protocol = self.protocol();
-        let url = format!("{}{}", self.base_url(), req.endpoint.path_for(protocol));
+        let path = req.endpoint.path_for(protocol);
+        let body = request_body(req, protocol);
         PreparedCall {
             endpoint: req.endpoint,
             model: req.model.to_string(),
             settings: req.settings.clone(),
-            parsed_url: reqwest::Url::parse(&url).ok(),
-            url,
-            body: bytes::Bytes::from(request_body(req, protocol)),
+            parsed_url: self.parsed_url(path),
+            url: format!("{}{path}", self.base_url()),
+            wire_request: self.wire_request(path, &body),
+            body: bytes::Bytes::from(body),
             prompt_sha256: sha256_hex(req.prompt.as_bytes()),
             prompt_bytes: req.prompt.len() as u64,
         }
@@ -316,16 +320,35 @@ impl LlmClient {
         for b in digest {
             sha.push_str(&format!("{b:02x}"));
         }
-        let url = format!("{}{}", self.base_url(), Endpoint::Chat.path_for(protocol));
+        let path = Endpoint::Chat.path_for(protocol);
+        let body = conversation_body(model, messages, settings, protocol);
         PreparedCall {
             endpoint: Endpoint::Chat,
             model: model.to_string(),
             settings: settings.clone(),
-            parsed_url: reqwest::Url::parse(&url).ok(),
-            url,
-            body: bytes::Bytes::from(conversation_body(model, messages, settings, protocol)),
+            parsed_url: self.parsed_url(path),
+            url: format!("{}{path}", self.base_url()),
+            wire_request: self.wire_request(path, &body),
+            body: bytes::Bytes::from(body),
             prompt_sha256: sha,
             prompt_bytes: bytes,
+        }
+    }
+
+    /// The endpoint's URL parsed for reqwest (`None` on the client's own transport).
+    fn parsed_url(&self, path: &str) -> Option<reqwest::Url> {
+        match self.transport() {
+            Transport::Http(_) => reqwest::Url::parse(&format!("{}{path}", self.base_url())).ok(),
+            Transport::Wire(_) => None,
+        }
+    }
+
+    /// The whole POST of `body` to `path` for the client's own transport (empty
+    /// for reqwest's).
+    fn wire_request(&self, path: &str, body: &[u8]) -> bytes::Bytes {
+        match self.transport() {
+            Transport::Wire(wire) => wire.request("POST", path, Some(body)).into(),
+            Transport::Http(_) => bytes::Bytes::new(),
         }
     }
 
@@ -382,30 +405,15 @@ impl LlmClient {
             None => timeouts.idle,
         };
 
-        let response = loop {
+        let mut response = loop {
             let limit = wait_limit(Instant::now());
-            let builder = match &prepared.parsed_url {
-                Some(parsed) => self.http().post(parsed.clone()),
-                None => self.http().post(url),
-            };
-            let send = builder
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(prepared.body.clone())
-                .send();
-            // The first poll builds the request and hands it to the connection.
-            let mut send = std::pin::pin!(send);
             let mut handed = None;
-            let send = std::future::poll_fn(|cx| {
-                let polled = send.as_mut().poll(cx);
-                handed.get_or_insert_with(Instant::now);
-                polled
-            });
-            let sent = tokio::time::timeout(limit, send).await;
+            let sent = tokio::time::timeout(limit, self.send(prepared, &mut handed)).await;
             rec.cost.request_ns = handed.map(|at| ns(at.saturating_duration_since(t0)));
             let error = match sent {
                 Ok(Ok(r)) => break r,
                 Err(_) => timeout_error(url, "response headers", limit),
-                Ok(Err(e)) => send_error(url, &e),
+                Ok(Err(e)) => e,
             };
             if error.kind != ErrorKind::ConnectionClosed || rec.attempt > 1 {
                 rec.error = Some(error);
@@ -417,9 +425,10 @@ impl LlmClient {
         };
         rec.headers_ns = Some(ns(t0.elapsed()));
         let status = response.status();
-        rec.http_status = Some(status.as_u16());
-        if !status.is_success() {
-            rec.error = Some(status_error(url, model, protocol, response).await);
+        rec.http_status = Some(status);
+        if !(200..300).contains(&status) {
+            let body = response.bounded(64 * 1024).await;
+            rec.error = Some(status_error(url, model, protocol, status, &body));
             return rec;
         }
 
@@ -428,15 +437,17 @@ impl LlmClient {
             Protocol::OpenAi => on_sse_line,
         };
         let mut splitter = LineSplitter::new(self.max_line_bytes());
-        let mut stream = response.bytes_stream();
         let mut decode = Duration::ZERO;
+        // When the decoding of the last piece ended: pieces of one read share its
+        // instant, and the read's decoding time is counted once.
+        let mut decoded_until = t0;
         let stop = loop {
             let limit = wait_limit(Instant::now());
-            let next = match tokio::time::timeout(limit, stream.next()).await {
+            let (next, read_at) = match tokio::time::timeout(limit, response.next()).await {
                 Err(_) => break Stop::Failed(timeout_error(url, "the next chunk", limit)),
-                Ok(None) => break end_of_stream(url, &mut splitter, &mut rec, t0, protocol),
-                Ok(Some(Err(e))) => {
-                    let kind = if is_closed_early(&e) {
+                Ok(Ok(None)) => break end_of_stream(url, &mut splitter, &mut rec, t0, protocol),
+                Ok(Err(e)) => {
+                    let kind = if e.closed_early {
                         ErrorKind::Truncated
                     } else {
                         ErrorKind::Body
@@ -444,20 +455,19 @@ impl LlmClient {
                     break Stop::Failed(CallError {
                         kind,
                         message: format!(
-                            "reading the response body from {url} failed after {} objects: {} ({})",
-                            rec.lines,
-                            e,
-                            root_cause(&e)
+                            "reading the response body from {url} failed after {} objects: {}",
+                            rec.lines, e.message
                         ),
                     });
                 }
-                Ok(Some(Ok(bytes))) => bytes,
+                Ok(Ok(Some(piece))) => piece,
             };
-            let read_at = Instant::now();
             let at = ns(read_at.saturating_duration_since(t0));
             *rec.bytes.get_or_insert(0) += next.len() as u64;
-            let pushed = splitter.push(&next, |line| on_line(line, at, &mut rec));
-            decode += read_at.elapsed();
+            let pushed = splitter.push(next, |line| on_line(line, at, &mut rec));
+            let now = Instant::now();
+            decode += now.saturating_duration_since(read_at.max(decoded_until));
+            decoded_until = now;
             match pushed {
                 Err(too_long) => {
                     break Stop::Failed(CallError {
@@ -479,7 +489,7 @@ impl LlmClient {
             // E2E ends when the final object has been decoded (see CallRecord::end_ns);
             // every Done, including one in a final unterminated line, passes here.
             rec.end_ns = Some(ns(t0.elapsed()));
-            drain(&mut stream).await;
+            response.drain().await;
         }
         if let Stop::Failed(error) = stop {
             rec.error = Some(error);
@@ -590,20 +600,136 @@ impl Drop for CpuWatch {
     }
 }
 
-/// How long [`drain`] waits for the end of a body after its final object.
+/// How long [`Sent::drain`] waits for the end of a body after its final object.
 const DRAIN_LIMIT: Duration = Duration::from_millis(100);
 
-/// Reads what follows the final object (normally only the chunked body's
-/// terminator, already on its way) for at most [`DRAIN_LIMIT`], so that the
-/// connection goes back to the pool: a body dropped before its end closes the
-/// connection, and the next call would pay a new connect inside its TTFT. Runs
-/// after `end_ns`; nothing read here enters the record.
-async fn drain<S>(stream: &mut S)
-where
-    S: futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
-{
-    let rest = async { while let Some(Ok(_)) = stream.next().await {} };
-    let _ = tokio::time::timeout(DRAIN_LIMIT, rest).await;
+/// A response whose head arrived, from either transport.
+enum Sent<'c> {
+    /// The client's own transport.
+    Wire(wire::Response<'c>),
+    /// reqwest's, with the body piece last handed out.
+    Http(reqwest::Response, bytes::Bytes),
+}
+
+impl LlmClient {
+    /// Sends `prepared` and waits for the response head. `handed`: set to the
+    /// instant the request left the client's hands (handed to the socket's write,
+    /// on the client's own transport; to hyper's connection task, on reqwest's).
+    async fn send(
+        &self,
+        prepared: &PreparedCall,
+        handed: &mut Option<Instant>,
+    ) -> Result<Sent<'_>, CallError> {
+        let url = prepared.url.as_str();
+        let http = match self.transport() {
+            Transport::Wire(wire) => {
+                return match wire.send(&prepared.wire_request, handed).await {
+                    Ok(r) => Ok(Sent::Wire(r)),
+                    Err(e) => Err(wire_send_error(url, e)),
+                }
+            }
+            Transport::Http(http) => http,
+        };
+        let builder = match &prepared.parsed_url {
+            Some(parsed) => http.post(parsed.clone()),
+            None => http.post(url),
+        };
+        let send = builder
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(prepared.body.clone())
+            .send();
+        // The first poll builds the request and hands it to the connection.
+        let mut send = std::pin::pin!(send);
+        let send = std::future::poll_fn(|cx| {
+            let polled = send.as_mut().poll(cx);
+            handed.get_or_insert_with(Instant::now);
+            polled
+        });
+        match send.await {
+            Ok(r) => Ok(Sent::Http(r, bytes::Bytes::new())),
+            Err(e) => Err(send_error(url, &e)),
+        }
+    }
+}
+
+impl Sent<'_> {
+    fn status(&self) -> u16 {
+        match self {
+            Sent::Wire(r) => r.status(),
+            Sent::Http(r, _) => r.status().as_u16(),
+        }
+    }
+
+    /// The next piece of the body and the instant the read that brought it
+    /// completed; `None` at the body's end.
+    async fn next(&mut self) -> Result<Option<(&[u8], Instant)>, wire::BodyError> {
+        match self {
+            Sent::Wire(r) => r.next().await,
+            Sent::Http(r, piece) => match r.chunk().await {
+                Ok(Some(bytes)) => {
+                    let read_at = Instant::now();
+                    *piece = bytes;
+                    Ok(Some((&piece[..], read_at)))
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(wire::BodyError {
+                    closed_early: is_closed_early(&e),
+                    message: format!("{e} ({})", root_cause(&e)),
+                }),
+            },
+        }
+    }
+
+    /// Reads what follows the final object (normally only the chunked body's
+    /// terminator, already on its way) for at most [`DRAIN_LIMIT`], so that the
+    /// connection goes back to the idle ones: a body dropped before its end closes
+    /// the connection, and the next call would pay a new connect inside its TTFT.
+    /// Runs after `end_ns`; nothing read here enters the record.
+    async fn drain(&mut self) {
+        match self {
+            Sent::Wire(r) => r.drain(DRAIN_LIMIT).await,
+            Sent::Http(r, _) => {
+                let rest = async { while let Ok(Some(_)) = r.chunk().await {} };
+                let _ = tokio::time::timeout(DRAIN_LIMIT, rest).await;
+            }
+        }
+    }
+
+    /// At most `max` bytes of the body, waiting at most 5 s for each piece.
+    async fn bounded(&mut self, max: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Ok(Ok(Some((bytes, _)))) =
+            tokio::time::timeout(Duration::from_secs(5), self.next()).await
+        {
+            let room = max.saturating_sub(out.len());
+            out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            if out.len() >= max {
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// The [`CallError`] for a request the client's own transport could not send, or
+/// whose response head did not arrive.
+fn wire_send_error(url: &str, e: wire::SendError) -> CallError {
+    match e {
+        wire::SendError::Connect(reason) => CallError {
+            kind: ErrorKind::Connect,
+            message: format!(
+                "cannot connect to {url}: {reason}; is Ollama running? (set OLLAMA_HOST or --base-url)"
+            ),
+        },
+        wire::SendError::Closed(reason) => CallError {
+            kind: ErrorKind::ConnectionClosed,
+            message: format!("{url} closed the connection before sending response headers: {reason}"),
+        },
+        wire::SendError::Failed(reason) => CallError {
+            kind: ErrorKind::Request,
+            message: format!("request to {url} failed: {reason}"),
+        },
+    }
 }
 
 /// The connection closed before the message was complete (EOF inside a chunked
@@ -817,20 +943,13 @@ pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-async fn status_error(
-    url: &str,
-    model: &str,
-    protocol: Protocol,
-    response: reqwest::Response,
-) -> CallError {
-    let status = response.status();
-    let body = read_bounded(response, 64 * 1024).await;
+fn status_error(url: &str, model: &str, protocol: Protocol, status: u16, body: &[u8]) -> CallError {
     // Ollama: {"error": "..."}; OpenAI-compatible: {"error": {"message": "...", ...}}.
-    let server_message = serde_json::from_slice::<serde_json::Value>(&body)
+    let server_message = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.get("error").map(super::sse::error_message))
-        .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_string());
-    if status == reqwest::StatusCode::NOT_FOUND {
+        .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string());
+    if status == 404 {
         let fix = match protocol {
             Protocol::Ollama => format!("try `ollama pull {model}`"),
             Protocol::OpenAi => format!(
@@ -846,24 +965,12 @@ async fn status_error(
     } else {
         CallError {
             kind: ErrorKind::HttpStatus,
-            message: format!("{url} answered HTTP {status}: {server_message}"),
+            message: format!(
+                "{url} answered HTTP {}: {server_message}",
+                super::server_info::status_text(status)
+            ),
         }
     }
-}
-
-async fn read_bounded(response: reqwest::Response, max: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Ok(Some(Ok(bytes))) =
-        tokio::time::timeout(Duration::from_secs(5), stream.next()).await
-    {
-        let room = max.saturating_sub(out.len());
-        out.extend_from_slice(&bytes[..bytes.len().min(room)]);
-        if out.len() >= max {
-            break;
-        }
-    }
-    out
 }
 
 #[cfg(test)]
