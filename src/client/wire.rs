@@ -26,8 +26,11 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The read buffer of a connection (a response head must fit in it).
-const BUFFER_BYTES: usize = 64 * 1024;
+/// A connection's read buffer when it opens; it doubles (up to
+/// [`MAX_BUFFER_BYTES`]) whenever a read fills it, as hyper's adaptive buffer does.
+const INITIAL_BUFFER_BYTES: usize = 16 * 1024;
+/// The largest read buffer (a response head must fit in it).
+const MAX_BUFFER_BYTES: usize = 256 * 1024;
 /// The longest chunk-size or trailer line accepted.
 const MAX_CHUNK_LINE: usize = 4096;
 /// An idle connection older than this is closed rather than reused (reqwest's
@@ -163,10 +166,10 @@ impl Wire {
                 }
                 break head;
             }
-            if conn.end - conn.start == BUFFER_BYTES {
+            if conn.end - conn.start == MAX_BUFFER_BYTES {
                 return Err(SendError::Failed(format!(
                     "the response head is longer than {} KiB",
-                    BUFFER_BYTES / 1024
+                    MAX_BUFFER_BYTES / 1024
                 )));
             }
             match conn.fill().await {
@@ -275,7 +278,7 @@ impl Wire {
             .map_err(|e| SendError::Connect(e.to_string()))?;
         Ok(Conn {
             tcp,
-            buf: vec![0; BUFFER_BYTES].into_boxed_slice(),
+            buf: vec![0; INITIAL_BUFFER_BYTES],
             start: 0,
             end: 0,
             read_at: Instant::now(),
@@ -429,7 +432,7 @@ impl Response<'_> {
 #[derive(Debug)]
 struct Conn {
     tcp: TcpStream,
-    buf: Box<[u8]>,
+    buf: Vec<u8>,
     start: usize,
     end: usize,
     /// When the last read completed.
@@ -443,19 +446,37 @@ impl Conn {
     }
 
     /// Reads more bytes after those buffered; `Ok(0)` at the end of the stream.
+    /// Makes room first: moves the unconsumed bytes to the front, or doubles a
+    /// full buffer (a head longer than the largest buffer is refused before this).
     async fn fill(&mut self) -> io::Result<usize> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-        } else if self.end == self.buf.len() {
+        } else if self.end == self.buf.len() && self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
+        if self.end == self.buf.len() {
+            self.grow();
+        }
+        let room = self.buf.len() - self.end;
+        if room == 0 {
+            return Err(io::Error::other("the read buffer is full"));
+        }
         let n = self.tcp.read(&mut self.buf[self.end..]).await?;
         self.read_at = Instant::now();
         self.end += n;
+        if n == room {
+            // The read filled what was free: more was likely waiting.
+            self.grow();
+        }
         Ok(n)
+    }
+
+    fn grow(&mut self) {
+        let len = (self.buf.len() * 2).min(MAX_BUFFER_BYTES);
+        self.buf.resize(len, 0);
     }
 
     /// Consumes up to `max` buffered bytes: (their start, their count).
@@ -726,6 +747,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn heads_and_bodies_larger_than_the_first_buffer_are_read_whole() {
+        let big_header = "v".repeat(40 * 1024);
+        let body: Vec<u8> = (0..300 * 1024).map(|i| (i % 251) as u8).collect();
+        let mut response = format!(
+            "HTTP/1.1 200 OK\r\nx-big: {big_header}\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        response.extend_from_slice(&body);
+        let (wire, task) = serve(response, 64 * 1024).await;
+        assert_eq!(body_of(&wire).await.unwrap(), (200, body, true));
+        task.abort();
+        // A head beyond the largest buffer is refused, not read forever.
+        let huge = format!(
+            "HTTP/1.1 200 OK\r\nx-big: {}\r\n\r\n",
+            "v".repeat(300 * 1024)
+        );
+        let (wire, task) = serve(huge.into_bytes(), 64 * 1024).await;
+        let request = wire.request("GET", "/x", None);
+        let err = wire.send(&request, &mut None).await.unwrap_err();
+        assert!(err.to_string().contains("longer than 256 KiB"), "{err}");
+        task.abort();
+    }
+
+    #[tokio::test]
     async fn a_body_cut_short_is_an_early_close_and_bad_framing_is_not() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -768,6 +814,39 @@ mod tests {
         // The server's side is gone: the idle connection reads as closed.
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(wire.checkout().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_server_that_closed_the_idle_connection_gets_the_next_request_on_a_new_one() {
+        // As llama.cpp's server does after its keep-alive timeout: one answer per
+        // connection, then close.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            for _ in 0..2 {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut req = vec![0u8; 4096];
+                let _ = s.read(&mut req).await.unwrap();
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await
+                    .unwrap();
+                drop(s);
+            }
+        });
+        let wire = Wire::for_base_url(&format!("http://{addr}"), Duration::from_secs(2)).unwrap();
+        // The first answer's connection is kept (its head did not say close)...
+        assert_eq!(body_of(&wire).await.unwrap(), (200, b"ok".to_vec(), true));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // ...the server closed it meanwhile: the next request goes on a new one
+        // without a failed send (no resend needed).
+        let request = wire.request("GET", "/x", None);
+        let mut r = wire
+            .send(&request, &mut None)
+            .await
+            .expect("sent on a new connection");
+        assert_eq!(r.status(), 200);
+        r.drain(Duration::from_secs(1)).await;
+        server.await.unwrap();
     }
 
     #[test]
