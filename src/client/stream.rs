@@ -389,7 +389,10 @@ impl LlmClient {
             end_ns: None,
             bytes: Some(0),
             lines: 0,
-            response: String::new(),
+            // Room for a typical answer up front: grown by doubling from empty, the
+            // text was reallocated at every power of two on its way (icount `call`
+            // −1.7 %).
+            response: String::with_capacity(1024),
             thinking: String::new(),
             server: ServerFields::default(),
             error: None,
