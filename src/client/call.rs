@@ -345,10 +345,11 @@ pub struct CallRecord {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallCost {
     /// CPU time of the calling thread from the start of the call to its return,
-    /// ns (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`): the client's work for the call
-    /// (with reqwest, hyper's connection task included). Valid, and recorded, only when the call
-    /// ran on a current-thread tokio runtime (the task never leaves the thread) and no other call of
-    /// agentbench's client started or was in flight on that thread meanwhile;
+    /// ns (`clock_gettime(CLOCK_THREAD_CPUTIME_ID)`): the client's work for the
+    /// call (with reqwest, hyper's connection task included). Valid, and recorded,
+    /// only when the call ran on a current-thread tokio runtime (the task never
+    /// leaves the thread) and no other call of agentbench's client started or was
+    /// in flight on that thread meanwhile;
     /// absent otherwise (multi-thread runtime, concurrent calls). Other tasks of
     /// the same runtime that ran during the call would be counted too (`agentbench
     /// run` runs none). Includes the body's end read after the final object.
@@ -363,8 +364,8 @@ pub struct CallCost {
     /// task, which writes it right after). For a resent request, the last send's.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub request_ns: Option<u64>,
-    /// Σ over the body's reads of (the read's bytes unframed, split into lines and decoded −
-    /// the read completed), ns: the client's decoding time.
+    /// Σ over the body's reads of (the read's bytes unframed, split into lines
+    /// and decoded − the read completed), ns: the client's decoding time.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub decode_ns: Option<u64>,
     /// Offset at which the read holding the final object completed (the final

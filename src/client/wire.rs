@@ -135,8 +135,9 @@ impl Wire {
 
     /// Writes `request` (from [`Wire::request`]) on an idle connection, or a new
     /// one, and reads the response head. `handed`: set to the instant the request
-    /// was handed to the socket (the write system call made next). A reused connection that turns out closed is reported as
-    /// [`SendError::Closed`] (the caller may resend once).
+    /// was handed to the socket (the write system call made next). A reused
+    /// connection that turns out closed is reported as [`SendError::Closed`] (the
+    /// caller may resend once).
     pub(crate) async fn send(
         &self,
         request: &[u8],
@@ -429,7 +430,6 @@ impl Response<'_> {
 }
 
 /// One TCP connection and its read buffer (`buf[start..end]` not yet consumed).
-#[derive(Debug)]
 struct Conn {
     tcp: TcpStream,
     buf: Vec<u8>,
@@ -438,6 +438,17 @@ struct Conn {
     /// When the last read completed.
     read_at: Instant,
     idle_since: Instant,
+}
+
+impl std::fmt::Debug for Conn {
+    /// The connection's addresses and how much is buffered, not the buffer.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("local", &self.tcp.local_addr().ok())
+            .field("buffered", &(self.end - self.start))
+            .field("capacity", &self.buf.len())
+            .finish()
+    }
 }
 
 impl Conn {
@@ -736,6 +747,12 @@ mod tests {
         )
         .await;
         assert_eq!(body_of(&wire).await.unwrap(), (200, b"abc".to_vec(), true));
+        // An idle connection prints as its addresses, not its 16 KiB buffer.
+        let shown = format!("{wire:?}");
+        assert!(
+            shown.contains("buffered: 0") && shown.len() < 600,
+            "{shown}"
+        );
         task.abort();
         let (wire, task) = serve(
             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 2\r\n\r\nno".to_vec(),
