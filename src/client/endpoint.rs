@@ -69,7 +69,9 @@ fn normalize(given: &str, source_name: &'static str) -> Result<String, BadBaseUr
     Ok(format!("{scheme}://{host}:{port}{path}"))
 }
 
-fn split_host_port(authority: &str) -> (&str, Option<&str>) {
+/// Splits an authority into its host (an IPv6 literal keeps its brackets) and
+/// the text after the port's colon, if any (not checked to be a number).
+pub(crate) fn split_host_port(authority: &str) -> (&str, Option<&str>) {
     if let Some(rest) = authority.strip_prefix('[') {
         if let Some((v6, tail)) = rest.split_once(']') {
             let host = &authority[..v6.len() + 2];

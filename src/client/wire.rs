@@ -94,11 +94,7 @@ impl Wire {
             return None;
         }
         let (host, port) = split_authority(authority)?;
-        let loopback = host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if !loopback && proxy_in_environment() {
+        if !super::is_loopback_url(base_url) && proxy_in_environment() {
             return None;
         }
         Some(Wire {
@@ -655,21 +651,20 @@ fn parse_head(bytes: &[u8]) -> Result<Option<(Head, usize)>, SendError> {
     Ok(Some((head, used)))
 }
 
-/// The host and port of an authority (`host`, `host:port`, `[v6]:port`); port
-/// 80 when absent. `None` when the port is not a number.
+/// The host to connect to and the port of an authority (`host`, `host:port`,
+/// `[v6]:port`, split as [`super::endpoint`] splits it; an IPv6 literal without
+/// its brackets); port 80 when absent. `None` when the port is not a number.
 fn split_authority(authority: &str) -> Option<(&str, u16)> {
-    if let Some(rest) = authority.strip_prefix('[') {
-        let (host, tail) = rest.split_once(']')?;
-        return match tail.strip_prefix(':') {
-            Some(p) => Some((host, p.parse().ok()?)),
-            None if tail.is_empty() => Some((host, 80)),
-            None => None,
-        };
-    }
-    match authority.rsplit_once(':') {
-        Some((host, p)) => Some((host, p.parse().ok()?)),
-        None => Some((authority, 80)),
-    }
+    let (host, port) = super::endpoint::split_host_port(authority);
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => 80,
+    };
+    Some((host, port))
 }
 
 /// Whether the environment names an HTTP proxy (reqwest's variables).
