@@ -188,14 +188,12 @@ impl Wire {
         } else {
             Framing::UntilClose
         };
-        let read_at = conn.read_at;
         Ok(Response {
             wire: self,
             conn: Some(conn),
             status: head.status,
             keep_alive: head.keep_alive && !matches!(framing, Framing::UntilClose),
             framing,
-            read_at,
         })
     }
 
@@ -293,7 +291,6 @@ pub(crate) struct Response<'w> {
     status: u16,
     keep_alive: bool,
     framing: Framing,
-    read_at: Instant,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,10 +324,7 @@ impl Response<'_> {
     /// payload is buffered.
     pub(crate) async fn next(&mut self) -> Result<Option<(&[u8], Instant)>, BodyError> {
         match self.next_piece().await? {
-            Some((at, n)) => Ok(self
-                .conn
-                .as_ref()
-                .map(|c| (&c.buf[at..at + n], self.read_at))),
+            Some((at, n)) => Ok(self.conn.as_ref().map(|c| (&c.buf[at..at + n], c.read_at))),
             None => Ok(None),
         }
     }
@@ -346,7 +340,7 @@ impl Response<'_> {
                 Framing::Length(0) => self.framing = Framing::Done,
                 Framing::Length(left) => {
                     if conn.start == conn.end {
-                        self.read_at = fill_body(conn, "the Content-Length's end").await?;
+                        fill_body(conn, "the Content-Length's end").await?;
                     }
                     let (at, n) = conn.take(left);
                     self.framing = Framing::Length(left - n as u64);
@@ -359,7 +353,7 @@ impl Response<'_> {
                                 self.framing = Framing::Done;
                                 return Ok(None);
                             }
-                            Ok(_) => self.read_at = conn.read_at,
+                            Ok(_) => {}
                             Err(e) => return Err(io_error(&e)),
                         }
                     }
@@ -367,7 +361,7 @@ impl Response<'_> {
                 }
                 Framing::Chunked(Chunk::Data(left)) => {
                     if conn.start == conn.end {
-                        self.read_at = fill_body(conn, "the chunked body's end").await?;
+                        fill_body(conn, "the chunked body's end").await?;
                     }
                     let (at, n) = conn.take(left);
                     let left = left - n as u64;
@@ -380,7 +374,7 @@ impl Response<'_> {
                 }
                 Framing::Chunked(Chunk::DataEnd) => {
                     if conn.end - conn.start < 2 {
-                        self.read_at = fill_body(conn, "the chunked body's end").await?;
+                        fill_body(conn, "the chunked body's end").await?;
                         continue;
                     }
                     if &conn.buf[conn.start..conn.start + 2] != b"\r\n" {
@@ -391,7 +385,7 @@ impl Response<'_> {
                 }
                 Framing::Chunked(state @ (Chunk::Size | Chunk::Trailers)) => {
                     let Some(line) = conn.line()? else {
-                        self.read_at = fill_body(conn, "the chunked body's end").await?;
+                        fill_body(conn, "the chunked body's end").await?;
                         continue;
                     };
                     self.framing = match state {
@@ -431,7 +425,9 @@ struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    /// When the last read completed.
+    /// When the last read completed: every byte handed out of the buffer is
+    /// handed with it (a read happens only once the bytes before it are taken, or
+    /// to complete a framing line whose end it brings).
     read_at: Instant,
     idle_since: Instant,
 }
@@ -532,13 +528,13 @@ impl Conn {
 
 /// Reads more of a body whose framing says more is due; the end of the stream is
 /// then an early close (`what`: the end that was expected).
-async fn fill_body(conn: &mut Conn, what: &str) -> Result<Instant, BodyError> {
+async fn fill_body(conn: &mut Conn, what: &str) -> Result<(), BodyError> {
     match conn.fill().await {
         Ok(0) => Err(BodyError {
             closed_early: true,
             message: format!("the connection closed before {what}"),
         }),
-        Ok(_) => Ok(conn.read_at),
+        Ok(_) => Ok(()),
         Err(e) => Err(io_error(&e)),
     }
 }
