@@ -130,6 +130,11 @@ fn real_runs_of_one_build_do_not_regress_and_a_really_slower_server_does() {
         metrics.iter().all(|m| m["verdict"] != "insufficient"),
         "every metric has samples on both sides: {same}"
     );
+    // Ten metrics gate together: each interval at Bonferroni's 1 − 5 %/10.
+    assert!(
+        metrics.iter().all(|m| m["ci_confidence"] == 0.995),
+        "{same}"
+    );
 
     let json = dir.path().join("slow.json");
     let out = compare(&[

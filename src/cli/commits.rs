@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use super::table::render;
+use super::table::{confidence_label, render};
 use super::CommitsArgs;
 use crate::commits::build::{
     build_revision, repo_root, resolve_rev, run_binary, BuildSpec, Pinning, RunSpec, StubProcess,
@@ -113,12 +113,15 @@ pub fn run_commits(args: &CommitsArgs) -> Result<ExitCode> {
         ..BootstrapOpts::default()
     };
     let results = analyse_rounds(&per[0], &per[1], args.threshold, &opts);
+    let ci_header = results.first().map_or("CI %".to_string(), |r| {
+        format!("{} CI %", confidence_label(r.ci_confidence))
+    });
     let mut rows = vec![[
         "metric",
         "A p50 µs",
         "B p50 µs",
         "median Δ %",
-        "95% CI %",
+        &ci_header,
         "B slower",
         "sign p",
         "verdict",

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
-use super::table::render;
+use super::table::{confidence_label, render};
 use super::CompareArgs;
 use crate::compare::{bencher_metric_format, compare, CompareOptions, CompareReport, Verdict};
 use crate::record::read_records;
@@ -66,13 +66,16 @@ fn opt(v: Option<f64>, decimals: usize) -> String {
 }
 
 fn table(report: &CompareReport) -> String {
+    let ci_header = report.metrics.first().map_or("CI of Δ".to_string(), |m| {
+        format!("{} CI of Δ", confidence_label(m.ci_confidence))
+    });
     let mut rows = vec![[
         "metric",
         "n (b/c)",
         "baseline p50",
         "candidate p50",
         "change",
-        "95% CI of Δ",
+        &ci_header,
         "p (Welch)",
         "p (M-W)",
         "verdict",

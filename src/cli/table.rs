@@ -89,3 +89,22 @@ pub(super) fn render(rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+/// A confidence level as a table header shows it: 0.95 → "95%", 0.995 → "99.5%",
+/// 1 − 0.05/3 → "98.33%" (at most two decimals, trailing zeros dropped).
+pub(super) fn confidence_label(confidence: f64) -> String {
+    let text = format!("{:.2}", confidence * 100.0);
+    format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
+}
+
+#[cfg(test)]
+mod confidence_label_tests {
+    use super::confidence_label;
+
+    #[test]
+    fn drops_trailing_zeros() {
+        assert_eq!(confidence_label(0.95), "95%");
+        assert_eq!(confidence_label(0.995), "99.5%");
+        assert_eq!(confidence_label(1.0 - 0.05 / 3.0), "98.33%");
+    }
+}

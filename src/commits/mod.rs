@@ -111,10 +111,13 @@ pub struct PairedResult {
     /// median, not the mean: one round in which a process was descheduled can
     /// move a mean of 40 rounds by several percent, and would raise false alarms.
     pub median_change_pct: f64,
-    /// Seeded percentile-bootstrap 95% CI of that median, percent.
+    /// Seeded percentile-bootstrap CI of that median at [`Self::ci_confidence`],
+    /// percent.
     pub ci_lower_pct: f64,
     /// Upper bound.
     pub ci_upper_pct: f64,
+    /// Confidence of the interval ([`analyse_rounds`] adjusts it over the metrics).
+    pub ci_confidence: f64,
     /// Rounds where B was slower than A.
     pub b_slower: usize,
     /// One-sided exact sign-test p-value for "B slower" (ties dropped).
@@ -171,6 +174,7 @@ pub fn analyse_paired(
         median_change_pct: change,
         ci_lower_pct: ci.ci.lower,
         ci_upper_pct: ci.ci.upper,
+        ci_confidence: opts.confidence,
         b_slower,
         sign_p,
         threshold_pct,
@@ -196,14 +200,17 @@ pub fn sign_test_upper(k: usize, n: usize) -> f64 {
 }
 
 /// Analyses every metric in [`METRICS`] over paired rounds (rounds where either
-/// side lacks the metric are dropped). Metrics with fewer than 2 paired rounds are
-/// left out.
+/// side lacks the metric are dropped), each interval at the Bonferroni-adjusted
+/// confidence over [`METRICS`] ([`BootstrapOpts::per_test`]), so that the chance of
+/// any false verdict is at most 1 − `opts.confidence`. Metrics with fewer than 2
+/// paired rounds are left out.
 pub fn analyse_rounds(
     a: &[RoundMeasure],
     b: &[RoundMeasure],
     threshold_pct: f64,
     opts: &BootstrapOpts,
 ) -> Vec<PairedResult> {
+    let opts = &opts.per_test(METRICS.len());
     METRICS
         .iter()
         .filter_map(|&m| {

@@ -54,6 +54,18 @@ impl Default for BootstrapOpts {
 }
 
 impl BootstrapOpts {
+    /// The same options with the confidence of each of `tests` intervals raised to
+    /// Bonferroni's 1 − (1 − confidence) / tests, so that when a verdict is drawn from
+    /// every one of them (a gate over `tests` metrics), the chance that any interval
+    /// misses its true value, and so the chance of a false alarm anywhere in the
+    /// family, is at most 1 − `confidence`. `tests` ≤ 1 leaves the options unchanged.
+    pub fn per_test(self, tests: usize) -> Self {
+        Self {
+            confidence: 1.0 - (1.0 - self.confidence) / tests.max(1) as f64,
+            ..self
+        }
+    }
+
     fn validate(&self) -> Result<(), StatsError> {
         if self.resamples < 100 {
             return Err(StatsError::InvalidParameter(
@@ -202,6 +214,21 @@ pub fn bootstrap_diff_ci(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_test_confidence_splits_the_family_error_evenly() {
+        let o = BootstrapOpts::default();
+        assert_eq!(o.per_test(0), o);
+        assert_eq!(o.per_test(1), o);
+        let ten = o.per_test(10);
+        assert!((ten.confidence - 0.995).abs() < 1e-12, "{}", ten.confidence);
+        assert_eq!((ten.resamples, ten.seed), (o.resamples, o.seed));
+        // A wider interval at the higher confidence, on the same data and seed.
+        let x = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0];
+        let narrow = bootstrap_ci(&x, Statistic::Mean, &o).unwrap().ci;
+        let wide = bootstrap_ci(&x, Statistic::Mean, &ten).unwrap().ci;
+        assert!(wide.lower < narrow.lower && wide.upper > narrow.upper);
+    }
 
     #[test]
     fn rejects_undefined_inputs() {
