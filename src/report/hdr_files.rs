@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 
 pub use crate::metrics::hdr::HdrError;
 use crate::metrics::hdr::{
-    percentile_distribution, GroupKey, HistogramSet, LatencyMetric, HGRM_SCALE,
+    percentile_distribution, GroupKey, HistogramSet, LatencyHistograms, LatencyMetric, HGRM_SCALE,
     TICKS_PER_HALF_DISTANCE,
 };
 
@@ -33,36 +33,50 @@ pub struct HistogramFiles {
 
 impl HistogramSet {
     /// Writes `dir/<group>-<metric>.us.hdr` and `dir/<group>-<metric>.ms.hgrm` for
-    /// every group and metric (creating `dir`). Two groups whose slugs collide get
-    /// a numeric suffix, so no file is overwritten by another group.
+    /// every group and metric (creating `dir`): [`write_groups`] of its groups.
     pub fn write_dir(&self, dir: &Path) -> Result<Vec<HistogramFiles>, HdrError> {
-        std::fs::create_dir_all(dir).map_err(|source| HdrError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let mut out = Vec::new();
-        let mut used = BTreeMap::<String, usize>::new();
-        for (key, hists) in &self.groups {
-            let base = key.slug();
-            let n = used.entry(base.clone()).or_insert(0);
-            *n += 1;
-            let slug = if *n == 1 { base } else { format!("{base}-{n}") };
-            for m in LatencyMetric::ALL {
-                let stem = format!("{slug}-{}", m.slug());
-                let hdr = dir.join(format!("{stem}.us.hdr"));
-                let hgrm = dir.join(format!("{stem}.ms.hgrm"));
-                write_hdr_file(hists.get(m), &hdr)?;
-                write_hgrm_file(hists.get(m), &hgrm)?;
-                out.push(HistogramFiles {
-                    group: key.clone(),
-                    metric: m,
-                    hdr,
-                    hgrm,
-                });
-            }
-        }
-        Ok(out)
+        write_groups(&self.groups, dir)
     }
+}
+
+/// Writes `dir/<group>-<metric>.us.hdr` and `dir/<group>-<metric>.ms.hgrm` for every
+/// group and metric (creating `dir`), the groups taken in key order (as a
+/// [`HistogramSet`] holds them) whatever order they come in. Two groups whose slugs
+/// collide get a numeric suffix, so no file is overwritten by another group. Borrows
+/// the histograms: a report writes the ones it already holds, no copy (each is
+/// 188 KB at this module's range and precision).
+pub fn write_groups<'a>(
+    groups: impl IntoIterator<Item = (&'a GroupKey, &'a LatencyHistograms)>,
+    dir: &Path,
+) -> Result<Vec<HistogramFiles>, HdrError> {
+    std::fs::create_dir_all(dir).map_err(|source| HdrError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut groups: Vec<_> = groups.into_iter().collect();
+    groups.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out = Vec::new();
+    let mut used = BTreeMap::<String, usize>::new();
+    for (key, hists) in groups {
+        let base = key.slug();
+        let n = used.entry(base.clone()).or_insert(0);
+        *n += 1;
+        let slug = if *n == 1 { base } else { format!("{base}-{n}") };
+        for m in LatencyMetric::ALL {
+            let stem = format!("{slug}-{}", m.slug());
+            let hdr = dir.join(format!("{stem}.us.hdr"));
+            let hgrm = dir.join(format!("{stem}.ms.hgrm"));
+            write_hdr_file(hists.get(m), &hdr)?;
+            write_hgrm_file(hists.get(m), &hgrm)?;
+            out.push(HistogramFiles {
+                group: key.clone(),
+                metric: m,
+                hdr,
+                hgrm,
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> HdrError + '_ {

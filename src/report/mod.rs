@@ -28,7 +28,6 @@ pub use sweep::{render_sweep_markdown, write_sweep_report, SweepReportPaths};
 pub use trend::{history_page, history_section, trend_plot};
 
 use crate::client::ErrorKind;
-use crate::metrics::hdr::HistogramSet;
 use crate::metrics::Quantiles;
 use crate::record::{RecordFile, Stage};
 use hdr_files::{HdrError, HistogramFiles};
@@ -126,11 +125,10 @@ pub fn write_report_with_history(
     })?;
     let mut data = ReportData::build(inputs);
     data.history = history.to_vec();
-    let mut set = HistogramSet::default();
-    for g in &data.groups {
-        set.entry(g.key.clone()).merge(&g.histograms)?;
-    }
-    let histograms = set.write_dir(&out_dir.join("hdr"))?;
+    let histograms = hdr_files::write_groups(
+        data.groups.iter().map(|g| (&g.key, &g.histograms)),
+        &out_dir.join("hdr"),
+    )?;
     let exporters: [&dyn Exporter; 3] = [&MarkdownExporter, &CsvExporter, &HtmlExporter];
     let mut written = Vec::new();
     for e in exporters {
