@@ -131,6 +131,19 @@ fn spaces_end(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// An empty `String` for the unescaped text of the string that starts at `start`
+/// and has its first escape at `first_escape`, with room for all of it when its
+/// first quote after the escape ends it: escapes only shrink text (`\n` is one
+/// byte, `\uXXXX` at most three), so the raw length up to that quote bounds it. One
+/// allocation instead of a growth by doubling from the first escape on (a text
+/// piece that opens with `\n`, as streamed chunks often do, grew 3–4 times).
+fn unescape_buffer(b: &[u8], start: usize, first_escape: usize) -> String {
+    // The quote right after the backslash may be the escaped one; search past it.
+    let end = memchr::memchr(b'"', b.get(first_escape + 2..).unwrap_or_default())
+        .map_or(first_escape + 16, |q| first_escape + 2 + q);
+    String::with_capacity(end - start)
+}
+
 /// The value of the four hex digits at `b[i..i + 4]` (either case), as serde_json
 /// reads a `\uXXXX` escape; `None` if there are not four hex digits.
 fn hex4(b: &[u8], i: usize) -> Option<u32> {
@@ -295,7 +308,7 @@ impl<'a, S: Sink<'a>> Plain<'_, 'a, S> {
                     continue;
                 }
                 b'\\' => {
-                    let out = out.get_or_insert_with(|| String::with_capacity(stop - start + 16));
+                    let out = out.get_or_insert_with(|| unescape_buffer(b, start, stop));
                     out.push_str(checked_text(&b[from..stop]));
                     let (c, len) = escape(b, stop)?;
                     out.push(c);
