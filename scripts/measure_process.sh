@@ -147,5 +147,15 @@ fi
 echo "  peak RSS MB, run --stub instant (embedded stub):"
 echo "                              $(stats "$tmp/rss_stub_mb")"
 awk -v b="$size_bytes" 'BEGIN { printf "  release binary: %d bytes (%.2f MB)\n", b, b / 1048576 }'
+# How much of link/hot-text.ld (scripts/hot_text.sh) this binary still matches: the
+# functions listed by exact name that it defines, and the size of its .text.hot.
+if [ -f link/hot-text.ld ] && command -v nm >/dev/null 2>&1; then
+  listed="$(sed -nE 's/^    \*\(\.text\.([^ *]+) .*$/\1/p' link/hot-text.ld | sort -u)"
+  found="$(comm -12 <(echo "$listed") <(nm --defined-only "$bin" | awk '{ print $3 }' | sort -u) | wc -l)"
+  hot="$(readelf -SW "$bin" | awk '$2 == ".text.hot" { print $6 }')"
+  hot="${hot:+.text.hot $((16#$hot)) bytes}"
+  echo "  hot text: $found of $(echo "$listed" | wc -l) functions of link/hot-text.ld found by exact name;" \
+    "${hot:-no .text.hot (built without it)} (regenerate with scripts/hot_text.sh when few are found)"
+fi
 echo "  load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-min averages at the end)"
 echo "  targets (issue 17): start-to-first-generate <= 6 ms, peak RSS <= 7 MB, one probe"
