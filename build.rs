@@ -42,8 +42,10 @@ fn hot_text() {
         && env("AGENTBENCH_NO_HOT_TEXT").is_empty();
     let script = std::path::Path::new(&env("CARGO_MANIFEST_DIR")).join(SCRIPT);
     if wanted && script.is_file() {
+        // -Xlinker keeps the path one argument, commas and all.
+        println!("cargo:rustc-link-arg-bin=agentbench=-Xlinker");
         println!(
-            "cargo:rustc-link-arg-bin=agentbench=-Wl,-T,{}",
+            "cargo:rustc-link-arg-bin=agentbench=--script={}",
             script.display()
         );
     }
