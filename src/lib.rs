@@ -15,6 +15,7 @@ pub mod history;
 pub mod icount;
 pub mod ingest;
 pub mod load;
+pub mod memory;
 pub mod metrics;
 pub mod peers;
 mod plain_json;

@@ -82,10 +82,16 @@ pub struct PendingIngest(tokio::task::JoinHandle<Result<Ingested, AgentError>>);
 
 impl PendingIngest {
     /// Starts ingesting `config`'s corpus now. Must be called within a tokio
-    /// runtime.
+    /// runtime. Once the ingest is measured and done, its thread hands what the
+    /// ingest freed back to the kernel ([`crate::memory::release_freed`], after the
+    /// ingest's span, so not in its figure).
     pub fn start(config: &WorkflowConfig) -> Self {
         let config = config.clone();
-        Self(tokio::task::spawn_blocking(move || Ingested::now(&config)))
+        Self(tokio::task::spawn_blocking(move || {
+            let ingested = Ingested::now(&config);
+            crate::memory::release_freed();
+            ingested
+        }))
     }
 
     async fn finish(self) -> Result<Ingested, AgentError> {

@@ -202,6 +202,8 @@ pub async fn run(args: &RunArgs) -> Result<RunOutcome> {
     if let Some(stub) = target.stub {
         stub.shutdown().await;
     }
+    // The runs are over: what they freed goes back before the report is built.
+    crate::memory::release_freed();
     let run_summary = RunSummary::of(&made.runs);
     if !args.quiet {
         print!("{}", stage_table(&run_summary));
