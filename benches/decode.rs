@@ -1,6 +1,7 @@
 //! The client's NDJSON path on a recorded 1000-chunk `/api/generate` stream
 //! (`benches/fixtures/generate-1000.ndjson`, built by the instant stub's responder):
-//! `LineSplitter` + `decode_chunk` over the whole body fed in reads of 1–4 KiB.
+//! `LineSplitter` + `decode_chunk_into` (as the client calls it) over the whole body
+//! fed in reads of 1–4 KiB.
 //! `Throughput::Elements(1000)`: criterion reports the cost per content chunk
 //! (the final `done` line is included in the cost). Target ≤ 0.15 µs per chunk.
 //!
@@ -9,7 +10,7 @@
 
 use std::hint::black_box;
 
-use agentbench::client::ndjson::{decode_chunk, DecodeError, LineSplitter};
+use agentbench::client::ndjson::{decode_chunk_into, DecodeError, LineSplitter, WireChunk};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 mod support;
@@ -23,7 +24,8 @@ fn split_decode(body: &[u8], reads: &[(usize, usize)]) -> (u64, u64) {
     for &(a, b) in reads {
         splitter
             .push::<DecodeError>(&body[a..b], |line| {
-                let chunk = decode_chunk(line)?;
+                let mut chunk = WireChunk::default();
+                decode_chunk_into(line, &mut chunk)?;
                 lines += 1;
                 if !chunk.content().is_empty() {
                     content += 1;
@@ -46,7 +48,8 @@ fn split_decode_accumulate(body: &[u8], reads: &[(usize, usize)]) -> (String, Ve
         let at = i as u64;
         splitter
             .push::<DecodeError>(&body[a..b], |line| {
-                let chunk = decode_chunk(line)?;
+                let mut chunk = WireChunk::default();
+                decode_chunk_into(line, &mut chunk)?;
                 let piece = chunk.content();
                 if !piece.is_empty() {
                     offsets.push(at);

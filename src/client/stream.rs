@@ -9,7 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::call::{CallCost, CallError, CallRecord, Endpoint, ErrorKind, Protocol, ServerFields};
-use super::ndjson::{decode_chunk, DecodeError, LineSplitter};
+use super::ndjson::{decode_chunk_into, DecodeError, LineSplitter, WireChunk};
 use super::sse::{decode_sse_line, SseLine};
 use super::{wire, CallRequest, LlmClient, Transport};
 use crate::client::options::GenOptions;
@@ -809,7 +809,8 @@ fn on_sse_line(line: &[u8], at: u64, rec: &mut CallRecord) -> Result<(), Stop> {
 /// Handles one complete line received at offset `at`. `Err` ends the stream.
 fn on_line(line: &[u8], at: u64, rec: &mut CallRecord) -> Result<(), Stop> {
     rec.lines += 1;
-    let chunk = decode_chunk(line).map_err(|e| bad_line("line", rec.lines, line, e))?;
+    let mut chunk = WireChunk::default();
+    decode_chunk_into(line, &mut chunk).map_err(|e| bad_line("line", rec.lines, line, e))?;
     if let Some(message) = &chunk.error {
         return Err(Stop::Failed(CallError {
             kind: ErrorKind::ServerError,

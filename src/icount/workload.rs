@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::path::Path;
 
-use crate::client::ndjson::{decode_chunk, LineSplitter};
+use crate::client::ndjson::{decode_chunk_into, LineSplitter, WireChunk};
 use crate::ingest::{ingest, summarize, IngestOptions};
 use crate::metrics::stats::{compare_samples, BootstrapOpts, CompareOpts, Statistic};
 use crate::prompt::{analysis_prompt, parse_analysis, report_prompt};
@@ -119,7 +119,8 @@ pub fn run_workload(
                 let mut chars = 0usize;
                 for read in body.chunks(4096) {
                     let _ = splitter.push::<()>(read, |line| {
-                        if let Ok(chunk) = decode_chunk(line) {
+                        let mut chunk = WireChunk::default();
+                        if decode_chunk_into(line, &mut chunk).is_ok() {
                             chars += chunk.content().len();
                         }
                         Ok(())
