@@ -62,7 +62,7 @@ pub fn run_icount(args: &IcountArgs) -> Result<ExitCode> {
     if args.update {
         let updated = Baseline {
             note: format!(
-                "instructions per iteration: valgrind --tool=callgrind, (Ir(1+{EXTRA_ITERATIONS}) - Ir(1)) / {EXTRA_ITERATIONS}, release build; update with `agentbench icount --update`"
+                "instructions per iteration: valgrind --tool=callgrind, (Ir(1+k) - Ir(1)) / k, k = {EXTRA_ITERATIONS} (32 for prompts), release build; update with `agentbench icount --update`"
             ),
             instructions: measured,
         };
