@@ -243,3 +243,75 @@ fn record_call_follows_call_metrics_and_counts_clamps_and_failures() {
     assert_eq!(twice.calls_failed, 2);
     assert_eq!(twice.negative_overhead, 2);
 }
+
+/// A report builds each metric's histogram on its own (one in memory at a time):
+/// the same histogram, and the same counters, as recording the runs whole.
+#[test]
+fn one_metric_at_a_time_equals_recording_the_runs_whole() {
+    use agentbench::metrics::hdr::{metric_histogram, LatencyTally};
+    use agentbench::record::{Stage, StageCall, StartState, WorkflowRecord};
+
+    let mut failed = call(&[50, 60], 70, Some(60));
+    failed.error = Some(CallError {
+        kind: ErrorKind::Truncated,
+        message: "cut".into(),
+    });
+    let calls = [
+        call(&[100, 110, 130], 140, Some(120)),
+        call(&[200, 201], 210, Some(215)), // negative overhead
+        failed,
+        call(&[4_000_000], 4_000_001, None), // above one hour
+    ];
+    let runs: Vec<WorkflowRecord> = calls
+        .chunks(2)
+        .enumerate()
+        .map(|(i, pair)| WorkflowRecord {
+            run_index: i as u32,
+            started_unix_ns: 0,
+            start_state: StartState::AsIs,
+            corpus_files: 0,
+            phases: Vec::new(),
+            calls: pair
+                .iter()
+                .zip([Stage::Analysis, Stage::Report])
+                .map(|(c, stage)| StageCall {
+                    stage,
+                    prompt: String::new(),
+                    call: c.clone(),
+                })
+                .collect(),
+            analysis: None,
+            failure: None,
+            config: None,
+            round: None,
+            warmup: false,
+            expected_reload: false,
+        })
+        .collect();
+    let mut whole = LatencyHistograms::new();
+    for r in &runs {
+        whole.record_run(r);
+    }
+    for m in LatencyMetric::ALL {
+        assert_eq!(&metric_histogram(m, &runs), whole.get(m), "{m:?}");
+    }
+    let tally = LatencyTally::of_runs(&runs);
+    assert_eq!(
+        (
+            tally.calls_ok,
+            tally.calls_failed,
+            tally.negative_overhead,
+            tally.clamped_high
+        ),
+        (3, 1, 1, 2)
+    );
+    assert_eq!(
+        (
+            whole.calls_ok,
+            whole.calls_failed,
+            whole.negative_overhead,
+            whole.clamped_high
+        ),
+        (3, 1, 1, 2)
+    );
+}

@@ -308,22 +308,7 @@ impl LatencyHistograms {
             return;
         }
         self.calls_ok += 1;
-        let m = CallMetrics::new(rec);
-        if let Some(t) = m.ttft() {
-            self.put(LatencyMetric::Ttft, us(t));
-        }
-        for gap in m.itl() {
-            self.put(LatencyMetric::Itl, us(gap));
-        }
-        if let Some(t) = m.e2e() {
-            self.put(LatencyMetric::E2e, us(t));
-        }
-        if let Some(ns) = m.client_overhead_ns() {
-            self.put(
-                LatencyMetric::ClientOverhead,
-                us(Duration::from_nanos(ns as u64)),
-            );
-        } else if m.negative_client_overhead_ns().is_some() {
+        if call_samples(rec, |metric, value_us| self.put(metric, value_us)) {
             self.negative_overhead += 1;
         }
     }
@@ -360,6 +345,88 @@ impl LatencyHistograms {
         self.negative_overhead += other.negative_overhead;
         self.clamped_high += other.clamped_high;
         Ok(())
+    }
+}
+
+/// Every latency sample of a completed call, through [`CallMetrics`], in µs: TTFT,
+/// each ITL gap, E2E and a non-negative client overhead, each when defined. Returns
+/// whether the client overhead was negative (no sample). The one definition of what
+/// a call contributes, for [`LatencyHistograms`], [`LatencyTally`] and
+/// [`metric_histogram`].
+fn call_samples(rec: &CallRecord, mut sample: impl FnMut(LatencyMetric, u64)) -> bool {
+    let m = CallMetrics::new(rec);
+    if let Some(t) = m.ttft() {
+        sample(LatencyMetric::Ttft, us(t));
+    }
+    for gap in m.itl() {
+        sample(LatencyMetric::Itl, us(gap));
+    }
+    if let Some(t) = m.e2e() {
+        sample(LatencyMetric::E2e, us(t));
+    }
+    match m.client_overhead_ns() {
+        Some(ns) => {
+            sample(
+                LatencyMetric::ClientOverhead,
+                us(Duration::from_nanos(ns as u64)),
+            );
+            false
+        }
+        None => m.negative_client_overhead_ns().is_some(),
+    }
+}
+
+/// The histogram of `metric` alone over every completed call of `runs`: exactly
+/// [`LatencyHistograms::get`] of the same runs recorded with
+/// [`LatencyHistograms::record_run`] (values above [`HIGHEST_US`] recorded as it),
+/// holding one 188 KB histogram instead of four, for a caller that uses the metrics
+/// one at a time (a report's files and plots).
+pub fn metric_histogram(metric: LatencyMetric, runs: &[WorkflowRecord]) -> Histogram<u64> {
+    let mut h = new_histogram();
+    for call in runs.iter().flat_map(|r| &r.calls) {
+        if call.call.is_ok() {
+            call_samples(&call.call, |m, value_us| {
+                if m == metric {
+                    h.record(value_us.min(HIGHEST_US))
+                        .expect("values are clamped into the histogram's range");
+                }
+            });
+        }
+    }
+    h
+}
+
+/// What [`LatencyHistograms`] counts beside its samples, over some runs, without
+/// the histograms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LatencyTally {
+    /// Completed calls.
+    pub calls_ok: u64,
+    /// Failed calls (they add no samples).
+    pub calls_failed: u64,
+    /// Completed calls whose client overhead was negative (no sample).
+    pub negative_overhead: u64,
+    /// Samples above [`HIGHEST_US`] (recorded as [`HIGHEST_US`]).
+    pub clamped_high: u64,
+}
+
+impl LatencyTally {
+    /// The counts of every call of `runs`, equal to those of a [`LatencyHistograms`]
+    /// that recorded them.
+    pub fn of_runs(runs: &[WorkflowRecord]) -> Self {
+        let mut t = Self::default();
+        for call in runs.iter().flat_map(|r| &r.calls) {
+            if !call.call.is_ok() {
+                t.calls_failed += 1;
+                continue;
+            }
+            t.calls_ok += 1;
+            let negative = call_samples(&call.call, |_, value_us| {
+                t.clamped_high += u64::from(value_us > HIGHEST_US);
+            });
+            t.negative_overhead += u64::from(negative);
+        }
+        t
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::metrics::hdr::{GroupKey, LatencyHistograms};
+use crate::metrics::hdr::{metric_histogram, GroupKey, LatencyMetric, LatencyTally};
 use crate::metrics::stats::{bootstrap_ci, percentile_sorted, sorted, BootstrapOpts, Statistic};
 use crate::metrics::{CallMetrics, RunSummary};
 use crate::record::{Phase, RecordFile, Stage, WorkflowRecord};
@@ -181,8 +181,10 @@ pub struct GroupData {
     pub runs: Vec<WorkflowRecord>,
     /// Exact (sample) summary of the runs.
     pub summary: RunSummary,
-    /// HDR histograms of the runs.
-    pub histograms: LatencyHistograms,
+    /// What the runs' latency histograms count beside their samples; the
+    /// histograms themselves are built one at a time from [`Self::runs`]
+    /// ([`GroupData::histogram`]).
+    pub latency: LatencyTally,
     /// Per stage call breakdown (stages without completed calls omitted).
     pub stages: Vec<(Stage, StageBreakdown)>,
     /// Workflow breakdown, when some run was complete.
@@ -192,6 +194,23 @@ pub struct GroupData {
     pub itl_by_position: Vec<(usize, f64, usize)>,
     /// Per stage throughput and TTFT intervals.
     pub config: Vec<ConfigStage>,
+}
+
+impl GroupData {
+    /// The HDR histogram of `metric` over [`Self::runs`] (µs, this crate's fixed range
+    /// and precision), built on each call: a report holds one at a time.
+    pub fn histogram(&self, metric: LatencyMetric) -> hdrhistogram::Histogram<u64> {
+        metric_histogram(metric, &self.runs)
+    }
+}
+
+impl crate::report::hdr_files::GroupHistograms for GroupData {
+    fn histogram(
+        &self,
+        metric: LatencyMetric,
+    ) -> std::borrow::Cow<'_, hdrhistogram::Histogram<u64>> {
+        std::borrow::Cow::Owned(GroupData::histogram(self, metric))
+    }
 }
 
 /// A report's data: inputs and groups, in input order.
@@ -356,10 +375,6 @@ impl<'a> ReportData<'a> {
             .enumerate()
             .map(|(i, key)| {
                 let runs = runs.remove(&key).unwrap_or_default();
-                let mut histograms = LatencyHistograms::new();
-                for r in &runs {
-                    histograms.record_run(r);
-                }
                 GroupData {
                     short: format!("G{}", i + 1),
                     summary: RunSummary::of(&runs),
@@ -370,7 +385,7 @@ impl<'a> ReportData<'a> {
                     workflow: workflow_breakdown(&runs),
                     itl_by_position: itl_by_position(&runs),
                     config: config(&runs),
-                    histograms,
+                    latency: LatencyTally::of_runs(&runs),
                     key,
                     runs,
                 }

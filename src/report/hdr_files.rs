@@ -4,6 +4,7 @@
 //! themselves, and the `.hgrm` text, are computed in [`crate::metrics::hdr`]; this
 //! module only adds the files.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -43,10 +44,11 @@ impl HistogramSet {
 /// group and metric (creating `dir`), the groups taken in key order (as a
 /// [`HistogramSet`] holds them) whatever order they come in. Two groups whose slugs
 /// collide get a numeric suffix, so no file is overwritten by another group. Borrows
-/// the histograms: a report writes the ones it already holds, no copy (each is
-/// 188 KB at this module's range and precision).
-pub fn write_groups<'a>(
-    groups: impl IntoIterator<Item = (&'a GroupKey, &'a LatencyHistograms)>,
+/// what it can: a [`HistogramSet`] writes the histograms it holds, a report builds
+/// each one from its records when its files are written, so that one histogram
+/// (188 KB at this module's range and precision) is in memory at a time.
+pub fn write_groups<'a, G: GroupHistograms + 'a>(
+    groups: impl IntoIterator<Item = (&'a GroupKey, &'a G)>,
     dir: &Path,
 ) -> Result<Vec<HistogramFiles>, HdrError> {
     std::fs::create_dir_all(dir).map_err(|source| HdrError::Io {
@@ -66,8 +68,9 @@ pub fn write_groups<'a>(
             let stem = format!("{slug}-{}", m.slug());
             let hdr = dir.join(format!("{stem}.us.hdr"));
             let hgrm = dir.join(format!("{stem}.ms.hgrm"));
-            write_hdr_file(hists.get(m), &hdr)?;
-            write_hgrm_file(hists.get(m), &hgrm)?;
+            let h = hists.histogram(m);
+            write_hdr_file(&h, &hdr)?;
+            write_hgrm_file(&h, &hgrm)?;
             out.push(HistogramFiles {
                 group: key.clone(),
                 metric: m,
@@ -77,6 +80,18 @@ pub fn write_groups<'a>(
         }
     }
     Ok(out)
+}
+
+/// Where [`write_groups`] takes a group's histogram of one metric from.
+pub trait GroupHistograms {
+    /// The histogram of `metric`: borrowed when it is held, built when it is not.
+    fn histogram(&self, metric: LatencyMetric) -> Cow<'_, Histogram<u64>>;
+}
+
+impl GroupHistograms for LatencyHistograms {
+    fn histogram(&self, metric: LatencyMetric) -> Cow<'_, Histogram<u64>> {
+        Cow::Borrowed(self.get(metric))
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> HdrError + '_ {

@@ -156,7 +156,7 @@ impl Exporter for HtmlExporter {
                 e(&g.key.config),
                 g.summary.runs,
                 g.summary.runs_ok,
-                g.histograms.negative_overhead
+                g.latency.negative_overhead
             );
         }
         s.push_str("</tbody></table>\n");
@@ -403,7 +403,7 @@ impl Exporter for HtmlExporter {
                 "<li>{}: <code>{}-{{ttft,itl,e2e,client-overhead}}</code>, clamped above 1 h: {}</li>",
                 g.short,
                 e(&g.key.slug()),
-                g.histograms.clamped_high
+                g.latency.clamped_high
             );
         }
         s.push_str("</ul>\n");

@@ -126,7 +126,7 @@ pub fn write_report_with_history(
     let mut data = ReportData::build(inputs);
     data.history = history.to_vec();
     let histograms = hdr_files::write_groups(
-        data.groups.iter().map(|g| (&g.key, &g.histograms)),
+        data.groups.iter().map(|g| (&g.key, g)),
         &out_dir.join("hdr"),
     )?;
     let exporters: [&dyn Exporter; 3] = [&MarkdownExporter, &CsvExporter, &HtmlExporter];

@@ -138,7 +138,7 @@ pub fn percentile_plot(metric: LatencyMetric, groups: &[GroupData]) -> PlotResul
         .iter()
         .enumerate()
         .filter_map(|(i, g)| {
-            let h = g.histograms.get(metric);
+            let h = g.histogram(metric);
             if h.is_empty() {
                 return None;
             }
