@@ -232,14 +232,8 @@ pub struct LatencyHistograms {
     itl: Histogram<u64>,
     e2e: Histogram<u64>,
     client_overhead: Histogram<u64>,
-    /// Completed calls recorded.
-    pub calls_ok: u64,
-    /// Failed calls seen (they add no samples).
-    pub calls_failed: u64,
-    /// Completed calls whose client overhead was negative (not recorded).
-    pub negative_overhead: u64,
-    /// Samples above [`HIGHEST_US`], recorded as [`HIGHEST_US`].
-    pub clamped_high: u64,
+    /// The calls recorded, and what they added no sample for or clamped.
+    pub tally: LatencyTally,
 }
 
 impl Default for LatencyHistograms {
@@ -261,10 +255,7 @@ impl LatencyHistograms {
             itl: new_histogram(),
             e2e: new_histogram(),
             client_overhead: new_histogram(),
-            calls_ok: 0,
-            calls_failed: 0,
-            negative_overhead: 0,
-            clamped_high: 0,
+            tally: LatencyTally::default(),
         }
     }
 
@@ -287,30 +278,17 @@ impl LatencyHistograms {
         }
     }
 
-    fn put(&mut self, metric: LatencyMetric, value_us: u64) {
-        let v = if value_us > HIGHEST_US {
-            self.clamped_high += 1;
-            HIGHEST_US
-        } else {
-            value_us
-        };
-        self.get_mut(metric)
-            .record(v)
-            .expect("values are clamped into the histogram's range");
-    }
-
     /// Records one call through [`CallMetrics`]: TTFT, every ITL gap, E2E and client
     /// overhead when each is defined. A failed call adds no sample and is counted in
-    /// [`Self::calls_failed`].
+    /// [`LatencyTally::calls_failed`].
     pub fn record_call(&mut self, rec: &CallRecord) {
-        if !rec.is_ok() {
-            self.calls_failed += 1;
-            return;
-        }
-        self.calls_ok += 1;
-        if call_samples(rec, |metric, value_us| self.put(metric, value_us)) {
-            self.negative_overhead += 1;
-        }
+        // The tally is a few counters (Copy): counted on a copy while the
+        // closure borrows the histograms.
+        let mut tally = self.tally;
+        tally.record_call(rec, |metric, value_us| {
+            record_clamped(self.get_mut(metric), value_us);
+        });
+        self.tally = tally;
     }
 
     /// Records every call of a run (both stages pooled).
@@ -340,19 +318,15 @@ impl LatencyHistograms {
                     reason: format!("{e:?}"),
                 })?;
         }
-        self.calls_ok += other.calls_ok;
-        self.calls_failed += other.calls_failed;
-        self.negative_overhead += other.negative_overhead;
-        self.clamped_high += other.clamped_high;
+        self.tally.add(&other.tally);
         Ok(())
     }
 }
 
 /// Every latency sample of a completed call, through [`CallMetrics`], in µs: TTFT,
 /// each ITL gap, E2E and a non-negative client overhead, each when defined. Returns
-/// whether the client overhead was negative (no sample). The one definition of what
-/// a call contributes, for [`LatencyHistograms`], [`LatencyTally`] and
-/// [`metric_histogram`].
+/// whether the client overhead was negative (no sample). Used only through
+/// [`LatencyTally::record_call`], the one account of what a call adds.
 fn call_samples(rec: &CallRecord, mut sample: impl FnMut(LatencyMetric, u64)) -> bool {
     let m = CallMetrics::new(rec);
     if let Some(t) = m.ttft() {
@@ -383,17 +357,21 @@ fn call_samples(rec: &CallRecord, mut sample: impl FnMut(LatencyMetric, u64)) ->
 /// one at a time (a report's files and plots).
 pub fn metric_histogram(metric: LatencyMetric, runs: &[WorkflowRecord]) -> Histogram<u64> {
     let mut h = new_histogram();
+    let mut tally = LatencyTally::default();
     for call in runs.iter().flat_map(|r| &r.calls) {
-        if call.call.is_ok() {
-            call_samples(&call.call, |m, value_us| {
-                if m == metric {
-                    h.record(value_us.min(HIGHEST_US))
-                        .expect("values are clamped into the histogram's range");
-                }
-            });
-        }
+        tally.record_call(&call.call, |m, value_us| {
+            if m == metric {
+                record_clamped(&mut h, value_us);
+            }
+        });
     }
     h
+}
+
+/// Records a value [`LatencyTally::record_call`] handed out (already clamped).
+fn record_clamped(h: &mut Histogram<u64>, value_us: u64) {
+    h.record(value_us)
+        .expect("values are clamped into the histogram's range");
 }
 
 /// What [`LatencyHistograms`] counts beside its samples, over some runs, without
@@ -416,17 +394,34 @@ impl LatencyTally {
     pub fn of_runs(runs: &[WorkflowRecord]) -> Self {
         let mut t = Self::default();
         for call in runs.iter().flat_map(|r| &r.calls) {
-            if !call.call.is_ok() {
-                t.calls_failed += 1;
-                continue;
-            }
-            t.calls_ok += 1;
-            let negative = call_samples(&call.call, |_, value_us| {
-                t.clamped_high += u64::from(value_us > HIGHEST_US);
-            });
-            t.negative_overhead += u64::from(negative);
+            t.record_call(&call.call, |_, _| {});
         }
         t
+    }
+
+    /// Counts one call and hands each of its samples (see [`CallMetrics`]) to
+    /// `sample` in µs, a value above [`HIGHEST_US`] as [`HIGHEST_US`] and counted in
+    /// [`Self::clamped_high`]. A failed call adds no sample.
+    fn record_call(&mut self, rec: &CallRecord, mut sample: impl FnMut(LatencyMetric, u64)) {
+        if !rec.is_ok() {
+            self.calls_failed += 1;
+            return;
+        }
+        self.calls_ok += 1;
+        let clamped_high = &mut self.clamped_high;
+        let negative = call_samples(rec, |metric, value_us| {
+            *clamped_high += u64::from(value_us > HIGHEST_US);
+            sample(metric, value_us.min(HIGHEST_US));
+        });
+        self.negative_overhead += u64::from(negative);
+    }
+
+    /// Adds `other`'s counts.
+    fn add(&mut self, other: &Self) {
+        self.calls_ok += other.calls_ok;
+        self.calls_failed += other.calls_failed;
+        self.negative_overhead += other.negative_overhead;
+        self.clamped_high += other.clamped_high;
     }
 }
 
