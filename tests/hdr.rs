@@ -214,7 +214,7 @@ fn record_call_follows_call_metrics_and_counts_clamps_and_failures() {
     });
     h.record_call(&failed);
 
-    assert_eq!((h.calls_ok, h.calls_failed), (2, 1));
+    assert_eq!((h.tally.calls_ok, h.tally.calls_failed), (2, 1));
     let ttft = h.get(LatencyMetric::Ttft);
     assert_eq!(ttft.len(), 2, "the failed call adds no TTFT sample");
     assert!(ttft.equivalent(ttft.min(), 100_000));
@@ -226,12 +226,12 @@ fn record_call_follows_call_metrics_and_counts_clamps_and_failures() {
     assert_eq!(h.get(LatencyMetric::E2e).len(), 2);
     let over = h.get(LatencyMetric::ClientOverhead);
     assert_eq!(over.len(), 1, "a negative overhead is no sample");
-    assert_eq!(h.negative_overhead, 1);
+    assert_eq!(h.tally.negative_overhead, 1);
     assert!(over.equivalent(over.max(), 20_000));
 
     // Beyond one hour: clamped and counted.
     h.record_call(&call(&[4_000_000], 4_000_001, None));
-    assert_eq!(h.clamped_high, 2);
+    assert_eq!(h.tally.clamped_high, 2);
 
     // Merging sets adds counts and counters.
     let mut twice = h.clone();
@@ -240,8 +240,8 @@ fn record_call_follows_call_metrics_and_counts_clamps_and_failures() {
         twice.get(LatencyMetric::Ttft).len(),
         2 * h.get(LatencyMetric::Ttft).len()
     );
-    assert_eq!(twice.calls_failed, 2);
-    assert_eq!(twice.negative_overhead, 2);
+    assert_eq!(twice.tally.calls_failed, 2);
+    assert_eq!(twice.tally.negative_overhead, 2);
 }
 
 /// A report builds each metric's histogram on its own (one in memory at a time):
@@ -249,7 +249,7 @@ fn record_call_follows_call_metrics_and_counts_clamps_and_failures() {
 #[test]
 fn one_metric_at_a_time_equals_recording_the_runs_whole() {
     use agentbench::metrics::hdr::{metric_histogram, LatencyTally};
-    use agentbench::record::{Stage, StageCall, StartState, WorkflowRecord};
+    use agentbench::record::{Stage, StageCall, WorkflowRecord};
 
     let mut failed = call(&[50, 60], 70, Some(60));
     failed.error = Some(CallError {
@@ -266,11 +266,6 @@ fn one_metric_at_a_time_equals_recording_the_runs_whole() {
         .chunks(2)
         .enumerate()
         .map(|(i, pair)| WorkflowRecord {
-            run_index: i as u32,
-            started_unix_ns: 0,
-            start_state: StartState::AsIs,
-            corpus_files: 0,
-            phases: Vec::new(),
             calls: pair
                 .iter()
                 .zip([Stage::Analysis, Stage::Report])
@@ -280,12 +275,7 @@ fn one_metric_at_a_time_equals_recording_the_runs_whole() {
                     call: c.clone(),
                 })
                 .collect(),
-            analysis: None,
-            failure: None,
-            config: None,
-            round: None,
-            warmup: false,
-            expected_reload: false,
+            ..WorkflowRecord::new(i as u32, 0)
         })
         .collect();
     let mut whole = LatencyHistograms::new();
@@ -307,10 +297,10 @@ fn one_metric_at_a_time_equals_recording_the_runs_whole() {
     );
     assert_eq!(
         (
-            whole.calls_ok,
-            whole.calls_failed,
-            whole.negative_overhead,
-            whole.clamped_high
+            whole.tally.calls_ok,
+            whole.tally.calls_failed,
+            whole.tally.negative_overhead,
+            whole.tally.clamped_high
         ),
         (3, 1, 1, 2)
     );

@@ -16,9 +16,7 @@ use crate::ingest::{
     check_root, ingest, summarize, CorpusStats, DataSummary, IngestError, IngestOptions,
 };
 use crate::prompt::{analysis_prompt, parse_analysis, report_prompt};
-use crate::record::{
-    FailedStep, Phase, PhaseSpan, RunFailure, Stage, StageCall, StartState, WorkflowRecord,
-};
+use crate::record::{FailedStep, Phase, PhaseSpan, RunFailure, Stage, StageCall, WorkflowRecord};
 
 /// What one run does.
 #[derive(Debug, Clone)]
@@ -223,18 +221,8 @@ impl Agent {
             }
         }
         let mut record = WorkflowRecord {
-            run_index,
-            started_unix_ns,
-            start_state: StartState::AsIs,
-            corpus_files: 0,
-            phases: Vec::new(),
             calls: Vec::with_capacity(2),
-            analysis: None,
-            failure: None,
-            config: None,
-            round: None,
-            warmup: false,
-            expected_reload: false,
+            ..WorkflowRecord::new(run_index, started_unix_ns)
         };
         let ingested = match ahead {
             Some(a) => {
