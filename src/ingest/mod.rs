@@ -465,40 +465,42 @@ fn load(
 
 /// Reads `file` from its start to its end into `buf`, as `read_to_end` does, and
 /// returns the length read: the contents are `buf[..len]` (bytes past it are left
-/// from earlier files). For a file of `size` bytes by its metadata: reads into the
-/// first `size` bytes of `buf` (zero-filled only where `buf` was never that long,
-/// so a reused buffer is not cleared per file), then checks for the end with one
-/// small read (a file that grew meanwhile is read on to its end). Unlike
-/// `File::read_to_end`, asks the system for neither the size nor the position
-/// again: two system calls fewer per file.
-fn read_whole(file: &mut std::fs::File, size: usize, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    use std::io::{ErrorKind, Read};
-    if buf.len() < size {
-        buf.try_reserve_exact(size - buf.len())?;
-        buf.resize(size, 0);
+/// from earlier files). For a file of `size` bytes by its metadata: asks for one
+/// byte more than `size` (zero-filling `buf` only where it was never that long, so a
+/// reused buffer is not cleared per file). A read that stops exactly at `size`,
+/// short of the byte past it, has met the end of the file as it was when read: a
+/// regular file's read returns less than asked only at its end. So a file that is
+/// the size its metadata says is read with one system call, without the second
+/// read `File::read_to_end` makes to see the end, nor its calls for the size and
+/// position. A file that shrank is read to where it ends; one that grew (the byte
+/// past `size` came back) is read on to its end.
+fn read_whole(
+    file: &mut impl std::io::Read,
+    size: usize,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    use std::io::ErrorKind;
+    let want = size + 1;
+    if buf.len() < want {
+        buf.try_reserve_exact(want - buf.len())?;
+        buf.resize(want, 0);
     }
     let mut filled = 0;
-    while filled < size {
-        match file.read(&mut buf[filled..size]) {
+    loop {
+        match file.read(&mut buf[filled..want]) {
             Ok(0) => return Ok(filled),
             Ok(n) => filled += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
-    }
-    let mut probe = [0u8; 32];
-    loop {
-        match file.read(&mut probe) {
-            Ok(0) => return Ok(size),
-            Ok(n) => {
-                // It grew: read on to its end.
-                buf.truncate(size);
-                buf.extend_from_slice(&probe[..n]);
-                file.read_to_end(buf)?;
-                return Ok(buf.len());
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        if filled == size {
+            return Ok(size);
+        }
+        if filled == want {
+            // It grew: read on to its end.
+            buf.truncate(want);
+            file.read_to_end(buf)?;
+            return Ok(buf.len());
         }
     }
 }
@@ -570,6 +572,48 @@ mod tests {
                 assert_eq!(buf[..n], data, "len {len}, size {size}");
             }
         }
+    }
+
+    /// Reads as a regular file does: as much as asked, up to its end; counts calls.
+    struct FileLike<'a> {
+        rest: &'a [u8],
+        reads: usize,
+    }
+
+    impl std::io::Read for FileLike<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            self.reads += 1;
+            let n = out.len().min(self.rest.len());
+            out[..n].copy_from_slice(&self.rest[..n]);
+            self.rest = &self.rest[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_file_the_size_its_metadata_says_takes_one_read() {
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let mut buf = vec![7u8; 9000];
+        // The stated size: exact (one read), smaller (it grew: read on to its end, as
+        // many reads as `read_to_end` makes), larger (it shrank: a second read meets
+        // the end).
+        for (size, reads) in [(5000, Some(1)), (0, None), (4999, None), (5001, Some(2))] {
+            let mut file = FileLike {
+                rest: &data,
+                reads: 0,
+            };
+            let n = read_whole(&mut file, size, &mut buf).unwrap();
+            assert_eq!(buf[..n], data, "stated size {size}");
+            if let Some(reads) = reads {
+                assert_eq!(file.reads, reads, "stated size {size}");
+            }
+        }
+        let mut empty = FileLike {
+            rest: &[],
+            reads: 0,
+        };
+        assert_eq!(read_whole(&mut empty, 0, &mut buf).unwrap(), 0);
+        assert_eq!(empty.reads, 1);
     }
 
     #[test]
