@@ -4,6 +4,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
+use std::sync::Arc;
 
 use super::json_tree::{self, Tape, Tok};
 
@@ -64,15 +65,24 @@ pub struct MetricRecord {
 
 /// A record's numeric fields: each key once, in `str` order, with the value of its
 /// last occurrence — the map that collecting the object's `(key, value)` pairs in
-/// file order into a `BTreeMap<String, f64>` gives, held in two allocations instead
-/// of one per key and per tree node. It compares, prints (`{:?}`) and serializes
-/// exactly as that map does.
+/// file order into a `BTreeMap<String, f64>` gives, held in one allocation of its
+/// own (the values) instead of one per key and per tree node: the keys are shared
+/// by the records of a file whose keys came in the same sequence (the rows of a
+/// results array). It compares, prints (`{:?}`) and serializes exactly as that map
+/// does.
 #[derive(Clone, Default, PartialEq)]
 pub struct NumericFields {
-    /// The keys, concatenated in order.
-    keys: String,
-    /// For each key in order: the end of the key in `keys`, and its value.
-    entries: Vec<(usize, f64)>,
+    /// The keys, in order.
+    keys: Arc<FieldKeys>,
+    /// The value of each key, in the same order.
+    values: Vec<f64>,
+}
+
+/// Keys in order: concatenated, with the end of each in `text`.
+#[derive(Default, PartialEq, Eq)]
+struct FieldKeys {
+    text: String,
+    ends: Vec<usize>,
 }
 
 /// Which of a record's numeric pairs [`NumericFields::from_pairs`] keeps, in key
@@ -83,6 +93,9 @@ struct FieldOrder<'k> {
     keys: Vec<&'k str>,
     /// Indices of the pairs kept, in key order.
     kept: Vec<usize>,
+    /// The kept keys, in key order, once a record with these keys was built: the
+    /// next record with the same key sequence shares them.
+    shared: Option<Arc<FieldKeys>>,
 }
 
 impl NumericFields {
@@ -91,7 +104,8 @@ impl NumericFields {
     /// alone: a stable sort by key keeps repeated keys in file order, and the last
     /// of each run is kept, as a map insert would. `order` remembers that choice for
     /// the last key sequence seen, so a record with the same keys in the same order
-    /// as the one before (the rows of a results array) is ordered without sorting.
+    /// as the one before (the rows of a results array) is ordered without sorting
+    /// and shares that record's keys.
     fn from_pairs<'k>(
         order: &mut FieldOrder<'k>,
         scratch: &mut Vec<(&'k str, f64)>,
@@ -118,24 +132,38 @@ impl NumericFields {
                 n += 1;
             }
             kept.truncate(n);
+            order.shared = None;
         }
-        let mut keys = String::with_capacity(order.kept.iter().map(|&i| scratch[i].0.len()).sum());
-        let mut entries = Vec::with_capacity(order.kept.len());
-        for &i in &order.kept {
-            let (k, v) = scratch[i];
-            keys.push_str(k);
-            entries.push((keys.len(), v));
-        }
+        let keys = match &order.shared {
+            Some(keys) => Arc::clone(keys),
+            None => {
+                let mut text =
+                    String::with_capacity(order.kept.iter().map(|&i| scratch[i].0.len()).sum());
+                let mut ends = Vec::with_capacity(order.kept.len());
+                for &i in &order.kept {
+                    text.push_str(scratch[i].0);
+                    ends.push(text.len());
+                }
+                let keys = Arc::new(FieldKeys { text, ends });
+                order.shared = Some(Arc::clone(&keys));
+                keys
+            }
+        };
+        let values = order.kept.iter().map(|&i| scratch[i].1).collect();
         scratch.clear();
-        Self { keys, entries }
+        Self { keys, values }
     }
 
     /// The fields as `(key, value)`, in key order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, f64)> + '_ {
-        self.entries.iter().enumerate().map(|(i, &(end, v))| {
-            let start = if i == 0 { 0 } else { self.entries[i - 1].0 };
-            (&self.keys[start..end], v)
-        })
+        let FieldKeys { text, ends } = &*self.keys;
+        ends.iter()
+            .zip(&self.values)
+            .enumerate()
+            .map(|(i, (&end, &v))| {
+                let start = if i == 0 { 0 } else { ends[i - 1] };
+                (&text[start..end], v)
+            })
     }
 
     /// The value of `key`, if the record has it.
@@ -145,12 +173,12 @@ impl NumericFields {
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.values.len()
     }
 
     /// `true` when the record has no numeric field.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.values.is_empty()
     }
 }
 
