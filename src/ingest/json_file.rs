@@ -40,8 +40,10 @@ const MAX_RECORDS: usize = 10_000;
 pub struct MetricRecord {
     /// JSON pointer to the object (RFC 6901), e.g. `/results/3`.
     pub pointer: String,
-    /// Model, from the object or its ancestors (`model` / `model_name`).
-    pub model: Option<String>,
+    /// Model, from the object or its ancestors (`model` / `model_name`). Shared by
+    /// the records of a file that name the same model one after another.
+    #[serde(serialize_with = "serialize_model")]
+    pub model: Option<Arc<str>>,
     /// `num_gpu` from the object, an `options`/`settings`/`config` child, or ancestors.
     pub num_gpu: Option<f64>,
     /// `num_ctx`, inherited the same way.
@@ -61,6 +63,14 @@ pub struct MetricRecord {
     pub error: Option<String>,
     /// Every numeric field of the object (its own keys only), by key.
     pub fields: NumericFields,
+}
+
+/// Serializes a record's model as the `Option<String>` it stands for.
+fn serialize_model<S: serde::Serializer>(
+    model: &Option<Arc<str>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    model.as_deref().serialize(s)
 }
 
 /// A record's numeric fields: each key once, in `str` order, with the value of its
@@ -340,6 +350,7 @@ pub(super) fn parse(text: &str) -> Result<JsonData, String> {
         records: Vec::new(),
         scratch: Vec::new(),
         order: FieldOrder::default(),
+        last_model: None,
     };
     visit(&tape, 0, &Ctx::default(), &mut out);
     Ok(JsonData {
@@ -375,6 +386,18 @@ struct Out<'t> {
     records: Vec<MetricRecord>,
     scratch: Vec<(&'t str, f64)>,
     order: FieldOrder<'t>,
+    /// The model of the last record that had one, for the next to share.
+    last_model: Option<Arc<str>>,
+}
+
+impl Out<'_> {
+    /// `model` as the record's own: the last record's when it named the same one.
+    fn model(&mut self, model: &str) -> Arc<str> {
+        match &self.last_model {
+            Some(last) if **last == *model => Arc::clone(last),
+            _ => Arc::clone(self.last_model.insert(Arc::from(model))),
+        }
+    }
 }
 
 fn visit<'t>(tape: &'t Tape<'_>, i: usize, parent: &Ctx<'t>, out: &mut Out<'t>) {
@@ -488,7 +511,7 @@ fn record<'t>(
         } else {
             out.pointer.clone()
         },
-        model: ctx.model.map(str::to_string),
+        model: ctx.model.map(|m| out.model(m)),
         num_gpu: ctx.num_gpu,
         num_ctx: ctx.num_ctx,
         temperature: ctx.temperature,

@@ -175,7 +175,7 @@ fn record(obj: &[(Cow<'_, str>, Node<'_>)], ctx: &Ctx<'_>, pointer: &str) -> Opt
         } else {
             pointer.to_string()
         },
-        model: ctx.model.map(str::to_string),
+        model: ctx.model.map(std::sync::Arc::from),
         num_gpu: ctx.num_gpu,
         num_ctx: ctx.num_ctx,
         temperature: ctx.temperature,
