@@ -14,7 +14,7 @@
 use std::process::Command;
 
 fn main() {
-    hot_text();
+    release_layout();
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
     let git = |args: &[&str]| {
@@ -33,12 +33,12 @@ fn main() {
     }
 }
 
-/// Passes `link/hot-text.ld` and `-no-pie` to the linker of the `agentbench` binary
-/// in release builds for x86_64 Linux (rust-lld by default there; GNU ld reads the
-/// same `INSERT BEFORE` script; position-independent code links into a
-/// position-dependent executable as it is). Debug and test builds keep the default
-/// layout.
-fn hot_text() {
+/// Links the `agentbench` binary of release builds for x86_64 Linux as a
+/// position-dependent executable (`-no-pie`; position-independent code links into
+/// one as it is) and, when `link/hot-text.ld` is there, with that script (rust-lld
+/// by default there; GNU ld reads the same `INSERT BEFORE` script).
+/// `AGENTBENCH_NO_HOT_TEXT=1`, debug and test builds keep the default layout.
+fn release_layout() {
     const SCRIPT: &str = "link/hot-text.ld";
     println!("cargo:rerun-if-changed={SCRIPT}");
     println!("cargo:rerun-if-env-changed=AGENTBENCH_NO_HOT_TEXT");
@@ -47,14 +47,17 @@ fn hot_text() {
         && env("CARGO_CFG_TARGET_OS") == "linux"
         && env("CARGO_CFG_TARGET_ARCH") == "x86_64"
         && env("AGENTBENCH_NO_HOT_TEXT").is_empty();
+    if !wanted {
+        return;
+    }
+    println!("cargo:rustc-link-arg-bin=agentbench=-no-pie");
     let script = std::path::Path::new(&env("CARGO_MANIFEST_DIR")).join(SCRIPT);
-    if wanted && script.is_file() {
+    if script.is_file() {
         // -Xlinker keeps the path one argument, commas and all.
         println!("cargo:rustc-link-arg-bin=agentbench=-Xlinker");
         println!(
             "cargo:rustc-link-arg-bin=agentbench=--script={}",
             script.display()
         );
-        println!("cargo:rustc-link-arg-bin=agentbench=-no-pie");
     }
 }

@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use super::table::render;
 use super::{IcountArgs, IcountWorkloadArgs};
 use crate::icount::{
-    check, measure, plant_instructions_per_step, read_baseline, run_workload, write_baseline,
-    Baseline, Workload, EXTRA_ITERATIONS,
+    check, extra_iterations, measure, plant_instructions_per_step, read_baseline, run_workload,
+    write_baseline, Baseline, Workload, EXTRA_ITERATIONS,
 };
 
 fn workloads(names: &[String]) -> Result<Vec<Workload>> {
@@ -60,9 +60,10 @@ pub fn run_icount(args: &IcountArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if args.update {
+        let prompts = extra_iterations(Workload::Prompts);
         let updated = Baseline {
             note: format!(
-                "instructions per iteration: valgrind --tool=callgrind, (Ir(1+k) - Ir(1)) / k, k = {EXTRA_ITERATIONS} (32 for prompts), release build; update with `agentbench icount --update`"
+                "instructions per iteration: valgrind --tool=callgrind, (Ir(1+k) - Ir(1)) / k, k = {EXTRA_ITERATIONS} ({prompts} for prompts), release build; update with `agentbench icount --update`"
             ),
             instructions: measured,
         };
