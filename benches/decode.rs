@@ -1,7 +1,9 @@
 //! The client's NDJSON path on a recorded 1000-chunk `/api/generate` stream
 //! (`benches/fixtures/generate-1000.ndjson`, built by the instant stub's responder):
-//! `LineSplitter` + `decode_chunk_into` (as the client calls it) over the whole body
-//! fed in reads of 1–4 KiB.
+//! `LineSplitter` + one `StreamDecoder` per stream (as the client calls them) over the
+//! whole body fed in reads of 1–4 KiB. `line by line/…`: the same with
+//! `decode_chunk_into` on each line alone, every line read whole (what a stream
+//! decoder does for a line that does not repeat an earlier line's shape).
 //! `Throughput::Elements(1000)`: criterion reports the cost per content chunk
 //! (the final `done` line is included in the cost). Target ≤ 0.15 µs per chunk.
 //!
@@ -10,22 +12,30 @@
 
 use std::hint::black_box;
 
-use agentbench::client::ndjson::{decode_chunk_into, DecodeError, LineSplitter, WireChunk};
+use agentbench::client::ndjson::{
+    decode_chunk_into, DecodeError, LineSplitter, StreamDecoder, WireChunk,
+};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 mod support;
 
 const CHUNKS: u64 = 1000;
 
-/// Splits and decodes the whole body; returns (content chunks, lines).
-fn split_decode(body: &[u8], reads: &[(usize, usize)]) -> (u64, u64) {
+/// Splits and decodes the whole body (with one [`StreamDecoder`], or each line alone
+/// when `line_by_line`); returns (content chunks, lines).
+fn split_decode(body: &[u8], reads: &[(usize, usize)], line_by_line: bool) -> (u64, u64) {
     let mut splitter = LineSplitter::default();
+    let mut decoder = StreamDecoder::new();
     let (mut content, mut lines) = (0u64, 0u64);
     for &(a, b) in reads {
         splitter
             .push::<DecodeError>(&body[a..b], |line| {
                 let mut chunk = WireChunk::default();
-                decode_chunk_into(line, &mut chunk)?;
+                if line_by_line {
+                    decode_chunk_into(line, &mut chunk)?;
+                } else {
+                    decoder.decode_into(line, &mut chunk)?;
+                }
                 lines += 1;
                 if !chunk.content().is_empty() {
                     content += 1;
@@ -42,6 +52,7 @@ fn split_decode(body: &[u8], reads: &[(usize, usize)]) -> (u64, u64) {
 /// As the client does per line: decode, then keep the text and a receive offset.
 fn split_decode_accumulate(body: &[u8], reads: &[(usize, usize)]) -> (String, Vec<u64>) {
     let mut splitter = LineSplitter::default();
+    let mut decoder = StreamDecoder::new();
     let mut text = String::new();
     let mut offsets = Vec::with_capacity(256);
     for (i, &(a, b)) in reads.iter().enumerate() {
@@ -49,7 +60,7 @@ fn split_decode_accumulate(body: &[u8], reads: &[(usize, usize)]) -> (String, Ve
         splitter
             .push::<DecodeError>(&body[a..b], |line| {
                 let mut chunk = WireChunk::default();
-                decode_chunk_into(line, &mut chunk)?;
+                decoder.decode_into(line, &mut chunk)?;
                 let piece = chunk.content();
                 if !piece.is_empty() {
                     offsets.push(at);
@@ -109,14 +120,22 @@ fn escaped_body(fixture: &[u8]) -> Vec<u8> {
 fn bench_decode(c: &mut Criterion) {
     let body = support::fixture_1000();
     let reads = support::read_ranges(body.len(), 7);
-    let (content, lines) = split_decode(&body, &reads);
+    let (content, lines) = split_decode(&body, &reads, false);
+    assert_eq!(
+        split_decode(&body, &reads, true),
+        (content, lines),
+        "line by line, the same chunks"
+    );
     assert_eq!(content, CHUNKS, "the fixture holds 1000 content chunks");
     assert_eq!(lines, CHUNKS + 1, "plus the final done object");
 
     let mut g = c.benchmark_group("decode");
     g.throughput(Throughput::Elements(CHUNKS));
     g.bench_function("split+decode/1000 chunks", |b| {
-        b.iter(|| split_decode(black_box(&body), &reads))
+        b.iter(|| split_decode(black_box(&body), &reads, false))
+    });
+    g.bench_function("line by line/split+decode/1000 chunks", |b| {
+        b.iter(|| split_decode(black_box(&body), &reads, true))
     });
     g.bench_function("split+decode+accumulate/1000 chunks", |b| {
         b.iter(|| split_decode_accumulate(black_box(&body), &reads))
@@ -124,12 +143,12 @@ fn bench_decode(c: &mut Criterion) {
     let escaped = escaped_body(&body);
     let escaped_reads = support::read_ranges(escaped.len(), 7);
     assert_eq!(
-        split_decode(&escaped, &escaped_reads),
+        split_decode(&escaped, &escaped_reads, false),
         (CHUNKS, CHUNKS + 1),
         "every escaped chunk decodes to text"
     );
     g.bench_function("escaped/split+decode/1000 chunks", |b| {
-        b.iter(|| split_decode(black_box(&escaped), &escaped_reads))
+        b.iter(|| split_decode(black_box(&escaped), &escaped_reads, false))
     });
     g.finish();
     println!(

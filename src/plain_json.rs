@@ -73,7 +73,8 @@ pub(crate) fn read_bytes<'a>(b: &'a [u8], sink: &mut impl Sink<'a>) -> Option<()
 fn checked_text(b: &[u8]) -> &str {
     debug_assert!(std::str::from_utf8(b).is_ok());
     // SAFETY: every caller passes a range made only of ASCII bytes and of runs that
-    // `from_utf8` validated (see `Plain::string`, `Plain::string_rest`); such runs
+    // `from_utf8` validated (see `Plain::string`, `Plain::string_rest`,
+    // `plain_string_end`); such runs
     // start and end next to ASCII bytes, so their concatenation is UTF-8 too.
     unsafe { std::str::from_utf8_unchecked(b) }
 }
@@ -189,6 +190,138 @@ fn escape(b: &[u8], at: usize) -> Option<(char, usize)> {
         }
         _ => return None,
     })
+}
+
+/// Most string values a [`Skeleton`] leaves open.
+pub(crate) const SKELETON_MAX_STRINGS: usize = 8;
+
+/// Most bytes of a [`Skeleton`]'s fixed text.
+const SKELETON_MAX_FIXED: usize = 224;
+
+/// A document [`read`] accepted, with the contents of some of its string values
+/// (strings without escapes) left open: the fixed text around them.
+///
+/// Guarantee: a document that has the same fixed text, byte for byte, and in each
+/// open place a string's contents without a quote, a backslash or a control
+/// character, in UTF-8, is valid plain JSON, and [`read`] gives it exactly the
+/// events it gave the original, those contents (borrowed) as the string values in
+/// the open places. (The grammar reads the fixed text as before: each open place
+/// sits between the two quotes of a string token, and such contents keep it one
+/// string token without escapes.) [`Skeleton::fit`] checks a document against it
+/// in one pass over its bytes, without reading its grammar again.
+pub(crate) struct Skeleton {
+    /// The fixed pieces, concatenated.
+    fixed: [u8; SKELETON_MAX_FIXED],
+    /// End of each fixed piece in `fixed`: piece 0 comes before open place 0,
+    /// piece `i + 1` after open place `i`.
+    ends: [u16; SKELETON_MAX_STRINGS + 1],
+    /// Open places (pieces − 1).
+    open: usize,
+}
+
+impl Skeleton {
+    /// The skeleton of `b`, a document [`read_bytes`] accepted, with the string
+    /// values whose contents span `spans` (start and end of each, in document order,
+    /// as [`Sink::str`] borrowed them) left open. `None` when a span is not the
+    /// whole contents of a string between two quotes, spans overlap or go back, or
+    /// the limits ([`SKELETON_MAX_STRINGS`], 224 fixed bytes) are passed. The caller
+    /// must pass value strings only: an object key left open would keep the
+    /// document valid but change what it means.
+    pub(crate) fn new(b: &[u8], spans: &[(usize, usize)]) -> Option<Self> {
+        if spans.len() > SKELETON_MAX_STRINGS {
+            return None;
+        }
+        let mut s = Skeleton {
+            fixed: [0; SKELETON_MAX_FIXED],
+            ends: [0; SKELETON_MAX_STRINGS + 1],
+            open: spans.len(),
+        };
+        let mut len = 0;
+        let mut from = 0;
+        let pieces = spans
+            .iter()
+            .map(|&(start, end)| (start, end))
+            .chain([(b.len(), b.len())]);
+        for (i, (start, end)) in pieces.enumerate() {
+            let piece = b.get(from..start)?;
+            if i < spans.len() && (piece.last() != Some(&b'"') || b.get(end) != Some(&b'"')) {
+                return None;
+            }
+            s.fixed
+                .get_mut(len..len + piece.len())?
+                .copy_from_slice(piece);
+            len += piece.len();
+            s.ends[i] = len as u16;
+            from = end;
+        }
+        Some(s)
+    }
+
+    /// Piece `i` of the fixed text.
+    fn piece(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.fixed[start..self.ends[i] as usize]
+    }
+
+    /// Whether `b` fits this skeleton (see the type's guarantee); if it does, the
+    /// contents of its open places, in order, are in `texts[..open]`.
+    #[inline]
+    pub(crate) fn fit<'a>(
+        &self,
+        b: &'a [u8],
+        texts: &mut [&'a str; SKELETON_MAX_STRINGS],
+    ) -> Option<()> {
+        let first = self.piece(0);
+        if !same(b.get(..first.len())?, first) {
+            return None;
+        }
+        let mut at = first.len();
+        for (i, text) in texts.iter_mut().enumerate().take(self.open) {
+            let end = plain_string_end(b, at)?;
+            *text = checked_text(&b[at..end]);
+            let piece = self.piece(i + 1);
+            if !same(b.get(end..end + piece.len())?, piece) {
+                return None;
+            }
+            at = end + piece.len();
+        }
+        (at == b.len()).then_some(())
+    }
+}
+
+/// `a == b`, for two slices of the same length, without a `memcmp` call for the
+/// short ones (up to 16 bytes: two overlapping word loads a side).
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+    match n {
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        0..=7 => a.iter().zip(b).all(|(x, y)| x == y),
+        _ => a == b,
+    }
+}
+
+/// The index of the quote that ends the string whose contents start at `b[at]`,
+/// when they have no backslash and no control character and are UTF-8 (checked
+/// here, as [`Plain::string_rest`] checks them); `None` otherwise.
+#[inline(always)]
+fn plain_string_end(b: &[u8], at: usize) -> Option<usize> {
+    let mut stop = string_stop::<true>(b, at)?;
+    loop {
+        match b[stop] {
+            b'"' => return Some(stop),
+            0x80.. => {
+                let next = string_stop::<false>(b, stop)?;
+                std::str::from_utf8(&b[stop..next]).ok()?;
+                stop = next;
+            }
+            _ => return None,
+        }
+    }
 }
 
 struct Plain<'s, 'a, S> {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::call::{CallCost, CallError, CallRecord, Endpoint, ErrorKind, Protocol, ServerFields};
-use super::ndjson::{decode_chunk_into, DecodeError, LineSplitter, WireChunk};
+use super::ndjson::{DecodeError, LineSplitter, StreamDecoder, WireChunk};
 use super::sse::{decode_sse_line, SseLine};
 use super::{wire, CallRequest, LlmClient, Transport};
 use crate::client::options::GenOptions;
@@ -440,6 +440,7 @@ impl LlmClient {
             Protocol::OpenAi => on_sse_line,
         };
         let mut splitter = LineSplitter::new(self.max_line_bytes());
+        let mut decoder = StreamDecoder::new();
         let mut decode = Duration::ZERO;
         // When the decoding of the last piece ended: pieces of one read share its
         // instant, and the read's decoding time is counted once.
@@ -448,7 +449,9 @@ impl LlmClient {
             let limit = wait_limit(Instant::now());
             let (next, read_at) = match tokio::time::timeout(limit, response.next()).await {
                 Err(_) => break Stop::Failed(timeout_error(url, "the next chunk", limit)),
-                Ok(Ok(None)) => break end_of_stream(url, &mut splitter, &mut rec, t0, protocol),
+                Ok(Ok(None)) => {
+                    break end_of_stream(url, &mut splitter, &mut decoder, &mut rec, t0, protocol)
+                }
                 Ok(Err(e)) => {
                     let kind = if e.closed_early {
                         ErrorKind::Truncated
@@ -467,7 +470,7 @@ impl LlmClient {
             };
             let at = ns(read_at.saturating_duration_since(t0));
             *rec.bytes.get_or_insert(0) += next.len() as u64;
-            let pushed = splitter.push(next, |line| on_line(line, at, &mut rec));
+            let pushed = splitter.push(next, |line| on_line(line, at, &mut rec, &mut decoder));
             let now = Instant::now();
             decode += now.saturating_duration_since(read_at.max(decoded_until));
             decoded_until = now;
@@ -769,7 +772,12 @@ fn bad_line(what: &str, n: u64, line: &[u8], e: DecodeError) -> Stop {
 
 /// Handles one complete SSE line of an OpenAI-compatible stream received at offset
 /// `at`. `Err` ends the stream (`data: [DONE]`, an error, a bad line).
-fn on_sse_line(line: &[u8], at: u64, rec: &mut CallRecord) -> Result<(), Stop> {
+fn on_sse_line(
+    line: &[u8],
+    at: u64,
+    rec: &mut CallRecord,
+    _: &mut StreamDecoder,
+) -> Result<(), Stop> {
     rec.lines += 1;
     let decoded = decode_sse_line(line).map_err(|e| bad_line("SSE line", rec.lines, line, e))?;
     let chunk = match decoded {
@@ -806,11 +814,19 @@ fn on_sse_line(line: &[u8], at: u64, rec: &mut CallRecord) -> Result<(), Stop> {
     Ok(())
 }
 
-/// Handles one complete line received at offset `at`. `Err` ends the stream.
-fn on_line(line: &[u8], at: u64, rec: &mut CallRecord) -> Result<(), Stop> {
+/// Handles one complete line received at offset `at`, decoded by the stream's
+/// `decoder`. `Err` ends the stream.
+fn on_line(
+    line: &[u8],
+    at: u64,
+    rec: &mut CallRecord,
+    decoder: &mut StreamDecoder,
+) -> Result<(), Stop> {
     rec.lines += 1;
     let mut chunk = WireChunk::default();
-    decode_chunk_into(line, &mut chunk).map_err(|e| bad_line("line", rec.lines, line, e))?;
+    decoder
+        .decode_into(line, &mut chunk)
+        .map_err(|e| bad_line("line", rec.lines, line, e))?;
     if let Some(message) = &chunk.error {
         return Err(Stop::Failed(CallError {
             kind: ErrorKind::ServerError,
@@ -867,6 +883,7 @@ mod planted {
 fn end_of_stream(
     url: &str,
     splitter: &mut LineSplitter,
+    decoder: &mut StreamDecoder,
     rec: &mut CallRecord,
     t0: Instant,
     protocol: Protocol,
@@ -876,8 +893,8 @@ fn end_of_stream(
     if !rest.iter().all(u8::is_ascii_whitespace) {
         let at = ns(t0.elapsed());
         let handled = match protocol {
-            Protocol::Ollama => on_line(rest, at, rec),
-            Protocol::OpenAi => on_sse_line(rest, at, rec),
+            Protocol::Ollama => on_line(rest, at, rec, decoder),
+            Protocol::OpenAi => on_sse_line(rest, at, rec, decoder),
         };
         if let Err(stop) = handled {
             return stop;

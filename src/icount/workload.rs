@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::path::Path;
 
-use crate::client::ndjson::{decode_chunk_into, LineSplitter, WireChunk};
+use crate::client::ndjson::{LineSplitter, StreamDecoder, WireChunk};
 use crate::ingest::{ingest, summarize, IngestOptions};
 use crate::metrics::stats::{compare_samples, BootstrapOpts, CompareOpts, Statistic};
 use crate::prompt::{analysis_prompt, parse_analysis, report_prompt};
@@ -18,7 +18,8 @@ pub enum Workload {
     Ingest,
     /// Build the analysis prompt, parse a response, build the report prompt.
     Prompts,
-    /// Split and decode a recorded 1000-chunk NDJSON stream in 4 KiB reads.
+    /// Split and decode a recorded 1000-chunk NDJSON stream in 4 KiB reads, with one
+    /// `StreamDecoder` as the client decodes a stream.
     Decode,
     /// `compare_samples` on two 200-sample sets with 1000 bootstrap resamples.
     Stats,
@@ -116,11 +117,12 @@ pub fn run_workload(
                 .body;
             for _ in 0..iterations {
                 let mut splitter = LineSplitter::default();
+                let mut decoder = StreamDecoder::new();
                 let mut chars = 0usize;
                 for read in body.chunks(4096) {
                     let _ = splitter.push::<()>(read, |line| {
                         let mut chunk = WireChunk::default();
-                        if decode_chunk_into(line, &mut chunk).is_ok() {
+                        if decoder.decode_into(line, &mut chunk).is_ok() {
                             chars += chunk.content().len();
                         }
                         Ok(())

@@ -2,6 +2,10 @@
 //! [`decode_chunk_serde`] (serde_json alone), on the bench fixture, on the recorded
 //! replay stream rendered as generate and chat lines, and on thousands of mutated
 //! and generated lines. Values, borrowing and error kinds must all be identical.
+//! Each line is also decoded by a [`StreamDecoder`] that has just seen it, and each
+//! mutated line by one that has just seen the line before its mutation, so that the
+//! decoder's shape path (a line that fits an earlier line's skeleton) is held to the
+//! same reference.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -9,7 +13,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-use super::{decode_chunk, decode_chunk_serde, DecodeError, WireChunk};
+use super::{decode_chunk, decode_chunk_serde, DecodeError, StreamDecoder, WireChunk};
 
 /// A text field as written down for comparison: its value and whether it borrows.
 fn cow(c: &Option<Cow<'_, str>>) -> String {
@@ -47,13 +51,32 @@ fn view(r: &Result<WireChunk<'_>, DecodeError>) -> String {
     }
 }
 
-/// Asserts that both decoders say the same about `line`.
+/// Asserts that both decoders say the same about `line`, and a stream decoder
+/// that has just decoded it says it again.
 fn same(line: &[u8]) {
     assert_eq!(
         view(&decode_chunk(line)),
         view(&decode_chunk_serde(line)),
         "line {:?}",
         String::from_utf8_lossy(line)
+    );
+    same_after(line, line);
+}
+
+/// Asserts that a [`StreamDecoder`] that has just decoded `before` says about
+/// `line` what serde_json says.
+fn same_after(before: &[u8], line: &[u8]) {
+    let mut decoder = StreamDecoder::new();
+    let mut chunk = WireChunk::default();
+    let _ = decoder.decode_into(before, &mut chunk);
+    let mut chunk = WireChunk::default();
+    let got = decoder.decode_into(line, &mut chunk).map(|()| chunk);
+    assert_eq!(
+        view(&got),
+        view(&decode_chunk_serde(line)),
+        "line {:?} after {:?}",
+        String::from_utf8_lossy(line),
+        String::from_utf8_lossy(before)
     );
 }
 
@@ -255,6 +278,89 @@ fn fixture_edges_and_replay_decode_identically() {
     assert_eq!(escaped_lines, 26);
 }
 
+/// The fixture and the replay as streams, each through one [`StreamDecoder`]: every
+/// line as serde_json decodes it, and every line that repeats the first line's
+/// shape (all but the first, the final object and the lines with escapes) read
+/// through the skeleton.
+#[test]
+fn streams_decode_identically_and_repeated_shapes_take_the_skeleton() {
+    let fixture = fixture_lines();
+    let mut decoder = StreamDecoder::new();
+    let mut fitted = 0;
+    for line in &fixture {
+        fitted += usize::from(decoder.fits(line));
+        let mut chunk = WireChunk::default();
+        let got = decoder.decode_into(line, &mut chunk).map(|()| chunk);
+        assert_eq!(view(&got), view(&decode_chunk_serde(line)));
+    }
+    let plain = fixture.iter().filter(|l| !l.contains(&b'\\')).count();
+    assert_eq!(
+        fitted,
+        plain - 2,
+        "all plain lines but the first and the final one"
+    );
+    let mut decoder = StreamDecoder::new();
+    for line in replay_lines().iter().chain(&fixture) {
+        let mut chunk = WireChunk::default();
+        let got = decoder.decode_into(line, &mut chunk).map(|()| chunk);
+        assert_eq!(view(&got), view(&decode_chunk_serde(line)));
+    }
+    // Whitespace, key order and values outside strings are the skeleton's: a line
+    // that differs there is read whole.
+    let first = br#"{"model":"m","created_at":"t","response":"a","done":false}"#;
+    let mut decoder = StreamDecoder::new();
+    decoder
+        .decode_into(first, &mut WireChunk::default())
+        .unwrap();
+    for (line, fits) in [
+        (
+            &br#"{"model":"m2","created_at":"t2","response":"","done":false}"#[..],
+            true,
+        ),
+        (
+            "{\"model\":\"m\",\"created_at\":\"t\",\"response\":\"caf\u{e9}\",\"done\":false}"
+                .as_bytes(),
+            true,
+        ),
+        (
+            br#"{"model":"m","created_at":"t","response":"a\n","done":false}"#,
+            false,
+        ),
+        (
+            br#"{"model":"m","created_at":"t","response":"a","done":true}"#,
+            false,
+        ),
+        (
+            br#"{"model":"m","created_at":"t","response":"a", "done":false}"#,
+            false,
+        ),
+        (
+            br#"{"created_at":"t","model":"m","response":"a","done":false}"#,
+            false,
+        ),
+        (
+            br#"{"model":"m","created_at":"t","response":"a","done":false} "#,
+            false,
+        ),
+        (
+            b"{\"model\":\"m\",\"created_at\":\"t\",\"response\":\"a\xff\",\"done\":false}",
+            false,
+        ),
+        (
+            br#"{"model":"m","created_at":"t","response":"a","b":"c","done":false}"#,
+            false,
+        ),
+    ] {
+        assert_eq!(
+            decoder.fits(line),
+            fits,
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+        same_after(first, line);
+    }
+}
+
 #[test]
 fn escaped_lines_decode_identically_and_once() {
     for line in ESCAPES {
@@ -416,6 +522,7 @@ proptest! {
             apply(&mut line, e);
         }
         same(&line);
+        same_after(base.as_bytes(), &line);
     }
 
     #[test]
@@ -461,6 +568,12 @@ proptest! {
             line.truncate(cut % (line.len() + 1));
         }
         same(&line);
+        let plain = if in_message {
+            r#"{"message":{"role":"assistant","content":"a"},"done":false}"#.to_string()
+        } else {
+            format!(r#"{{"{field}":"a","done":false}}"#)
+        };
+        same_after(plain.as_bytes(), &line);
     }
 }
 
@@ -573,6 +686,13 @@ proptest! {
             line.truncate(cut % (line.len() + 1));
         }
         same(&line);
+        let plain: &[u8] = match place {
+            0 => br#"{"response":"a","done":false}"#,
+            1 => br#"{"message":{"role":"assistant","content":"a"},"done":false}"#,
+            2 => br#"{"model":"a","done":false}"#,
+            _ => br#"{"a":1,"done":false}"#,
+        };
+        same_after(plain, &line);
         // Valid UTF-8 without a broken escape is always the plain path's.
         if let Ok(s) = std::str::from_utf8(&line) {
             if cut.is_none() && serde_json::from_str::<serde_json::Value>(s).is_ok() {

@@ -1,0 +1,252 @@
+//! [`StreamDecoder`]: the lines of one stream, decoded as [`decode_chunk_into`]
+//! decodes each, faster for a line that repeats the shape of one before it.
+//!
+//! A streamed answer is hundreds of objects that differ only in the contents of a
+//! few strings (`created_at`, `response`): after a line has been read whole, its
+//! [`Skeleton`] (the bytes outside those contents) and where each of its strings
+//! went in the [`WireChunk`] are kept, and a later line that fits the skeleton is
+//! decoded by filling the same fields with its own strings. `plain_json::Skeleton`
+//! states why such a line is valid JSON that the reader would decode to exactly that.
+
+use std::borrow::Cow;
+
+use super::{decode_chunk_serde, ChunkSink, DecodeError, WireChunk, WireMessage};
+use crate::plain_json::{self, Sink, Skeleton, SKELETON_MAX_STRINGS};
+
+/// Decodes the lines of one stream, in order.
+///
+/// Guarantee: every line gets exactly [`decode_chunk_into`]'s value or error, text
+/// fields borrowed or owned alike, whatever lines came before it (the
+/// differential tests check it against serde_json on mutated and generated lines).
+/// It holds no allocation.
+#[derive(Default)]
+pub struct StreamDecoder {
+    shape: Option<Shape>,
+}
+
+impl StreamDecoder {
+    /// A decoder that has seen no line.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes `line` into `out` (whatever it held before), as
+    /// [`decode_chunk_into`] does; on `Err`, `out` holds no meaning.
+    #[inline]
+    pub fn decode_into<'a>(
+        &mut self,
+        line: &'a [u8],
+        out: &mut WireChunk<'a>,
+    ) -> Result<(), DecodeError> {
+        if let Some(shape) = &self.shape {
+            if shape.read(line, out).is_some() {
+                return Ok(());
+            }
+        }
+        self.decode_whole(line, out)
+    }
+
+    /// Whether `line` fits the shape kept from an earlier line (for the tests that
+    /// check which lines take which path).
+    #[cfg(test)]
+    pub(crate) fn fits(&self, line: &[u8]) -> bool {
+        let mut chunk = WireChunk::default();
+        self.shape
+            .as_ref()
+            .is_some_and(|shape| shape.read(line, &mut chunk).is_some())
+    }
+
+    /// Reads `line` with the plain reader (serde_json where it stops), and keeps its
+    /// shape when it is one a later line can repeat.
+    #[cold]
+    fn decode_whole<'a>(
+        &mut self,
+        line: &'a [u8],
+        out: &mut WireChunk<'a>,
+    ) -> Result<(), DecodeError> {
+        *out = WireChunk::default();
+        let mut sink = Spans::new(ChunkSink::new(out), line);
+        if plain_json::read_bytes(line, &mut sink).is_none() {
+            *out = decode_chunk_serde(line)?;
+            return Ok(());
+        }
+        let (spans, n) = (sink.spans, sink.plain.then_some(sink.n));
+        // A final object ends the stream: no line repeats it.
+        if let Some(n) = n.filter(|_| !out.done) {
+            if let Some(shape) = Shape::new(line, &spans[..n], out) {
+                self.shape = Some(shape);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where the text of one open string goes.
+#[derive(Clone, Copy, Default)]
+enum Target {
+    /// A string the chunk does not keep (`model`, `created_at`, `role`...).
+    #[default]
+    Nowhere,
+    Response,
+    DoneReason,
+    Error,
+    Content,
+    Thinking,
+}
+
+/// A line's skeleton and what its fixed text decoded to.
+struct Shape {
+    skeleton: Skeleton,
+    /// The field each open string fills.
+    targets: [Target; SKELETON_MAX_STRINGS],
+    /// The fields the fixed text set (its text fields are `None`: every text the
+    /// line had is an open string).
+    done: bool,
+    counts: [Option<u64>; 6],
+    message: bool,
+}
+
+impl Shape {
+    /// The shape of `line`, just decoded by the plain reader into `chunk` with
+    /// every string value borrowed, at `spans`. `None` when a text field of
+    /// `chunk` is not one of those strings, or over the skeleton's limits.
+    fn new(line: &[u8], spans: &[(usize, usize)], chunk: &WireChunk<'_>) -> Option<Self> {
+        let skeleton = Skeleton::new(line, spans)?;
+        let mut targets = [Target::Nowhere; SKELETON_MAX_STRINGS];
+        let message = chunk.message.as_ref();
+        let fields = [
+            (&chunk.response, Target::Response),
+            (&chunk.done_reason, Target::DoneReason),
+            (&chunk.error, Target::Error),
+            (message.map_or(&None, |m| &m.content), Target::Content),
+            (message.map_or(&None, |m| &m.thinking), Target::Thinking),
+        ];
+        for (field, target) in fields {
+            let Some(text) = field else { continue };
+            let Cow::Borrowed(text) = text else {
+                return None;
+            };
+            let start = (text.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
+            let i = spans
+                .iter()
+                .position(|&span| span == (start, start + text.len()))?;
+            targets[i] = target;
+        }
+        Some(Shape {
+            skeleton,
+            targets,
+            done: chunk.done,
+            counts: [
+                chunk.total_duration,
+                chunk.load_duration,
+                chunk.prompt_eval_count,
+                chunk.prompt_eval_duration,
+                chunk.eval_count,
+                chunk.eval_duration,
+            ],
+            message: chunk.message.is_some(),
+        })
+    }
+
+    /// Decodes `line` if it fits the skeleton.
+    #[inline]
+    fn read<'a>(&self, line: &'a [u8], out: &mut WireChunk<'a>) -> Option<()> {
+        let mut texts = [""; SKELETON_MAX_STRINGS];
+        self.skeleton.fit(line, &mut texts)?;
+        let [total, load, prompt_count, prompt_duration, eval_count, eval_duration] = self.counts;
+        *out = WireChunk {
+            done: self.done,
+            total_duration: total,
+            load_duration: load,
+            prompt_eval_count: prompt_count,
+            prompt_eval_duration: prompt_duration,
+            eval_count,
+            eval_duration,
+            message: self.message.then(WireMessage::default),
+            ..WireChunk::default()
+        };
+        for (target, text) in self.targets.iter().zip(texts) {
+            let text = Some(Cow::Borrowed(text));
+            match target {
+                Target::Nowhere => {}
+                Target::Response => out.response = text,
+                Target::DoneReason => out.done_reason = text,
+                Target::Error => out.error = text,
+                Target::Content => out.message.as_mut()?.content = text,
+                Target::Thinking => out.message.as_mut()?.thinking = text,
+            }
+        }
+        Some(())
+    }
+}
+
+/// A [`ChunkSink`] that also notes where each string value it was given lies in
+/// the line (`plain` stays true while every one was borrowed and they fit).
+struct Spans<'c, 'a> {
+    inner: ChunkSink<'c, 'a>,
+    line: usize,
+    spans: [(usize, usize); SKELETON_MAX_STRINGS],
+    n: usize,
+    plain: bool,
+}
+
+impl<'c, 'a> Spans<'c, 'a> {
+    fn new(inner: ChunkSink<'c, 'a>, line: &'a [u8]) -> Self {
+        Spans {
+            inner,
+            line: line.as_ptr() as usize,
+            spans: [(0, 0); SKELETON_MAX_STRINGS],
+            n: 0,
+            plain: true,
+        }
+    }
+}
+
+impl<'a> Sink<'a> for Spans<'_, 'a> {
+    fn null(&mut self) -> Option<()> {
+        self.inner.null()
+    }
+
+    fn bool(&mut self, value: bool) -> Option<()> {
+        self.inner.bool(value)
+    }
+
+    fn num(&mut self, value: f64, integer: bool) -> Option<()> {
+        self.inner.num(value, integer)
+    }
+
+    fn str(&mut self, value: &'a str) -> Option<()> {
+        // The plain reader borrows every such value from the line.
+        let start = (value.as_ptr() as usize).checked_sub(self.line);
+        match (self.spans.get_mut(self.n), start) {
+            (Some(span), Some(start)) => {
+                *span = (start, start + value.len());
+                self.n += 1;
+            }
+            _ => self.plain = false,
+        }
+        self.inner.str(value)
+    }
+
+    fn str_owned(&mut self, value: String) -> Option<()> {
+        self.plain = false;
+        self.inner.str_owned(value)
+    }
+
+    fn key(&mut self, key: &'a str) -> Option<()> {
+        self.inner.key(key)
+    }
+
+    fn key_owned(&mut self, key: String) -> Option<()> {
+        self.plain = false;
+        self.inner.key_owned(key)
+    }
+
+    fn open(&mut self, object: bool) -> Option<usize> {
+        self.inner.open(object)
+    }
+
+    fn close(&mut self, object: bool, mark: usize) -> Option<()> {
+        self.inner.close(object, mark)
+    }
+}
