@@ -6,8 +6,9 @@
 //! counted and its seed/iteration printed so it can be replayed.
 //!
 //! Targets: the stream decoder (`LineSplitter` fed in random read sizes with a
-//! small line bound, then `decode_chunk`, checked against `decode_chunk_serde` on
-//! every line, and the chunk accessors), the SSE decoder of
+//! small line bound, then `decode_chunk` and one `StreamDecoder` per stream, as the
+//! client decodes, each checked against `decode_chunk_serde` on every line, and the
+//! chunk accessors), the SSE decoder of
 //! the OpenAI-compatible protocol (the same splitter, then `decode_sse_line` and the
 //! chunk accessors) and the ingest parsers (`ingest::parse_bytes` for CSV, JSON and
 //! Markdown).
@@ -21,7 +22,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use agentbench::client::ndjson::{
-    decode_chunk, decode_chunk_serde, DecodeError, LineSplitter, WireChunk,
+    decode_chunk, decode_chunk_serde, DecodeError, LineSplitter, StreamDecoder, WireChunk,
 };
 use agentbench::client::sse::{decode_sse_line, SseLine};
 use agentbench::ingest::{parse_bytes, FileKind};
@@ -223,24 +224,26 @@ fn stream_seeds() -> Vec<Vec<u8>> {
     ]
 }
 
+/// Everything a decode result says: value, text borrowed or owned, error.
+fn view(r: &Result<WireChunk<'_>, DecodeError>) -> String {
+    let owned = |c: &Option<Cow<'_, str>>| matches!(c, Some(Cow::Owned(_)));
+    match r {
+        Err(e) => format!("{e:?}"),
+        Ok(c) => format!(
+            "{c:?} owned {} {} {} {:?}",
+            owned(&c.response),
+            owned(&c.done_reason),
+            owned(&c.error),
+            c.message
+                .as_ref()
+                .map(|m| (owned(&m.content), owned(&m.thinking))),
+        ),
+    }
+}
+
 /// Asserts that `decode_chunk` (plain reader, serde_json fallback) says exactly
 /// what serde_json alone says about `line`: value, text borrowed or owned, error.
 fn assert_same_as_serde(line: &[u8]) {
-    fn view(r: &Result<WireChunk<'_>, DecodeError>) -> String {
-        let owned = |c: &Option<Cow<'_, str>>| matches!(c, Some(Cow::Owned(_)));
-        match r {
-            Err(e) => format!("{e:?}"),
-            Ok(c) => format!(
-                "{c:?} owned {} {} {} {:?}",
-                owned(&c.response),
-                owned(&c.done_reason),
-                owned(&c.error),
-                c.message
-                    .as_ref()
-                    .map(|m| (owned(&m.content), owned(&m.thinking))),
-            ),
-        }
-    }
     assert_eq!(
         view(&decode_chunk(line)),
         view(&decode_chunk_serde(line)),
@@ -255,6 +258,7 @@ fn decode_stream(data: &[u8]) {
     // The read sizes come from the data itself, so a crash replays exactly.
     let mut rng = SplitMix64::new(data.len() as u64 ^ data.first().copied().unwrap_or(0) as u64);
     let mut splitter = LineSplitter::new(2048);
+    let mut decoder = StreamDecoder::new();
     let mut text = String::new();
     let mut rest = data;
     while !rest.is_empty() {
@@ -265,6 +269,14 @@ fn decode_stream(data: &[u8]) {
             assert!(line.len() <= 2048);
             assert!(!line.contains(&b'\n'));
             assert_same_as_serde(line);
+            let mut chunk = WireChunk::default();
+            let streamed = decoder.decode_into(line, &mut chunk).map(|()| chunk);
+            assert_eq!(
+                view(&streamed),
+                view(&decode_chunk_serde(line)),
+                "line {:?}, by the stream's decoder",
+                String::from_utf8_lossy(line)
+            );
             match decode_chunk(line) {
                 Ok(chunk) => {
                     text.push_str(chunk.content());
@@ -365,6 +377,7 @@ fn sse_seeds() -> Vec<Vec<u8>> {
 fn decode_sse_stream(data: &[u8]) {
     let mut rng = SplitMix64::new(data.len() as u64 ^ data.last().copied().unwrap_or(0) as u64);
     let mut splitter = LineSplitter::new(2048);
+    let mut decoder = StreamDecoder::new();
     let mut text = String::new();
     let mut rest = data;
     while !rest.is_empty() {
