@@ -377,7 +377,6 @@ fn sse_seeds() -> Vec<Vec<u8>> {
 fn decode_sse_stream(data: &[u8]) {
     let mut rng = SplitMix64::new(data.len() as u64 ^ data.last().copied().unwrap_or(0) as u64);
     let mut splitter = LineSplitter::new(2048);
-    let mut decoder = StreamDecoder::new();
     let mut text = String::new();
     let mut rest = data;
     while !rest.is_empty() {

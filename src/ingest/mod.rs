@@ -6,6 +6,7 @@
 //! (it is recorded with a reason); symlinks are never followed.
 
 mod csv_file;
+mod helper;
 mod json_file;
 mod json_tree;
 mod markdown;
@@ -373,7 +374,7 @@ pub fn ingest(root: &Path, opts: &IngestOptions) -> Result<Corpus, IngestError> 
             },
         });
     }
-    load_all(&mut corpus.files, &jobs, opts);
+    load_all(&mut corpus.files, jobs, opts);
     Ok(corpus)
 }
 
@@ -382,10 +383,10 @@ const PARALLEL_MIN_FILES: usize = 8;
 
 /// Reads and parses the files of `jobs` (index into `files`, full path) into
 /// `files`. With two or more CPUs and enough files, the calling thread and one
-/// helper thread take files in turn from a shared counter; each file's outcome
-/// depends on its bytes only, so the result is the same as one thread's, in the
-/// same (walk) order.
-fn load_all(files: &mut [FileEntry], jobs: &[(usize, PathBuf)], opts: &IngestOptions) {
+/// helper thread (kept between ingests, see `helper`) take files in turn from a
+/// shared counter; each file's outcome depends on its bytes only, so the result is
+/// the same as one thread's, in the same (walk) order.
+fn load_all(files: &mut [FileEntry], jobs: Vec<(usize, PathBuf)>, opts: &IngestOptions) {
     let store = |files: &mut [FileEntry], i: usize, (bytes, outcome): (u64, ParseOutcome)| {
         let f = &mut files[i];
         f.bytes = bytes;
@@ -393,37 +394,14 @@ fn load_all(files: &mut [FileEntry], jobs: &[(usize, PathBuf)], opts: &IngestOpt
     };
     if jobs.len() < PARALLEL_MIN_FILES || crate::provenance::cores() < 2 {
         let mut buf = Vec::new();
-        for (i, path) in jobs {
+        for (i, path) in &jobs {
             store(files, *i, load(path, files[*i].kind, opts, &mut buf));
         }
         return;
     }
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
     let kinds: Vec<FileKind> = jobs.iter().map(|(i, _)| files[*i].kind).collect();
-    let work = || {
-        let mut done = Vec::new();
-        let mut buf = Vec::new();
-        loop {
-            let j = next.fetch_add(1, Ordering::Relaxed);
-            let Some((i, path)) = jobs.get(j) else {
-                return done;
-            };
-            done.push((*i, load(path, kinds[j], opts, &mut buf)));
-        }
-    };
-    let (mine, theirs) = std::thread::scope(|s| {
-        let helper = std::thread::Builder::new()
-            .name("ingest".into())
-            .spawn_scoped(s, work);
-        let mine = work();
-        let theirs = match helper {
-            Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            // No thread to be had: the counter leaves nothing undone by this one.
-            Err(_) => Vec::new(),
-        };
-        (mine, theirs)
-    });
+    let batch = std::sync::Arc::new(helper::Batch::new(jobs, kinds, opts.clone()));
+    let (mine, theirs) = helper::load_on_two(batch);
     for (i, loaded) in mine.into_iter().chain(theirs) {
         store(files, i, loaded);
     }
