@@ -18,6 +18,7 @@ pub(super) struct Batch {
     pub jobs: Vec<(usize, PathBuf)>,
     /// The kind of each job's file.
     pub kinds: Vec<FileKind>,
+    /// The ingest's options (the size cap).
     pub opts: IngestOptions,
     next: AtomicUsize,
 }
