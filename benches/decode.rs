@@ -9,12 +9,17 @@
 //!
 //! `escaped/…`: the same stream shape with every chunk's text holding JSON escapes
 //! (see [`escaped_body`]): the case where LLM output is code, quotes or lines.
+//!
+//! `sse/…`: the OpenAI-compatible protocol's path, `LineSplitter` + `decode_sse_line`
+//! (serde_json on every `data:` line), on a 1000-chunk `/v1/completions` stream built
+//! by the instant stub's responder.
 
 use std::hint::black_box;
 
 use agentbench::client::ndjson::{
     decode_chunk_into, DecodeError, LineSplitter, StreamDecoder, WireChunk,
 };
+use agentbench::client::sse::{decode_sse_line, SseLine};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 mod support;
@@ -72,6 +77,28 @@ fn split_decode_accumulate(body: &[u8], reads: &[(usize, usize)]) -> (String, Ve
             .expect("every line decodes");
     }
     (text, offsets)
+}
+
+/// Splits and decodes an SSE body; returns (content chunks, lines).
+fn split_decode_sse(body: &[u8], reads: &[(usize, usize)]) -> (u64, u64) {
+    let mut splitter = LineSplitter::default();
+    let (mut content, mut lines) = (0u64, 0u64);
+    for &(a, b) in reads {
+        splitter
+            .push::<DecodeError>(&body[a..b], |line| {
+                lines += 1;
+                if let SseLine::Chunk(chunk) = decode_sse_line(line)? {
+                    if !chunk.content().is_empty() {
+                        content += 1;
+                    }
+                    black_box(&chunk);
+                }
+                Ok(())
+            })
+            .expect("no line is too long")
+            .expect("every line decodes");
+    }
+    (content, lines)
 }
 
 /// Realistic pieces of LLM output, each of which JSON escapes: lines, quotes,
@@ -150,7 +177,22 @@ fn bench_decode(c: &mut Criterion) {
     g.bench_function("escaped/split+decode/1000 chunks", |b| {
         b.iter(|| split_decode(black_box(&escaped), &escaped_reads, false))
     });
+    let sse = support::stub_sse_stream(CHUNKS as usize);
+    let sse_reads = support::read_ranges(sse.len(), 7);
+    let (sse_content, sse_lines) = split_decode_sse(&sse, &sse_reads);
+    assert_eq!(
+        sse_content, CHUNKS,
+        "the SSE stream holds 1000 content chunks"
+    );
+    g.bench_function("sse/split+decode/1000 chunks", |b| {
+        b.iter(|| split_decode_sse(black_box(&sse), &sse_reads))
+    });
     g.finish();
+    println!(
+        "decode: SSE stream {} bytes, {} lines (data: [DONE] and the usage chunk included)",
+        sse.len(),
+        sse_lines
+    );
     println!(
         "decode: fixture {} bytes, {} lines, {} reads of 1-4 KiB",
         body.len(),

@@ -102,6 +102,16 @@ pub fn stub_stream(chunks: usize) -> Vec<u8> {
     reply.body
 }
 
+/// The instant stub's `/v1/completions` SSE stream of `chunks` content chunks.
+pub fn stub_sse_stream(chunks: usize) -> Vec<u8> {
+    let responder = OllamaResponder::new(StubProfile::default().with_chunks(chunks))
+        .expect("the instant profile is valid");
+    let body = format!(r#"{{"model":"{DEFAULT_MODEL}","prompt":"fixture","stream":true}}"#);
+    let reply = responder.handle("POST", "/v1/completions", body.as_bytes());
+    assert_eq!(reply.status, 200, "the stub refused the fixture request");
+    reply.body
+}
+
 /// The fixture's bytes: the committed file, or (when it is missing) a stream built
 /// by the stub and written there for next time.
 pub fn fixture_1000() -> Vec<u8> {
