@@ -10,16 +10,17 @@
 //! `escaped/…`: the same stream shape with every chunk's text holding JSON escapes
 //! (see [`escaped_body`]): the case where LLM output is code, quotes or lines.
 //!
-//! `sse/…`: the OpenAI-compatible protocol's path, `LineSplitter` + `decode_sse_line`
-//! (serde_json on every `data:` line), on a 1000-chunk `/v1/completions` stream built
-//! by the instant stub's responder.
+//! `sse/…`: the OpenAI-compatible protocol's path, `LineSplitter` + one `SseDecoder`
+//! per stream (as the client decodes), on a 1000-chunk `/v1/completions` stream built
+//! by the instant stub's responder; `sse/line by line/…`: `decode_sse_line` (serde_json)
+//! on every line alone.
 
 use std::hint::black_box;
 
 use agentbench::client::ndjson::{
     decode_chunk_into, DecodeError, LineSplitter, StreamDecoder, WireChunk,
 };
-use agentbench::client::sse::{decode_sse_line, SseLine};
+use agentbench::client::sse::{decode_sse_line, SseDecoder, SseLine};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 mod support;
@@ -79,15 +80,22 @@ fn split_decode_accumulate(body: &[u8], reads: &[(usize, usize)]) -> (String, Ve
     (text, offsets)
 }
 
-/// Splits and decodes an SSE body; returns (content chunks, lines).
-fn split_decode_sse(body: &[u8], reads: &[(usize, usize)]) -> (u64, u64) {
+/// Splits and decodes an SSE body (with one [`SseDecoder`], or each line alone when
+/// `line_by_line`); returns (content chunks, lines).
+fn split_decode_sse(body: &[u8], reads: &[(usize, usize)], line_by_line: bool) -> (u64, u64) {
     let mut splitter = LineSplitter::default();
+    let mut decoder = SseDecoder::new();
     let (mut content, mut lines) = (0u64, 0u64);
     for &(a, b) in reads {
         splitter
             .push::<DecodeError>(&body[a..b], |line| {
                 lines += 1;
-                if let SseLine::Chunk(chunk) = decode_sse_line(line)? {
+                let decoded = if line_by_line {
+                    decode_sse_line(line)?
+                } else {
+                    decoder.decode(line)?
+                };
+                if let SseLine::Chunk(chunk) = decoded {
                     if !chunk.content().is_empty() {
                         content += 1;
                     }
@@ -179,13 +187,21 @@ fn bench_decode(c: &mut Criterion) {
     });
     let sse = support::stub_sse_stream(CHUNKS as usize);
     let sse_reads = support::read_ranges(sse.len(), 7);
-    let (sse_content, sse_lines) = split_decode_sse(&sse, &sse_reads);
+    let (sse_content, sse_lines) = split_decode_sse(&sse, &sse_reads, false);
+    assert_eq!(
+        split_decode_sse(&sse, &sse_reads, true),
+        (sse_content, sse_lines),
+        "line by line, the same chunks"
+    );
     assert_eq!(
         sse_content, CHUNKS,
         "the SSE stream holds 1000 content chunks"
     );
     g.bench_function("sse/split+decode/1000 chunks", |b| {
-        b.iter(|| split_decode_sse(black_box(&sse), &sse_reads))
+        b.iter(|| split_decode_sse(black_box(&sse), &sse_reads, false))
+    });
+    g.bench_function("sse/line by line/split+decode/1000 chunks", |b| {
+        b.iter(|| split_decode_sse(black_box(&sse), &sse_reads, true))
     });
     g.finish();
     println!(

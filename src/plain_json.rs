@@ -289,6 +289,58 @@ impl Skeleton {
     }
 }
 
+/// The spans (start, end) of the contents of every string value of `b`, in
+/// document order, and how many there are: `Some` when [`read_bytes`] accepts `b`,
+/// no string (value or key) has an escape and there are at most
+/// [`SKELETON_MAX_STRINGS`] string values. What [`Skeleton::new`] takes, for a
+/// caller that decodes `b` some other way.
+pub(crate) fn string_spans(b: &[u8]) -> Option<([(usize, usize); SKELETON_MAX_STRINGS], usize)> {
+    struct Spans {
+        base: usize,
+        spans: [(usize, usize); SKELETON_MAX_STRINGS],
+        n: usize,
+    }
+    impl<'a> Sink<'a> for Spans {
+        fn null(&mut self) -> Option<()> {
+            Some(())
+        }
+        fn bool(&mut self, _: bool) -> Option<()> {
+            Some(())
+        }
+        fn num(&mut self, _: f64, _: bool) -> Option<()> {
+            Some(())
+        }
+        fn str(&mut self, value: &'a str) -> Option<()> {
+            let start = (value.as_ptr() as usize).checked_sub(self.base)?;
+            *self.spans.get_mut(self.n)? = (start, start + value.len());
+            self.n += 1;
+            Some(())
+        }
+        fn str_owned(&mut self, _: String) -> Option<()> {
+            None
+        }
+        fn key(&mut self, _: &'a str) -> Option<()> {
+            Some(())
+        }
+        fn key_owned(&mut self, _: String) -> Option<()> {
+            None
+        }
+        fn open(&mut self, _: bool) -> Option<usize> {
+            Some(0)
+        }
+        fn close(&mut self, _: bool, _: usize) -> Option<()> {
+            Some(())
+        }
+    }
+    let mut sink = Spans {
+        base: b.as_ptr() as usize,
+        spans: [(0, 0); SKELETON_MAX_STRINGS],
+        n: 0,
+    };
+    read_bytes(b, &mut sink)?;
+    Some((sink.spans, sink.n))
+}
+
 /// `a == b`, for two slices of the same length, without a `memcmp` call for the
 /// short ones (up to 16 bytes: two overlapping word loads a side).
 #[inline(always)]

@@ -24,7 +24,7 @@ use std::time::Instant;
 use agentbench::client::ndjson::{
     decode_chunk, decode_chunk_serde, DecodeError, LineSplitter, StreamDecoder, WireChunk,
 };
-use agentbench::client::sse::{decode_sse_line, SseLine};
+use agentbench::client::sse::{decode_sse_line, SseDecoder, SseLine};
 use agentbench::ingest::{parse_bytes, FileKind};
 use agentbench::stub::SplitMix64;
 
@@ -373,28 +373,26 @@ fn sse_seeds() -> Vec<Vec<u8>> {
     ]
 }
 
-/// The SSE target: like [`decode_stream`], with `decode_sse_line`.
+/// The SSE target: like [`decode_stream`], with `decode_sse_line`, and one
+/// `SseDecoder` per stream (as the client decodes) checked against it on every line.
 fn decode_sse_stream(data: &[u8]) {
     let mut rng = SplitMix64::new(data.len() as u64 ^ data.last().copied().unwrap_or(0) as u64);
     let mut splitter = LineSplitter::new(2048);
+    let mut decoder = SseDecoder::new();
     let mut text = String::new();
     let mut rest = data;
     while !rest.is_empty() {
         let n = 1 + below(&mut rng, rest.len().min(97));
         let (read, tail) = rest.split_at(n);
         rest = tail;
-        let outcome = splitter.push(read, |line| match decode_sse_line(line) {
-            Ok(SseLine::Chunk(c)) => {
-                text.push_str(c.content());
-                let _ = (c.reasoning(), c.finish_reason(), &c.usage, &c.timings);
-                Ok(())
-            }
-            Ok(SseLine::Other) => Ok(()),
-            Ok(SseLine::Done) | Ok(SseLine::Error(_)) => Err(()),
-            Err(e) => {
-                let _ = e.to_string();
-                Err(())
-            }
+        let outcome = splitter.push(read, |line| {
+            assert_eq!(
+                format!("{:?}", decoder.decode(line)),
+                format!("{:?}", decode_sse_line(line)),
+                "line {:?}, by the stream's decoder",
+                String::from_utf8_lossy(line)
+            );
+            sse_outcome(line, &mut text)
         });
         match outcome {
             Ok(Ok(())) => {}
@@ -402,6 +400,24 @@ fn decode_sse_stream(data: &[u8]) {
         }
     }
     let _ = decode_sse_line(&splitter.take_remainder());
+}
+
+/// What the SSE target does with one line's decoding: keeps its text; `Err` ends the
+/// stream.
+fn sse_outcome(line: &[u8], text: &mut String) -> Result<(), ()> {
+    match decode_sse_line(line) {
+        Ok(SseLine::Chunk(c)) => {
+            text.push_str(c.content());
+            let _ = (c.reasoning(), c.finish_reason(), &c.usage, &c.timings);
+            Ok(())
+        }
+        Ok(SseLine::Other) => Ok(()),
+        Ok(SseLine::Done) | Ok(SseLine::Error(_)) => Err(()),
+        Err(e) => {
+            let _ = e.to_string();
+            Err(())
+        }
+    }
 }
 
 #[test]

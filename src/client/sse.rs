@@ -7,6 +7,10 @@
 //! older mid-stream error line), comments (`: …`) and the other SSE fields (`event`,
 //! `id`, `retry`), which carry nothing the harness records.
 //!
+//! [`SseDecoder`] decodes a stream's lines as [`decode_sse_line`] does, faster for a
+//! `data:` line that repeats the shape of one before it (see
+//! [`StreamDecoder`](super::ndjson::StreamDecoder), which does the same for NDJSON).
+//!
 //! Limitation, on purpose: each `data:` line is decoded on its own. SSE allows one event's
 //! data to span several `data:` lines (joined by `\n`); no OpenAI-compatible server splits
 //! a JSON chunk that way, and such a stream is reported as a malformed line, never
@@ -18,6 +22,7 @@ use serde::Deserialize;
 
 use super::call::{LlamaTimings, Usage};
 use super::ndjson::{borrowed_opt_str, DecodeError};
+use crate::plain_json::{self, Skeleton, SKELETON_MAX_STRINGS};
 
 /// One decoded SSE line.
 #[derive(Debug)]
@@ -163,6 +168,184 @@ pub fn decode_sse_line(line: &[u8]) -> Result<SseLine<'_>, DecodeError> {
     }
 }
 
+/// Decodes the lines of one OpenAI-compatible stream, in order.
+///
+/// Guarantee: every line gets exactly [`decode_sse_line`]'s value or error, text
+/// fields borrowed alike, whatever lines came before it. After a `data:` chunk has
+/// been decoded by serde_json, its shape is kept when it has one a later line can
+/// repeat: the payload is plain JSON with every string borrowed (at most
+/// [`SKELETON_MAX_STRINGS`]), no `error`, at most one choice, and each text field
+/// the chunk keeps is one of those strings. A later line with the same bytes outside
+/// those strings' contents and plain strings in them is then the same JSON with
+/// other strings (`plain_json::Skeleton`); serde's derived decoding of these types
+/// reads a string's contents only into the text fields (no field is an enum or a
+/// `Value` once `error` is absent), so filling the kept fields with the new strings
+/// gives serde_json's result. It holds no allocation. A stream whose lines never
+/// repeat a shape (a field that changes at every chunk) stops keeping shapes after
+/// [`SseDecoder::GIVE_UP`] kept in a row without a line fitting one.
+#[derive(Default)]
+pub struct SseDecoder {
+    shape: Option<SseShape>,
+    /// Shapes kept since a line last fitted one.
+    kept_in_vain: u8,
+}
+
+impl SseDecoder {
+    /// Shapes kept in a row without a fitting line, after which no more are kept.
+    pub const GIVE_UP: u8 = 8;
+
+    /// A decoder that has seen no line.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes `line` as [`decode_sse_line`] does.
+    pub fn decode<'a>(&mut self, line: &'a [u8]) -> Result<SseLine<'a>, DecodeError> {
+        if let Some(chunk) = self.shape.as_ref().and_then(|shape| shape.read(line)) {
+            self.kept_in_vain = 0;
+            return Ok(SseLine::Chunk(chunk));
+        }
+        let decoded = decode_sse_line(line)?;
+        if let SseLine::Chunk(chunk) = &decoded {
+            if self.kept_in_vain < Self::GIVE_UP {
+                if let Some(shape) = SseShape::new(line, chunk) {
+                    self.shape = Some(shape);
+                    self.kept_in_vain += 1;
+                }
+            }
+        }
+        Ok(decoded)
+    }
+
+    /// Whether `line` fits the kept shape (for the tests that check which lines
+    /// take which path).
+    #[cfg(test)]
+    fn fits(&self, line: &[u8]) -> bool {
+        self.shape.as_ref().is_some_and(|s| s.read(line).is_some())
+    }
+}
+
+/// Where one open string of a kept chunk goes.
+#[derive(Clone, Copy, Default)]
+enum SseTarget {
+    #[default]
+    Nowhere,
+    Text,
+    Content,
+    Reasoning,
+    FinishReason,
+}
+
+/// A kept `data:` line: its prefix (`data:` or `data: `), the skeleton of its
+/// payload, where each string went and what the fixed text decoded to.
+struct SseShape {
+    prefix: [u8; 6],
+    prefix_len: usize,
+    skeleton: Skeleton,
+    targets: [SseTarget; SKELETON_MAX_STRINGS],
+    /// `None`: no `choices`; `Some(None)`: an empty list; `Some(Some(delta))`: one
+    /// choice, with a `delta` object or not.
+    choices: Option<Option<bool>>,
+    usage: Option<Usage>,
+    timings: Option<LlamaTimings>,
+}
+
+impl SseShape {
+    /// The shape of `line`, which [`decode_sse_line`] decoded to `chunk`; `None`
+    /// when it is not one a later line can repeat (see [`SseDecoder`]).
+    fn new(line: &[u8], chunk: &OpenAiChunk<'_>) -> Option<Self> {
+        let prefix_len = if line.starts_with(b"data: ") {
+            6
+        } else if line.starts_with(b"data:") {
+            5
+        } else {
+            return None;
+        };
+        if chunk.error.is_some() {
+            return None;
+        }
+        let payload = &line[prefix_len..];
+        let (spans, n) = plain_json::string_spans(payload)?;
+        let spans = &spans[..n];
+        let skeleton = Skeleton::new(payload, spans)?;
+        let mut targets = [SseTarget::Nowhere; SKELETON_MAX_STRINGS];
+        let choices = match chunk.choices.as_deref() {
+            None => None,
+            Some([]) => Some(None),
+            Some([choice]) => {
+                let delta = choice.delta.as_ref();
+                let fields = [
+                    (&choice.text, SseTarget::Text),
+                    (delta.map_or(&None, |d| &d.content), SseTarget::Content),
+                    (
+                        delta.map_or(&None, |d| &d.reasoning_content),
+                        SseTarget::Reasoning,
+                    ),
+                    (&choice.finish_reason, SseTarget::FinishReason),
+                ];
+                for (field, target) in fields {
+                    let Some(text) = field else { continue };
+                    let Cow::Borrowed(text) = text else {
+                        return None;
+                    };
+                    let start = (text.as_ptr() as usize).checked_sub(payload.as_ptr() as usize)?;
+                    let i = spans
+                        .iter()
+                        .position(|&span| span == (start, start + text.len()))?;
+                    targets[i] = target;
+                }
+                Some(Some(delta.is_some()))
+            }
+            Some(_) => return None,
+        };
+        let mut prefix = [0; 6];
+        prefix[..prefix_len].copy_from_slice(&line[..prefix_len]);
+        Some(SseShape {
+            prefix,
+            prefix_len,
+            skeleton,
+            targets,
+            choices,
+            usage: chunk.usage.clone(),
+            timings: chunk.timings.clone(),
+        })
+    }
+
+    /// The chunk of `line` if it fits this shape.
+    fn read<'a>(&self, line: &'a [u8]) -> Option<OpenAiChunk<'a>> {
+        let payload = line.strip_prefix(&self.prefix[..self.prefix_len])?;
+        let mut texts = [""; SKELETON_MAX_STRINGS];
+        self.skeleton.fit(payload, &mut texts)?;
+        let choices = match self.choices {
+            None => None,
+            Some(None) => Some(Vec::new()),
+            Some(Some(delta)) => {
+                let mut choice = Choice {
+                    delta: delta.then(Delta::default),
+                    ..Choice::default()
+                };
+                for (target, text) in self.targets.iter().zip(texts) {
+                    let text = Some(Cow::Borrowed(text));
+                    match target {
+                        SseTarget::Nowhere => {}
+                        SseTarget::Text => choice.text = text,
+                        SseTarget::Content => choice.delta.as_mut()?.content = text,
+                        SseTarget::Reasoning => choice.delta.as_mut()?.reasoning_content = text,
+                        SseTarget::FinishReason => choice.finish_reason = text,
+                    }
+                }
+                Some(vec![choice])
+            }
+        };
+        Some(OpenAiChunk {
+            choices,
+            usage: self.usage.clone(),
+            timings: self.timings.clone(),
+            error: None,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +417,142 @@ mod tests {
             decode_sse_line(br#"data: {"choices":[],"error":null}"#).unwrap(),
             SseLine::Chunk(_)
         ));
+    }
+
+    /// Everything a decode result says, whether each text field borrows included.
+    fn view(r: &Result<SseLine<'_>, DecodeError>) -> String {
+        let borrowed = |c: &Option<Cow<'_, str>>| matches!(c, Some(Cow::Borrowed(_)));
+        let flags = match r {
+            Ok(SseLine::Chunk(c)) => c
+                .choices
+                .iter()
+                .flatten()
+                .map(|ch| {
+                    let d = ch.delta.as_ref();
+                    (
+                        borrowed(&ch.text),
+                        borrowed(&ch.finish_reason),
+                        d.map(|d| (borrowed(&d.content), borrowed(&d.reasoning_content))),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        format!("{r:?} {flags:?}")
+    }
+
+    /// Asserts that a decoder that has just decoded `before` says about `line` what
+    /// `decode_sse_line` says.
+    fn same_after(before: &[u8], line: &[u8]) {
+        let mut decoder = SseDecoder::new();
+        let _ = decoder.decode(before);
+        assert_eq!(
+            view(&decoder.decode(line)),
+            view(&decode_sse_line(line)),
+            "line {:?} after {:?}",
+            String::from_utf8_lossy(line),
+            String::from_utf8_lossy(before)
+        );
+    }
+
+    /// The stub's completion and chat streams (1000 chunks each, the escapes of its
+    /// text included), each through one decoder.
+    fn stub_lines(path: &str) -> Vec<Vec<u8>> {
+        let responder = crate::stub::OllamaResponder::new(
+            crate::stub::StubProfile::default().with_chunks(1000),
+        )
+        .unwrap();
+        let body = if path.ends_with("chat/completions") {
+            r#"{"model":"gemma3:latest","messages":[{"role":"user","content":"x"}],"stream":true}"#
+        } else {
+            r#"{"model":"gemma3:latest","prompt":"x","stream":true}"#
+        };
+        let reply = responder.handle("POST", path, body.as_bytes());
+        assert_eq!(reply.status, 200);
+        reply
+            .body
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+
+    #[test]
+    fn streams_decode_as_line_by_line_and_repeated_shapes_fit() {
+        for path in ["/v1/completions", "/v1/chat/completions"] {
+            let lines = stub_lines(path);
+            let mut decoder = SseDecoder::new();
+            let mut fitted = 0;
+            for line in &lines {
+                fitted += usize::from(decoder.fits(line));
+                assert_eq!(view(&decoder.decode(line)), view(&decode_sse_line(line)));
+            }
+            let plain = lines.iter().filter(|l| !l.contains(&b'\\')).count();
+            // All plain lines but the first, the final chunk (its finish_reason), the
+            // usage chunk and `data: [DONE]`.
+            assert_eq!(fitted, plain - 4, "{path}");
+        }
+        let first = br#"data: {"id":"a","created":1,"choices":[{"index":0,"text":"x","finish_reason":null}]}"#;
+        let mut decoder = SseDecoder::new();
+        decoder.decode(first).unwrap();
+        for (line, fits) in [
+            (&br#"data: {"id":"b","created":1,"choices":[{"index":0,"text":"","finish_reason":null}]}"#[..], true),
+            (br#"data: {"id":"a","created":2,"choices":[{"index":0,"text":"x","finish_reason":null}]}"#, false),
+            (br#"data: {"id":"a","created":1,"choices":[{"index":0,"text":"x","finish_reason":"stop"}]}"#, false),
+            (br#"data: {"id":"a","created":1,"choices":[{"index":0,"text":"x\n","finish_reason":null}]}"#, false),
+            (br#"data:{"id":"a","created":1,"choices":[{"index":0,"text":"x","finish_reason":null}]}"#, false),
+            (br#"event: {"id":"a","created":1,"choices":[{"index":0,"text":"x","finish_reason":null}]}"#, false),
+        ] {
+            assert_eq!(decoder.fits(line), fits, "{}", String::from_utf8_lossy(line));
+            same_after(first, line);
+        }
+        // A field that changes at every chunk: shapes stop being kept, lines still
+        // decode as line by line.
+        let mut decoder = SseDecoder::new();
+        for created in 0..20 {
+            let line = format!(r#"data: {{"created":{created},"choices":[{{"text":"x"}}]}}"#);
+            assert_eq!(
+                view(&decoder.decode(line.as_bytes())),
+                view(&decode_sse_line(line.as_bytes()))
+            );
+        }
+        assert_eq!(decoder.kept_in_vain, SseDecoder::GIVE_UP);
+    }
+
+    /// Bytes a mutation inserts: JSON's structure, escapes, digits, letters of the
+    /// literals and of `data`, whitespace, control and non-UTF-8 bytes.
+    const ALPHABET: &[u8] = b"{}[]\":,\\/ \t0123456789-.etrufalsndDA[]\x00\x1f\xc3\xa9\xff";
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn mutated_lines_decode_as_line_by_line_after_their_base(
+            base in proptest::sample::select(vec![
+                r#"data: {"id":"cmpl-1","object":"text_completion","created":1796436097,"model":"m","choices":[{"index":0,"text":" benchmark corpus","finish_reason":null}]}"#,
+                r#"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"Hé😀","reasoning_content":"r"},"finish_reason":null}]}"#,
+                r#"data: {"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4,"total_tokens":13},"timings":{"prompt_n":9,"prompt_ms":12.5}}"#,
+                r#"data:{"choices":[{"text":"a","finish_reason":"length","logprobs":{"tokens":["a"]}}],"error":null}"#,
+            ]),
+            edits in proptest::collection::vec(
+                (0..4u8, proptest::prelude::any::<usize>(), proptest::sample::select(ALPHABET)),
+                1..4,
+            ),
+        ) {
+            let mut line = base.as_bytes().to_vec();
+            for (kind, at, byte) in edits {
+                let i = at % (line.len() + 1);
+                match kind {
+                    0 if i < line.len() => { line.remove(i); }
+                    1 => line.insert(i, byte),
+                    2 if i < line.len() => line[i] = byte,
+                    3 => line.truncate(i),
+                    _ => {}
+                }
+            }
+            same_after(base.as_bytes(), &line);
+            same_after(&line, &line);
+        }
     }
 
     #[test]

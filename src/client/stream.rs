@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::call::{CallCost, CallError, CallRecord, Endpoint, ErrorKind, Protocol, ServerFields};
 use super::ndjson::{DecodeError, LineSplitter, StreamDecoder, WireChunk};
-use super::sse::{decode_sse_line, SseLine};
+use super::sse::{SseDecoder, SseLine};
 use super::{wire, CallRequest, LlmClient, Transport};
 use crate::client::options::GenOptions;
 
@@ -440,7 +440,7 @@ impl LlmClient {
             Protocol::OpenAi => on_sse_line,
         };
         let mut splitter = LineSplitter::new(self.max_line_bytes());
-        let mut decoder = StreamDecoder::new();
+        let mut decoder = Decoders::default();
         let mut decode = Duration::ZERO;
         // When the decoding of the last piece ended: pieces of one read share its
         // instant, and the read's decoding time is counted once.
@@ -770,16 +770,26 @@ fn bad_line(what: &str, n: u64, line: &[u8], e: DecodeError) -> Stop {
     })
 }
 
+/// The line decoders of one stream (the protocol's is used, the other stays idle).
+#[derive(Default)]
+struct Decoders {
+    ndjson: StreamDecoder,
+    sse: SseDecoder,
+}
+
 /// Handles one complete SSE line of an OpenAI-compatible stream received at offset
 /// `at`. `Err` ends the stream (`data: [DONE]`, an error, a bad line).
 fn on_sse_line(
     line: &[u8],
     at: u64,
     rec: &mut CallRecord,
-    _: &mut StreamDecoder,
+    decoders: &mut Decoders,
 ) -> Result<(), Stop> {
     rec.lines += 1;
-    let decoded = decode_sse_line(line).map_err(|e| bad_line("SSE line", rec.lines, line, e))?;
+    let decoded = decoders
+        .sse
+        .decode(line)
+        .map_err(|e| bad_line("SSE line", rec.lines, line, e))?;
     let chunk = match decoded {
         SseLine::Chunk(chunk) => chunk,
         SseLine::Other => return Ok(()),
@@ -814,17 +824,18 @@ fn on_sse_line(
     Ok(())
 }
 
-/// Handles one complete line received at offset `at`, decoded by the stream's
-/// `decoder`. `Err` ends the stream.
+/// Handles one complete NDJSON line received at offset `at`, decoded by the
+/// stream's decoder. `Err` ends the stream.
 fn on_line(
     line: &[u8],
     at: u64,
     rec: &mut CallRecord,
-    decoder: &mut StreamDecoder,
+    decoders: &mut Decoders,
 ) -> Result<(), Stop> {
     rec.lines += 1;
     let mut chunk = WireChunk::default();
-    decoder
+    decoders
+        .ndjson
         .decode_into(line, &mut chunk)
         .map_err(|e| bad_line("line", rec.lines, line, e))?;
     if let Some(message) = &chunk.error {
@@ -883,7 +894,7 @@ mod planted {
 fn end_of_stream(
     url: &str,
     splitter: &mut LineSplitter,
-    decoder: &mut StreamDecoder,
+    decoder: &mut Decoders,
     rec: &mut CallRecord,
     t0: Instant,
     protocol: Protocol,
