@@ -343,6 +343,25 @@ pub(crate) fn string_spans(b: &[u8]) -> Option<([(usize, usize); SKELETON_MAX_ST
     Some((sink.spans, sink.n))
 }
 
+/// The index in `spans` of the string value that `text` is, when `text` is borrowed
+/// from `doc` (as [`Sink::str`] lends it) and its span is one of `spans`: which open
+/// place of a [`Skeleton`] a decoder's text field came from.
+// The `Cow` itself is the question (an owned text came from no span), not its `str`.
+#[allow(clippy::ptr_arg)]
+pub(crate) fn span_of(
+    doc: &[u8],
+    spans: &[(usize, usize)],
+    text: &std::borrow::Cow<'_, str>,
+) -> Option<usize> {
+    let std::borrow::Cow::Borrowed(text) = text else {
+        return None;
+    };
+    let start = (text.as_ptr() as usize).checked_sub(doc.as_ptr() as usize)?;
+    spans
+        .iter()
+        .position(|&span| span == (start, start + text.len()))
+}
+
 /// `a == b`, for two slices of the same length, without a `memcmp` call for the
 /// short ones (up to 16 bytes: two overlapping word loads a side).
 #[inline(always)]

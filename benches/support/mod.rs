@@ -94,20 +94,21 @@ pub fn fixture_path() -> PathBuf {
 /// The body the instant stub sends for a streamed `/api/generate` call with
 /// `chunks` content chunks (the stub's own body builder, via its responder).
 pub fn stub_stream(chunks: usize) -> Vec<u8> {
-    let responder = OllamaResponder::new(StubProfile::default().with_chunks(chunks))
-        .expect("the instant profile is valid");
-    let body = format!(r#"{{"model":"{DEFAULT_MODEL}","prompt":"fixture","stream":true}}"#);
-    let reply = responder.handle("POST", "/api/generate", body.as_bytes());
-    assert_eq!(reply.status, 200, "the stub refused the fixture request");
-    reply.body
+    stub_body("/api/generate", chunks)
 }
 
 /// The instant stub's `/v1/completions` SSE stream of `chunks` content chunks.
 pub fn stub_sse_stream(chunks: usize) -> Vec<u8> {
+    stub_body("/v1/completions", chunks)
+}
+
+/// The instant stub's streamed answer on `path` (a generate or completions route) of
+/// `chunks` content chunks.
+fn stub_body(path: &str, chunks: usize) -> Vec<u8> {
     let responder = OllamaResponder::new(StubProfile::default().with_chunks(chunks))
         .expect("the instant profile is valid");
     let body = format!(r#"{{"model":"{DEFAULT_MODEL}","prompt":"fixture","stream":true}}"#);
-    let reply = responder.handle("POST", "/v1/completions", body.as_bytes());
+    let reply = responder.handle("POST", path, body.as_bytes());
     assert_eq!(reply.status, 200, "the stub refused the fixture request");
     reply.body
 }

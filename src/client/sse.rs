@@ -284,15 +284,9 @@ impl SseShape {
                     (&choice.finish_reason, SseTarget::FinishReason),
                 ];
                 for (field, target) in fields {
-                    let Some(text) = field else { continue };
-                    let Cow::Borrowed(text) = text else {
-                        return None;
-                    };
-                    let start = (text.as_ptr() as usize).checked_sub(payload.as_ptr() as usize)?;
-                    let i = spans
-                        .iter()
-                        .position(|&span| span == (start, start + text.len()))?;
-                    targets[i] = target;
+                    if let Some(text) = field {
+                        targets[plain_json::span_of(payload, spans, text)?] = target;
+                    }
                 }
                 Some(Some(delta.is_some()))
             }

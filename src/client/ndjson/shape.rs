@@ -122,15 +122,9 @@ impl Shape {
             (message.map_or(&None, |m| &m.thinking), Target::Thinking),
         ];
         for (field, target) in fields {
-            let Some(text) = field else { continue };
-            let Cow::Borrowed(text) = text else {
-                return None;
-            };
-            let start = (text.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
-            let i = spans
-                .iter()
-                .position(|&span| span == (start, start + text.len()))?;
-            targets[i] = target;
+            if let Some(text) = field {
+                targets[plain_json::span_of(line, spans, text)?] = target;
+            }
         }
         Some(Shape {
             skeleton,
