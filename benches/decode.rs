@@ -27,32 +27,43 @@ mod support;
 
 const CHUNKS: u64 = 1000;
 
-/// Splits and decodes the whole body (with one [`StreamDecoder`], or each line alone
-/// when `line_by_line`); returns (content chunks, lines).
-fn split_decode(body: &[u8], reads: &[(usize, usize)], line_by_line: bool) -> (u64, u64) {
+/// Splits `body` in the reads `reads` and hands each line to `decode`, which says
+/// whether the line carried content; returns (content chunks, lines).
+fn split_each(
+    body: &[u8],
+    reads: &[(usize, usize)],
+    mut decode: impl FnMut(&[u8]) -> Result<bool, DecodeError>,
+) -> (u64, u64) {
     let mut splitter = LineSplitter::default();
-    let mut decoder = StreamDecoder::new();
     let (mut content, mut lines) = (0u64, 0u64);
     for &(a, b) in reads {
         splitter
             .push::<DecodeError>(&body[a..b], |line| {
-                let mut chunk = WireChunk::default();
-                if line_by_line {
-                    decode_chunk_into(line, &mut chunk)?;
-                } else {
-                    decoder.decode_into(line, &mut chunk)?;
-                }
                 lines += 1;
-                if !chunk.content().is_empty() {
-                    content += 1;
-                }
-                black_box(&chunk);
+                content += u64::from(decode(line)?);
                 Ok(())
             })
             .expect("no line is too long")
             .expect("every line decodes");
     }
     (content, lines)
+}
+
+/// Splits and decodes the whole body (with one [`StreamDecoder`], or each line alone
+/// when `line_by_line`); returns (content chunks, lines).
+fn split_decode(body: &[u8], reads: &[(usize, usize)], line_by_line: bool) -> (u64, u64) {
+    let mut decoder = StreamDecoder::new();
+    split_each(body, reads, |line| {
+        let mut chunk = WireChunk::default();
+        if line_by_line {
+            decode_chunk_into(line, &mut chunk)?;
+        } else {
+            decoder.decode_into(line, &mut chunk)?;
+        }
+        let content = !chunk.content().is_empty();
+        black_box(&chunk);
+        Ok(content)
+    })
 }
 
 /// As the client does per line: decode, then keep the text and a receive offset.
@@ -83,30 +94,20 @@ fn split_decode_accumulate(body: &[u8], reads: &[(usize, usize)]) -> (String, Ve
 /// Splits and decodes an SSE body (with one [`SseDecoder`], or each line alone when
 /// `line_by_line`); returns (content chunks, lines).
 fn split_decode_sse(body: &[u8], reads: &[(usize, usize)], line_by_line: bool) -> (u64, u64) {
-    let mut splitter = LineSplitter::default();
     let mut decoder = SseDecoder::new();
-    let (mut content, mut lines) = (0u64, 0u64);
-    for &(a, b) in reads {
-        splitter
-            .push::<DecodeError>(&body[a..b], |line| {
-                lines += 1;
-                let decoded = if line_by_line {
-                    decode_sse_line(line)?
-                } else {
-                    decoder.decode(line)?
-                };
-                if let SseLine::Chunk(chunk) = decoded {
-                    if !chunk.content().is_empty() {
-                        content += 1;
-                    }
-                    black_box(&chunk);
-                }
-                Ok(())
-            })
-            .expect("no line is too long")
-            .expect("every line decodes");
-    }
-    (content, lines)
+    split_each(body, reads, |line| {
+        let decoded = if line_by_line {
+            decode_sse_line(line)?
+        } else {
+            decoder.decode(line)?
+        };
+        let SseLine::Chunk(chunk) = decoded else {
+            return Ok(false);
+        };
+        let content = !chunk.content().is_empty();
+        black_box(&chunk);
+        Ok(content)
+    })
 }
 
 /// Realistic pieces of LLM output, each of which JSON escapes: lines, quotes,

@@ -291,56 +291,143 @@ impl Skeleton {
     }
 }
 
-/// The spans (start, end) of the contents of every string value of `b`, in
-/// document order, and how many there are: `Some` when [`read_bytes`] accepts `b`,
-/// no string (value or key) has an escape and there are at most
-/// [`SKELETON_MAX_STRINGS`] string values. What [`Skeleton::new`] takes, for a
-/// caller that decodes `b` some other way.
-pub(crate) fn string_spans(b: &[u8]) -> Option<([(usize, usize); SKELETON_MAX_STRINGS], usize)> {
-    struct Spans {
-        base: usize,
-        spans: [(usize, usize); SKELETON_MAX_STRINGS],
-        n: usize,
+/// The spans (start, end) of a document's string values' contents, in document
+/// order, as [`Sink::str`] borrowed them: what [`Skeleton::new`] takes.
+#[derive(Clone, Copy)]
+pub(crate) struct StringSpans {
+    at: [(usize, usize); SKELETON_MAX_STRINGS],
+    n: usize,
+}
+
+impl StringSpans {
+    /// The spans in document order.
+    pub(crate) fn as_slice(&self) -> &[(usize, usize)] {
+        &self.at[..self.n]
     }
-    impl<'a> Sink<'a> for Spans {
-        fn null(&mut self) -> Option<()> {
-            Some(())
-        }
-        fn bool(&mut self, _: bool) -> Option<()> {
-            Some(())
-        }
-        fn num(&mut self, _: f64, _: bool) -> Option<()> {
-            Some(())
-        }
-        fn str(&mut self, value: &'a str) -> Option<()> {
-            let start = (value.as_ptr() as usize).checked_sub(self.base)?;
-            *self.spans.get_mut(self.n)? = (start, start + value.len());
-            self.n += 1;
-            Some(())
-        }
-        fn str_owned(&mut self, _: String) -> Option<()> {
-            None
-        }
-        fn key(&mut self, _: &'a str) -> Option<()> {
-            Some(())
-        }
-        fn key_owned(&mut self, _: String) -> Option<()> {
-            None
-        }
-        fn open(&mut self, _: bool) -> Option<usize> {
-            Some(0)
-        }
-        fn close(&mut self, _: bool, _: usize) -> Option<()> {
-            Some(())
+}
+
+/// A [`Sink`] that hands every value to `inner` and notes where each string value
+/// lies in the document. [`SpanSink::finish`] gives the spans when every string
+/// (value and key) was borrowed and there were at most [`SKELETON_MAX_STRINGS`]
+/// values; the read itself is `inner`'s to accept or stop.
+pub(crate) struct SpanSink<S> {
+    inner: S,
+    /// Address of the document's first byte.
+    base: usize,
+    spans: StringSpans,
+    /// Every string borrowed and within the limit so far.
+    plain: bool,
+}
+
+impl<S> SpanSink<S> {
+    /// A sink for the document `doc`, read with [`read_bytes`].
+    pub(crate) fn new(inner: S, doc: &[u8]) -> Self {
+        SpanSink {
+            inner,
+            base: doc.as_ptr() as usize,
+            spans: StringSpans {
+                at: [(0, 0); SKELETON_MAX_STRINGS],
+                n: 0,
+            },
+            plain: true,
         }
     }
-    let mut sink = Spans {
-        base: b.as_ptr() as usize,
-        spans: [(0, 0); SKELETON_MAX_STRINGS],
-        n: 0,
-    };
+
+    /// The string values' spans, if every string was borrowed and they fit.
+    pub(crate) fn finish(self) -> Option<StringSpans> {
+        self.plain.then_some(self.spans)
+    }
+}
+
+impl<'a, S: Sink<'a>> Sink<'a> for SpanSink<S> {
+    fn null(&mut self) -> Option<()> {
+        self.inner.null()
+    }
+
+    fn bool(&mut self, value: bool) -> Option<()> {
+        self.inner.bool(value)
+    }
+
+    fn num(&mut self, value: f64, integer: bool) -> Option<()> {
+        self.inner.num(value, integer)
+    }
+
+    fn str(&mut self, value: &'a str) -> Option<()> {
+        // The reader borrows every such value from the document.
+        let start = (value.as_ptr() as usize).checked_sub(self.base);
+        match (self.spans.at.get_mut(self.spans.n), start) {
+            (Some(span), Some(start)) => {
+                *span = (start, start + value.len());
+                self.spans.n += 1;
+            }
+            _ => self.plain = false,
+        }
+        self.inner.str(value)
+    }
+
+    fn str_owned(&mut self, value: String) -> Option<()> {
+        self.plain = false;
+        self.inner.str_owned(value)
+    }
+
+    fn key(&mut self, key: &'a str) -> Option<()> {
+        self.inner.key(key)
+    }
+
+    fn key_owned(&mut self, key: String) -> Option<()> {
+        self.plain = false;
+        self.inner.key_owned(key)
+    }
+
+    fn open(&mut self, object: bool) -> Option<usize> {
+        self.inner.open(object)
+    }
+
+    fn close(&mut self, object: bool, mark: usize) -> Option<()> {
+        self.inner.close(object, mark)
+    }
+}
+
+/// A [`Sink`] that accepts every value and keeps none.
+struct Accept;
+
+impl<'a> Sink<'a> for Accept {
+    fn null(&mut self) -> Option<()> {
+        Some(())
+    }
+    fn bool(&mut self, _: bool) -> Option<()> {
+        Some(())
+    }
+    fn num(&mut self, _: f64, _: bool) -> Option<()> {
+        Some(())
+    }
+    fn str(&mut self, _: &'a str) -> Option<()> {
+        Some(())
+    }
+    fn str_owned(&mut self, _: String) -> Option<()> {
+        Some(())
+    }
+    fn key(&mut self, _: &'a str) -> Option<()> {
+        Some(())
+    }
+    fn key_owned(&mut self, _: String) -> Option<()> {
+        Some(())
+    }
+    fn open(&mut self, _: bool) -> Option<usize> {
+        Some(0)
+    }
+    fn close(&mut self, _: bool, _: usize) -> Option<()> {
+        Some(())
+    }
+}
+
+/// The spans of `b`'s string values: `Some` when [`read_bytes`] accepts `b`, no
+/// string (value or key) has an escape and there are at most
+/// [`SKELETON_MAX_STRINGS`] values. For a caller that decodes `b` some other way.
+pub(crate) fn string_spans(b: &[u8]) -> Option<StringSpans> {
+    let mut sink = SpanSink::new(Accept, b);
     read_bytes(b, &mut sink)?;
-    Some((sink.spans, sink.n))
+    sink.finish()
 }
 
 /// The index in `spans` of the string value that `text` is, when `text` is borrowed

@@ -265,8 +265,8 @@ impl SseShape {
             return None;
         }
         let payload = &line[prefix_len..];
-        let (spans, n) = plain_json::string_spans(payload)?;
-        let spans = &spans[..n];
+        let spans = plain_json::string_spans(payload)?;
+        let spans = spans.as_slice();
         let skeleton = Skeleton::new(payload, spans)?;
         let mut targets = [SseTarget::Nowhere; SKELETON_MAX_STRINGS];
         let choices = match chunk.choices.as_deref() {

@@ -440,7 +440,7 @@ impl LlmClient {
             Protocol::OpenAi => on_sse_line,
         };
         let mut splitter = LineSplitter::new(self.max_line_bytes());
-        let mut decoder = Decoders::default();
+        let mut decoders = Decoders::default();
         let mut decode = Duration::ZERO;
         // When the decoding of the last piece ended: pieces of one read share its
         // instant, and the read's decoding time is counted once.
@@ -450,7 +450,7 @@ impl LlmClient {
             let (next, read_at) = match tokio::time::timeout(limit, response.next()).await {
                 Err(_) => break Stop::Failed(timeout_error(url, "the next chunk", limit)),
                 Ok(Ok(None)) => {
-                    break end_of_stream(url, &mut splitter, &mut decoder, &mut rec, t0, protocol)
+                    break end_of_stream(url, &mut splitter, &mut decoders, &mut rec, t0, protocol)
                 }
                 Ok(Err(e)) => {
                     let kind = if e.closed_early {
@@ -470,7 +470,7 @@ impl LlmClient {
             };
             let at = ns(read_at.saturating_duration_since(t0));
             *rec.bytes.get_or_insert(0) += next.len() as u64;
-            let pushed = splitter.push(next, |line| on_line(line, at, &mut rec, &mut decoder));
+            let pushed = splitter.push(next, |line| on_line(line, at, &mut rec, &mut decoders));
             let now = Instant::now();
             decode += now.saturating_duration_since(read_at.max(decoded_until));
             decoded_until = now;
@@ -894,7 +894,7 @@ mod planted {
 fn end_of_stream(
     url: &str,
     splitter: &mut LineSplitter,
-    decoder: &mut Decoders,
+    decoders: &mut Decoders,
     rec: &mut CallRecord,
     t0: Instant,
     protocol: Protocol,
@@ -904,8 +904,8 @@ fn end_of_stream(
     if !rest.iter().all(u8::is_ascii_whitespace) {
         let at = ns(t0.elapsed());
         let handled = match protocol {
-            Protocol::Ollama => on_line(rest, at, rec, decoder),
-            Protocol::OpenAi => on_sse_line(rest, at, rec, decoder),
+            Protocol::Ollama => on_line(rest, at, rec, decoders),
+            Protocol::OpenAi => on_sse_line(rest, at, rec, decoders),
         };
         if let Err(stop) = handled {
             return stop;

@@ -15,11 +15,11 @@ use super::{load, FileKind, IngestOptions, ParseOutcome};
 /// the helper.
 pub(super) struct Batch {
     /// (index into the corpus's files, full path) of each file to read.
-    pub jobs: Vec<(usize, PathBuf)>,
+    jobs: Vec<(usize, PathBuf)>,
     /// The kind of each job's file.
-    pub kinds: Vec<FileKind>,
+    kinds: Vec<FileKind>,
     /// The ingest's options (the size cap).
-    pub opts: IngestOptions,
+    opts: IngestOptions,
     next: AtomicUsize,
 }
 
@@ -43,15 +43,16 @@ impl Batch {
         }
     }
 
-    /// Loads files until none is left untaken; `buf` is the thread's read buffer.
-    pub(super) fn work(&self, buf: &mut Vec<u8>) -> Loaded {
+    /// Loads files until none is left untaken, with one read buffer for all of them.
+    pub(super) fn work(&self) -> Loaded {
         let mut done = Vec::new();
+        let mut buf = Vec::new();
         loop {
             let j = self.next.fetch_add(1, Ordering::Relaxed);
             let Some((i, path)) = self.jobs.get(j) else {
                 return done;
             };
-            done.push((*i, load(path, self.kinds[j], &self.opts, buf)));
+            done.push((*i, load(path, self.kinds[j], &self.opts, &mut buf)));
         }
     }
 }
@@ -83,7 +84,7 @@ pub(super) fn load_on_two(batch: Arc<Batch>) -> (Loaded, Loaded) {
         *held = None;
         return on_own_thread(&batch);
     }
-    let mine = batch.work(&mut Vec::new());
+    let mine = batch.work();
     match answer.recv() {
         Ok(Ok(theirs)) => (mine, theirs),
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
@@ -123,10 +124,9 @@ fn start() -> Option<Helper> {
 /// The helper's loop: one batch at a time, until the process ends.
 fn serve(from: Receiver<(Arc<Batch>, SyncSender<Answer>)>) {
     while let Ok((batch, reply)) = from.recv() {
-        // A read buffer per batch, as the calling thread has: nothing is held while
-        // the helper waits.
-        let work = || batch.work(&mut Vec::new());
-        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        // `work`'s read buffer lives for the batch only: nothing is held while the
+        // helper waits.
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| batch.work()));
         drop(batch);
         let _ = reply.send(answer);
     }
@@ -138,8 +138,8 @@ fn on_own_thread(batch: &Batch) -> (Loaded, Loaded) {
     std::thread::scope(|s| {
         let helper = std::thread::Builder::new()
             .name("ingest".into())
-            .spawn_scoped(s, || batch.work(&mut Vec::new()));
-        let mine = batch.work(&mut Vec::new());
+            .spawn_scoped(s, || batch.work());
+        let mine = batch.work();
         let theirs = match helper {
             Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
             // No thread to be had: the counter leaves nothing undone by this one.

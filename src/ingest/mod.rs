@@ -392,16 +392,14 @@ fn load_all(files: &mut [FileEntry], jobs: Vec<(usize, PathBuf)>, opts: &IngestO
         f.bytes = bytes;
         f.outcome = outcome;
     };
-    if jobs.len() < PARALLEL_MIN_FILES || crate::provenance::cores() < 2 {
-        let mut buf = Vec::new();
-        for (i, path) in &jobs {
-            store(files, *i, load(path, files[*i].kind, opts, &mut buf));
-        }
-        return;
-    }
+    let alone = jobs.len() < PARALLEL_MIN_FILES || crate::provenance::cores() < 2;
     let kinds: Vec<FileKind> = jobs.iter().map(|(i, _)| files[*i].kind).collect();
-    let batch = std::sync::Arc::new(helper::Batch::new(jobs, kinds, opts.clone()));
-    let (mine, theirs) = helper::load_on_two(batch);
+    let batch = helper::Batch::new(jobs, kinds, opts.clone());
+    let (mine, theirs) = if alone {
+        (batch.work(), Vec::new())
+    } else {
+        helper::load_on_two(std::sync::Arc::new(batch))
+    };
     for (i, loaded) in mine.into_iter().chain(theirs) {
         store(files, i, loaded);
     }

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 
 use super::{decode_chunk_serde, ChunkSink, DecodeError, WireChunk, WireMessage};
-use crate::plain_json::{self, Sink, Skeleton, SKELETON_MAX_STRINGS};
+use crate::plain_json::{self, Skeleton, SpanSink, SKELETON_MAX_STRINGS};
 
 /// Decodes the lines of one stream, in order.
 ///
@@ -65,15 +65,14 @@ impl StreamDecoder {
         out: &mut WireChunk<'a>,
     ) -> Result<(), DecodeError> {
         *out = WireChunk::default();
-        let mut sink = Spans::new(ChunkSink::new(out), line);
+        let mut sink = SpanSink::new(ChunkSink::new(out), line);
         if plain_json::read_bytes(line, &mut sink).is_none() {
             *out = decode_chunk_serde(line)?;
             return Ok(());
         }
-        let (spans, n) = (sink.spans, sink.plain.then_some(sink.n));
         // A final object ends the stream: no line repeats it.
-        if let Some(n) = n.filter(|_| !out.done) {
-            if let Some(shape) = Shape::new(line, &spans[..n], out) {
+        if let Some(spans) = sink.finish().filter(|_| !out.done) {
+            if let Some(shape) = Shape::new(line, spans.as_slice(), out) {
                 self.shape = Some(shape);
             }
         }
@@ -171,76 +170,5 @@ impl Shape {
             }
         }
         Some(())
-    }
-}
-
-/// A [`ChunkSink`] that also notes where each string value it was given lies in
-/// the line (`plain` stays true while every one was borrowed and they fit).
-struct Spans<'c, 'a> {
-    inner: ChunkSink<'c, 'a>,
-    line: usize,
-    spans: [(usize, usize); SKELETON_MAX_STRINGS],
-    n: usize,
-    plain: bool,
-}
-
-impl<'c, 'a> Spans<'c, 'a> {
-    fn new(inner: ChunkSink<'c, 'a>, line: &'a [u8]) -> Self {
-        Spans {
-            inner,
-            line: line.as_ptr() as usize,
-            spans: [(0, 0); SKELETON_MAX_STRINGS],
-            n: 0,
-            plain: true,
-        }
-    }
-}
-
-impl<'a> Sink<'a> for Spans<'_, 'a> {
-    fn null(&mut self) -> Option<()> {
-        self.inner.null()
-    }
-
-    fn bool(&mut self, value: bool) -> Option<()> {
-        self.inner.bool(value)
-    }
-
-    fn num(&mut self, value: f64, integer: bool) -> Option<()> {
-        self.inner.num(value, integer)
-    }
-
-    fn str(&mut self, value: &'a str) -> Option<()> {
-        // The plain reader borrows every such value from the line.
-        let start = (value.as_ptr() as usize).checked_sub(self.line);
-        match (self.spans.get_mut(self.n), start) {
-            (Some(span), Some(start)) => {
-                *span = (start, start + value.len());
-                self.n += 1;
-            }
-            _ => self.plain = false,
-        }
-        self.inner.str(value)
-    }
-
-    fn str_owned(&mut self, value: String) -> Option<()> {
-        self.plain = false;
-        self.inner.str_owned(value)
-    }
-
-    fn key(&mut self, key: &'a str) -> Option<()> {
-        self.inner.key(key)
-    }
-
-    fn key_owned(&mut self, key: String) -> Option<()> {
-        self.plain = false;
-        self.inner.key_owned(key)
-    }
-
-    fn open(&mut self, object: bool) -> Option<usize> {
-        self.inner.open(object)
-    }
-
-    fn close(&mut self, object: bool, mark: usize) -> Option<()> {
-        self.inner.close(object, mark)
     }
 }
