@@ -17,11 +17,14 @@ use agentbench::load::Warmup;
 use agentbench::stub::{default_addr, kind_for, serve, StubProfile, DEFAULT_MODEL};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+mod support;
+
 const PROFILE: &str = "fast";
 const REQUESTS: u64 = 2_000;
 const WORKERS: u32 = 32;
 
 fn bench_load(c: &mut Criterion) {
+    support::hold_cpus_awake();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -19,7 +19,9 @@
 # Usage: scripts/wrk_gap.sh [ROUNDS] [SECONDS]        defaults 3 3
 #   PROFILES="fast instant" (stub profiles; the response has 64 chunks: fast:chunks=64,
 #   instant's fixed text of about 65 lines), BIN=path/to/agentbench (default
-#   target/release/agentbench), PLACEMENTS="spread one-cpu".
+#   target/release/agentbench), PLACEMENTS="spread one-cpu", AWAKE=1 (the stub holds the
+#   CPUs awake while it runs, `stub --keep-cpus-awake`: idle CPUs poll instead of
+#   halting, for wrk and agentbench alike; needs write access to /dev/cpu_dma_latency).
 # Prints one line per run and a table of medians over the rounds.
 set -euo pipefail
 export LC_ALL=C
@@ -61,7 +63,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # start_stub PROFILE PIN: starts the stub, sets stub_pid and url.
 start_stub() {
   : >"$tmp/addr"
-  $2 "$bin" stub --port 0 --profile "$1" >"$tmp/addr" 2>"$tmp/stub.log" &
+  $2 "$bin" stub --port 0 --profile "$1" ${AWAKE:+--keep-cpus-awake} >"$tmp/addr" 2>"$tmp/stub.log" &
   stub_pid=$!
   for _ in $(seq 200); do [ -s "$tmp/addr" ] && break; sleep 0.02; done
   [ -s "$tmp/addr" ] || { echo "the stub ($1) did not start:" >&2; cat "$tmp/stub.log" >&2; exit 1; }

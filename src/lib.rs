@@ -11,6 +11,7 @@ pub mod clock;
 pub mod commits;
 pub mod compare;
 pub mod corpus;
+pub mod cpu_idle;
 pub mod history;
 pub mod icount;
 pub mod ingest;

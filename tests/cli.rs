@@ -81,6 +81,65 @@ fn run_on_the_instant_stub_writes_records_summary_and_report() {
     );
 }
 
+/// `--keep-cpus-awake` either holds the CPUs awake for the run, and the record says
+/// so, or (no write access to the PM QoS device) fails before measuring anything,
+/// naming the device and the fix. Which one depends on the machine; each is checked.
+#[test]
+fn keep_cpus_awake_is_recorded_or_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let out = agentbench()
+        .args([
+            "run",
+            "--stub",
+            "instant",
+            "--runs",
+            "1",
+            "--keep-cpus-awake",
+            "--out",
+        ])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let writable = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/cpu_dma_latency")
+        .is_ok();
+    if !writable {
+        assert_exit(&out, 2);
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("/dev/cpu_dma_latency") && err.contains("--keep-cpus-awake"),
+            "{err}"
+        );
+        assert!(!out_dir.exists(), "nothing measured, nothing written");
+        return;
+    }
+    assert_exit(&out, 0);
+    assert!(text(&out.stderr).contains("holding the CPUs awake"));
+    let records = std::fs::read_to_string(out_dir.join("records.jsonl")).unwrap();
+    let header: serde_json::Value = serde_json::from_str(records.lines().next().unwrap()).unwrap();
+    let idle = &header["host"]["cpu_idle"];
+    assert_eq!(idle["held_awake"], true, "{idle}");
+    // Read while the request was held: the machine-wide limit was 0 µs (when the
+    // device is readable, as it is where it is writable).
+    assert_eq!(idle["latency_limit_us"], 0, "{idle}");
+    let html = std::fs::read_to_string(out_dir.join("index.html")).unwrap();
+    assert!(html.contains("CPUs held awake"));
+
+    // Without the flag the record says the CPUs were not held.
+    let plain = dir.path().join("plain");
+    let out = agentbench()
+        .args(["run", "--stub", "instant", "--runs", "1", "--out"])
+        .arg(&plain)
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let records = std::fs::read_to_string(plain.join("records.jsonl")).unwrap();
+    let header: serde_json::Value = serde_json::from_str(records.lines().next().unwrap()).unwrap();
+    assert_eq!(header["host"]["cpu_idle"]["held_awake"], false);
+}
+
 #[test]
 fn an_unreachable_server_is_named_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();

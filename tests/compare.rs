@@ -262,6 +262,41 @@ fn different_provenance_is_refused_unless_forced() {
 }
 
 #[test]
+fn runs_with_and_without_the_cpus_held_awake_are_refused_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = header("http://127.0.0.1:1");
+    h.host.cpu_idle = None; // a record from before the idle state was recorded
+    let mut held = h.clone();
+    held.host.cpu_idle = Some(agentbench::cpu_idle::CpuIdle {
+        driver: Some("haltpoll".into()),
+        governor: Some("haltpoll".into()),
+        latency_limit_us: Some(0),
+        held_awake: true,
+    });
+    let mut as_is = held.clone();
+    as_is.host.cpu_idle.as_mut().unwrap().held_awake = false;
+    as_is.host.cpu_idle.as_mut().unwrap().latency_limit_us = None;
+    let old = write_records(dir.path(), "old", &h, &runs(5, 200.0, 1.0));
+    let held = write_records(dir.path(), "held", &held, &runs(5, 200.0, 1.0));
+    let as_is = write_records(dir.path(), "as-is", &as_is, &runs(5, 200.0, 1.0));
+
+    let out = compare(&[old.as_os_str(), held.as_os_str()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CPUs held awake"), "{err}");
+    let out = compare(&[as_is.as_os_str(), held.as_os_str(), "--force".as_ref()]);
+    assert_eq!(out.status.code(), Some(0));
+    // Not held, recorded or not, is the same condition.
+    let out = compare(&[old.as_os_str(), as_is.as_os_str()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn one_run_per_side_gives_no_verdict() {
     let dir = tempfile::tempdir().unwrap();
     let h = header("http://127.0.0.1:1");

@@ -5,7 +5,8 @@
 //! - [`Recorder`]: feeds every measured call into the same HDR histograms
 //!   (`agentbench::metrics::hdr::HistogramSet`) as `agentbench run`'s reports, keeps a
 //!   bounded tail of raw records, and writes them (records.jsonl + HTML/Markdown/CSV
-//!   report + `.hdr`/`.hgrm`) under `reports/bench/<bench>/`.
+//!   report + `.hdr`/`.hgrm`) under `reports/bench/<bench>/`;
+//! - the CPUs held awake for the whole bench process ([`hold_cpus_awake`]).
 
 #![allow(dead_code)] // every bench uses a different part of this module
 
@@ -57,10 +58,36 @@ pub fn test_mode() -> bool {
 /// Criterion settings for the fast benches: 1 s warm-up, 4 s measurement; charts
 /// drawn with plotters (SVG; gnuplot is not installed here).
 pub fn config() -> Criterion {
+    hold_cpus_awake();
     Criterion::default()
         .plotting_backend(PlottingBackend::Plotters)
         .warm_up_time(WARM_UP)
         .measurement_time(MEASUREMENT)
+}
+
+/// Holds the CPUs awake (`agentbench::cpu_idle::AwakeCpus`) from the first call
+/// until the bench process exits, and says so once, on stderr: the benches measure
+/// the harness's own cost, and a halted CPU's wake-up (about 25 µs twice per call to
+/// a stub on the other CPU, on the project's VM) is the machine's. Where the device
+/// is not writable it says why and measures the machine as it is;
+/// `AGENTBENCH_CPU_IDLE=as-is` measures it as it is on purpose. Either way the
+/// records' host says which (`cpu_idle.held_awake`).
+pub fn hold_cpus_awake() {
+    use agentbench::cpu_idle::{AwakeCpus, CpuIdle};
+    use std::sync::OnceLock;
+    static HOLD: OnceLock<Option<AwakeCpus>> = OnceLock::new();
+    HOLD.get_or_init(|| {
+        let hold = if std::env::var("AGENTBENCH_CPU_IDLE").is_ok_and(|v| v == "as-is") {
+            eprintln!("CPU idle: as the machine has them (AGENTBENCH_CPU_IDLE=as-is)");
+            None
+        } else {
+            AwakeCpus::hold()
+                .map_err(|e| eprintln!("CPU idle: as the machine has them ({e})"))
+                .ok()
+        };
+        eprintln!("CPU idle: {}", CpuIdle::current().describe());
+        hold
+    });
 }
 
 /// The tokio runtime the client is measured in: one thread, as `agentbench run`

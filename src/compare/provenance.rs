@@ -23,8 +23,10 @@ fn show<T: std::fmt::Debug>(v: &T) -> String {
 
 /// The differences that make a comparison meaningless: model, model digest, server
 /// version, options, endpoint, stub profile, harness version and build profile,
-/// prompt templates, and the
-/// set of prompt hashes actually sent (different prompts are different work).
+/// whether the CPUs were held awake (it halves a fast stub's latency on a VM), prompt
+/// templates, and the set of prompt hashes actually sent (different prompts are
+/// different work). A record from before the idle state was recorded counts as not
+/// held: nothing could hold them then.
 /// The git commit is deliberately not compared: comparing commits is the point.
 pub fn provenance_mismatches(base: &RecordFile, cand: &RecordFile) -> Vec<ProvenanceMismatch> {
     let (b, c) = (&base.header, &cand.header);
@@ -75,6 +77,8 @@ pub fn provenance_mismatches(base: &RecordFile, cand: &RecordFile) -> Vec<Proven
         show(&c.backend.endpoint),
     );
     check("stub profile", show(&b.backend.stub), show(&c.backend.stub));
+    let held = |h: &crate::record::Header| h.host.cpu_idle.as_ref().is_some_and(|c| c.held_awake);
+    check("CPUs held awake", held(b).to_string(), held(c).to_string());
     check(
         "prompt hashes",
         show(&prompt_hashes(base)),

@@ -611,6 +611,7 @@ pub fn html(a: &LoadAnalysis) -> String {
                 h.host.cores
             ),
         ),
+        ("CPU idle", h.host.cpu_idle_text()),
     ]);
     page.section("figures", "Requests and goodput");
     for line in markdown(a)

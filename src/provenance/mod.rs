@@ -53,14 +53,31 @@ pub struct Host {
     /// Host name, when readable.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub hostname: Option<String>,
+    /// The CPUs' idle handling when the record was made, and whether this process
+    /// held them awake (absent in records written before it was recorded).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cpu_idle: Option<crate::cpu_idle::CpuIdle>,
 }
 
 impl Host {
     /// This machine's facts, read once per process (the first call reads them;
-    /// later calls copy them); unreadable ones are `None`, never an error.
+    /// later calls copy them), with the CPUs' idle handling as it is now
+    /// ([`crate::cpu_idle::CpuIdle::current`]); unreadable ones are `None`, never an
+    /// error.
     pub fn current() -> Self {
         static HOST: OnceLock<Host> = OnceLock::new();
-        HOST.get_or_init(Self::read).clone()
+        Self {
+            cpu_idle: Some(crate::cpu_idle::CpuIdle::current()),
+            ..HOST.get_or_init(Self::read).clone()
+        }
+    }
+
+    /// The CPUs' idle handling in words ([`crate::cpu_idle::CpuIdle::describe`]), or
+    /// "not recorded" for a record from before it was.
+    pub fn cpu_idle_text(&self) -> String {
+        self.cpu_idle
+            .as_ref()
+            .map_or_else(|| "not recorded".to_string(), |c| c.describe())
     }
 
     fn read() -> Self {
@@ -77,6 +94,7 @@ impl Host {
             cpu_model: read("/proc/cpuinfo").and_then(|s| cpu_model(&s)),
             cores: cores(),
             hostname: read("/proc/sys/kernel/hostname"),
+            cpu_idle: None,
         }
     }
 }

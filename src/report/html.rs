@@ -58,6 +58,7 @@ fn provenance_rows(h: &Header) -> Vec<(&'static str, String)> {
                 h.host.cores
             ),
         ),
+        ("CPU idle", h.host.cpu_idle_text()),
         ("backend URL", h.backend.url.clone()),
         (
             "protocol · endpoint",
