@@ -18,6 +18,8 @@
 //! error of any kind) makes [`read`] return `None`, and the caller hands the whole
 //! document to serde_json, for its value or its error message.
 
+use std::borrow::Cow;
+
 /// Deepest nesting the reader accepts (serde_json's limit is 128).
 pub(crate) const PLAIN_MAX_DEPTH: usize = 100;
 
@@ -108,6 +110,56 @@ fn string_stop<const NON_ASCII: bool>(b: &[u8], mut i: usize) -> Option<usize> {
         .iter()
         .position(|&c| c == b'"' || c == b'\\' || c < 0x20 || (NON_ASCII && c >= 0x80))?;
     Some(i + at)
+}
+
+/// The rest of the string whose contents start at `b[start]` and whose first
+/// byte that is not plain ASCII text is at `stop` (a quote, a backslash, a control
+/// character or a byte ≥ 0x80), and the index of its closing quote: the contents
+/// borrowed when they have no escapes, else unescaped as serde_json unescapes them;
+/// `None` wherever serde_json would fail (a control character, an unknown escape,
+/// a bad or short `\u` escape, a surrogate that is not half of a
+/// leading-then-trailing pair, bytes that are not UTF-8) or where the string does
+/// not end. The one reading of a string's escapes and non-ASCII text, for the
+/// reader ([`Plain::string`]) and for [`Skeleton::fit`].
+fn string_rest(b: &[u8], start: usize, mut stop: usize) -> Option<(Result<&str, String>, usize)> {
+    // The unescaped text so far, once there was an escape; `b[from..stop]` is
+    // checked text not yet in it.
+    let mut out: Option<String> = None;
+    let mut from = start;
+    loop {
+        let len = match b[stop] {
+            b'"' => {
+                let tail = checked_text(&b[from..stop]);
+                let text = match out {
+                    None => Ok(tail),
+                    Some(mut out) => {
+                        out.push_str(tail);
+                        Err(out)
+                    }
+                };
+                return Some((text, stop));
+            }
+            0x80.. => {
+                // Non-ASCII text up to the next quote, backslash or control
+                // character (all ASCII, so a character boundary): checked here,
+                // once, as `from_utf8` would check the whole line.
+                let next = string_stop::<false>(b, stop)?;
+                std::str::from_utf8(&b[stop..next]).ok()?;
+                stop = next;
+                continue;
+            }
+            b'\\' => {
+                let out = out.get_or_insert_with(|| unescape_buffer(b, start, stop));
+                out.push_str(checked_text(&b[from..stop]));
+                let (c, len) = escape(b, stop)?;
+                out.push(c);
+                len
+            }
+            _ => return None,
+        };
+        from = stop + len;
+        stop = string_stop::<true>(b, from)?;
+    }
 }
 
 /// Index of the first byte at or after `i` that is not a space (`b.len()` if none).
@@ -202,13 +254,14 @@ const SKELETON_MAX_FIXED: usize = 224;
 /// (strings without escapes) left open: the fixed text around them.
 ///
 /// Guarantee: a document that has the same fixed text, byte for byte, and in each
-/// open place a string's contents without a quote, a backslash or a control
-/// character, in UTF-8, is valid plain JSON, and [`read`] gives it exactly the
-/// events it gave the original, those contents (borrowed) as the string values in
-/// the open places. (The grammar reads the fixed text as before: each open place
-/// sits between the two quotes of a string token, and such contents keep it one
-/// string token without escapes.) [`Skeleton::fit`] checks a document against it
-/// in one pass over its bytes, without reading its grammar again.
+/// open place the contents of one string token the reader accepts (UTF-8, no
+/// control character, valid escapes; the token's closing quote starts the next
+/// fixed piece) is valid plain JSON, and [`read`] gives it exactly the events it
+/// gave the original, those strings (borrowed, or unescaped as the reader unescapes
+/// them) as the string values in the open places. (The grammar reads the fixed text
+/// as before: each open place sits between the two quotes of one string token.)
+/// [`Skeleton::fit`] checks a document against it in one pass over its bytes,
+/// without reading its grammar again.
 pub(crate) struct Skeleton {
     /// The fixed pieces, concatenated.
     fixed: [u8; SKELETON_MAX_FIXED],
@@ -264,7 +317,8 @@ impl Skeleton {
     }
 
     /// Whether `b` fits this skeleton (see the type's guarantee); if it does, the
-    /// contents of its open places, in order, are in `texts[..open]`. Inlined into
+    /// contents of its open places, in order, are in `texts[..open]`. Plain strings
+    /// only: a string with an escape is [`Skeleton::fit_unescaping`]'s. Inlined into
     /// each decoder's per-line path (an out-of-line call cost 3 % of the `decode`
     /// workload's instructions once there were two callers).
     #[inline(always)]
@@ -286,6 +340,43 @@ impl Skeleton {
                 return None;
             }
             at = end + piece.len();
+        }
+        (at == b.len()).then_some(())
+    }
+
+    /// [`Skeleton::fit`] for a document with escapes in its open places: whether
+    /// `b` fits this skeleton (see the type's guarantee); if it does, the strings
+    /// in its open places, in order, are in `texts[..open]`, borrowed, or unescaped
+    /// by [`string_rest`] as the reader unescapes them. Out of line: a caller tries
+    /// it only after [`Skeleton::fit`] failed on a document with a backslash.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn fit_unescaping<'a>(
+        &self,
+        b: &'a [u8],
+        texts: &mut [Cow<'a, str>; SKELETON_MAX_STRINGS],
+    ) -> Option<()> {
+        let first = self.piece(0);
+        if !same(b.get(..first.len())?, first) {
+            return None;
+        }
+        let mut at = first.len();
+        for (i, text) in texts.iter_mut().enumerate().take(self.open) {
+            let stop = string_stop::<true>(b, at)?;
+            let quote = if b[stop] == b'"' {
+                // `at..stop` is ASCII: the scan stops at any byte ≥ 0x80.
+                *text = Cow::Borrowed(checked_text(&b[at..stop]));
+                stop
+            } else {
+                let (rest, quote) = string_rest(b, at, stop)?;
+                *text = rest.map_or_else(Cow::Owned, Cow::Borrowed);
+                quote
+            };
+            let piece = self.piece(i + 1);
+            if !same(b.get(quote..quote + piece.len())?, piece) {
+                return None;
+            }
+            at = quote + piece.len();
         }
         (at == b.len()).then_some(())
     }
@@ -564,54 +655,14 @@ impl<'a, S: Sink<'a>> Plain<'_, 'a, S> {
         Some(Ok(checked_text(&self.b[start..end])))
     }
 
-    /// The rest of a string that stopped at `stop` (a backslash, a control
-    /// character or a byte ≥ 0x80) after ASCII text from `start`: borrowed when it
-    /// has no escapes, else unescaped as serde_json unescapes it; `None` wherever
-    /// serde_json would fail (a control character, an unknown escape, a bad or
-    /// short `\u` escape, a surrogate that is not half of a leading-then-trailing
-    /// pair, bytes that are not UTF-8) or where the string does not end.
+    /// The rest of a string that stopped at `stop`: [`string_rest`], and the reader
+    /// moved past its closing quote.
     #[cold]
     #[inline(never)]
-    fn string_rest(&mut self, start: usize, mut stop: usize) -> Option<Result<&'a str, String>> {
-        let b = self.b;
-        // The unescaped text so far, once there was an escape; `b[from..stop]` is
-        // checked text not yet in it.
-        let mut out: Option<String> = None;
-        let mut from = start;
-        loop {
-            let len = match b[stop] {
-                b'"' => {
-                    self.at = stop + 1;
-                    let tail = checked_text(&b[from..stop]);
-                    return Some(match out {
-                        None => Ok(tail),
-                        Some(mut out) => {
-                            out.push_str(tail);
-                            Err(out)
-                        }
-                    });
-                }
-                0x80.. => {
-                    // Non-ASCII text up to the next quote, backslash or control
-                    // character (all ASCII, so a character boundary): checked here,
-                    // once, as `from_utf8` would check the whole line.
-                    let next = string_stop::<false>(b, stop)?;
-                    std::str::from_utf8(&b[stop..next]).ok()?;
-                    stop = next;
-                    continue;
-                }
-                b'\\' => {
-                    let out = out.get_or_insert_with(|| unescape_buffer(b, start, stop));
-                    out.push_str(checked_text(&b[from..stop]));
-                    let (c, len) = escape(b, stop)?;
-                    out.push(c);
-                    len
-                }
-                _ => return None,
-            };
-            from = stop + len;
-            stop = string_stop::<true>(b, from)?;
-        }
+    fn string_rest(&mut self, start: usize, stop: usize) -> Option<Result<&'a str, String>> {
+        let (text, quote) = string_rest(self.b, start, stop)?;
+        self.at = quote + 1;
+        Some(text)
     }
 
     fn digits(&mut self, mantissa: &mut u64, count: &mut usize) {

@@ -171,16 +171,19 @@ pub fn decode_sse_line(line: &[u8]) -> Result<SseLine<'_>, DecodeError> {
 /// Decodes the lines of one OpenAI-compatible stream, in order.
 ///
 /// Guarantee: every line gets exactly [`decode_sse_line`]'s value or error, text
-/// fields borrowed alike, whatever lines came before it. After a `data:` chunk has
-/// been decoded by serde_json, its shape is kept when it has one a later line can
-/// repeat: the payload is plain JSON with every string borrowed (at most
+/// fields borrowed or owned alike, whatever lines came before it. After a `data:`
+/// chunk has been decoded by serde_json, its shape is kept when it has one a later
+/// line can repeat: the payload is plain JSON with every string borrowed (at most
 /// [`SKELETON_MAX_STRINGS`]), no `error`, at most one choice, and each text field
 /// the chunk keeps is one of those strings. A later line with the same bytes outside
-/// those strings' contents and plain strings in them is then the same JSON with
-/// other strings (`plain_json::Skeleton`); serde's derived decoding of these types
-/// reads a string's contents only into the text fields (no field is an enum or a
-/// `Value` once `error` is absent), so filling the kept fields with the new strings
-/// gives serde_json's result. It holds no allocation. A stream whose lines never
+/// those strings' contents, and in each of them a string the plain reader accepts,
+/// is then the same JSON with other strings (`plain_json::Skeleton`); serde's
+/// derived decoding of these types reads a string's contents only into the text
+/// fields (no field is an enum or a `Value` once `error` is absent), and the plain
+/// reader unescapes a string as serde_json does, so filling the kept fields with
+/// the new strings gives serde_json's result. (Where the plain reader is stricter,
+/// a lone surrogate in a field serde_json skips unread, the line does not fit and
+/// serde_json reads it.) It holds no allocation. A stream whose lines never
 /// repeat a shape (a field that changes at every chunk) stops keeping shapes after
 /// [`SseDecoder::GIVE_UP`] kept in a row without a line fitting one.
 #[derive(Default)]
@@ -309,7 +312,29 @@ impl SseShape {
     fn read<'a>(&self, line: &'a [u8]) -> Option<OpenAiChunk<'a>> {
         let payload = line.strip_prefix(&self.prefix[..self.prefix_len])?;
         let mut texts = [""; SKELETON_MAX_STRINGS];
-        self.skeleton.fit(payload, &mut texts)?;
+        match self.skeleton.fit(payload, &mut texts) {
+            Some(()) => self.fill(texts),
+            None => self.read_unescaping(payload),
+        }
+    }
+
+    /// [`SseShape::read`] for a payload whose open strings have escapes: `None` at
+    /// once for one without a backslash.
+    #[cold]
+    #[inline(never)]
+    fn read_unescaping<'a>(&self, payload: &'a [u8]) -> Option<OpenAiChunk<'a>> {
+        memchr::memchr(b'\\', payload)?;
+        let mut texts: [Cow<'a, str>; SKELETON_MAX_STRINGS] = Default::default();
+        self.skeleton.fit_unescaping(payload, &mut texts)?;
+        self.fill(texts)
+    }
+
+    /// The kept chunk with `texts` in the open strings' fields.
+    #[inline(always)]
+    fn fill<'a, T: Into<Cow<'a, str>>>(
+        &self,
+        texts: [T; SKELETON_MAX_STRINGS],
+    ) -> Option<OpenAiChunk<'a>> {
         let choices = match self.choices {
             None => None,
             Some(None) => Some(Vec::new()),
@@ -319,7 +344,7 @@ impl SseShape {
                     ..Choice::default()
                 };
                 for (target, text) in self.targets.iter().zip(texts) {
-                    let text = Some(Cow::Borrowed(text));
+                    let text = Some(text.into());
                     match target {
                         SseTarget::Nowhere => {}
                         SseTarget::Text => choice.text = text,
@@ -481,10 +506,11 @@ mod tests {
                 fitted += usize::from(decoder.fits(line));
                 assert_eq!(view(&decoder.decode(line)), view(&decode_sse_line(line)));
             }
-            let plain = lines.iter().filter(|l| !l.contains(&b'\\')).count();
-            // All plain lines but the first, the final chunk (its finish_reason), the
-            // usage chunk and `data: [DONE]`.
-            assert_eq!(fitted, plain - 4, "{path}");
+            let first_plain = lines.iter().position(|l| !l.contains(&b'\\')).unwrap();
+            assert!(lines[first_plain + 1..].iter().any(|l| l.contains(&b'\\')));
+            // Every line after the first plain one, escaped text included, but the
+            // final chunk (its finish_reason), the usage chunk and `data: [DONE]`.
+            assert_eq!(fitted, lines.len() - first_plain - 4, "{path}");
         }
         let first = br#"data: {"id":"a","created":1,"choices":[{"index":0,"text":"x","finish_reason":null}]}"#;
         let mut decoder = SseDecoder::new();
@@ -493,7 +519,9 @@ mod tests {
             (&br#"data: {"id":"b","created":1,"choices":[{"index":0,"text":"","finish_reason":null}]}"#[..], true),
             (br#"data: {"id":"a","created":2,"choices":[{"index":0,"text":"x","finish_reason":null}]}"#, false),
             (br#"data: {"id":"a","created":1,"choices":[{"index":0,"text":"x","finish_reason":"stop"}]}"#, false),
-            (br#"data: {"id":"a","created":1,"choices":[{"index":0,"text":"x\n","finish_reason":null}]}"#, false),
+            (br#"data: {"id":"a","created":1,"choices":[{"index":0,"text":"x\n","finish_reason":null}]}"#, true),
+            (br#"data: {"id":"a","created":1,"choices":[{"index":0,"text":"x\q","finish_reason":null}]}"#, false),
+            (br#"data: {"id":"a","created":1,"choices":[{"index":0,"text":"x\"}","finish_reason":null}]}"#, true),
             (br#"data:{"id":"a","created":1,"choices":[{"index":0,"text":"x","finish_reason":null}]}"#, false),
             (br#"event: {"id":"a","created":1,"choices":[{"index":0,"text":"x","finish_reason":null}]}"#, false),
         ] {

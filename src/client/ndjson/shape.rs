@@ -5,7 +5,8 @@
 //! few strings (`created_at`, `response`): after a line has been read whole, its
 //! [`Skeleton`] (the bytes outside those contents) and where each of its strings
 //! went in the [`WireChunk`] are kept, and a later line that fits the skeleton is
-//! decoded by filling the same fields with its own strings. `plain_json::Skeleton`
+//! decoded by filling the same fields with its own strings (unescaped, as the
+//! reader unescapes them, when they have escapes: a streamed token is often `\n`). `plain_json::Skeleton`
 //! states why such a line is valid JSON that the reader would decode to exactly that.
 
 use std::borrow::Cow;
@@ -145,7 +146,30 @@ impl Shape {
     #[inline]
     fn read<'a>(&self, line: &'a [u8], out: &mut WireChunk<'a>) -> Option<()> {
         let mut texts = [""; SKELETON_MAX_STRINGS];
-        self.skeleton.fit(line, &mut texts)?;
+        match self.skeleton.fit(line, &mut texts) {
+            Some(()) => self.fill(texts, out),
+            None => self.read_unescaping(line, out),
+        }
+    }
+
+    /// [`Shape::read`] for a line whose open strings have escapes (a streamed token
+    /// is often `\n`): `None` at once for a line without a backslash.
+    #[cold]
+    #[inline(never)]
+    fn read_unescaping<'a>(&self, line: &'a [u8], out: &mut WireChunk<'a>) -> Option<()> {
+        memchr::memchr(b'\\', line)?;
+        let mut texts: [Cow<'a, str>; SKELETON_MAX_STRINGS] = Default::default();
+        self.skeleton.fit_unescaping(line, &mut texts)?;
+        self.fill(texts, out)
+    }
+
+    /// Sets `out` to the kept fields with `texts` in the open strings' fields.
+    #[inline(always)]
+    fn fill<'a, T: Into<Cow<'a, str>>>(
+        &self,
+        texts: [T; SKELETON_MAX_STRINGS],
+        out: &mut WireChunk<'a>,
+    ) -> Option<()> {
         let [total, load, prompt_count, prompt_duration, eval_count, eval_duration] = self.counts;
         *out = WireChunk {
             done: self.done,
@@ -159,7 +183,7 @@ impl Shape {
             ..WireChunk::default()
         };
         for (target, text) in self.targets.iter().zip(texts) {
-            let text = Some(Cow::Borrowed(text));
+            let text = Some(text.into());
             match target {
                 Target::Nowhere => {}
                 Target::Response => out.response = text,
