@@ -327,21 +327,10 @@ impl Skeleton {
         b: &'a [u8],
         texts: &mut [&'a str; SKELETON_MAX_STRINGS],
     ) -> Option<()> {
-        let first = self.piece(0);
-        if !same(b.get(..first.len())?, first) {
-            return None;
-        }
-        let mut at = first.len();
-        for (i, text) in texts.iter_mut().enumerate().take(self.open) {
+        self.fit_with(b, texts, |at| {
             let end = plain_string_end(b, at)?;
-            *text = checked_text(&b[at..end]);
-            let piece = self.piece(i + 1);
-            if !same(b.get(end..end + piece.len())?, piece) {
-                return None;
-            }
-            at = end + piece.len();
-        }
-        (at == b.len()).then_some(())
+            Some((checked_text(&b[at..end]), end))
+        })
     }
 
     /// [`Skeleton::fit`] for a document with escapes in its open places: whether
@@ -356,22 +345,35 @@ impl Skeleton {
         b: &'a [u8],
         texts: &mut [Cow<'a, str>; SKELETON_MAX_STRINGS],
     ) -> Option<()> {
+        self.fit_with(b, texts, |at| {
+            let stop = string_stop::<true>(b, at)?;
+            if b[stop] == b'"' {
+                // `at..stop` is ASCII: the scan stops at any byte ≥ 0x80.
+                return Some((Cow::Borrowed(checked_text(&b[at..stop])), stop));
+            }
+            let (text, quote) = string_rest(b, at, stop)?;
+            Some((text.map_or_else(Cow::Owned, Cow::Borrowed), quote))
+        })
+    }
+
+    /// The one pass of both fits: the fixed pieces compared, and each open place's
+    /// string read by `string` (from the index of its first content byte: the text
+    /// and the index of its closing quote).
+    #[inline(always)]
+    fn fit_with<T>(
+        &self,
+        b: &[u8],
+        texts: &mut [T; SKELETON_MAX_STRINGS],
+        string: impl Fn(usize) -> Option<(T, usize)>,
+    ) -> Option<()> {
         let first = self.piece(0);
         if !same(b.get(..first.len())?, first) {
             return None;
         }
         let mut at = first.len();
         for (i, text) in texts.iter_mut().enumerate().take(self.open) {
-            let stop = string_stop::<true>(b, at)?;
-            let quote = if b[stop] == b'"' {
-                // `at..stop` is ASCII: the scan stops at any byte ≥ 0x80.
-                *text = Cow::Borrowed(checked_text(&b[at..stop]));
-                stop
-            } else {
-                let (rest, quote) = string_rest(b, at, stop)?;
-                *text = rest.map_or_else(Cow::Owned, Cow::Borrowed);
-                quote
-            };
+            let (read, quote) = string(at)?;
+            *text = read;
             let piece = self.piece(i + 1);
             if !same(b.get(quote..quote + piece.len())?, piece) {
                 return None;
