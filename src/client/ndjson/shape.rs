@@ -6,8 +6,9 @@
 //! [`Skeleton`] (the bytes outside those contents) and where each of its strings
 //! went in the [`WireChunk`] are kept, and a later line that fits the skeleton is
 //! decoded by filling the same fields with its own strings (unescaped, as the
-//! reader unescapes them, when they have escapes: a streamed token is often `\n`). `plain_json::Skeleton`
-//! states why such a line is valid JSON that the reader would decode to exactly that.
+//! reader unescapes them, when they have escapes: a streamed token is often `\n`).
+//! `plain_json::Skeleton` states why such a line is valid JSON that the reader
+//! would decode to exactly that.
 
 use std::borrow::Cow;
 
