@@ -5,14 +5,13 @@
 //! figure the README quotes: `taskset -c 0 cargo bench --bench load_client` puts
 //! client and stub on one core; `scripts/load_ceiling.sh` pins them apart.
 
-use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentbench::client::{CallRequest, Endpoint, LlmClient, RequestSettings, Timeouts};
 use agentbench::load::clock::mono_ns;
 use agentbench::load::engine::{run_engine, EngineConfig, Mode, Progress};
-use agentbench::load::sink::SinkMsg;
+use agentbench::load::sink::start_counter;
 use agentbench::load::Warmup;
 use agentbench::stub::{default_addr, kind_for, serve, StubProfile, DEFAULT_MODEL};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -52,16 +51,7 @@ fn bench_load(c: &mut Criterion) {
                     prompt: &prompt,
                     settings: &settings,
                 });
-                let (tx, rx) = channel::<SinkMsg>();
-                let drain = std::thread::spawn(move || {
-                    let mut n = 0u64;
-                    for msg in rx {
-                        if let SinkMsg::Batch(b) = msg {
-                            n += b.iter().filter(|r| r.call.is_ok()).count() as u64;
-                        }
-                    }
-                    n
-                });
+                let (tx, drain) = start_counter();
                 let cfg = EngineConfig {
                     client,
                     prompts: Arc::new(vec![prepared]),

@@ -10,7 +10,6 @@
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 use tokio::sync::{Notify, Semaphore};
@@ -18,7 +17,7 @@ use tokio::sync::{Notify, Semaphore};
 use super::clock::{mono_ns, Timer};
 use super::record::{RequestRecord, RunEnd};
 use super::recorder::{run_on_own_thread, Recorder};
-use super::sink::SinkMsg;
+use super::sink::SinkTx;
 use crate::client::{LlmClient, PreparedCall};
 
 /// How requests are offered.
@@ -123,7 +122,7 @@ struct Shared {
 /// its runtime cannot start.
 pub fn run_engine(
     cfg: EngineConfig,
-    sink: Sender<SinkMsg>,
+    sink: SinkTx,
     progress: Arc<Progress>,
 ) -> std::io::Result<RunEnd> {
     run_on_own_thread("agentbench-load", (cfg, sink, progress), |(c, s, p)| {
@@ -133,7 +132,7 @@ pub fn run_engine(
 
 async fn drive(
     cfg: EngineConfig,
-    sink: Sender<SinkMsg>,
+    sink: SinkTx,
     progress: Arc<Progress>,
 ) -> std::io::Result<RunEnd> {
     let slots = match &cfg.mode {

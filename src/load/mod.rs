@@ -215,7 +215,7 @@ pub fn run_load(
     if stopped.is_some() {
         end.stopped_early = stopped;
     }
-    let _ = tx.send(sink::SinkMsg::End(end));
+    tx.end(end);
     drop(tx);
     writer
         .join()

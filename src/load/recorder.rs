@@ -13,14 +13,13 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::clock::{mono_ns, thread_cpu_ns, tighten_timer_slack, Timer};
 use super::engine::Progress;
 use super::record::{RequestRecord, RunEnd};
-use super::sink::SinkMsg;
+use super::sink::SinkTx;
 
 /// Records are handed to the sink in batches of at most this many, or every
 /// [`BATCH_EVERY`], whichever comes first.
@@ -66,7 +65,7 @@ pub(super) struct Send0 {
 pub(super) struct Recorder {
     origin_mono_ns: u64,
     stop: Option<Arc<AtomicBool>>,
-    sink: Sender<SinkMsg>,
+    sink: SinkTx,
     progress: Arc<Progress>,
     batch: RefCell<Vec<RequestRecord>>,
     in_flight: Cell<u64>,
@@ -82,7 +81,7 @@ impl Recorder {
     pub fn new(
         origin_mono_ns: u64,
         stop: Option<Arc<AtomicBool>>,
-        sink: Sender<SinkMsg>,
+        sink: SinkTx,
         progress: Arc<Progress>,
     ) -> Self {
         Recorder {
@@ -170,7 +169,7 @@ impl Recorder {
         batch.push(rec);
         if batch.len() >= BATCH_MAX {
             let full = std::mem::replace(&mut *batch, Vec::with_capacity(BATCH_MAX));
-            let _ = self.sink.send(SinkMsg::Batch(full));
+            self.sink.send_batch(full);
         }
     }
 
@@ -179,7 +178,7 @@ impl Recorder {
         let mut batch = self.batch.borrow_mut();
         if !batch.is_empty() {
             let full = std::mem::replace(&mut *batch, Vec::with_capacity(BATCH_MAX));
-            let _ = self.sink.send(SinkMsg::Batch(full));
+            self.sink.send_batch(full);
         }
     }
 

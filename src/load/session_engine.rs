@@ -17,7 +17,6 @@
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 use tokio::sync::{Notify, Semaphore};
@@ -28,7 +27,7 @@ use super::record::{RequestRecord, RunEnd};
 use super::recorder::{run_on_own_thread, Recorder};
 use super::session::{SessionScript, TurnInput, TurnRef, TurnScript};
 use super::shard::{global_seq, is_mine};
-use super::sink::SinkMsg;
+use super::sink::SinkTx;
 use super::think::Think;
 use crate::client::{Endpoint, LlmClient, Message, PreparedCall, RequestSettings};
 use crate::ingest::DataSummary;
@@ -219,7 +218,7 @@ struct Shared {
 /// thread or its runtime cannot start.
 pub fn run_sessions(
     cfg: SessionConfig,
-    sink: Sender<SinkMsg>,
+    sink: SinkTx,
     progress: Arc<Progress>,
 ) -> std::io::Result<RunEnd> {
     run_on_own_thread("agentbench-sessions", (cfg, sink, progress), |(c, s, p)| {
@@ -229,7 +228,7 @@ pub fn run_sessions(
 
 async fn drive(
     cfg: SessionConfig,
-    sink: Sender<SinkMsg>,
+    sink: SinkTx,
     progress: Arc<Progress>,
 ) -> std::io::Result<RunEnd> {
     let permits = match &cfg.mode {
