@@ -22,6 +22,8 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use crate::provenance::read_fact;
+
 /// The kernel's PM QoS CPU-latency device.
 pub const LATENCY_DEVICE: &str = "/dev/cpu_dma_latency";
 
@@ -57,7 +59,7 @@ impl CpuIdle {
         static NAMES: OnceLock<(Option<String>, Option<String>)> = OnceLock::new();
         let (driver, governor) = NAMES
             .get_or_init(|| {
-                let read = |name| read_trimmed(&Path::new(CPUIDLE_DIR).join(name));
+                let read = |name| read_fact(Path::new(CPUIDLE_DIR).join(name));
                 (
                     read("current_driver"),
                     read("current_governor").or_else(|| read("current_governor_ro")),
@@ -93,13 +95,6 @@ impl CpuIdle {
 }
 
 const CPUIDLE_DIR: &str = "/sys/devices/system/cpu/cpuidle";
-
-fn read_trimmed(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
 
 /// The aggregate limit reported by the PM QoS device at `path` (`None`: no
 /// device, not readable, or no limit).

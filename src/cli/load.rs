@@ -406,7 +406,7 @@ fn shard_plan(args: &LoadArgs, mode: Mode, plan: &mut LoadPlanInfo) -> Result<Mo
         index: spec.index,
         count: spec.count,
         source: spec.source.to_string(),
-        host: crate::provenance::Host::current().hostname,
+        host: crate::provenance::Host::facts().hostname.clone(),
         start_unix_ns,
         offset_ns: 0,
     });

@@ -92,11 +92,11 @@ impl Command {
     /// on the commands that measure a server or serve one).
     pub fn keeps_cpus_awake(&self) -> bool {
         match self {
-            Command::Run(a) => a.server.keep_cpus_awake,
-            Command::Load(a) => a.target.server.keep_cpus_awake,
-            Command::Capacity(a) => a.target.server.keep_cpus_awake,
-            Command::Sweep(a) => a.server.keep_cpus_awake,
-            Command::Stub(a) => a.keep_cpus_awake,
+            Command::Run(a) => a.server.cpu_idle.keep_cpus_awake,
+            Command::Load(a) => a.target.server.cpu_idle.keep_cpus_awake,
+            Command::Capacity(a) => a.target.server.cpu_idle.keep_cpus_awake,
+            Command::Sweep(a) => a.server.cpu_idle.keep_cpus_awake,
+            Command::Stub(a) => a.cpu_idle.keep_cpus_awake,
             _ => false,
         }
     }
@@ -301,6 +301,14 @@ pub struct ServerArgs {
     /// completion one (/api/generate, /v1/completions).
     #[arg(long)]
     pub chat: bool,
+    /// The CPUs' idle states while the command runs.
+    #[command(flatten)]
+    pub cpu_idle: CpuIdleArgs,
+}
+
+/// `--keep-cpus-awake`, on the commands that measure a server or serve one.
+#[derive(Debug, Clone, Args)]
+pub struct CpuIdleArgs {
     /// Hold the CPUs out of their idle states for the whole command: a 0 µs PM QoS
     /// request on /dev/cpu_dma_latency (needs write access to it, e.g. root), so an
     /// idle CPU polls and waking it for a request or a response costs no idle-state
@@ -407,13 +415,9 @@ pub struct StubArgs {
     /// which keep no per-request log (see GET /stub/stats).
     #[arg(long)]
     pub log_requests: bool,
-    /// Hold the CPUs out of their idle states for the whole command: a 0 µs PM QoS
-    /// request on /dev/cpu_dma_latency (needs write access to it, e.g. root), so an
-    /// idle CPU polls and waking it for a request or a response costs no idle-state
-    /// exit (about 25 µs a wake-up on a VM whose vCPUs halt). Affects every process
-    /// on the machine, the server included, while held; the record's host says so.
-    #[arg(long)]
-    pub keep_cpus_awake: bool,
+    /// The CPUs' idle states while the command runs.
+    #[command(flatten)]
+    pub cpu_idle: CpuIdleArgs,
 }
 
 /// `agentbench corpus`.
@@ -455,17 +459,16 @@ fn restore_default_sigpipe() {
 /// Runs a parsed command line. Returns the process exit code on success.
 pub fn execute(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     // Held until the command returns; every record written meanwhile says so.
-    let _awake = match cli.command.keeps_cpus_awake() {
-        true => {
-            let hold = crate::cpu_idle::AwakeCpus::hold()?;
-            eprintln!(
-                "holding the CPUs awake until this command ends ({}: {})",
-                crate::cpu_idle::LATENCY_DEVICE,
-                crate::cpu_idle::CpuIdle::current().describe()
-            );
-            Some(hold)
-        }
-        false => None,
+    let _awake = if cli.command.keeps_cpus_awake() {
+        let hold = crate::cpu_idle::AwakeCpus::hold()?;
+        eprintln!(
+            "holding the CPUs awake until this command ends ({}: {})",
+            crate::cpu_idle::LATENCY_DEVICE,
+            crate::cpu_idle::CpuIdle::current().describe()
+        );
+        Some(hold)
+    } else {
+        None
     };
     match cli.command {
         Command::Run(args) => {

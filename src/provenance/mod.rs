@@ -65,11 +65,18 @@ impl Host {
     /// ([`crate::cpu_idle::CpuIdle::current`]); unreadable ones are `None`, never an
     /// error.
     pub fn current() -> Self {
-        static HOST: OnceLock<Host> = OnceLock::new();
         Self {
             cpu_idle: Some(crate::cpu_idle::CpuIdle::current()),
-            ..HOST.get_or_init(Self::read).clone()
+            ..Self::facts().clone()
         }
+    }
+
+    /// This machine's facts as read once per process (the first call reads them),
+    /// without the CPUs' idle handling (`cpu_idle` is `None`: it changes while the
+    /// process runs; [`Host::current`] reads it).
+    pub fn facts() -> &'static Host {
+        static HOST: OnceLock<Host> = OnceLock::new();
+        HOST.get_or_init(Self::read)
     }
 
     /// The CPUs' idle handling in words ([`crate::cpu_idle::CpuIdle::describe`]), or
@@ -81,12 +88,7 @@ impl Host {
     }
 
     fn read() -> Self {
-        let read = |p: &str| {
-            std::fs::read_to_string(p)
-                .ok()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-        };
+        let read = read_fact;
         Self {
             os: std::env::consts::OS.to_string(),
             arch: std::env::consts::ARCH.to_string(),
@@ -97,6 +99,15 @@ impl Host {
             cpu_idle: None,
         }
     }
+}
+
+/// A one-line fact from a `/proc` or `/sys` file, trimmed; `None` when the file
+/// cannot be read or holds only white space.
+pub(crate) fn read_fact(path: impl AsRef<std::path::Path>) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// Logical CPUs this process may run on (std's `available_parallelism`: the
