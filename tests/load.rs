@@ -161,7 +161,20 @@ fn closed_loop_never_has_more_than_its_workers_in_flight() {
         peak, 3,
         "three workers keep three requests in flight, no more"
     );
-    assert_eq!(file.end.unwrap().peak_in_flight, 3);
+    let end = file.end.unwrap();
+    assert_eq!(end.peak_in_flight, 3);
+    // The record writer accounts for itself: nine records are far under the
+    // backlog's mark, so an idle-class writer was never promoted (and on one CPU
+    // it runs in the normal class).
+    let writer = end.writer.expect("the end line holds the writer's account");
+    assert!(writer.peak_backlog_bytes > 0, "{writer:?}");
+    assert!(writer.peak_backlog_bytes < 1 << 20, "{writer:?}");
+    assert_eq!(writer.promotions, 0, "{writer:?}");
+    if agentbench::provenance::cores() == 1 {
+        assert!(!writer.idle_class, "one CPU: the normal class");
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("record writer: "), "{summary}");
     // Each worker's next request is intended when its previous one ended.
     let mut by_worker: std::collections::BTreeMap<u32, Vec<_>> = Default::default();
     for r in &file.requests {

@@ -118,6 +118,9 @@ pub struct ClientCheck {
     pub rate_ratio: Option<f64>,
     /// The measuring thread's CPU time / the run's wall time (absent after a crash).
     pub cpu_busy: Option<f64>,
+    /// How the record writer ran (absent after a crash, and in records from
+    /// before it was recorded).
+    pub writer: Option<super::record::WriterAccount>,
 }
 
 /// One second of the run (by the second in which each event happened).
@@ -661,6 +664,7 @@ fn finish(
             max_lag_ms,
             rate_ratio,
             cpu_busy,
+            writer: end.as_ref().and_then(|e| e.writer),
         },
         peak_in_flight: end.as_ref().map(|e| e.peak_in_flight),
         stopped_early,

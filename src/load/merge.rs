@@ -32,7 +32,9 @@ use std::path::{Path, PathBuf};
 
 use super::analyse::{Analyser, LoadAnalysis};
 use super::output::{OutputError, OutputPaths};
-use super::record::{LoadHeader, LoadLine, LoadReadError, RequestRecord, RunEnd, ShardRow};
+use super::record::{
+    LoadHeader, LoadLine, LoadReadError, RequestRecord, RunEnd, ShardRow, WriterAccount,
+};
 
 /// How the record writer starts a request line.
 const REQUEST_PREFIX: &[u8] = br#"{"kind":"request","#;
@@ -492,6 +494,19 @@ fn merged_end(ends: &[Option<RunEnd>]) -> Option<RunEnd> {
         sent: ends.iter().map(|e| e.sent).sum(),
         peak_in_flight: ends.iter().map(|e| e.peak_in_flight).sum(),
         stopped_early: (!stopped.is_empty()).then(|| stopped.join("; ")),
+        writer: merged_writer(&ends),
+    })
+}
+
+/// The shards' writers as one: idle class only when every shard's was, their
+/// promotions summed, the largest backlog (each shard's writer is its own
+/// process's); absent when any shard did not record it.
+fn merged_writer(ends: &[&RunEnd]) -> Option<WriterAccount> {
+    let writers: Vec<WriterAccount> = ends.iter().map(|e| e.writer).collect::<Option<_>>()?;
+    Some(WriterAccount {
+        idle_class: writers.iter().all(|w| w.idle_class),
+        promotions: writers.iter().map(|w| w.promotions).sum(),
+        peak_backlog_bytes: writers.iter().map(|w| w.peak_backlog_bytes).max()?,
     })
 }
 

@@ -189,9 +189,12 @@ const LATENCY_HEAD: [&str; 8] = ["ms", "n", "p50", "p90", "p99", "p99.9", "max",
 
 fn verdict_line(a: &LoadAnalysis) -> String {
     let c = &a.summary.client;
+    let writer = c
+        .writer
+        .map_or_else(String::new, |w| format!("; {}", writer_words(&w)));
     if c.client_limited {
         format!(
-            "CLIENT-LIMITED: {} — these numbers describe agentbench, not the server",
+            "CLIENT-LIMITED: {} — these numbers describe agentbench, not the server{writer}",
             c.reasons.join("; ")
         )
     } else {
@@ -202,10 +205,24 @@ fn verdict_line(a: &LoadAnalysis) -> String {
             format!(", send rate {:.1} % of target", r * 100.0)
         });
         format!(
-            "client kept up (lag p99 {:.3} ms ≤ {:.3} ms{rate}{cpu})",
+            "client kept up (lag p99 {:.3} ms ≤ {:.3} ms{rate}{cpu}){writer}",
             c.lag_p99_ms, c.max_lag_ms
         )
     }
+}
+
+/// The record writer's account in words: its class, its promotions, its peak
+/// backlog.
+fn writer_words(w: &super::record::WriterAccount) -> String {
+    let class = match (w.idle_class, w.promotions) {
+        (false, _) => "normal class".to_string(),
+        (true, 0) => "idle class".to_string(),
+        (true, n) => format!("idle class, promoted {n}×"),
+    };
+    format!(
+        "record writer: {class}, backlog peak {:.1} MB",
+        w.peak_backlog_bytes as f64 / 1e6
+    )
 }
 
 fn plan_line(a: &LoadAnalysis) -> String {

@@ -368,6 +368,27 @@ pub struct RunEnd {
     /// Set when the run stopped before its plan was done, with the reason.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub stopped_early: Option<String>,
+    /// How the record writer ran, as the writer itself accounted it when it wrote
+    /// this line (absent in records written before it was recorded).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub writer: Option<WriterAccount>,
+}
+
+/// How the record writer thread ran during a load run: whether it could stay out
+/// of the measuring thread's way, and how much memory its backlog took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriterAccount {
+    /// It ran in the idle scheduling class while it kept up (false: in the
+    /// normal class throughout: one CPU, or a process that may not leave the idle
+    /// class again; see `load::sink`).
+    pub idle_class: bool,
+    /// Times it was moved out of the idle class (more than a second behind, or
+    /// its backlog over the mark); while out, it competed with the measuring
+    /// thread for CPU.
+    pub promotions: u64,
+    /// The largest backlog of records handed on and not yet written, in
+    /// estimated heap bytes.
+    pub peak_backlog_bytes: u64,
 }
 
 /// A load record file as read: header, requests, and the end line when present.

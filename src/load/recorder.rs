@@ -216,6 +216,7 @@ impl Recorder {
             sent: self.sent.get(),
             peak_in_flight: self.peak_in_flight.get(),
             stopped_early,
+            writer: None,
         }
     }
 }

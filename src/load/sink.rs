@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::record::{LoadHeader, LoadLine, RequestRecord, RunEnd};
+use super::record::{LoadHeader, LoadLine, RequestRecord, RunEnd, WriterAccount};
 
 /// What the engine hands the writer.
 #[derive(Debug)]
@@ -44,6 +44,7 @@ impl SinkTx {
     pub fn send_batch(&self, batch: Vec<RequestRecord>) {
         let bytes: u64 = batch.iter().map(heap_bytes).sum();
         let now = self.backlog.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.backlog.peak.fetch_max(now, Ordering::Relaxed);
         if now > BACKLOG_HIGH {
             self.backlog.promote();
         }
@@ -61,6 +62,8 @@ impl SinkTx {
 struct Backlog {
     /// Estimated heap bytes of the records in the channel or being written.
     bytes: AtomicU64,
+    /// The most `bytes` has been.
+    peak: AtomicU64,
     /// The writer's class, changed only under this lock (by the writer, or by a
     /// sender promoting it).
     class: Mutex<WriterClass>,
@@ -74,6 +77,8 @@ struct WriterClass {
     tid: i32,
     /// In `SCHED_IDLE` now.
     idle: bool,
+    /// Times it was moved out of `SCHED_IDLE`.
+    promotions: u64,
 }
 
 impl Backlog {
@@ -83,10 +88,21 @@ impl Backlog {
         if class.tid != 0 && class.idle {
             set_class(class.tid, false);
             class.idle = false;
+            class.promotions += 1;
         }
     }
 
-    /// The writer wrote a batch: it is `behind` the newest record's send, and
+    /// The writer's account so far.
+    fn account(&self) -> WriterAccount {
+        let class = self.class.lock().unwrap_or_else(|p| p.into_inner());
+        WriterAccount {
+            idle_class: class.tid != 0,
+            promotions: class.promotions,
+            peak_backlog_bytes: self.peak.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The writer wrote a batch: it is `behind` the newest record's completion, and
     /// `left` bytes wait. Changes its class as [`class_after_write`] says.
     fn after_write(&self, behind: Duration, left: u64) {
         let mut class = self.class.lock().unwrap_or_else(|p| p.into_inner());
@@ -96,6 +112,7 @@ impl Backlog {
         if let Some(idle) = class_after_write(class.idle, behind, left) {
             set_class(class.tid, idle);
             class.idle = idle;
+            class.promotions += u64::from(!idle);
         }
     }
 }
@@ -192,7 +209,7 @@ fn sync(out: &mut BufWriter<File>) -> std::io::Result<()> {
     out.get_ref().sync_data()
 }
 
-/// How far behind the newest record's send the writer may fall before it leaves
+/// How far behind the newest record's completion the writer may fall before it leaves
 /// the idle class.
 pub const BEHIND: Duration = Duration::from_secs(1);
 
@@ -319,7 +336,12 @@ fn write_all(
         };
         match rx.recv_timeout(wait.max(Duration::from_millis(1))) {
             Ok(SinkMsg::Batch(batch, bytes)) => {
-                let newest = batch.iter().map(|r| r.call.started_unix_ns).max();
+                // When the newest record's request ended (unix ns): a record
+                // waits from then, however long its request took.
+                let newest = batch
+                    .iter()
+                    .map(|r| r.call.started_unix_ns + (r.last_seen_ns() - r.sent_ns))
+                    .max();
                 for rec in batch {
                     write_line(&mut out, &LoadLine::Request(Box::new(rec)))?;
                     written += 1;
@@ -331,7 +353,8 @@ fn write_all(
                     backlog.after_write(Duration::from_nanos(behind), left);
                 }
             }
-            Ok(SinkMsg::End(end)) => {
+            Ok(SinkMsg::End(mut end)) => {
+                end.writer = Some(backlog.account());
                 write_line(&mut out, &LoadLine::LoadEnd(Box::new(end)))?;
                 dirty = true;
             }
