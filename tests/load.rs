@@ -170,6 +170,8 @@ fn closed_loop_never_has_more_than_its_workers_in_flight() {
     assert!(writer.peak_backlog_bytes > 0, "{writer:?}");
     assert!(writer.peak_backlog_bytes < 1 << 20, "{writer:?}");
     assert_eq!(writer.promotions, 0, "{writer:?}");
+    assert_eq!(writer.records, 9, "{writer:?}");
+    assert!(writer.cpu_ns > 0, "{writer:?}");
     if agentbench::provenance::cores() == 1 {
         assert!(!writer.idle_class, "one CPU: the normal class");
     }

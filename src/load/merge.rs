@@ -499,14 +499,16 @@ fn merged_end(ends: &[Option<RunEnd>]) -> Option<RunEnd> {
 }
 
 /// The shards' writers as one: idle class only when every shard's was, their
-/// promotions summed, the largest backlog (each shard's writer is its own
-/// process's); absent when any shard did not record it.
+/// promotions, records and CPU time summed, the largest backlog (each shard's
+/// writer is its own process's); absent when any shard did not record it.
 fn merged_writer(ends: &[&RunEnd]) -> Option<WriterAccount> {
     let writers: Vec<WriterAccount> = ends.iter().map(|e| e.writer).collect::<Option<_>>()?;
     Some(WriterAccount {
         idle_class: writers.iter().all(|w| w.idle_class),
         promotions: writers.iter().map(|w| w.promotions).sum(),
         peak_backlog_bytes: writers.iter().map(|w| w.peak_backlog_bytes).max()?,
+        records: writers.iter().map(|w| w.records).sum(),
+        cpu_ns: writers.iter().map(|w| w.cpu_ns).sum(),
     })
 }
 

@@ -211,16 +211,24 @@ fn verdict_line(a: &LoadAnalysis) -> String {
     }
 }
 
-/// The record writer's account in words: its class, its promotions, its peak
-/// backlog.
+/// The record writer's account in words: its class, its promotions, its CPU a
+/// record, its peak backlog.
 fn writer_words(w: &super::record::WriterAccount) -> String {
     let class = match (w.idle_class, w.promotions) {
         (false, _) => "normal class".to_string(),
         (true, 0) => "idle class".to_string(),
         (true, n) => format!("idle class, promoted {n}×"),
     };
+    let cpu = if w.records > 0 {
+        format!(
+            ", {:.1} µs CPU a record",
+            w.cpu_ns as f64 / 1e3 / w.records as f64
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "record writer: {class}, backlog peak {:.1} MB",
+        "record writer: {class}{cpu}, backlog peak {:.1} MB",
         w.peak_backlog_bytes as f64 / 1e6
     )
 }

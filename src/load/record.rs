@@ -389,6 +389,13 @@ pub struct WriterAccount {
     /// The largest backlog of records handed on and not yet written, in
     /// estimated heap bytes.
     pub peak_backlog_bytes: u64,
+    /// Request lines it had written when it wrote the end line.
+    #[serde(default)]
+    pub records: u64,
+    /// Its thread's CPU time until then, ns (serialising and writing the
+    /// records: the harness's cost per request beside the measuring thread's).
+    #[serde(default)]
+    pub cpu_ns: u64,
 }
 
 /// A load record file as read: header, requests, and the end line when present.

@@ -92,13 +92,16 @@ impl Backlog {
         }
     }
 
-    /// The writer's account so far.
-    fn account(&self) -> WriterAccount {
+    /// The writer's account so far, with the request lines it wrote and the
+    /// calling thread's CPU time (the writer calls it).
+    fn account(&self, records: u64) -> WriterAccount {
         let class = self.class.lock().unwrap_or_else(|p| p.into_inner());
         WriterAccount {
             idle_class: class.tid != 0,
             promotions: class.promotions,
             peak_backlog_bytes: self.peak.load(Ordering::Relaxed),
+            records,
+            cpu_ns: super::clock::thread_cpu_ns(),
         }
     }
 
@@ -354,7 +357,7 @@ fn write_all(
                 }
             }
             Ok(SinkMsg::End(mut end)) => {
-                end.writer = Some(backlog.account());
+                end.writer = Some(backlog.account(written));
                 write_line(&mut out, &LoadLine::LoadEnd(Box::new(end)))?;
                 dirty = true;
             }
