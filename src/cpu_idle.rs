@@ -5,7 +5,7 @@
 //! deschedules it), and waking it costs that state's exit latency: on the
 //! project's VM (`haltpoll` driver, no guest halt polling) about 25 µs a wake-up,
 //! paid twice by every call to a server on another CPU, once for the request and
-//! once for the response (README, "CPUs held awake"). That time is neither the
+//! once for the response (docs/benchmarks.md, "CPUs held awake"). That time is neither the
 //! client's nor the server's work. Holding a Linux PM QoS CPU-latency request of
 //! 0 µs (`/dev/cpu_dma_latency`, as `tuned`'s latency profiles and `cyclictest`
 //! do) makes the idle governor choose its polling state: idle CPUs spin instead of

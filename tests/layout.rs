@@ -30,4 +30,5 @@ fn readme_layout_lists_every_module() {
         "README's Layout section does not list src/{missing:?}"
     );
     assert!(root.join("docs/metrics.md").is_file());
+    assert!(root.join("docs/benchmarks.md").is_file());
 }

@@ -7,8 +7,8 @@
 //! parsed the URL twice, checked a connection out of a keyed pool, queued the
 //! request to hyper's connection task and handed every chunk of the body back as
 //! its own boxed frame — about 3× wrk's CPU per request against the same stub
-//! (README, "agentbench against wrk"). This transport does per request what wrk
-//! does: a liveness check of the idle connection, one write, reads.
+//! (docs/benchmarks.md, "Against wrk on the same stub"). This transport does per
+//! request what wrk does: a liveness check of the idle connection, one write, reads.
 //!
 //! reqwest stays for what this does not speak: `https://` (feature `tls`) and a
 //! proxy from the environment for a non-loopback host ([`Wire::for_base_url`]
