@@ -614,3 +614,51 @@ pub fn merge_runs(
         warnings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn end(writer: Option<WriterAccount>) -> Option<RunEnd> {
+        Some(RunEnd {
+            wall_ns: 10,
+            sent: 2,
+            writer,
+            ..RunEnd::default()
+        })
+    }
+
+    fn writer(idle_class: bool, promotions: u64, peak: u64) -> Option<WriterAccount> {
+        Some(WriterAccount {
+            idle_class,
+            promotions,
+            peak_backlog_bytes: peak,
+            records: 2,
+            cpu_ns: 1_000,
+        })
+    }
+
+    #[test]
+    fn the_shards_writers_merge_into_one_account() {
+        let merged = merged_end(&[end(writer(true, 1, 500)), end(writer(false, 2, 900))])
+            .and_then(|e| e.writer)
+            .expect("both shards recorded their writer");
+        assert_eq!(
+            merged,
+            WriterAccount {
+                idle_class: false,
+                promotions: 3,
+                peak_backlog_bytes: 900,
+                records: 4,
+                cpu_ns: 2_000,
+            }
+        );
+    }
+
+    #[test]
+    fn a_shard_without_a_writer_account_leaves_the_merge_without_one() {
+        let merged = merged_end(&[end(writer(true, 0, 500)), end(None)]).expect("both ended");
+        assert_eq!(merged.writer, None);
+        assert_eq!(merged.sent, 4);
+    }
+}
