@@ -2,7 +2,8 @@
 //! 127.0.0.1, real files): the schedule recorded is the schedule of the seed, a
 //! constant rate is achieved, a closed loop never exceeds its workers, the client
 //! check flags a client that cannot keep up (exit 5), bad flags are refused before
-//! anything is written, and a run killed mid-way leaves records a report can read.
+//! anything is written, a run killed mid-way leaves records a report can read, and
+//! on one CPU the record writer keeps up in the normal class.
 //!
 //! Bounds: every run here is bounded in requests and seconds and stops by itself.
 
@@ -745,4 +746,54 @@ fn faults_under_load_are_counted_by_class_in_every_rate() {
         ms(&s["summary"]["ok_rate"]),
     );
     assert!((ok_rate / rate - (5000 - failed) as f64 / 5000.0).abs() < 1e-9);
+}
+
+/// Runs `agentbench load ARGS --quiet --out OUT` with the process (the embedded
+/// stub, the measuring thread and the record writer) held to CPU 0.
+fn load_on_one_cpu(args: &[&str], out: &Path) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = agentbench();
+    cmd.arg("load")
+        .args(args)
+        .arg("--quiet")
+        .arg("--out")
+        .arg(out);
+    // SAFETY: sched_setaffinity on the child between fork and exec, with a
+    // zeroed, then filled, CPU set; no allocation.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn on_one_cpu_the_record_writer_keeps_up_in_the_normal_class() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    // 5,000 streamed answers as fast as one CPU serves them: an idle-class writer
+    // would hardly run, and their records (~30 MB of heap) would queue in memory.
+    let o = load_on_one_cpu(
+        &["--stub", "fast", "--concurrency", "1", "--requests", "5000"],
+        &out,
+    );
+    // The run itself may be judged client-limited (exit 5) on one busy CPU; what is
+    // checked here is the writer.
+    assert!(matches!(o.status.code(), Some(0 | 5)), "{}", text(&o));
+    let file = read_load_file(&out.join("records.jsonl")).unwrap();
+    assert_eq!(file.requests.len(), 5_000);
+    let writer = file.end.unwrap().writer.expect("the writer's account");
+    assert!(!writer.idle_class, "one CPU: the normal class; {writer:?}");
+    assert_eq!(writer.records, 5_000, "{writer:?}");
+    assert!(
+        writer.peak_backlog_bytes < 16 << 20,
+        "the backlog stays small when the writer is not starved: {writer:?}"
+    );
 }
