@@ -39,6 +39,14 @@ pub struct SinkTx {
 }
 
 impl SinkTx {
+    /// A sender with an empty backlog, and the receiving end (which shares the
+    /// backlog through [`SinkTx::backlog`]).
+    fn channel() -> (SinkTx, Receiver<SinkMsg>) {
+        let (tx, rx) = channel();
+        let backlog = Arc::new(Backlog::default());
+        (SinkTx { tx, backlog }, rx)
+    }
+
     /// Hands finished requests to the writer (nothing when the writer has gone:
     /// its error is returned when it is joined).
     pub fn send_batch(&self, batch: Vec<RequestRecord>) {
@@ -81,14 +89,22 @@ struct WriterClass {
     promotions: u64,
 }
 
+impl WriterClass {
+    /// Moves the writer into (`true`) or out of the idle class, counting a move
+    /// out as a promotion.
+    fn switch(&mut self, idle: bool) {
+        set_class(self.tid, idle);
+        self.idle = idle;
+        self.promotions += u64::from(!idle);
+    }
+}
+
 impl Backlog {
     /// Moves the writer out of the idle class, if it is in it.
     fn promote(&self) {
         let mut class = self.class.lock().unwrap_or_else(|p| p.into_inner());
         if class.tid != 0 && class.idle {
-            set_class(class.tid, false);
-            class.idle = false;
-            class.promotions += 1;
+            class.switch(false);
         }
     }
 
@@ -113,9 +129,7 @@ impl Backlog {
             return;
         }
         if let Some(idle) = class_after_write(class.idle, behind, left) {
-            set_class(class.tid, idle);
-            class.idle = idle;
-            class.promotions += u64::from(!idle);
+            class.switch(idle);
         }
     }
 }
@@ -166,10 +180,9 @@ pub fn start_writer(path: &Path, header: &LoadHeader) -> Result<(SinkTx, Writer)
     write_line(&mut out, &LoadLine::LoadHeader(Box::new(header.clone()))).map_err(err)?;
     out.flush().map_err(err)?;
     out.get_ref().sync_data().map_err(err)?;
-    let (tx, rx) = channel();
-    let backlog = Arc::new(Backlog::default());
+    let (tx, rx) = SinkTx::channel();
     let owned = path.to_path_buf();
-    let shared = backlog.clone();
+    let shared = tx.backlog.clone();
     let handle = std::thread::Builder::new()
         .name("agentbench-records".into())
         .spawn(move || {
@@ -179,16 +192,15 @@ pub fn start_writer(path: &Path, header: &LoadHeader) -> Result<(SinkTx, Writer)
             })
         })
         .map_err(err)?;
-    Ok((SinkTx { tx, backlog }, handle))
+    Ok((tx, handle))
 }
 
 /// A sink that writes nothing: it counts the requests that succeeded and drops
 /// every record (for benches of the measuring loop without the writer's work).
 /// Join the thread, once every [`SinkTx`] is dropped, for the count.
 pub fn start_counter() -> (SinkTx, JoinHandle<u64>) {
-    let (tx, rx) = channel();
-    let backlog = Arc::new(Backlog::default());
-    let shared = backlog.clone();
+    let (tx, rx) = SinkTx::channel();
+    let shared = tx.backlog.clone();
     let handle = std::thread::spawn(move || {
         let mut ok = 0u64;
         for msg in rx {
@@ -199,7 +211,7 @@ pub fn start_counter() -> (SinkTx, JoinHandle<u64>) {
         }
         ok
     });
-    (SinkTx { tx, backlog }, handle)
+    (tx, handle)
 }
 
 fn write_line(out: &mut BufWriter<File>, line: &LoadLine) -> std::io::Result<()> {
@@ -218,10 +230,10 @@ pub const BEHIND: Duration = Duration::from_secs(1);
 
 /// The backlog (estimated heap bytes of records not yet written) at which a
 /// sender moves the writer out of the idle class. Measured without it (one CPU
-/// shared by the stub, the measuring thread and an idle-class writer, ~60,000
-/// requests/s of 64 chunks): the backlog reached 0.4–0.8 GB in a 3 s run, and the
-/// measuring thread paid for its fresh pages (page faults, ~3 µs of its CPU a
-/// request). Spread over two CPUs held awake (~27,000 requests/s), 8 MiB and
+/// shared by the stub, the measuring thread and an idle-class writer, ~40,000
+/// requests/s of 64 chunks): the process reached 0.42–0.87 GB of RSS in a 3 s run,
+/// and the measuring thread paid for its fresh pages (119,000–221,000 page faults;
+/// 15.4–18.2 µs of its CPU a request against 12.1–12.3 µs with the writer kept up). Spread over two CPUs held awake (~27,000 requests/s), 8 MiB and
 /// 32 MiB measured alike; the larger mark promotes the writer less often.
 pub const BACKLOG_HIGH: u64 = 32 << 20;
 
