@@ -8,7 +8,11 @@
 # stub and the client on the machine's CPUs; `one-cpu`: stub and client both pinned to
 # CPU 0 with taskset, so no wake-up crosses CPUs) and each round, it starts the stub
 # (its own process, `agentbench stub --port 0`), then runs
-#   - wrk -t1 -c1 for SECONDS with --latency: p50 and requests/s as wrk prints them;
+#   - wrk -t1 -c1 for SECONDS with --latency: p50 and requests/s as wrk prints them.
+#     wrk sends agentbench's own request (its body and headers, captured once from a
+#     `fast` stub's request log, GET /stub/requests), so the stub does the same work
+#     for both clients (until 2026-12-05 wrk sent a shorter body without options, and
+#     the stub cost ~1 µs less a request under wrk on one CPU);
 #   - agentbench load --concurrency 1 --duration SECONDS --prompt-tokens 8: E2E and
 #     headers p50 (from records.jsonl: end_ns and headers_ns, t0 = the call's start);
 # and reads every process's CPU time: wrk's from GNU time, the stub's from /proc (utime +
@@ -50,13 +54,6 @@ stop_stub() {
 }
 trap 'stop_stub; rm -rf "$tmp"' EXIT
 
-body='{"model":"gemma3:latest","prompt":"How fast is the client?","stream":true}'
-cat >"$tmp/post.lua" <<EOF
-wrk.method = "POST"
-wrk.body = '$body'
-wrk.headers["Content-Type"] = "application/json"
-EOF
-
 # CPU ticks (user + system) of a process so far.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -68,7 +65,38 @@ start_stub() {
   for _ in $(seq 200); do [ -s "$tmp/addr" ] && break; sleep 0.02; done
   [ -s "$tmp/addr" ] || { echo "the stub ($1) did not start:" >&2; cat "$tmp/stub.log" >&2; exit 1; }
   url="http://$(head -n1 "$tmp/addr")"
-  # one request, so that both clients meet a stub past its first answer
+}
+
+# wrk sends the request agentbench sends (the same body and headers), so that the
+# stub does the same work for both clients: one `load` request to a `fast` stub, its
+# body read back from the stub's request log (GET /stub/requests).
+start_stub fast:chunks=64 ""
+"$bin" load --base-url "$url" --concurrency 1 --requests 1 --prompt-tokens 8 --quiet \
+  --out "$tmp/capture" >/dev/null 2>"$tmp/load.err" || {
+  echo "agentbench load failed:" >&2; cat "$tmp/load.err" >&2; exit 1; }
+curl -sf "$url/stub/requests" >"$tmp/requests.json" || {
+  echo "could not read the stub's request log ($url/stub/requests)" >&2; exit 1; }
+stop_stub
+rm -rf "$tmp/capture"
+version="$("$bin" --version | awk '{print $2}')"
+python3 - "$tmp/requests.json" "$tmp/post.lua" "$tmp/body.json" "$version" <<'EOF'
+import json, sys
+log, lua, body_file, version = sys.argv[1:5]
+body = json.load(open(log))[-1]["body"]
+if "]==]" in body:
+    sys.exit("the captured body holds ]==]: it cannot be quoted for wrk's Lua script")
+open(body_file, "w").write(body)
+open(lua, "w").write(
+    'wrk.method = "POST"\n'
+    f"wrk.body = [==[{body}]==]\n"
+    'wrk.headers["Content-Type"] = "application/json"\n'
+    'wrk.headers["Accept"] = "*/*"\n'
+    f'wrk.headers["User-Agent"] = "agentbench/{version}"\n')
+EOF
+body="$(cat "$tmp/body.json")"
+
+# warm_stub: one request, so that both clients meet a stub past its first answer.
+warm_stub() {
   curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d "$body" "$url/api/generate" || true
 }
 
@@ -82,6 +110,7 @@ for round in $(seq "$rounds"); do
       pin=""
       [ "$placement" = one-cpu ] && pin="taskset -c 0"
       start_stub "$stub_profile" "$pin"
+      warm_stub
 
       s0="$(ticks "$stub_pid")"
       $pin /usr/bin/time -f "%U %S" -o "$tmp/wrk.time" \

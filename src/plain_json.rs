@@ -120,8 +120,15 @@ fn string_stop<const NON_ASCII: bool>(b: &[u8], mut i: usize) -> Option<usize> {
 /// a bad or short `\u` escape, a surrogate that is not half of a
 /// leading-then-trailing pair, bytes that are not UTF-8) or where the string does
 /// not end. The one reading of a string's escapes and non-ASCII text, for the
-/// reader ([`Plain::string`]) and for [`Skeleton::fit`].
-fn string_rest(b: &[u8], start: usize, mut stop: usize) -> Option<(Result<&str, String>, usize)> {
+/// reader ([`Plain::string`]) and for [`Skeleton::fit`]. The unescaped text goes
+/// into `spare` when it holds a `String` (taken, cleared: an earlier line's text
+/// given back, so that a stream's escaped texts need no allocation each).
+fn string_rest<'b>(
+    b: &'b [u8],
+    start: usize,
+    mut stop: usize,
+    spare: &mut Option<String>,
+) -> Option<(Result<&'b str, String>, usize)> {
     // The unescaped text so far, once there was an escape; `b[from..stop]` is
     // checked text not yet in it.
     let mut out: Option<String> = None;
@@ -149,7 +156,7 @@ fn string_rest(b: &[u8], start: usize, mut stop: usize) -> Option<(Result<&str, 
                 continue;
             }
             b'\\' => {
-                let out = out.get_or_insert_with(|| unescape_buffer(b, start, stop));
+                let out = out.get_or_insert_with(|| unescape_buffer(b, start, stop, spare.take()));
                 out.push_str(checked_text(&b[from..stop]));
                 let (c, len) = escape(b, stop)?;
                 out.push(c);
@@ -190,11 +197,19 @@ fn spaces_end(b: &[u8], mut i: usize) -> usize {
 /// byte, `\uXXXX` at most three), so the raw length up to that quote bounds it. One
 /// allocation instead of a growth by doubling from the first escape on (a text
 /// piece that opens with `\n`, as streamed chunks often do, grew 3–4 times).
-fn unescape_buffer(b: &[u8], start: usize, first_escape: usize) -> String {
+/// `spare`, when given, is cleared and used instead of a new allocation.
+fn unescape_buffer(b: &[u8], start: usize, first_escape: usize, spare: Option<String>) -> String {
     // The quote right after the backslash may be the escaped one; search past it.
     let end = memchr::memchr(b'"', b.get(first_escape + 2..).unwrap_or_default())
         .map_or(first_escape + 16, |q| first_escape + 2 + q);
-    String::with_capacity(end - start)
+    match spare {
+        Some(mut text) => {
+            text.clear();
+            text.reserve(end - start);
+            text
+        }
+        None => String::with_capacity(end - start),
+    }
 }
 
 /// The value of the four hex digits at `b[i..i + 4]` (either case), as serde_json
@@ -327,22 +342,24 @@ impl Skeleton {
         b: &'a [u8],
         texts: &mut [&'a str; SKELETON_MAX_STRINGS],
     ) -> Option<()> {
-        self.fit_with::<PlainStrings>(b, texts)
+        self.fit_with(b, texts, PlainStrings)
     }
 
     /// [`Skeleton::fit`] for a document with escapes in its open places: whether
     /// `b` fits this skeleton (see the type's guarantee); if it does, the strings
     /// in its open places, in order, are in `texts[..open]`, borrowed, or unescaped
-    /// by [`string_rest`] as the reader unescapes them. Out of line: a caller tries
-    /// it only after [`Skeleton::fit`] failed on a document with a backslash.
+    /// by [`string_rest`] as the reader unescapes them (the first such text into
+    /// `spare`'s `String` when it holds one). Out of line: a caller tries it only
+    /// after [`Skeleton::fit`] failed on a document with a backslash.
     #[cold]
     #[inline(never)]
     pub(crate) fn fit_unescaping<'a>(
         &self,
         b: &'a [u8],
         texts: &mut [Cow<'a, str>; SKELETON_MAX_STRINGS],
+        spare: &mut Option<String>,
     ) -> Option<()> {
-        self.fit_with::<AnyStrings>(b, texts)
+        self.fit_with(b, texts, AnyStrings { spare })
     }
 
     /// The one pass of both fits: the fixed pieces compared, and each open place's
@@ -352,6 +369,7 @@ impl Skeleton {
         &self,
         b: &'a [u8],
         texts: &mut [R::Text; SKELETON_MAX_STRINGS],
+        mut reader: R,
     ) -> Option<()> {
         let first = self.piece(0);
         if !same(b.get(..first.len())?, first) {
@@ -359,7 +377,7 @@ impl Skeleton {
         }
         let mut at = first.len();
         for (i, text) in texts.iter_mut().enumerate().take(self.open) {
-            let (read, quote) = R::read(b, at)?;
+            let (read, quote) = reader.read(b, at)?;
             *text = read;
             let piece = self.piece(i + 1);
             if !same(b.get(quote..quote + piece.len())?, piece) {
@@ -378,7 +396,7 @@ impl Skeleton {
 /// instructions).
 trait OpenString<'a> {
     type Text;
-    fn read(b: &'a [u8], at: usize) -> Option<(Self::Text, usize)>;
+    fn read(&mut self, b: &'a [u8], at: usize) -> Option<(Self::Text, usize)>;
 }
 
 /// Strings without escapes, borrowed ([`Skeleton::fit`]).
@@ -387,26 +405,28 @@ struct PlainStrings;
 impl<'a> OpenString<'a> for PlainStrings {
     type Text = &'a str;
     #[inline(always)]
-    fn read(b: &'a [u8], at: usize) -> Option<(&'a str, usize)> {
+    fn read(&mut self, b: &'a [u8], at: usize) -> Option<(&'a str, usize)> {
         let end = plain_string_end(b, at)?;
         Some((checked_text(&b[at..end]), end))
     }
 }
 
 /// Any string the reader accepts, unescaped when it has escapes
-/// ([`Skeleton::fit_unescaping`]).
-struct AnyStrings;
+/// ([`Skeleton::fit_unescaping`]), the first into `spare`'s `String` if it holds one.
+struct AnyStrings<'s> {
+    spare: &'s mut Option<String>,
+}
 
-impl<'a> OpenString<'a> for AnyStrings {
+impl<'a> OpenString<'a> for AnyStrings<'_> {
     type Text = Cow<'a, str>;
     #[inline(always)]
-    fn read(b: &'a [u8], at: usize) -> Option<(Cow<'a, str>, usize)> {
+    fn read(&mut self, b: &'a [u8], at: usize) -> Option<(Cow<'a, str>, usize)> {
         let stop = string_stop::<true>(b, at)?;
         if b[stop] == b'"' {
             // `at..stop` is ASCII: the scan stops at any byte ≥ 0x80.
             return Some((Cow::Borrowed(checked_text(&b[at..stop])), stop));
         }
-        let (text, quote) = string_rest(b, at, stop)?;
+        let (text, quote) = string_rest(b, at, stop, self.spare)?;
         Some((text.map_or_else(Cow::Owned, Cow::Borrowed), quote))
     }
 }
@@ -689,7 +709,7 @@ impl<'a, S: Sink<'a>> Plain<'_, 'a, S> {
     #[cold]
     #[inline(never)]
     fn string_rest(&mut self, start: usize, stop: usize) -> Option<Result<&'a str, String>> {
-        let (text, quote) = string_rest(self.b, start, stop)?;
+        let (text, quote) = string_rest(self.b, start, stop, &mut None)?;
         self.at = quote + 1;
         Some(text)
     }

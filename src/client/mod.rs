@@ -80,6 +80,8 @@ pub struct LlmClient {
     timeouts: Timeouts,
     max_line: usize,
     protocol: Protocol,
+    /// What the last call left for the next (see `stream::Carry`).
+    carry: stream::Carry,
 }
 
 /// The former name of [`LlmClient`], kept so that code written against it still
@@ -114,6 +116,7 @@ impl LlmClient {
             timeouts,
             max_line: ndjson::DEFAULT_MAX_LINE_BYTES,
             protocol: Protocol::Ollama,
+            carry: stream::Carry::default(),
         })
     }
 

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::call::{LlamaTimings, Usage};
-use super::ndjson::{borrowed_opt_str, DecodeError};
+use super::ndjson::{borrowed_opt_str, DecodeError, StreamDecoder};
 use crate::plain_json::{self, Skeleton, SKELETON_MAX_STRINGS};
 
 /// One decoded SSE line.
@@ -183,7 +183,9 @@ pub fn decode_sse_line(line: &[u8]) -> Result<SseLine<'_>, DecodeError> {
 /// reader unescapes a string as serde_json does, so filling the kept fields with
 /// the new strings gives serde_json's result. (Where the plain reader is stricter,
 /// a lone surrogate in a field serde_json skips unread, the line does not fit and
-/// serde_json reads it.) It holds no allocation. A stream whose lines never
+/// serde_json reads it.) It holds no allocation but, once given one back by
+/// [`SseDecoder::recycle`], one `String` of at most [`StreamDecoder::SPARE_MAX`]
+/// bytes to unescape a later line's text into. A stream whose lines never
 /// repeat a shape (a field that changes at every chunk) stops keeping shapes after
 /// [`SseDecoder::GIVE_UP`] kept in a row without a line fitting one.
 #[derive(Default)]
@@ -191,6 +193,7 @@ pub struct SseDecoder {
     shape: Option<SseShape>,
     /// Shapes kept since a line last fitted one.
     kept_in_vain: u8,
+    spare: Option<String>,
 }
 
 impl SseDecoder {
@@ -202,9 +205,28 @@ impl SseDecoder {
         Self::default()
     }
 
+    /// Takes back the text `chunk` unescaped into a `String` of its own (its one
+    /// choice's `text`, else its delta's `content`), as [`StreamDecoder::recycle`].
+    pub fn recycle(&mut self, chunk: OpenAiChunk<'_>) {
+        let Some(choice) = chunk.choices.and_then(|c| c.into_iter().next()) else {
+            return;
+        };
+        let content = choice.delta.and_then(|d| d.content);
+        if let Some(Cow::Owned(text)) = choice.text.or(content) {
+            if text.capacity() <= StreamDecoder::SPARE_MAX {
+                self.spare = Some(text);
+            }
+        }
+    }
+
     /// Decodes `line` as [`decode_sse_line`] does.
     pub fn decode<'a>(&mut self, line: &'a [u8]) -> Result<SseLine<'a>, DecodeError> {
-        if let Some(chunk) = self.shape.as_ref().and_then(|shape| shape.read(line)) {
+        let spare = &mut self.spare;
+        if let Some(chunk) = self
+            .shape
+            .as_ref()
+            .and_then(|shape| shape.read(line, spare))
+        {
             self.kept_in_vain = 0;
             return Ok(SseLine::Chunk(chunk));
         }
@@ -224,7 +246,9 @@ impl SseDecoder {
     /// take which path).
     #[cfg(test)]
     fn fits(&self, line: &[u8]) -> bool {
-        self.shape.as_ref().is_some_and(|s| s.read(line).is_some())
+        self.shape
+            .as_ref()
+            .is_some_and(|s| s.read(line, &mut None).is_some())
     }
 }
 
@@ -309,23 +333,28 @@ impl SseShape {
     }
 
     /// The chunk of `line` if it fits this shape.
-    fn read<'a>(&self, line: &'a [u8]) -> Option<OpenAiChunk<'a>> {
+    fn read<'a>(&self, line: &'a [u8], spare: &mut Option<String>) -> Option<OpenAiChunk<'a>> {
         let payload = line.strip_prefix(&self.prefix[..self.prefix_len])?;
         let mut texts = [""; SKELETON_MAX_STRINGS];
         match self.skeleton.fit(payload, &mut texts) {
             Some(()) => self.fill(texts),
-            None => self.read_unescaping(payload),
+            None => self.read_unescaping(payload, spare),
         }
     }
 
     /// [`SseShape::read`] for a payload whose open strings have escapes: `None` at
-    /// once for one without a backslash.
+    /// once for one without a backslash. The first escaped text goes into
+    /// `spare`'s `String` if it holds one.
     #[cold]
     #[inline(never)]
-    fn read_unescaping<'a>(&self, payload: &'a [u8]) -> Option<OpenAiChunk<'a>> {
+    fn read_unescaping<'a>(
+        &self,
+        payload: &'a [u8],
+        spare: &mut Option<String>,
+    ) -> Option<OpenAiChunk<'a>> {
         memchr::memchr(b'\\', payload)?;
         let mut texts: [Cow<'a, str>; SKELETON_MAX_STRINGS] = Default::default();
-        self.skeleton.fit_unescaping(payload, &mut texts)?;
+        self.skeleton.fit_unescaping(payload, &mut texts, spare)?;
         self.fill(texts)
     }
 
@@ -373,6 +402,36 @@ mod tests {
         match decode_sse_line(line).unwrap() {
             SseLine::Chunk(c) => c,
             other => panic!("not a chunk: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_recycled_text_is_unescaped_into() {
+        let mut decoder = SseDecoder::new();
+        let plain = br#"data: {"choices":[{"index":0,"delta":{"content":"a"}}]}"#;
+        decoder.decode(plain).unwrap();
+        let mut given = String::with_capacity(3000);
+        given.push_str("old");
+        decoder.recycle(OpenAiChunk {
+            choices: Some(vec![Choice {
+                text: None,
+                delta: Some(Delta {
+                    content: Some(Cow::Owned(given)),
+                    ..Delta::default()
+                }),
+                finish_reason: None,
+            }]),
+            ..OpenAiChunk::default()
+        });
+        let escaped = br#"data: {"choices":[{"index":0,"delta":{"content":"a\"b"}}]}"#;
+        let SseLine::Chunk(c) = decoder.decode(escaped).unwrap() else {
+            panic!("not a chunk");
+        };
+        assert_eq!(c.content(), "a\"b");
+        let delta = c.choices.as_ref().unwrap()[0].delta.as_ref().unwrap();
+        match &delta.content {
+            Some(Cow::Owned(text)) => assert!(text.capacity() >= 3000, "{}", text.capacity()),
+            other => panic!("not unescaped into an owned text: {other:?}"),
         }
     }
 

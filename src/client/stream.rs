@@ -376,6 +376,7 @@ impl LlmClient {
     async fn stream_call(&self, prepared: &PreparedCall, t0: Instant) -> CallRecord {
         let protocol = self.protocol();
         let url = prepared.url.as_str();
+        let (mut decoders, text_room, chunk_room) = self.carry.take();
         let mut rec = CallRecord {
             endpoint: prepared.endpoint,
             model: prepared.model.clone(),
@@ -385,14 +386,14 @@ impl LlmClient {
             started_unix_ns: unix_ns_now(),
             http_status: None,
             headers_ns: None,
-            chunk_ns: Vec::with_capacity(256),
+            chunk_ns: Vec::with_capacity(chunk_room),
             end_ns: None,
             bytes: Some(0),
             lines: 0,
-            // Room for a typical answer up front: grown by doubling from empty, the
-            // text was reallocated at every power of two on its way (icount `call`
-            // −1.7 %).
-            response: String::with_capacity(1024),
+            // Room for the answer up front (see `Carry`): grown by doubling from
+            // empty, the text was reallocated at every power of two on its way
+            // (icount `call` −1.7 %).
+            response: String::with_capacity(text_room),
             thinking: String::new(),
             server: ServerFields::default(),
             error: None,
@@ -440,7 +441,6 @@ impl LlmClient {
             Protocol::OpenAi => on_sse_line,
         };
         let mut splitter = LineSplitter::new(self.max_line_bytes());
-        let mut decoders = Decoders::default();
         let mut decode = Duration::ZERO;
         // When the decoding of the last piece ended: pieces of one read share its
         // instant, and the read's decoding time is counted once.
@@ -496,6 +496,8 @@ impl LlmClient {
             // every Done, including one in a final unterminated line, passes here.
             rec.end_ns = Some(ns(t0.elapsed()));
             response.drain().await;
+            self.carry
+                .put(decoders, rec.response.len(), rec.chunk_ns.len());
         }
         if let Stop::Failed(error) = stop {
             rec.error = Some(error);
@@ -777,6 +779,70 @@ struct Decoders {
     sse: SseDecoder,
 }
 
+/// What a finished call leaves for the next call on the same client (shared by its
+/// clones): its line decoders, so that a stream's first line is read through the
+/// shape that earlier lines had (a decoder gives every line the same value whatever
+/// lines came before it: see [`StreamDecoder`]), and the size of its answer, so that
+/// the next answer's text and arrival offsets are allocated once, at about the size
+/// they will reach, instead of grown by doubling. A call takes it when no other call
+/// holds it and puts it back when its stream ended well; calls that overlap start
+/// without it. Never changes what a call records.
+#[derive(Clone, Default)]
+pub(crate) struct Carry(std::sync::Arc<std::sync::Mutex<Option<Kept>>>);
+
+/// What [`Carry`] holds between calls.
+struct Kept {
+    decoders: Decoders,
+    text_bytes: usize,
+    chunks: usize,
+}
+
+impl std::fmt::Debug for Carry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Carry")
+    }
+}
+
+impl Carry {
+    /// Room given to an answer's text without an earlier answer to size it by.
+    const TEXT_BYTES: usize = 1024;
+    /// Room given to an answer's arrival offsets likewise.
+    const CHUNKS: usize = 256;
+    /// Most room given from an earlier answer's size (one long answer does not make
+    /// every later record hold that much).
+    const MAX_TEXT_BYTES: usize = 64 * 1024;
+    const MAX_CHUNKS: usize = 8 * 1024;
+
+    /// The kept decoders and the room for this call's text and offsets: fresh
+    /// decoders and the defaults when nothing is kept or another call holds it.
+    fn take(&self) -> (Decoders, usize, usize) {
+        let kept = self.0.try_lock().ok().and_then(|mut slot| slot.take());
+        match kept {
+            Some(k) => {
+                let room = |n: usize, max: usize| (n + n / 8 + 1).min(max);
+                (
+                    k.decoders,
+                    room(k.text_bytes, Self::MAX_TEXT_BYTES),
+                    room(k.chunks, Self::MAX_CHUNKS),
+                )
+            }
+            None => (Decoders::default(), Self::TEXT_BYTES, Self::CHUNKS),
+        }
+    }
+
+    /// Keeps `decoders` and the size of an answer (its text's bytes and its chunks)
+    /// for the next call.
+    fn put(&self, decoders: Decoders, text_bytes: usize, chunks: usize) {
+        if let Ok(mut slot) = self.0.try_lock() {
+            *slot = Some(Kept {
+                decoders,
+                text_bytes,
+                chunks,
+            });
+        }
+    }
+}
+
 /// Handles one complete SSE line of an OpenAI-compatible stream received at offset
 /// `at`. `Err` ends the stream (`data: [DONE]`, an error, a bad line).
 fn on_sse_line(
@@ -790,7 +856,7 @@ fn on_sse_line(
         .sse
         .decode(line)
         .map_err(|e| bad_line("SSE line", rec.lines, line, e))?;
-    let chunk = match decoded {
+    let mut chunk = match decoded {
         SseLine::Chunk(chunk) => chunk,
         SseLine::Other => return Ok(()),
         SseLine::Done => return Err(Stop::Done),
@@ -815,12 +881,13 @@ fn on_sse_line(
     if let Some(reason) = chunk.finish_reason() {
         rec.server.done_reason = Some(reason.to_string());
     }
-    if let Some(usage) = chunk.usage {
+    if let Some(usage) = chunk.usage.take() {
         rec.server.usage = Some(usage);
     }
-    if let Some(timings) = chunk.timings {
+    if let Some(timings) = chunk.timings.take() {
         rec.server.timings = Some(timings);
     }
+    decoders.sse.recycle(chunk);
     Ok(())
 }
 
@@ -858,6 +925,7 @@ fn on_line(
         rec.server = chunk.server_fields();
         return Err(Stop::Done);
     }
+    decoders.ndjson.recycle(chunk);
     Ok(())
 }
 
@@ -1009,6 +1077,22 @@ fn status_error(url: &str, model: &str, protocol: Protocol, status: u16, body: &
 mod tests {
     use super::*;
     use crate::client::options::RequestSettings;
+
+    #[test]
+    fn the_carry_sizes_the_next_answer_by_the_last_and_is_taken_once() {
+        let carry = Carry::default();
+        let (decoders, text, chunks) = carry.take();
+        assert_eq!((text, chunks), (Carry::TEXT_BYTES, Carry::CHUNKS));
+        carry.put(decoders, 2000, 64);
+        let (_held, text, chunks) = carry.take();
+        assert_eq!((text, chunks), (2000 + 250 + 1, 64 + 8 + 1));
+        // Taken: a call that overlaps gets the defaults.
+        let (_, text, chunks) = carry.take();
+        assert_eq!((text, chunks), (Carry::TEXT_BYTES, Carry::CHUNKS));
+        // One long answer does not size every later one beyond the bound.
+        carry.put(Decoders::default(), 1 << 20, 64);
+        assert_eq!(carry.take().1, Carry::MAX_TEXT_BYTES);
+    }
 
     #[test]
     fn body_is_byte_stable_and_omits_unset_fields() {

@@ -278,6 +278,71 @@ fn fixture_edges_and_replay_decode_identically() {
     assert_eq!(escaped_lines, 26);
 }
 
+/// A decoder given each chunk back (as the client gives it back) unescapes the next
+/// escaped text into the `String` it took back, and still decodes every line of
+/// the fixture and the replay as serde_json does.
+#[test]
+fn a_recycled_text_is_unescaped_into_and_lines_decode_identically() {
+    let mut decoder = StreamDecoder::new();
+    let plain = br#"{"model":"m","created_at":"t","response":"a","done":false}"#;
+    decoder
+        .decode_into(plain, &mut WireChunk::default())
+        .unwrap();
+    // A text given back with more room than any line here needs: the next escaped
+    // text is unescaped into it (a new allocation would have room for its own
+    // length only).
+    let mut given = String::with_capacity(3000);
+    given.push_str("old text");
+    decoder.recycle(WireChunk {
+        response: Some(Cow::Owned(given)),
+        ..WireChunk::default()
+    });
+    let escaped = br#"{"model":"m","created_at":"t","response":"a\nb","done":false}"#;
+    let mut chunk = WireChunk::default();
+    decoder.decode_into(escaped, &mut chunk).unwrap();
+    match &chunk.response {
+        Some(Cow::Owned(text)) => {
+            assert_eq!(text, "a\nb");
+            assert!(
+                text.capacity() >= 3000,
+                "a new allocation: {}",
+                text.capacity()
+            );
+        }
+        other => panic!("not unescaped into an owned text: {other:?}"),
+    }
+    // A text over the bound is not kept.
+    decoder.recycle(WireChunk {
+        response: Some(Cow::Owned(String::with_capacity(
+            StreamDecoder::SPARE_MAX + 1,
+        ))),
+        ..WireChunk::default()
+    });
+    let mut chunk = WireChunk::default();
+    decoder.decode_into(escaped, &mut chunk).unwrap();
+    let kept = chunk.response.as_ref().map(|t| match t {
+        Cow::Owned(t) => t.capacity(),
+        Cow::Borrowed(_) => 0,
+    });
+    assert!(
+        kept.is_some_and(|c| c < StreamDecoder::SPARE_MAX),
+        "{kept:?}"
+    );
+
+    let mut decoder = StreamDecoder::new();
+    let mut owned = 0;
+    for line in replay_lines().iter().chain(&fixture_lines()) {
+        let mut chunk = WireChunk::default();
+        let got = decoder.decode_into(line, &mut chunk).map(|()| chunk);
+        assert_eq!(view(&got), view(&decode_chunk_serde(line)));
+        if let Ok(chunk) = got {
+            owned += usize::from(matches!(chunk.response, Some(Cow::Owned(_))));
+            decoder.recycle(chunk);
+        }
+    }
+    assert!(owned > 1, "escaped texts in the streams: {owned}");
+}
+
 /// The fixture and the replay as streams, each through one [`StreamDecoder`]: every
 /// line as serde_json decodes it, and every line that repeats the shape of the
 /// first line without escapes (every later line but the final object, escaped

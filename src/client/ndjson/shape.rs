@@ -20,16 +20,35 @@ use crate::plain_json::{self, Skeleton, SpanSink, SKELETON_MAX_STRINGS};
 /// Guarantee: every line gets exactly [`decode_chunk_into`]'s value or error, text
 /// fields borrowed or owned alike, whatever lines came before it (the
 /// differential tests check it against serde_json on mutated and generated lines).
-/// It holds no allocation.
+/// It holds no allocation but, once given one back by [`StreamDecoder::recycle`],
+/// one `String` of at most [`StreamDecoder::SPARE_MAX`] bytes to unescape a later
+/// line's text into.
 #[derive(Default)]
 pub struct StreamDecoder {
     shape: Option<Shape>,
+    spare: Option<String>,
 }
 
 impl StreamDecoder {
+    /// Most capacity of a text kept by [`StreamDecoder::recycle`].
+    pub const SPARE_MAX: usize = 4096;
+
     /// A decoder that has seen no line.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Takes back the text `chunk` unescaped into a `String` of its own (its
+    /// `response`, else its message's `content`), if any and at most
+    /// [`StreamDecoder::SPARE_MAX`] bytes of capacity, so that a later line's
+    /// escaped text is unescaped into it instead of a new allocation.
+    pub fn recycle(&mut self, chunk: WireChunk<'_>) {
+        let content = chunk.message.and_then(|m| m.content);
+        if let Some(Cow::Owned(text)) = chunk.response.or(content) {
+            if text.capacity() <= Self::SPARE_MAX {
+                self.spare = Some(text);
+            }
+        }
     }
 
     /// Decodes `line` into `out` (whatever it held before), as
@@ -41,7 +60,7 @@ impl StreamDecoder {
         out: &mut WireChunk<'a>,
     ) -> Result<(), DecodeError> {
         if let Some(shape) = &self.shape {
-            if shape.read(line, out).is_some() {
+            if shape.read(line, out, &mut self.spare).is_some() {
                 return Ok(());
             }
         }
@@ -55,7 +74,7 @@ impl StreamDecoder {
         let mut chunk = WireChunk::default();
         self.shape
             .as_ref()
-            .is_some_and(|shape| shape.read(line, &mut chunk).is_some())
+            .is_some_and(|shape| shape.read(line, &mut chunk, &mut None).is_some())
     }
 
     /// Reads `line` with the plain reader (serde_json where it stops), and keeps its
@@ -145,22 +164,33 @@ impl Shape {
 
     /// Decodes `line` if it fits the skeleton.
     #[inline]
-    fn read<'a>(&self, line: &'a [u8], out: &mut WireChunk<'a>) -> Option<()> {
+    fn read<'a>(
+        &self,
+        line: &'a [u8],
+        out: &mut WireChunk<'a>,
+        spare: &mut Option<String>,
+    ) -> Option<()> {
         let mut texts = [""; SKELETON_MAX_STRINGS];
         match self.skeleton.fit(line, &mut texts) {
             Some(()) => self.fill(texts, out),
-            None => self.read_unescaping(line, out),
+            None => self.read_unescaping(line, out, spare),
         }
     }
 
     /// [`Shape::read`] for a line whose open strings have escapes (a streamed token
-    /// is often `\n`): `None` at once for a line without a backslash.
+    /// is often `\n`): `None` at once for a line without a backslash. The first
+    /// escaped text goes into `spare`'s `String` if it holds one.
     #[cold]
     #[inline(never)]
-    fn read_unescaping<'a>(&self, line: &'a [u8], out: &mut WireChunk<'a>) -> Option<()> {
+    fn read_unescaping<'a>(
+        &self,
+        line: &'a [u8],
+        out: &mut WireChunk<'a>,
+        spare: &mut Option<String>,
+    ) -> Option<()> {
         memchr::memchr(b'\\', line)?;
         let mut texts: [Cow<'a, str>; SKELETON_MAX_STRINGS] = Default::default();
-        self.skeleton.fit_unescaping(line, &mut texts)?;
+        self.skeleton.fit_unescaping(line, &mut texts, spare)?;
         self.fill(texts, out)
     }
 
