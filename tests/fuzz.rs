@@ -6,9 +6,9 @@
 //! counted and its seed/iteration printed so it can be replayed.
 //!
 //! Targets: the stream decoder (`LineSplitter` fed in random read sizes with a
-//! small line bound, then `decode_chunk` and one `StreamDecoder` per stream, as the
-//! client decodes, each checked against `decode_chunk_serde` on every line, and the
-//! chunk accessors), the SSE decoder of
+//! small line bound, then `decode_chunk` and one `StreamDecoder` per stream, each
+//! chunk given back to it as the client gives it back, both checked against
+//! `decode_chunk_serde` on every line, and the chunk accessors), the SSE decoder of
 //! the OpenAI-compatible protocol (the same splitter, then `decode_sse_line` and the
 //! chunk accessors) and the ingest parsers (`ingest::parse_bytes` for CSV, JSON and
 //! Markdown).
@@ -277,6 +277,11 @@ fn decode_stream(data: &[u8]) {
                 "line {:?}, by the stream's decoder",
                 String::from_utf8_lossy(line)
             );
+            // Given back, as the client gives each chunk back: the next escaped
+            // text is unescaped into this one's.
+            if let Ok(chunk) = streamed {
+                decoder.recycle(chunk);
+            }
             match decode_chunk(line) {
                 Ok(chunk) => {
                     text.push_str(chunk.content());
@@ -374,7 +379,8 @@ fn sse_seeds() -> Vec<Vec<u8>> {
 }
 
 /// The SSE target: like [`decode_stream`], with `decode_sse_line`, and one
-/// `SseDecoder` per stream (as the client decodes) checked against it on every line.
+/// `SseDecoder` per stream (as the client decodes, each chunk given back to it)
+/// checked against it on every line.
 fn decode_sse_stream(data: &[u8]) {
     let mut rng = SplitMix64::new(data.len() as u64 ^ data.last().copied().unwrap_or(0) as u64);
     let mut splitter = LineSplitter::new(2048);
@@ -386,12 +392,16 @@ fn decode_sse_stream(data: &[u8]) {
         let (read, tail) = rest.split_at(n);
         rest = tail;
         let outcome = splitter.push(read, |line| {
+            let decoded = decoder.decode(line);
             assert_eq!(
-                format!("{:?}", decoder.decode(line)),
+                format!("{decoded:?}"),
                 format!("{:?}", decode_sse_line(line)),
                 "line {:?}, by the stream's decoder",
                 String::from_utf8_lossy(line)
             );
+            if let Ok(SseLine::Chunk(chunk)) = decoded {
+                decoder.recycle(chunk);
+            }
             sse_outcome(line, &mut text)
         });
         match outcome {
