@@ -345,60 +345,95 @@ impl Skeleton {
 
     /// Whether `b` fits this skeleton (see the type's guarantee); if it does, the
     /// contents of its open places, in order, are in `texts[..open]`. Plain strings
-    /// only: a string with an escape is [`Skeleton::fit_unescaping`]'s. Inlined into
-    /// each decoder's per-line path (an out-of-line call cost 3 % of the `decode`
-    /// workload's instructions once there were two callers).
+    /// only: where an open place holds a string with an escape (or anything else a
+    /// plain string stops at), [`Unfit::NotPlain`] says where, and
+    /// [`Skeleton::fit_unescaping`] goes on from there. Inlined into each decoder's
+    /// per-line path (an out-of-line call cost 3 % of the `decode` workload's
+    /// instructions once there were two callers).
     #[inline(always)]
     pub(crate) fn fit<'a>(
         &self,
         b: &'a [u8],
         texts: &mut [&'a str; SKELETON_MAX_STRINGS],
-    ) -> Option<()> {
-        self.fit_with(b, texts, PlainStrings)
+    ) -> Result<(), Unfit> {
+        let first = self.piece(0);
+        if !b.get(..first.len()).is_some_and(|head| same(head, first)) {
+            return Err(Unfit::Differs);
+        }
+        self.fit_places(b, texts, PlainStrings, 0, first.len())
     }
 
-    /// [`Skeleton::fit`] for a document with escapes in its open places: whether
-    /// `b` fits this skeleton (see the type's guarantee); if it does, the strings
-    /// in its open places, in order, are in `texts[..open]`, borrowed, or unescaped
-    /// by [`string_rest`] as the reader unescapes them (the first such text into
-    /// `spare`'s `String` when it holds one). Out of line: a caller tries it only
-    /// after [`Skeleton::fit`] failed on a document with a backslash.
+    /// [`Skeleton::fit`] gone on from where it stopped, `from` (its
+    /// [`Unfit::NotPlain`]), with `texts` as it left them: whether `b` fits this
+    /// skeleton (see the type's guarantee); if it does, the strings in its open
+    /// places, in order, are in `texts[..open]`, borrowed, or unescaped by
+    /// [`string_rest`] as the reader unescapes them (the first such text into
+    /// `spare`'s `String` when it holds one). The places before `from` were read as
+    /// this reader reads them (a plain string is read alike by both), so the result
+    /// is the one pass with this reader would give. Out of line: a streamed token
+    /// with an escape (often `\n`) is a minority of lines.
     #[cold]
     #[inline(never)]
     pub(crate) fn fit_unescaping<'a>(
         &self,
         b: &'a [u8],
         texts: &mut [Cow<'a, str>; SKELETON_MAX_STRINGS],
+        from: (usize, usize),
         spare: &mut Option<String>,
     ) -> Option<()> {
-        self.fit_with(b, texts, AnyStrings { spare })
+        let (place, at) = from;
+        self.fit_places(b, texts, AnyStrings { spare }, place, at)
+            .ok()
     }
 
-    /// The one pass of both fits: the fixed pieces compared, and each open place's
-    /// string read by `R`.
+    /// The pass of both fits from open place `place`, whose string starts at `at`
+    /// (the fixed pieces before it already compared): each open place's string read
+    /// by `R`, each fixed piece after it compared.
     #[inline(always)]
-    fn fit_with<'a, R: OpenString<'a>>(
+    fn fit_places<'a, R: OpenString<'a>>(
         &self,
         b: &'a [u8],
         texts: &mut [R::Text; SKELETON_MAX_STRINGS],
         mut reader: R,
-    ) -> Option<()> {
-        let first = self.piece(0);
-        if !same(b.get(..first.len())?, first) {
-            return None;
-        }
-        let mut at = first.len();
-        for (i, text) in texts.iter_mut().enumerate().take(self.open) {
-            let (read, quote) = reader.read(b, at)?;
+        place: usize,
+        mut at: usize,
+    ) -> Result<(), Unfit> {
+        for (i, text) in texts.iter_mut().enumerate().take(self.open).skip(place) {
+            let Some((read, quote)) = reader.read(b, at) else {
+                return Err(Unfit::NotPlain { place: i, at });
+            };
             *text = read;
             let piece = self.piece(i + 1);
-            if !same(b.get(quote..quote + piece.len())?, piece) {
-                return None;
+            if !b
+                .get(quote..quote + piece.len())
+                .is_some_and(|fixed| same(fixed, piece))
+            {
+                return Err(Unfit::Differs);
             }
             at = quote + piece.len();
         }
-        (at == b.len()).then_some(())
+        if at == b.len() {
+            Ok(())
+        } else {
+            Err(Unfit::Differs)
+        }
     }
+}
+
+/// Why a document does not fit a [`Skeleton`] by [`Skeleton::fit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unfit {
+    /// Its bytes outside the open places differ: it does not fit.
+    Differs,
+    /// The string of open place `place`, whose contents start at `b[at]`, is not a
+    /// plain string (an escape, a control character, no end): it fits only if
+    /// [`Skeleton::fit_unescaping`] from there says so.
+    NotPlain {
+        /// The open place.
+        place: usize,
+        /// Where its contents start.
+        at: usize,
+    },
 }
 
 /// How a fit reads the string in an open place: from the index of its first
@@ -939,9 +974,58 @@ impl<'a, S: Sink<'a>> Plain<'_, 'a, S> {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use proptest::prelude::*;
 
-    use super::string_stop;
+    use super::{string_spans, string_stop, Skeleton, Unfit, SKELETON_MAX_STRINGS};
+
+    #[test]
+    fn a_fit_stops_where_a_string_is_not_plain_and_the_unescaping_fit_goes_on_there() {
+        let base = br#"{"a":"x","b":"y","n":1}"#;
+        let spans = string_spans(base).unwrap();
+        let skeleton = Skeleton::new(base, spans.as_slice()).unwrap();
+        let none = || [""; SKELETON_MAX_STRINGS];
+
+        let mut texts = none();
+        assert_eq!(
+            skeleton.fit(br#"{"a":"p","b":"q","n":1}"#, &mut texts),
+            Ok(())
+        );
+        assert_eq!(texts[..2], ["p", "q"]);
+        assert_eq!(
+            skeleton.fit(br#"{"a":"p","b":"q","n":2}"#, &mut none()),
+            Err(Unfit::Differs),
+            "a number outside the open places"
+        );
+
+        // An escape in the second place: the plain fit read the first and says
+        // where the second starts; the unescaping fit goes on from there.
+        let line = br#"{"a":"p","b":"q\nr","n":1}"#;
+        let mut texts = none();
+        let Err(Unfit::NotPlain { place, at }) = skeleton.fit(line, &mut texts) else {
+            panic!("not stopped at the escaped string");
+        };
+        assert_eq!((place, &line[at..at + 2]), (1, &b"q\\"[..]));
+        assert_eq!(texts[0], "p");
+        let mut texts = texts.map(Cow::Borrowed);
+        let fitted = skeleton.fit_unescaping(line, &mut texts, (place, at), &mut None);
+        assert_eq!(fitted, Some(()));
+        assert_eq!(texts[..2], ["p", "q\nr"]);
+
+        // Escaped, and differing after it: no fit either way.
+        let line = br#"{"a":"p\t","b":"q","n":2}"#;
+        let mut texts = none();
+        let Err(Unfit::NotPlain { place, at }) = skeleton.fit(line, &mut texts) else {
+            panic!("not stopped at the escaped string");
+        };
+        assert_eq!(place, 0);
+        let mut texts = texts.map(Cow::Borrowed);
+        assert_eq!(
+            skeleton.fit_unescaping(line, &mut texts, (place, at), &mut None),
+            None
+        );
+    }
 
     /// The byte-at-a-time definition [`string_stop`] must match (`non_ascii`: it
     /// stops at bytes ≥ 0x80 too).

@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use super::call::{LlamaTimings, Usage};
 use super::ndjson::{borrowed_opt_str, DecodeError, StreamDecoder};
-use crate::plain_json::{self, Skeleton, SKELETON_MAX_STRINGS};
+use crate::plain_json::{self, Skeleton, Unfit, SKELETON_MAX_STRINGS};
 
 /// One decoded SSE line.
 #[derive(Debug)]
@@ -337,24 +337,29 @@ impl SseShape {
         let payload = line.strip_prefix(&self.prefix[..self.prefix_len])?;
         let mut texts = [""; SKELETON_MAX_STRINGS];
         match self.skeleton.fit(payload, &mut texts) {
-            Some(()) => self.fill(texts),
-            None => self.read_unescaping(payload, spare),
+            Ok(()) => self.fill(texts),
+            Err(Unfit::NotPlain { place, at }) => {
+                self.read_unescaping(payload, texts, (place, at), spare)
+            }
+            Err(Unfit::Differs) => None,
         }
     }
 
-    /// [`SseShape::read`] for a payload whose open strings have escapes: `None` at
-    /// once for one without a backslash. The first escaped text goes into
-    /// `spare`'s `String` if it holds one.
+    /// [`SseShape::read`] for a payload whose open string at `from` (as the plain
+    /// fit left it, with `plain` the strings before it) is not plain. The first
+    /// escaped text goes into `spare`'s `String` if it holds one.
     #[cold]
     #[inline(never)]
     fn read_unescaping<'a>(
         &self,
         payload: &'a [u8],
+        plain: [&'a str; SKELETON_MAX_STRINGS],
+        from: (usize, usize),
         spare: &mut Option<String>,
     ) -> Option<OpenAiChunk<'a>> {
-        memchr::memchr(b'\\', payload)?;
-        let mut texts: [Cow<'a, str>; SKELETON_MAX_STRINGS] = Default::default();
-        self.skeleton.fit_unescaping(payload, &mut texts, spare)?;
+        let mut texts = plain.map(Cow::Borrowed);
+        self.skeleton
+            .fit_unescaping(payload, &mut texts, from, spare)?;
         self.fill(texts)
     }
 

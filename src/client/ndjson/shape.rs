@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 
 use super::{decode_chunk_serde, ChunkSink, DecodeError, WireChunk, WireMessage};
-use crate::plain_json::{self, Skeleton, SpanSink, SKELETON_MAX_STRINGS};
+use crate::plain_json::{self, Skeleton, SpanSink, Unfit, SKELETON_MAX_STRINGS};
 
 /// Decodes the lines of one stream, in order.
 ///
@@ -172,25 +172,31 @@ impl Shape {
     ) -> Option<()> {
         let mut texts = [""; SKELETON_MAX_STRINGS];
         match self.skeleton.fit(line, &mut texts) {
-            Some(()) => self.fill(texts, out),
-            None => self.read_unescaping(line, out, spare),
+            Ok(()) => self.fill(texts, out),
+            Err(Unfit::NotPlain { place, at }) => {
+                self.read_unescaping(line, texts, (place, at), out, spare)
+            }
+            Err(Unfit::Differs) => None,
         }
     }
 
-    /// [`Shape::read`] for a line whose open strings have escapes (a streamed token
-    /// is often `\n`): `None` at once for a line without a backslash. The first
-    /// escaped text goes into `spare`'s `String` if it holds one.
+    /// [`Shape::read`] for a line whose open string at `from` (as the plain fit
+    /// left it, with `plain` the strings before it) is not plain: a streamed token
+    /// is often `\n`. The first escaped text goes into `spare`'s `String` if it
+    /// holds one.
     #[cold]
     #[inline(never)]
     fn read_unescaping<'a>(
         &self,
         line: &'a [u8],
+        plain: [&'a str; SKELETON_MAX_STRINGS],
+        from: (usize, usize),
         out: &mut WireChunk<'a>,
         spare: &mut Option<String>,
     ) -> Option<()> {
-        memchr::memchr(b'\\', line)?;
-        let mut texts: [Cow<'a, str>; SKELETON_MAX_STRINGS] = Default::default();
-        self.skeleton.fit_unescaping(line, &mut texts, spare)?;
+        let mut texts = plain.map(Cow::Borrowed);
+        self.skeleton
+            .fit_unescaping(line, &mut texts, from, spare)?;
         self.fill(texts, out)
     }
 
