@@ -398,11 +398,14 @@ impl Skeleton {
         place: usize,
         mut at: usize,
     ) -> Result<(), Unfit> {
-        for (i, text) in texts.iter_mut().enumerate().take(self.open).skip(place) {
+        // Indexed: the iterator forms (`enumerate().take().skip()`, a sub-slice
+        // zipped with `place..`) measured 1.5–9 % more `decode` instructions.
+        #[allow(clippy::needless_range_loop)]
+        for i in place..self.open {
             let Some((read, quote)) = reader.read(b, at) else {
                 return Err(Unfit::NotPlain { place: i, at });
             };
-            *text = read;
+            texts[i] = read;
             let piece = self.piece(i + 1);
             if !b
                 .get(quote..quote + piece.len())
