@@ -811,6 +811,7 @@ impl Carry {
     /// Most room given from an earlier answer's size (one long answer does not make
     /// every later record hold that much).
     const MAX_TEXT_BYTES: usize = 64 * 1024;
+    /// Most room for arrival offsets given from an earlier answer's chunk count.
     const MAX_CHUNKS: usize = 8 * 1024;
 
     /// The kept decoders and the room for this call's text and offsets: fresh
