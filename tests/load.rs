@@ -8,7 +8,7 @@
 //! Bounds: every run here is bounded in requests and seconds and stops by itself.
 
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use agentbench::load::{read_load_file, Arrival, Extent, OpenSchedule};
@@ -24,15 +24,19 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn load(args: &[&str], out: &Path) -> Output {
-    agentbench()
-        .arg("load")
+/// `agentbench load ARGS --quiet --out OUT`, not yet run.
+fn load_command(args: &[&str], out: &Path) -> Command {
+    let mut cmd = agentbench();
+    cmd.arg("load")
         .args(args)
         .arg("--quiet")
         .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap()
+        .arg(out);
+    cmd
+}
+
+fn load(args: &[&str], out: &Path) -> Output {
+    load_command(args, out).output().unwrap()
 }
 
 #[test]
@@ -752,12 +756,7 @@ fn faults_under_load_are_counted_by_class_in_every_rate() {
 /// stub, the measuring thread and the record writer) held to CPU 0.
 fn load_on_one_cpu(args: &[&str], out: &Path) -> Output {
     use std::os::unix::process::CommandExt;
-    let mut cmd = agentbench();
-    cmd.arg("load")
-        .args(args)
-        .arg("--quiet")
-        .arg("--out")
-        .arg(out);
+    let mut cmd = load_command(args, out);
     // SAFETY: sched_setaffinity on the child between fork and exec, with a
     // zeroed, then filled, CPU set; no allocation.
     unsafe {

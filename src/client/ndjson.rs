@@ -538,6 +538,7 @@ impl<'a> plain_json::Sink<'a> for ChunkSink<'_, 'a> {
 }
 
 mod shape;
+pub(crate) use shape::keep_spare;
 pub use shape::StreamDecoder;
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::call::{LlamaTimings, Usage};
-use super::ndjson::{borrowed_opt_str, DecodeError, StreamDecoder};
+use super::ndjson::{borrowed_opt_str, keep_spare, DecodeError};
 use crate::plain_json::{self, Skeleton, Unfit, SKELETON_MAX_STRINGS};
 
 /// One decoded SSE line.
@@ -184,8 +184,9 @@ pub fn decode_sse_line(line: &[u8]) -> Result<SseLine<'_>, DecodeError> {
 /// the new strings gives serde_json's result. (Where the plain reader is stricter,
 /// a lone surrogate in a field serde_json skips unread, the line does not fit and
 /// serde_json reads it.) It holds no allocation but, once given one back by
-/// [`SseDecoder::recycle`], one `String` of at most [`StreamDecoder::SPARE_MAX`]
-/// bytes to unescape a later line's text into. A stream whose lines never
+/// [`SseDecoder::recycle`], one `String` of at most
+/// [`StreamDecoder::SPARE_MAX`](super::ndjson::StreamDecoder::SPARE_MAX) bytes to
+/// unescape a later line's text into. A stream whose lines never
 /// repeat a shape (a field that changes at every chunk) stops keeping shapes after
 /// [`SseDecoder::GIVE_UP`] kept in a row without a line fitting one.
 #[derive(Default)]
@@ -206,17 +207,14 @@ impl SseDecoder {
     }
 
     /// Takes back the text `chunk` unescaped into a `String` of its own (its one
-    /// choice's `text`, else its delta's `content`), as [`StreamDecoder::recycle`].
+    /// choice's `text`, else its delta's `content`), as
+    /// [`StreamDecoder::recycle`](super::ndjson::StreamDecoder::recycle).
     pub fn recycle(&mut self, chunk: OpenAiChunk<'_>) {
         let Some(choice) = chunk.choices.and_then(|c| c.into_iter().next()) else {
             return;
         };
         let content = choice.delta.and_then(|d| d.content);
-        if let Some(Cow::Owned(text)) = choice.text.or(content) {
-            if text.capacity() <= StreamDecoder::SPARE_MAX {
-                self.spare = Some(text);
-            }
-        }
+        keep_spare(&mut self.spare, choice.text.or(content));
     }
 
     /// Decodes `line` as [`decode_sse_line`] does.

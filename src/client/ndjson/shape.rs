@@ -44,11 +44,7 @@ impl StreamDecoder {
     /// escaped text is unescaped into it instead of a new allocation.
     pub fn recycle(&mut self, chunk: WireChunk<'_>) {
         let content = chunk.message.and_then(|m| m.content);
-        if let Some(Cow::Owned(text)) = chunk.response.or(content) {
-            if text.capacity() <= Self::SPARE_MAX {
-                self.spare = Some(text);
-            }
-        }
+        keep_spare(&mut self.spare, chunk.response.or(content));
     }
 
     /// Decodes `line` into `out` (whatever it held before), as
@@ -98,6 +94,17 @@ impl StreamDecoder {
             }
         }
         Ok(())
+    }
+}
+
+/// Keeps `text` in `spare` when the decoder unescaped it into a `String` of its own
+/// of at most [`StreamDecoder::SPARE_MAX`] bytes of capacity (what both decoders'
+/// `recycle` keep).
+pub(crate) fn keep_spare(spare: &mut Option<String>, text: Option<Cow<'_, str>>) {
+    if let Some(Cow::Owned(text)) = text {
+        if text.capacity() <= StreamDecoder::SPARE_MAX {
+            *spare = Some(text);
+        }
     }
 }
 
