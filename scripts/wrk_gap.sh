@@ -101,7 +101,7 @@ warm_stub() {
 }
 
 : >"$tmp/rows"
-echo "profile placement round | wrk: p50_us req/s cpu_us/req stub_cpu_us/req | agentbench: e2e_p50_us headers_p50_us req/s cpu_us/req stub_cpu_us/req | e2e p50 / wrk p50"
+echo "profile placement round | wrk: p50_us req/s cpu_us/req stub_cpu_us/req | agentbench: e2e_p50_us headers_p50_us read_p50_us req/s cpu_us/req stub_cpu_us/req | e2e p50 / wrk p50 | read p50 / wrk p50"
 for round in $(seq "$rounds"); do
   for profile in $profiles; do
     stub_profile="$profile"
@@ -138,13 +138,15 @@ m = re.search(r"^\s*50%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
 wrk_p50 = us(*m.groups())
 wrk_n = int(re.search(r"(\d+) requests in", text).group(1))
 wrk_rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-e2e, headers, end = [], [], None
+e2e, headers, read, end = [], [], [], None
 for line in open(records):
     r = json.loads(line)
     if r.get("kind") == "request" and r["call"].get("error") is None:
         c = r["call"]
         e2e.append(c["end_ns"] / 1000)
         headers.append(c["headers_ns"] / 1000)
+        if c.get("cost", {}).get("final_read_ns") is not None:
+            read.append(c["cost"]["final_read_ns"] / 1000)
     elif r.get("kind") == "load_end":
         end = r
 def p50(xs):
@@ -155,8 +157,9 @@ rate = end["sent"] / (end["wall_ns"] / 1e9)
 tick_us = 1e6 / hz
 print(profile, placement, rnd,
       f"{wrk_p50:.0f}", f"{wrk_rate:.0f}", f"{w_ticks * tick_us / wrk_n:.1f}", f"{(s1 - s0) * tick_us / wrk_n:.1f}",
-      f"{p50(e2e):.0f}", f"{p50(headers):.0f}", f"{rate:.0f}", f"{end['client_cpu_ns'] / 1000 / end['sent']:.1f}",
-      f"{(s2 - s1) * tick_us / n:.1f}", f"{p50(e2e) / wrk_p50:.2f}")
+      f"{p50(e2e):.0f}", f"{p50(headers):.0f}", f"{p50(read):.0f}", f"{rate:.0f}",
+      f"{end['client_cpu_ns'] / 1000 / end['sent']:.1f}",
+      f"{(s2 - s1) * tick_us / n:.1f}", f"{p50(e2e) / wrk_p50:.2f}", f"{p50(read) / wrk_p50:.2f}")
 EOF
       tail -n1 "$tmp/rows"
       rm -rf "$out"
@@ -173,11 +176,11 @@ keys = []
 for r in rows:
     if (r[0], r[1]) not in keys:
         keys.append((r[0], r[1]))
-print("| stub | placement | wrk p50 | wrk CPU/req | stub CPU/req (wrk) | agentbench E2E p50 | headers p50 | agentbench CPU/req | stub CPU/req (agentbench) | E2E p50 / wrk p50 |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| stub | placement | wrk p50 | wrk CPU/req | stub CPU/req (wrk) | agentbench E2E p50 | headers p50 | answer read p50 | agentbench CPU/req | stub CPU/req (agentbench) | E2E p50 / wrk p50 | answer read p50 / wrk p50 |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for k in keys:
     sel = [r for r in rows if (r[0], r[1]) == k]
     med = lambda i: statistics.median(float(r[i]) for r in sel)
     rng = lambda i: f"{min(float(r[i]) for r in sel):g}–{max(float(r[i]) for r in sel):g}"
-    print(f"| {k[0]} | {k[1]} | {med(3):.0f} ({rng(3)}) | {med(5):.1f} | {med(6):.1f} | {med(7):.0f} ({rng(7)}) | {med(8):.0f} | {med(10):.1f} | {med(11):.1f} | {med(12):.2f} |")
+    print(f"| {k[0]} | {k[1]} | {med(3):.0f} ({rng(3)}) | {med(5):.1f} | {med(6):.1f} | {med(7):.0f} ({rng(7)}) | {med(8):.0f} | {med(9):.0f} | {med(11):.1f} | {med(12):.1f} | {med(13):.2f} | {med(14):.2f} |")
 EOF
