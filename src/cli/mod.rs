@@ -1,6 +1,10 @@
 //! The command line: clap options → library calls. `main.rs` only parses, runs and
 //! maps errors to exit codes.
 
+// The options' doc comments are their `--help` text, where `<UTC time>`, `<model>` and
+// `<n>` are placeholders for the reader, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
+
 mod capacity;
 mod commits;
 mod compare;

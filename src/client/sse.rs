@@ -174,7 +174,7 @@ pub fn decode_sse_line(line: &[u8]) -> Result<SseLine<'_>, DecodeError> {
 /// fields borrowed or owned alike, whatever lines came before it. After a `data:`
 /// chunk has been decoded by serde_json, its shape is kept when it has one a later
 /// line can repeat: the payload is plain JSON with every string borrowed (at most
-/// [`SKELETON_MAX_STRINGS`]), no `error`, at most one choice, and each text field
+/// `plain_json::SKELETON_MAX_STRINGS`), no `error`, at most one choice, and each text field
 /// the chunk keeps is one of those strings. A later line with the same bytes outside
 /// those strings' contents, and in each of them a string the plain reader accepts,
 /// is then the same JSON with other strings (`plain_json::Skeleton`); serde's

@@ -16,7 +16,7 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use workload::{run_workload, Workload};
+pub use workload::{run_workload, Workload, CALLS_PER_ITERATION};
 
 /// The committed baseline: instructions per iteration, per workload.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

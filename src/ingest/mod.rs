@@ -19,7 +19,8 @@ pub use json_file::{JsonData, MetricRecord, NumericFields};
 pub use markdown::{Heading, MarkdownData, MdBullet, MdRow, MdRows, MdTable};
 pub use summary::{
     summarize, ConfigAggregate, DataSummary, DirSummary, Dist, ErrorCount, ErrorSummary,
-    FileSummary, KeyMetric, ModelAggregate, SourcedText,
+    FileSummary, KeyMetric, ModelAggregate, SourcedText, MAX_FINDINGS, MAX_KEY_METRICS,
+    UNATTRIBUTED,
 };
 
 use serde::{Deserialize, Serialize};

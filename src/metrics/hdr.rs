@@ -7,10 +7,10 @@
 //! Values are recorded in **microseconds** (nanoseconds rounded to the nearest µs)
 //! with 3 significant digits over the fixed range 0 µs ..= 1 hour ([`HIGHEST_US`];
 //! auto-resize is off). A value above one hour is recorded as one hour and counted
-//! in [`LatencyHistograms::clamped_high`]. Client overhead is E2E − server
+//! in [`LatencyTally::clamped_high`]. Client overhead is E2E − server
 //! `total_duration` (two different clocks): a negative overhead (the server claims
 //! more time than the call took) is no sample; it is counted in
-//! [`LatencyHistograms::negative_overhead`].
+//! [`LatencyTally::negative_overhead`].
 //!
 //! # Files
 //!

@@ -124,7 +124,9 @@ struct MatrixFile {
     axes: Axes,
 }
 
-/// Reads a JSON matrix file (see [`MatrixFile`] forms).
+/// Reads a JSON matrix file: either axes (`{"num_gpu": [..], "num_ctx": [..],
+/// "temperature": [..]}`, baseline added) or explicit configurations (`{"configs":
+/// [{"id": "...", "options": {...}}, ...]}`, a `baseline` added unless present).
 pub fn matrix_from_file(path: &Path) -> Result<Vec<SweepConfig>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the matrix file {}", path.display()))?;

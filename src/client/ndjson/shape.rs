@@ -1,4 +1,5 @@
-//! [`StreamDecoder`]: the lines of one stream, decoded as [`decode_chunk_into`]
+//! [`StreamDecoder`]: the lines of one stream, decoded as
+//! [`decode_chunk_into`](super::decode_chunk_into)
 //! decodes each, faster for a line that repeats the shape of one before it.
 //!
 //! A streamed answer is hundreds of objects that differ only in the contents of a
@@ -17,8 +18,9 @@ use crate::plain_json::{self, Skeleton, SpanSink, Unfit, SKELETON_MAX_STRINGS};
 
 /// Decodes the lines of one stream, in order.
 ///
-/// Guarantee: every line gets exactly [`decode_chunk_into`]'s value or error, text
-/// fields borrowed or owned alike, whatever lines came before it (the
+/// Guarantee: every line gets exactly
+/// [`decode_chunk_into`](super::decode_chunk_into)'s value or error, text fields
+/// borrowed or owned alike, whatever lines came before it (the
 /// differential tests check it against serde_json on mutated and generated lines).
 /// It holds no allocation but, once given one back by [`StreamDecoder::recycle`],
 /// one `String` of at most [`StreamDecoder::SPARE_MAX`] bytes to unescape a later
@@ -48,7 +50,7 @@ impl StreamDecoder {
     }
 
     /// Decodes `line` into `out` (whatever it held before), as
-    /// [`decode_chunk_into`] does; on `Err`, `out` holds no meaning.
+    /// [`decode_chunk_into`](super::decode_chunk_into) does; on `Err`, `out` holds no meaning.
     #[inline]
     pub fn decode_into<'a>(
         &mut self,
