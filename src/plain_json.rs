@@ -423,6 +423,48 @@ impl Skeleton {
     }
 }
 
+/// The open places of a [`Skeleton`] whose texts a decoder keeps, each with the
+/// field (`T`) its text fills, in the order they were added; at most
+/// [`Kept::MAX`]. The other open places are read and checked by the fit, and their
+/// texts dropped: going over the kept ones only, instead of every open place, saved
+/// about 40 instructions a streamed line (`agentbench icount`, `decode`).
+#[derive(Clone, Copy)]
+pub(crate) struct Kept<T> {
+    slots: [(usize, T); Kept::<()>::MAX],
+    len: usize,
+}
+
+impl Kept<()> {
+    /// The most kept texts: a chunk keeps at most five text fields (Ollama's
+    /// `response`, `done_reason`, `error`, `message.content` and
+    /// `message.thinking`; four in an OpenAI-compatible choice).
+    pub(crate) const MAX: usize = 5;
+}
+
+impl<T: Copy + Default> Kept<T> {
+    /// None kept.
+    pub(crate) fn new() -> Self {
+        Kept {
+            slots: [(0, T::default()); Kept::<()>::MAX],
+            len: 0,
+        }
+    }
+
+    /// Keeps open place `place`'s text for `field`; `None` (nothing kept) when
+    /// [`Kept::MAX`] are kept already.
+    pub(crate) fn push(&mut self, place: usize, field: T) -> Option<()> {
+        *self.slots.get_mut(self.len)? = (place, field);
+        self.len += 1;
+        Some(())
+    }
+
+    /// The kept (open place, field) pairs, in the order they were added.
+    #[inline(always)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, T)> + '_ {
+        self.slots[..self.len].iter().copied()
+    }
+}
+
 /// Why a document does not fit a [`Skeleton`] by [`Skeleton::fit`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Unfit {

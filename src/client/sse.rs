@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use super::call::{LlamaTimings, Usage};
 use super::ndjson::{borrowed_opt_str, keep_spare, DecodeError};
-use crate::plain_json::{self, Skeleton, Unfit, SKELETON_MAX_STRINGS};
+use crate::plain_json::{self, Kept, Skeleton, Unfit, SKELETON_MAX_STRINGS};
 
 /// One decoded SSE line.
 #[derive(Debug)]
@@ -267,7 +267,8 @@ struct SseShape {
     prefix: [u8; 6],
     prefix_len: usize,
     skeleton: Skeleton,
-    targets: [SseTarget; SKELETON_MAX_STRINGS],
+    /// The open strings the chunk keeps and the field each fills.
+    kept: Kept<SseTarget>,
     /// `None`: no `choices`; `Some(None)`: an empty list; `Some(Some(delta))`: one
     /// choice, with a `delta` object or not.
     choices: Option<Option<bool>>,
@@ -293,7 +294,7 @@ impl SseShape {
         let spans = plain_json::string_spans(payload)?;
         let spans = spans.as_slice();
         let skeleton = Skeleton::new(payload, spans)?;
-        let mut targets = [SseTarget::Nowhere; SKELETON_MAX_STRINGS];
+        let mut kept = Kept::new();
         let choices = match chunk.choices.as_deref() {
             None => None,
             Some([]) => Some(None),
@@ -310,7 +311,7 @@ impl SseShape {
                 ];
                 for (field, target) in fields {
                     if let Some(text) = field {
-                        targets[plain_json::span_of(payload, spans, text)?] = target;
+                        kept.push(plain_json::span_of(payload, spans, text)?, target)?;
                     }
                 }
                 Some(Some(delta.is_some()))
@@ -323,7 +324,7 @@ impl SseShape {
             prefix,
             prefix_len,
             skeleton,
-            targets,
+            kept,
             choices,
             usage: chunk.usage.clone(),
             timings: chunk.timings.clone(),
@@ -363,9 +364,9 @@ impl SseShape {
 
     /// The kept chunk with `texts` in the open strings' fields.
     #[inline(always)]
-    fn fill<'a, T: Into<Cow<'a, str>>>(
+    fn fill<'a, T: Into<Cow<'a, str>> + Default>(
         &self,
-        texts: [T; SKELETON_MAX_STRINGS],
+        mut texts: [T; SKELETON_MAX_STRINGS],
     ) -> Option<OpenAiChunk<'a>> {
         let choices = match self.choices {
             None => None,
@@ -375,8 +376,8 @@ impl SseShape {
                     delta: delta.then(Delta::default),
                     ..Choice::default()
                 };
-                for (target, text) in self.targets.iter().zip(texts) {
-                    let text = Some(text.into());
+                for (place, target) in self.kept.iter() {
+                    let text = Some(std::mem::take(&mut texts[place]).into());
                     match target {
                         SseTarget::Nowhere => {}
                         SseTarget::Text => choice.text = text,
