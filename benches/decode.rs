@@ -11,9 +11,9 @@
 //! (see [`escaped_body`]): the case where LLM output is code, quotes or lines.
 //!
 //! `sse/…`: the OpenAI-compatible protocol's path, `LineSplitter` + one `SseDecoder`
-//! per stream (as the client decodes), on a 1000-chunk `/v1/completions` stream built
-//! by the instant stub's responder; `sse/line by line/…`: `decode_sse_line` (serde_json)
-//! on every line alone.
+//! per stream, each chunk given back to it (as the client decodes), on a 1000-chunk
+//! `/v1/completions` stream built by the instant stub's responder; `sse/line by
+//! line/…`: `decode_sse_line` (serde_json) on every line alone.
 
 use std::hint::black_box;
 
@@ -106,6 +106,10 @@ fn split_decode_sse(body: &[u8], reads: &[(usize, usize)], line_by_line: bool) -
         };
         let content = !chunk.content().is_empty();
         black_box(&chunk);
+        if !line_by_line {
+            // As the client does: the chunk goes back to the decoder.
+            decoder.recycle(chunk);
+        }
         Ok(content)
     })
 }

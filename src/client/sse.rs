@@ -194,7 +194,17 @@ pub struct SseDecoder {
     shape: Option<SseShape>,
     /// Shapes kept since a line last fitted one.
     kept_in_vain: u8,
-    spare: Option<String>,
+    given: Given,
+}
+
+/// What [`SseDecoder::recycle`] took back for later lines.
+#[derive(Default)]
+struct Given {
+    /// A text's `String` to unescape the next escaped text into.
+    text: Option<String>,
+    /// A chunk's `choices` list, emptied: the next kept line's list goes into its
+    /// allocation instead of a new one (one allocation and free a line less).
+    choices: Vec<Choice<'static>>,
 }
 
 impl SseDecoder {
@@ -206,24 +216,28 @@ impl SseDecoder {
         Self::default()
     }
 
-    /// Takes back the text `chunk` unescaped into a `String` of its own (its one
+    /// Takes back the text `chunk` unescaped into a `String` of its own (its first
     /// choice's `text`, else its delta's `content`), as
-    /// [`StreamDecoder::recycle`](super::ndjson::StreamDecoder::recycle).
+    /// [`StreamDecoder::recycle`](super::ndjson::StreamDecoder::recycle), and its
+    /// `choices` list, emptied, for the next kept line's list.
     pub fn recycle(&mut self, chunk: OpenAiChunk<'_>) {
-        let Some(choice) = chunk.choices.and_then(|c| c.into_iter().next()) else {
+        let Some(mut choices) = chunk.choices else {
             return;
         };
-        let content = choice.delta.and_then(|d| d.content);
-        keep_spare(&mut self.spare, choice.text.or(content));
+        if let Some(choice) = choices.drain(..).next() {
+            let content = choice.delta.and_then(|d| d.content);
+            keep_spare(&mut self.given.text, choice.text.or(content));
+        }
+        self.given.choices = emptied(choices);
     }
 
     /// Decodes `line` as [`decode_sse_line`] does.
     pub fn decode<'a>(&mut self, line: &'a [u8]) -> Result<SseLine<'a>, DecodeError> {
-        let spare = &mut self.spare;
+        let given = &mut self.given;
         if let Some(chunk) = self
             .shape
             .as_ref()
-            .and_then(|shape| shape.read(line, spare))
+            .and_then(|shape| shape.read(line, given))
         {
             self.kept_in_vain = 0;
             return Ok(SseLine::Chunk(chunk));
@@ -246,7 +260,7 @@ impl SseDecoder {
     fn fits(&self, line: &[u8]) -> bool {
         self.shape
             .as_ref()
-            .is_some_and(|s| s.read(line, &mut None).is_some())
+            .is_some_and(|s| s.read(line, &mut Given::default()).is_some())
     }
 }
 
@@ -331,14 +345,14 @@ impl SseShape {
         })
     }
 
-    /// The chunk of `line` if it fits this shape.
-    fn read<'a>(&self, line: &'a [u8], spare: &mut Option<String>) -> Option<OpenAiChunk<'a>> {
+    /// The chunk of `line` if it fits this shape, in what `given` holds.
+    fn read<'a>(&self, line: &'a [u8], given: &mut Given) -> Option<OpenAiChunk<'a>> {
         let payload = line.strip_prefix(&self.prefix[..self.prefix_len])?;
         let mut texts = [""; SKELETON_MAX_STRINGS];
         match self.skeleton.fit(payload, &mut texts) {
-            Ok(()) => self.fill(texts),
+            Ok(()) => self.fill(&mut texts, &mut given.choices),
             Err(Unfit::NotPlain { place, at }) => {
-                self.read_unescaping(payload, texts, (place, at), spare)
+                self.read_unescaping(payload, texts, (place, at), given)
             }
             Err(Unfit::Differs) => None,
         }
@@ -346,7 +360,7 @@ impl SseShape {
 
     /// [`SseShape::read`] for a payload whose open string at `from` (as the plain
     /// fit left it, with `plain` the strings before it) is not plain. The first
-    /// escaped text goes into `spare`'s `String` if it holds one.
+    /// escaped text goes into `given`'s `String` if it holds one.
     #[cold]
     #[inline(never)]
     fn read_unescaping<'a>(
@@ -354,19 +368,21 @@ impl SseShape {
         payload: &'a [u8],
         plain: [&'a str; SKELETON_MAX_STRINGS],
         from: (usize, usize),
-        spare: &mut Option<String>,
+        given: &mut Given,
     ) -> Option<OpenAiChunk<'a>> {
         let mut texts = plain.map(Cow::Borrowed);
         self.skeleton
-            .fit_unescaping(payload, &mut texts, from, spare)?;
-        self.fill(texts)
+            .fit_unescaping(payload, &mut texts, from, &mut given.text)?;
+        self.fill(&mut texts, &mut given.choices)
     }
 
-    /// The kept chunk with `texts` in the open strings' fields.
+    /// The kept chunk, the kept texts taken out of `texts`, its choice in the
+    /// allocation of `list` (taken) when it has one.
     #[inline(always)]
     fn fill<'a, T: Into<Cow<'a, str>> + Default>(
         &self,
-        mut texts: [T; SKELETON_MAX_STRINGS],
+        texts: &mut [T; SKELETON_MAX_STRINGS],
+        list: &mut Vec<Choice<'static>>,
     ) -> Option<OpenAiChunk<'a>> {
         let choices = match self.choices {
             None => None,
@@ -386,7 +402,9 @@ impl SseShape {
                         SseTarget::FinishReason => choice.finish_reason = text,
                     }
                 }
-                Some(vec![choice])
+                let mut choices: Vec<Choice<'a>> = std::mem::take(list);
+                choices.push(choice);
+                Some(choices)
             }
         };
         Some(OpenAiChunk {
@@ -396,6 +414,17 @@ impl SseShape {
             error: None,
         })
     }
+}
+
+/// `list` emptied, as a list of another lifetime, in the same allocation: an
+/// emptied `Vec`'s items collected through an adapter into a `Vec` of a type of
+/// the same size and alignment reuse its buffer (std's in-place collection), so
+/// nothing is allocated or freed here.
+// `filter(|_| false)`, which clippy suggests, keeps the lifetime: the point here is
+// the other item type.
+#[allow(clippy::unnecessary_filter_map)]
+fn emptied(list: Vec<Choice<'_>>) -> Vec<Choice<'static>> {
+    list.into_iter().filter_map(|_| None).collect()
 }
 
 #[cfg(test)]
@@ -437,6 +466,33 @@ mod tests {
             Some(Cow::Owned(text)) => assert!(text.capacity() >= 3000, "{}", text.capacity()),
             other => panic!("not unescaped into an owned text: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_recycled_choices_list_holds_the_next_kept_lines_choice() {
+        let mut decoder = SseDecoder::new();
+        let first = br#"data: {"choices":[{"index":0,"delta":{"content":"a"}}]}"#;
+        decoder.decode(first).unwrap();
+        let SseLine::Chunk(c) = decoder.decode(first).unwrap() else {
+            panic!("not a chunk");
+        };
+        let at = c.choices.as_ref().unwrap().as_ptr() as usize;
+        decoder.recycle(c);
+        let second = br#"data: {"choices":[{"index":0,"delta":{"content":"bc"}}]}"#;
+        let SseLine::Chunk(c) = decoder.decode(second).unwrap() else {
+            panic!("not a chunk");
+        };
+        assert_eq!(c.content(), "bc");
+        let choices = c.choices.as_ref().unwrap();
+        assert_eq!(choices.len(), 1);
+        assert_eq!(choices.as_ptr() as usize, at, "the list was not reused");
+        // A chunk without choices leaves the kept list as it is.
+        decoder.recycle(c);
+        decoder.recycle(OpenAiChunk::default());
+        let SseLine::Chunk(c) = decoder.decode(second).unwrap() else {
+            panic!("not a chunk");
+        };
+        assert_eq!(c.choices.as_ref().unwrap().as_ptr() as usize, at);
     }
 
     #[test]

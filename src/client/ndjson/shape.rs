@@ -184,7 +184,7 @@ impl Shape {
     ) -> Option<()> {
         let mut texts = [""; SKELETON_MAX_STRINGS];
         match self.skeleton.fit(line, &mut texts) {
-            Ok(()) => self.fill(texts, out),
+            Ok(()) => self.fill(&mut texts, out),
             Err(Unfit::NotPlain { place, at }) => {
                 self.read_unescaping(line, texts, (place, at), out, spare)
             }
@@ -209,14 +209,15 @@ impl Shape {
         let mut texts = plain.map(Cow::Borrowed);
         self.skeleton
             .fit_unescaping(line, &mut texts, from, spare)?;
-        self.fill(texts, out)
+        self.fill(&mut texts, out)
     }
 
-    /// Sets `out` to the kept fields with `texts` in the open strings' fields.
+    /// Sets `out` to the kept fields, the kept texts taken out of `texts` (by
+    /// reference: passing the array by value copied its 128 bytes a line).
     #[inline(always)]
     fn fill<'a, T: Into<Cow<'a, str>> + Default>(
         &self,
-        mut texts: [T; SKELETON_MAX_STRINGS],
+        texts: &mut [T; SKELETON_MAX_STRINGS],
         out: &mut WireChunk<'a>,
     ) -> Option<()> {
         let [total, load, prompt_count, prompt_duration, eval_count, eval_duration] = self.counts;
