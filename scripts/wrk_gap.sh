@@ -150,8 +150,10 @@ for line in open(records):
     elif r.get("kind") == "load_end":
         end = r
 def p50(xs):
+    # nan, not a crash, for no values: a record has no final_read_ns when the final
+    # object came in an unterminated line.
     xs = sorted(xs)
-    return xs[(len(xs) - 1) // 2]
+    return xs[(len(xs) - 1) // 2] if xs else float("nan")
 n = len(e2e)
 rate = end["sent"] / (end["wall_ns"] / 1e9)
 tick_us = 1e6 / hz
